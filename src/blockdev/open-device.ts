@@ -1,0 +1,107 @@
+import { open, readFile, type FileHandle } from "node:fs/promises";
+import { constants } from "node:fs";
+import type { BlockDevice, BlockDeviceCaps, WriteOptions } from "./block-device.js";
+import { IoError } from "../errors/errors.js";
+
+/**
+ * A plain positional-I/O BlockDevice over a file or block device path, for the
+ * command layer (small metadata reads and writes). The daemon's data path uses
+ * FileBlockDevice, which is tuned for throughput.
+ */
+export class HandleBlockDevice implements BlockDevice {
+  readonly caps: BlockDeviceCaps;
+  constructor(readonly name: string, private readonly fh: FileHandle, readonly sizeBytes: number, writable: boolean) {
+    this.caps = { write: writable, flush: true, fua: true, trim: false };
+  }
+
+  async read(offsetBytes: number, into: Uint8Array): Promise<void> {
+    let done = 0;
+    while (done < into.length) {
+      let n: number;
+      try {
+        ({ bytesRead: n } = await this.fh.read(into, done, into.length - done, offsetBytes + done));
+      } catch (e) {
+        throw ioError(this.name, "read", e);
+      }
+      if (n === 0) throw new IoError(`${this.name}: read beyond end of device at ${offsetBytes + done}`, "EIO");
+      done += n;
+    }
+  }
+
+  async write(offsetBytes: number, data: Uint8Array, opts?: WriteOptions): Promise<void> {
+    let done = 0;
+    try {
+      while (done < data.length) {
+        const { bytesWritten } = await this.fh.write(data, done, data.length - done, offsetBytes + done);
+        done += bytesWritten;
+      }
+      if (opts?.fua) await this.fh.datasync();
+    } catch (e) {
+      throw ioError(this.name, "write", e);
+    }
+  }
+
+  async flush(): Promise<void> {
+    try {
+      await this.fh.datasync();
+    } catch (e) {
+      throw ioError(this.name, "flush", e);
+    }
+  }
+
+  async close(): Promise<void> {
+    await this.fh.close();
+  }
+}
+
+function ioError(name: string, op: string, e: unknown): IoError {
+  const code = (e as NodeJS.ErrnoException).code ?? "EIO";
+  return new IoError(`${name}: ${op} failed: ${(e as Error).message}`, code, {}, e);
+}
+
+/** Size of an open file or block device (block devices report 0 in stat; seek instead). */
+async function deviceSize(fh: FileHandle): Promise<number> {
+  const st = await fh.stat();
+  if (st.isFile()) return st.size;
+  if (st.isBlockDevice()) {
+    // sysfs knows the size in 512-byte sectors; no ioctl is available from JS.
+    const major = Math.floor(st.rdev / 256) & 0xfff;
+    const minor = (st.rdev & 0xff) | ((st.rdev >> 12) & 0xfff00);
+    try {
+      const sectors = Number((await readFile(`/sys/dev/block/${major}:${minor}/size`, "utf8")).trim());
+      if (Number.isSafeInteger(sectors)) return sectors * 512;
+    } catch {
+      // fall back to probing
+    }
+    // Binary search the end with 1-byte reads: no ioctl from JS, and stat gives 0.
+    const probe = new Uint8Array(1);
+    let lo = 0;
+    let hi = 1;
+    while ((await fh.read(probe, 0, 1, hi - 1)).bytesRead === 1) {
+      lo = hi;
+      hi *= 2;
+    }
+    while (hi - lo > 1) {
+      const mid = Math.floor((lo + hi) / 2);
+      if ((await fh.read(probe, 0, 1, mid - 1)).bytesRead === 1) lo = mid;
+      else hi = mid;
+    }
+    return lo;
+  }
+  throw new IoError("not a regular file or block device", "ENOTBLK");
+}
+
+export async function openBlockDevice(path: string, opts: { write: boolean; exclusive?: boolean }): Promise<HandleBlockDevice> {
+  let fh: FileHandle;
+  try {
+    fh = await open(path, (opts.write ? constants.O_RDWR : constants.O_RDONLY) | (opts.exclusive ? constants.O_EXCL : 0));
+  } catch (e) {
+    throw ioError(path, "open", e);
+  }
+  try {
+    return new HandleBlockDevice(path, fh, await deviceSize(fh), opts.write);
+  } catch (e) {
+    await fh.close();
+    throw e instanceof IoError ? e : ioError(path, "stat", e);
+  }
+}

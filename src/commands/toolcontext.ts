@@ -1,0 +1,114 @@
+import { Config, loadConfig } from "../config/config.js";
+import type { Paths } from "../config/paths.js";
+import { CommandError, NotFoundError } from "../errors/errors.js";
+import { canonical, listNamedDevices, listScanDevices, type DeviceEntry } from "./device-list.js";
+import { LockManager, vgLockName } from "./lock.js";
+import type { Output } from "./output.js";
+import { DeviceScan, type ScannedDevice } from "./scan.js";
+import { commitVg, loadVg, type LoadedVg } from "./vg-store.js";
+import { writeBackup } from "./backup.js";
+
+/**
+ * What a command runs with: paths and config, the devices it may see, locks,
+ * output, and the read → change → commit helpers every VG-changing command uses.
+ */
+export interface ToolOptions {
+  paths: Paths;
+  out: Output;
+  /** argv after the program name, for metadata descriptions ("lvcreate -L 1g vg"). */
+  argv: readonly string[];
+  /** --devices: restrict the command to these devices. */
+  devices?: string[];
+  /** -y / --yes: answer yes to prompts. */
+  yes?: boolean;
+  /** Answer to prompts when not -y (reads stdin in the CLI). */
+  prompt?: (question: string) => Promise<boolean>;
+  verbose?: number;
+  /** -t / --test: run without writing. */
+  test?: boolean;
+}
+
+export class ToolContext {
+  readonly paths: Paths;
+  readonly config: Config;
+  readonly out: Output;
+  readonly locks: LockManager;
+  readonly commandLine: string;
+  private scanCache: DeviceScan | undefined;
+  private entries: DeviceEntry[] | undefined;
+
+  constructor(readonly opts: ToolOptions, config?: Config) {
+    this.paths = opts.paths;
+    this.out = opts.out;
+    this.config = config ?? loadConfig(opts.paths, { required: !opts.devices?.length });
+    this.locks = new LockManager(opts.paths);
+    this.commandLine = opts.argv.join(" ");
+  }
+
+  /** Devices this command may use. */
+  deviceEntries(): DeviceEntry[] {
+    if (!this.entries) {
+      if (this.opts.devices?.length) this.entries = listNamedDevices(this.opts.devices);
+      else this.entries = listScanDevices(this.config.strList("devices/scan") ?? ["/dev"]);
+    }
+    return this.entries;
+  }
+
+  /** Scan devices (cached for the command; `fresh` rescans after a change). */
+  async scan(fresh = false): Promise<DeviceScan> {
+    if (!this.scanCache || fresh) this.scanCache = await DeviceScan.run(this.deviceEntries());
+    return this.scanCache;
+  }
+
+  /** Map a device named on the command line to a visible device (by canonical path). */
+  async findDevice(name: string): Promise<ScannedDevice | undefined> {
+    const scan = await this.scan();
+    const real = canonical(name);
+    return scan.byReal(real);
+  }
+
+  isDeviceVisible(name: string): boolean {
+    const real = canonical(name);
+    return this.deviceEntries().some((e) => e.real === real);
+  }
+
+  /**
+   * Read a VG for a command. `lock` takes the VG lock first (commands that
+   * change it) and rescans under the lock, so the copy read is current.
+   * Prints lvm2's warnings (missing PVs, inconsistent copies).
+   */
+  async readVg(name: string, opts: { lock: boolean; quietWarnings?: boolean }): Promise<LoadedVg> {
+    if (opts.lock) await this.locks.acquire(vgLockName(name));
+    const scan = await this.scan(opts.lock);
+    const loaded = loadVg(scan, name);
+    if (!loaded) {
+      throw new NotFoundError(`Volume group "${name}" not found`, { vg: name });
+    }
+    if (!opts.quietWarnings) for (const w of loaded.warnings) this.out.warn(w);
+    return loaded;
+  }
+
+  /** Commit the working VG (seqno+1), then write the automatic backup. */
+  async commit(loaded: LoadedVg): Promise<void> {
+    if (this.opts.test) {
+      this.out.print("Test mode: Skipping metadata writing.");
+      return;
+    }
+    if (!this.locks.isHeld(vgLockName(loaded.vg.name))) {
+      throw new CommandError(`Internal error: VG ${loaded.vg.name} written without its lock.`);
+    }
+    await commitVg(loaded, { commandLine: this.commandLine });
+    await writeBackup(this, loaded.vg);
+  }
+
+  /** Ask a y/n question (lvm2's yes_no_prompt); -y answers yes. */
+  async confirm(question: string): Promise<boolean> {
+    if (this.opts.yes) return true;
+    if (!this.opts.prompt) return false;
+    return this.opts.prompt(question);
+  }
+
+  async close(): Promise<void> {
+    await this.locks.releaseAll();
+  }
+}

@@ -1,0 +1,28 @@
+import { join } from "node:path";
+
+/**
+ * Where ulvm keeps things. The environment variables are a contract with users
+ * and scripts: ULVM_SYSTEM_DIR (config, backups), ULVM_RUN_DIR (locks, daemon
+ * pid file and sockets), ULVM_DEV_DIR (device paths of active LVs).
+ */
+export interface Paths {
+  systemDir: string;
+  runDir: string;
+  devDir: string;
+}
+
+export function pathsFromEnv(env: NodeJS.ProcessEnv = process.env): Paths {
+  return {
+    systemDir: env.ULVM_SYSTEM_DIR || "/etc/ulvm",
+    runDir: env.ULVM_RUN_DIR || "/run/ulvm",
+    devDir: env.ULVM_DEV_DIR || "/dev",
+  };
+}
+
+export const configFile = (p: Paths): string => join(p.systemDir, "ulvm.conf");
+export const backupDir = (p: Paths): string => join(p.systemDir, "backup");
+export const archiveDir = (p: Paths): string => join(p.systemDir, "archive");
+export const lockDir = (p: Paths): string => join(p.runDir, "lock");
+export const daemonPidFile = (p: Paths): string => join(p.runDir, "ulvmd.pid");
+export const daemonControlSocket = (p: Paths): string => join(p.runDir, "ulvmd.sock");
+export const nbdSocket = (p: Paths): string => join(p.runDir, "nbd.sock");

@@ -1,0 +1,122 @@
+import type { Area, LogicalVolume, MirrorSegment, Segment, StripedSegment, VolumeGroup } from "./types.js";
+
+/**
+ * Derived facts about LVs that lvm2 computes on read instead of storing
+ * (MIRROR_IMAGE, MIRROR_LOG, MIRRORED...): who uses whom, sizes, visibility.
+ */
+export function lvExtents(lv: LogicalVolume): number {
+  let n = 0;
+  for (const s of lv.segments) n += s.extentCount;
+  return n;
+}
+
+export function isVisible(lv: LogicalVolume): boolean {
+  return lv.status.includes("VISIBLE");
+}
+
+export function findLv(vg: VolumeGroup, name: string): LogicalVolume | undefined {
+  return vg.lvs.find((l) => l.name === name);
+}
+
+export function isMirrorSeg(s: Segment): s is MirrorSegment {
+  return s.type === "mirror" && !("opaque" in s);
+}
+
+export function isStripedSeg(s: Segment): s is StripedSegment {
+  return s.type === "striped" && !("opaque" in s);
+}
+
+/** Areas of a segment whatever its type. */
+export function segAreas(s: Segment): Area[] {
+  if ("opaque" in s) return s.areas;
+  return s.type === "striped" ? s.stripes : s.mirrors;
+}
+
+/** Extents each area of a segment covers. */
+export function segAreaExtents(s: Segment): number {
+  if ("opaque" in s) return s.areaExtents;
+  return s.type === "striped" ? s.extentCount / s.stripes.length : s.extentCount;
+}
+
+export function isMirror(lv: LogicalVolume): boolean {
+  return lv.segments.some(isMirrorSeg);
+}
+
+/** The LV (and segment) that has `name` as a mirror leg, if any. */
+export function mirrorParentOfImage(vg: VolumeGroup, name: string): { lv: LogicalVolume; seg: MirrorSegment; leg: number } | undefined {
+  for (const lv of vg.lvs)
+    for (const seg of lv.segments) {
+      if (!isMirrorSeg(seg)) continue;
+      const leg = seg.mirrors.findIndex((a) => a.kind === "lv" && a.lvName === name);
+      if (leg !== -1) return { lv, seg, leg };
+    }
+  return undefined;
+}
+
+/** The mirror whose log is `name`, if any. */
+export function mirrorParentOfLog(vg: VolumeGroup, name: string): { lv: LogicalVolume; seg: MirrorSegment } | undefined {
+  for (const lv of vg.lvs)
+    for (const seg of lv.segments) if (isMirrorSeg(seg) && seg.mirrorLog === name) return { lv, seg };
+  return undefined;
+}
+
+export function isMirrorImage(vg: VolumeGroup, lv: LogicalVolume): boolean {
+  return mirrorParentOfImage(vg, lv.name) !== undefined;
+}
+
+export function isMirrorLog(vg: VolumeGroup, lv: LogicalVolume): boolean {
+  return mirrorParentOfLog(vg, lv.name) !== undefined;
+}
+
+/** Every LV that `lv` is built from (legs, logs), recursively, children before parents not guaranteed. */
+export function subLvNames(vg: VolumeGroup, lv: LogicalVolume): string[] {
+  const out: string[] = [];
+  const visit = (l: LogicalVolume): void => {
+    for (const s of l.segments) {
+      for (const a of segAreas(s)) if (a.kind === "lv") push(a.lvName);
+      if (isMirrorSeg(s) && s.mirrorLog) push(s.mirrorLog);
+    }
+  };
+  const push = (n: string): void => {
+    if (out.includes(n)) return;
+    out.push(n);
+    const sub = findLv(vg, n);
+    if (sub) visit(sub);
+  };
+  visit(lv);
+  return out;
+}
+
+/** The visible LV at the top of a stack of sub-LVs (itself when it is visible or a root). */
+export function topLevelLv(vg: VolumeGroup, lv: LogicalVolume): LogicalVolume {
+  let cur = lv;
+  for (let guard = 0; guard < 64; guard++) {
+    const p = mirrorParentOfImage(vg, cur.name)?.lv ?? mirrorParentOfLog(vg, cur.name)?.lv;
+    if (!p) return cur;
+    cur = p;
+  }
+  return cur;
+}
+
+/** PV ids an LV uses directly or through its sub-LVs. */
+export function pvIdsOfLv(vg: VolumeGroup, lv: LogicalVolume): Set<string> {
+  const ids = new Set<string>();
+  const visit = (l: LogicalVolume, depth: number): void => {
+    if (depth > 64) return;
+    for (const s of l.segments) {
+      for (const a of segAreas(s)) {
+        if (a.kind === "pv") ids.add(a.pvId);
+        else {
+          const sub = findLv(vg, a.lvName);
+          if (sub) visit(sub, depth + 1);
+        }
+      }
+      if (isMirrorSeg(s) && s.mirrorLog) {
+        const log = findLv(vg, s.mirrorLog);
+        if (log) visit(log, depth + 1);
+      }
+    }
+  };
+  visit(lv, 0);
+  return ids;
+}
