@@ -22,12 +22,19 @@ export class LoadedVg {
     public vg: VolumeGroup,
     readonly original: VolumeGroup,
     readonly copies: MetadataCopy[],
-    readonly best: MetadataCopy,
+    readonly best: MetadataCopy | undefined,
     readonly devices: Map<string, ScannedDevice | undefined>,
     readonly warnings: string[],
     /** PVs whose own metadata copies are damaged or stale (repaired by the next write). */
     readonly inconsistentDevices: Set<string>,
   ) {}
+
+  /** A VG that does not exist on disk yet (vgcreate): its first commit writes seqno 1. */
+  static fresh(vg: VolumeGroup): LoadedVg {
+    const original = cloneVg(vg);
+    original.seqno = 0;
+    return new LoadedVg(vg, original, [], undefined, new Map(), [], new Set());
+  }
 
   deviceOf(pvId: string): ScannedDevice | undefined {
     return this.devices.get(pvId);
