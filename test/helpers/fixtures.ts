@@ -5,11 +5,18 @@ import { tmpdir } from "node:os";
 import { fileURLToPath } from "node:url";
 
 /** Repository root, found from this compiled file (dist/test/helpers/). */
-export const REPO_ROOT = (() => {
-  let d = dirname(fileURLToPath(import.meta.url));
-  while (!existsSync(join(d, "package.json"))) d = dirname(d);
-  return d;
+export const REPO_ROOT = ((): string => {
+  const up = (start: string): string | undefined => {
+    for (let d = start; ; d = dirname(d)) {
+      if (existsSync(join(d, "package.json")) && existsSync(join(d, "bin", "ulvm"))) return d;
+      if (dirname(d) === d) return undefined;
+    }
+  };
+  return process.env.ULVM_REPO ?? up(dirname(fileURLToPath(import.meta.url))) ?? up(process.cwd()) ?? process.cwd();
 })();
+
+/** The build these tests were compiled into (dist/ or a private --outDir): ulvm runs from the same one. */
+export const DIST_ROOT = join(dirname(fileURLToPath(import.meta.url)), "..", "..");
 
 /** The lvm2-made fixtures, copied from ../shared/fixtures/lvm2 (see its README). */
 export const FIXTURES_DIR = join(REPO_ROOT, "test", "fixtures", "lvm2");

@@ -1,7 +1,7 @@
 import { spawnSync, execFileSync } from "node:child_process";
 import { mkdtempSync, mkdirSync, writeFileSync, rmSync, existsSync, truncateSync, closeSync, openSync } from "node:fs";
 import { join } from "node:path";
-import { REPO_ROOT } from "./fixtures.js";
+import { REPO_ROOT, DIST_ROOT } from "./fixtures.js";
 
 /**
  * A throw-away world for integration tests: a directory with image files,
@@ -55,6 +55,7 @@ export class Lab {
       ULVM_SYSTEM_DIR: join(this.dir, "etc"),
       ULVM_RUN_DIR: join(this.dir, "run"),
       ULVM_DEV_DIR: join(this.dir, "dev"),
+      ULVM_DIST: DIST_ROOT,
       TZ: "UTC",
       LC_ALL: "C",
     };
