@@ -1,0 +1,29 @@
+/**
+ * Events raised by targets. Mechanism reports, policy decides: the daemon
+ * receives these through TargetEnv.onEvent and chooses what to do (record a
+ * failed leg in the VG metadata, start a repair, tell the user).
+ *
+ * For "leg-failed" on a mirror loaded with `handle_errors`, the promise the
+ * handler returns is the policy's acknowledgement: writes that did not reach
+ * the failed leg are acknowledged to the client only after it resolves (see
+ * targets/mirror/mirror-target.ts for the crash-safety argument).
+ */
+export type LegOp = "read" | "write" | "flush" | "resync";
+
+export type MapperEvent =
+  | {
+      readonly kind: "leg-failed";
+      /** Mapped device name (e.g. "vg-lv"). */
+      readonly device: string;
+      /** Leg index in the table line. */
+      readonly leg: number;
+      /** Device name of the leg as written in the table line. */
+      readonly legDevice: string;
+      readonly op: LegOp;
+      readonly errno: string;
+    }
+  | { readonly kind: "log-failed"; readonly device: string; readonly logDevice: string; readonly errno: string }
+  | { readonly kind: "in-sync"; readonly device: string }
+  | { readonly kind: "stripe-error"; readonly device: string; readonly stripe: number; readonly stripeDevice: string; readonly errno: string };
+
+export type MapperEventHandler = (event: MapperEvent) => void | Promise<void>;

@@ -1,0 +1,81 @@
+import type { BlockDevice } from "../blockdev/block-device.js";
+import type { MapperEvent } from "./events.js";
+import type { TargetStatus } from "./status.js";
+
+/**
+ * What the caller (the activation layer) supplies to resolve the device
+ * names written in table lines and to receive events. The mapper knows
+ * nothing of PVs, VGs or LVs: a name is just a key, e.g. "/dev/loop1" or
+ * "vg-lv_mimage_0"; the registry (mapper-registry.ts) resolves names of
+ * other mapped devices before asking this env.
+ */
+export interface TargetEnv {
+  /** Resolve a device name; throw (any error) if it does not exist. */
+  openDevice(name: string): BlockDevice | Promise<BlockDevice>;
+  /**
+   * Called once for every successful openDevice() when the target that
+   * opened it is destroyed (or its construction fails). Targets never call
+   * close() on devices they did not create; the env owns them.
+   */
+  releaseDevice?(name: string, device: BlockDevice): void | Promise<void>;
+  /**
+   * Receives target events. The returned promise matters for mirror leg
+   * failures under `handle_errors` (see events.ts); otherwise it is awaited
+   * by nobody and its rejection is ignored.
+   */
+  onEvent?(event: MapperEvent): void | Promise<void>;
+}
+
+/** Everything a TargetType needs besides its arguments. */
+export interface TargetContext {
+  readonly env: TargetEnv;
+  /** Name of the mapped device the table is loaded into (used in events). */
+  readonly deviceName: string;
+  /** Where the line starts in the mapped device, sectors. */
+  readonly startSector: number;
+  readonly lengthSectors: number;
+}
+
+/** A device a target uses, for dependency tracking and `lvs -o +devices`. */
+export interface DeviceUse {
+  readonly name: string;
+  readonly offsetSectors: number;
+  readonly lengthSectors: number;
+  readonly role: "data" | "log";
+}
+
+export interface TargetWriteOptions {
+  readonly fua: boolean;
+}
+
+/**
+ * A target is "table line in, status line out". Sectors are relative to the
+ * target's start; the mapped device has already checked that every request
+ * lies inside [0, lengthSectors) and is sector-aligned, so targets trust
+ * their inputs (validate once at the edge).
+ */
+export interface Target {
+  readonly type: string;
+  readonly lengthSectors: number;
+  read(sector: number, into: Uint8Array): Promise<void>;
+  write(sector: number, data: Uint8Array, opts: TargetWriteOptions): Promise<void>;
+  flush(): Promise<void>;
+  /** Called while the device is being suspended, after client I/O drained. */
+  suspend?(): Promise<void>;
+  /** Called when the table goes live, and on every later resume. */
+  resume?(): Promise<void>;
+  /** Release everything; the target is never used again. */
+  destroy(): Promise<void>;
+  status(): TargetStatus;
+  /** The constructor arguments, as `dmsetup table` prints them. */
+  tableArgs(): readonly string[];
+  devices(): readonly DeviceUse[];
+  /** Like `dmsetup message`: a runtime command; throw TableError if unknown. */
+  message?(words: readonly string[]): Promise<string | void>;
+}
+
+export interface TargetType {
+  readonly name: string;
+  /** Build a target from a table line; throw TableError on bad arguments. */
+  create(args: readonly string[], ctx: TargetContext): Promise<Target>;
+}

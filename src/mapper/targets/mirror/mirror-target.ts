@@ -1,0 +1,602 @@
+import type { DeviceUse, Target, TargetEnv, TargetWriteOptions } from "../../target.js";
+import type { MirrorStatus } from "../../status.js";
+import type { MapperEvent } from "../../events.js";
+import type { DirtyLog } from "../../dirty-log/dirty-log.js";
+import type { DeviceSet } from "../../device-set.js";
+import type { MirrorArgs } from "./mirror-args.js";
+import type { LegErrorKind, MirrorLeg } from "./mirror-leg.js";
+import { legHealth } from "./mirror-leg.js";
+import { formatMirrorArgs } from "./mirror-args.js";
+import { RegionHash } from "./region-hash.js";
+import { WriteOrder } from "./write-order.js";
+import { Resyncer } from "./resync.js";
+import { IoError } from "../../../errors/errors.js";
+import { TableError } from "../../table-error.js";
+import { SECTOR_BYTES } from "../../../base/bytes.js";
+
+export interface MirrorOptions {
+  /** Period of the background cleaner (flush legs, then mark idle regions clean); 0 = only on client flush and suspend. */
+  readonly cleanIntervalMs: number;
+  /** Initial resync throttle; 0 = unthrottled. */
+  readonly resyncRateBytesPerSec: number;
+  /** Size of each resync read/write. */
+  readonly resyncIoBytes: number;
+  /** How much the resync quiesces and copies at a time. */
+  readonly resyncBatchBytes: number;
+  /** Start the resync on resume (false: wait for setResyncEnabled(true)). */
+  readonly resyncEnabled: boolean;
+  /** Logical block size of the log device: log transfers are rounded up to it. */
+  readonly logLogicalBlockBytes: number;
+}
+
+export const DEFAULT_MIRROR_OPTIONS: MirrorOptions = {
+  cleanIntervalMs: 1000,
+  resyncRateBytesPerSec: 0,
+  resyncIoBytes: 1 << 20,
+  resyncBatchBytes: 4 << 20,
+  resyncEnabled: true,
+  logLogicalBlockBytes: 512,
+};
+
+/**
+ * The mirror target: the I/O policy of dm-raid1, over RegionHash (region
+ * state), a DirtyLog (core or disk) and a Resyncer (the copier).
+ *
+ * Reads: regions in sync come from the primary leg (the source leg, or the
+ * first live leg after it if it failed); a failed read fails that leg and is
+ * retried on another live leg. Regions out of sync (or being copied) come
+ * from the source leg only, never from a leg that may lack the data; if the
+ * source has failed they cannot be served (EIO), as dm prefers an error to
+ * possibly stale data.
+ *
+ * Writes: to every live leg at once from the same buffer, acknowledged when
+ * each has it; overlapping writes are ordered (WriteOrder); the region is
+ * durably marked dirty in the log first (RegionHash.beginWrite). Writes to
+ * out-of-sync regions only go to the source: the resync copies them later.
+ *
+ * Failures: an IoError from a leg fails it at once (status character as
+ * dm's), raises "leg-failed", and the leg is never used again in this
+ * activation. With handle_errors, no write that missed a failed leg is
+ * acknowledged before the policy handler's promise for that failure
+ * resolved. Crash-safety argument: the log cannot say which leg is stale,
+ * only which regions differ; after a restart the resync copies the *source*
+ * leg over the others. Had we acknowledged a write that only reached leg 1
+ * while leg 0 (the source) had failed, and crashed before the daemon
+ * recorded leg 0's failure in the VG metadata, the next activation would
+ * copy leg 0's old data over it: an acknowledged write lost. If the handler
+ * rejects, the waiting writes fail with EIO and the next write raises the
+ * event again.
+ */
+export class MirrorTarget implements Target {
+  readonly type = "mirror";
+  readonly regions: RegionHash;
+  readonly legs: readonly MirrorLeg[];
+  private readonly order = new WriteOrder();
+  private readonly resyncer: Resyncer;
+  private sourceIndex = 0;
+  private activated = false;
+  private destroyed = false;
+  private failedLegCount = 0;
+  private readonly failEvents = new Map<MirrorLeg, MapperEvent>();
+  private cleanTimer: NodeJS.Timeout | undefined;
+  private cleaning: Promise<void> | undefined;
+  private resyncEnabled: boolean;
+  private inSyncReported = false;
+  private inSyncWaiters: Array<() => void> = [];
+
+  constructor(
+    readonly lengthSectors: number,
+    private readonly args: MirrorArgs,
+    legs: MirrorLeg[],
+    readonly log: DirtyLog,
+    private readonly set: DeviceSet,
+    private readonly env: TargetEnv,
+    private readonly deviceName: string,
+    private readonly opts: MirrorOptions,
+  ) {
+    this.legs = legs;
+    this.regions = new RegionHash(log, args.regionSectors, lengthSectors);
+    this.resyncEnabled = opts.resyncEnabled;
+    this.resyncer = new Resyncer(
+      {
+        regions: this.regions,
+        log,
+        resyncSource: () => this.resyncSource(),
+        resyncDestinations: () => this.legs.filter((l) => !l.failed && l.index !== this.sourceIndex),
+        failLeg: (leg, op, err) => this.failLeg(leg, op, err),
+        allInSync: () => this.onAllInSync(),
+      },
+      { ioBytes: opts.resyncIoBytes, batchBytes: opts.resyncBatchBytes, rateBytesPerSec: opts.resyncRateBytesPerSec },
+    );
+  }
+
+  get handleErrors(): boolean {
+    return this.args.handleErrors;
+  }
+
+  // ---- control (the activation layer / daemon) -------------------------
+
+  /**
+   * Declare that a leg holds no valid data (a new leg, or one that comes back
+   * after a failure): every region is resynced *to* it and it is never a
+   * source. Call after load(), before the table is resumed.
+   */
+  markLegStale(leg: number): void {
+    const l = this.legAt(leg);
+    if (this.activated) throw new TableError(`mirror: leg ${leg} can only be marked stale before the table is resumed`);
+    if (this.legs.every((x) => x === l || x.stale)) throw new TableError("mirror: at least one leg must hold valid data");
+    l.stale = true;
+    if (this.sourceIndex === leg) this.sourceIndex = this.legs.find((x) => !x.stale)!.index;
+  }
+
+  /**
+   * Choose the leg out-of-sync regions are copied from and read from (dm's
+   * default mirror, leg 0 unless told). Before resume only: switching the
+   * source of regions already served would change data under the client.
+   */
+  setResyncSource(leg: number): void {
+    const l = this.legAt(leg);
+    if (this.activated) throw new TableError("mirror: the resync source can only be chosen before the table is resumed");
+    if (l.stale) throw new TableError(`mirror: leg ${leg} is stale and cannot be the resync source`);
+    this.sourceIndex = leg;
+  }
+
+  /** Throttle the resync; 0 = unthrottled. Takes effect at once. */
+  setResyncRate(bytesPerSec: number): void {
+    if (!Number.isFinite(bytesPerSec) || bytesPerSec < 0) throw new TableError(`mirror: invalid resync rate ${bytesPerSec}`);
+    this.resyncer.setRate(bytesPerSec);
+  }
+
+  /** Pause or continue the background resync. */
+  async setResyncEnabled(enabled: boolean): Promise<void> {
+    this.resyncEnabled = enabled;
+    if (!enabled) await this.resyncer.stop();
+    else this.maybeStartResync();
+  }
+
+  /** Resolves when every region is in sync. */
+  whenInSync(): Promise<void> {
+    if (this.log.syncCount === this.regions.regionCount && this.activated) return Promise.resolve();
+    return new Promise((r) => this.inSyncWaiters.push(r));
+  }
+
+  /** Flush the legs and mark idle dirty regions clean now (what the timer does). */
+  async cleanNow(): Promise<number> {
+    while (this.cleaning) await this.cleaning;
+    let n = 0;
+    this.cleaning = this.clean().then((c) => {
+      n = c;
+    });
+    try {
+      await this.cleaning;
+    } finally {
+      this.cleaning = undefined;
+    }
+    return n;
+  }
+
+  private legAt(leg: number): MirrorLeg {
+    const l = this.legs[leg];
+    if (l === undefined) throw new TableError(`mirror: no leg ${leg} (legs 0..${this.legs.length - 1})`);
+    return l;
+  }
+
+  // ---- leg choice ---------------------------------------------------------
+
+  resyncSource(): MirrorLeg | undefined {
+    const l = this.legs[this.sourceIndex]!;
+    return l.failed ? undefined : l;
+  }
+
+  /** Leg serving in-sync regions: the source, else the next live leg after it. */
+  primaryLeg(): MirrorLeg | undefined {
+    const n = this.legs.length;
+    for (let k = 0; k < n; k++) {
+      const l = this.legs[(this.sourceIndex + k) % n]!;
+      if (!l.failed) return l;
+    }
+    return undefined;
+  }
+
+  // ---- reads --------------------------------------------------------------
+
+  async read(sector: number, into: Uint8Array): Promise<void> {
+    const endSector = sector + into.length / SECTOR_BYTES;
+    const first = this.regions.regionOf(sector);
+    const last = this.regions.regionOf(endSector - 1);
+    if (first === last || this.log.syncCount === this.regions.regionCount) {
+      return this.readFrom(sector, into, first, last);
+    }
+    // Split where the answer to "may any leg serve this?" changes.
+    const parts: Promise<void>[] = [];
+    let runStart = sector;
+    let runFirst = first;
+    let runAny = this.regions.isReadableFromAnyLeg(first);
+    for (let r = first + 1; r <= last + 1; r++) {
+      const any = r <= last ? this.regions.isReadableFromAnyLeg(r) : !runAny;
+      if (any === runAny) continue;
+      const runEnd = r <= last ? this.regions.regionStartSector(r) : endSector;
+      parts.push(
+        this.readFrom(runStart, into.subarray((runStart - sector) * SECTOR_BYTES, (runEnd - sector) * SECTOR_BYTES), runFirst, r - 1),
+      );
+      runStart = runEnd;
+      runFirst = r;
+      runAny = any;
+    }
+    await Promise.all(parts);
+  }
+
+  private allReadableFromAnyLeg(first: number, last: number): boolean {
+    if (this.log.syncCount === this.regions.regionCount && !this.regions.anyRecovering(first, last)) return true;
+    for (let r = first; r <= last; r++) if (!this.regions.isReadableFromAnyLeg(r)) return false;
+    return true;
+  }
+
+  private async readFrom(sector: number, into: Uint8Array, first: number, last: number): Promise<void> {
+    for (;;) {
+      const anyLeg = this.allReadableFromAnyLeg(first, last);
+      const leg = anyLeg ? this.primaryLeg() : this.resyncSource();
+      if (leg === undefined) {
+        throw new IoError(
+          `${this.deviceName}: no leg holds valid data for sectors ${sector}..${sector + into.length / SECTOR_BYTES - 1}` +
+            (anyLeg ? " (all legs failed)" : " (region out of sync and its source leg failed)"),
+          "EIO",
+        );
+      }
+      try {
+        await leg.dev.read(leg.offsetBytes + sector * SECTOR_BYTES, into);
+        return;
+      } catch (e) {
+        if (!(e instanceof IoError)) throw e;
+        this.failLeg(leg, "read", e);
+      }
+    }
+  }
+
+  // ---- writes -------------------------------------------------------------
+
+  async write(sector: number, data: Uint8Array, opts: TargetWriteOptions): Promise<void> {
+    const endSector = sector + data.length / SECTOR_BYTES;
+    const first = this.regions.regionOf(sector);
+    const last = this.regions.regionOf(endSector - 1);
+    const { ticket, wait } = this.order.enter(sector, endSector);
+    try {
+      if (wait !== undefined) await wait;
+      // Writes wait while the resync copies their regions (dm delays them too).
+      while (this.regions.anyRecovering(first, last)) await this.regions.waitForRecovery();
+      const needLog = this.regions.beginWrite(first, last);
+      try {
+        // The dirty mark must be on stable storage before any leg sees the data.
+        if (needLog) await this.log.flush();
+        await this.writeLegs(sector, data, opts, first, last);
+      } finally {
+        this.regions.endWrite(first, last);
+      }
+    } finally {
+      this.order.leave(ticket);
+    }
+    if (this.failedLegCount > 0 && this.args.handleErrors) await this.awaitFailuresRecorded();
+  }
+
+  private async writeLegs(sector: number, data: Uint8Array, opts: TargetWriteOptions, first: number, last: number): Promise<void> {
+    let targets: MirrorLeg[];
+    if (this.allInSync(first, last)) {
+      targets = this.liveLegs();
+    } else {
+      // POLICY (as dm): out-of-sync regions are written to the source only;
+      // the resync will carry the data to the other legs.
+      const src = this.resyncSource();
+      if (src === undefined) {
+        throw new IoError(`${this.deviceName}: region out of sync and its source leg failed`, "EIO");
+      }
+      targets = [src];
+    }
+    if (targets.length === 0) throw new IoError(`${this.deviceName}: all mirror legs failed`, "EIO");
+    const offsetBytes = sector * SECTOR_BYTES;
+    const wo = opts.fua ? { fua: true } : undefined;
+    if (targets.length === 1) {
+      const leg = targets[0]!;
+      try {
+        await leg.dev.write(leg.offsetBytes + offsetBytes, data, wo);
+        return;
+      } catch (e) {
+        if (!(e instanceof IoError)) throw e;
+        this.failLeg(leg, "write", e);
+        throw new IoError(`${this.deviceName}: write failed on the only live leg ${leg.name}`, e.errno, undefined, e);
+      }
+    }
+    const errors = await settle(targets.map((l) => l.dev.write(l.offsetBytes + offsetBytes, data, wo)));
+    let ok = 0;
+    errors.forEach((err, i) => {
+      if (err === undefined) ok++;
+      else this.failLeg(targets[i]!, "write", err);
+    });
+    if (ok === 0) throw new IoError(`${this.deviceName}: write failed on every leg`, errors[0]?.errno ?? "EIO");
+  }
+
+  private allInSync(first: number, last: number): boolean {
+    if (this.log.syncCount === this.regions.regionCount) return true;
+    for (let r = first; r <= last; r++) if (!this.log.isInSync(r)) return false;
+    return true;
+  }
+
+  private liveLegs(): MirrorLeg[] {
+    if (this.failedLegCount === 0) return this.legs as MirrorLeg[];
+    return this.legs.filter((l) => !l.failed);
+  }
+
+  // ---- flush --------------------------------------------------------------
+
+  /**
+   * Flush every live leg (a flush error fails that leg) and the log. The
+   * regions that were idle before the flush started are identical on stable
+   * storage afterwards, so they are marked clean right away (the log write
+   * that records it runs in the background).
+   */
+  async flush(): Promise<void> {
+    const candidates = this.cleaningAllowed() ? this.regions.cleanCandidates() : [];
+    await this.flushLegs();
+    await this.log.flush();
+    if (this.failedLegCount > 0 && this.args.handleErrors) await this.awaitFailuresRecorded();
+    if (candidates.length > 0 && this.cleaningAllowed() && this.regions.commitClean(candidates) > 0) {
+      void this.log.flush();
+    }
+  }
+
+  private async flushLegs(): Promise<void> {
+    const legs = this.liveLegs().slice();
+    if (legs.length === 0) throw new IoError(`${this.deviceName}: all mirror legs failed`, "EIO");
+    const errors = await settle(legs.map((l) => l.dev.flush()));
+    let ok = 0;
+    errors.forEach((err, i) => {
+      if (err === undefined) ok++;
+      else this.failLeg(legs[i]!, "flush", err);
+    });
+    if (ok === 0) throw new IoError(`${this.deviceName}: flush failed on every leg`, errors[0]?.errno ?? "EIO");
+  }
+
+  // ---- cleaning -----------------------------------------------------------
+
+  /**
+   * POLICY: regions are only marked clean while no failed leg is unrecorded.
+   * A leg that failed keeps missing writes; if it came back at the next
+   * activation without the VG metadata saying it failed, every region
+   * written since must still be dirty so that it is resynced. Once the
+   * handler (handle_errors) confirmed the failure is recorded, the next
+   * activation will not trust that leg, and cleaning is safe again.
+   */
+  private cleaningAllowed(): boolean {
+    if (!this.log.persistent) return false;
+    if (this.failedLegCount === 0) return true;
+    return this.legs.every((l) => !l.failed || l.ack?.settled === "ok");
+  }
+
+  private async clean(): Promise<number> {
+    if (!this.cleaningAllowed()) return 0;
+    const candidates = this.regions.cleanCandidates();
+    if (candidates.length === 0) return 0;
+    try {
+      await this.flushLegs();
+    } catch {
+      return 0;
+    }
+    if (!this.cleaningAllowed()) return 0;
+    const n = this.regions.commitClean(candidates);
+    if (n > 0) await this.log.flush();
+    return n;
+  }
+
+  private startCleanTimer(): void {
+    if (this.cleanTimer !== undefined || this.opts.cleanIntervalMs <= 0) return;
+    this.cleanTimer = setInterval(() => {
+      if (this.cleaning === undefined) {
+        this.cleaning = this.clean()
+          .then(() => undefined, () => undefined)
+          .finally(() => {
+            this.cleaning = undefined;
+          });
+      }
+    }, this.opts.cleanIntervalMs);
+    this.cleanTimer.unref();
+  }
+
+  private stopCleanTimer(): void {
+    if (this.cleanTimer !== undefined) clearInterval(this.cleanTimer);
+    this.cleanTimer = undefined;
+  }
+
+  // ---- failures -----------------------------------------------------------
+
+  failLeg(leg: MirrorLeg, kind: LegErrorKind, err: IoError): void {
+    leg.errors.add(kind);
+    if (leg.failed) return;
+    leg.failed = true;
+    this.failedLegCount++;
+    // dm keeps the default mirror while out of sync ("better to fail reads
+    // than to return stale data"); once everything is in sync any live leg
+    // is as good as the source.
+    if (leg.index === this.sourceIndex && this.log.syncCount === this.regions.regionCount) {
+      const next = this.primaryLeg();
+      if (next !== undefined) this.sourceIndex = next.index;
+    }
+    const event: MapperEvent = {
+      kind: "leg-failed",
+      device: this.deviceName,
+      leg: leg.index,
+      legDevice: leg.name,
+      op: kind,
+      errno: err.errno,
+    };
+    this.failEvents.set(leg, event);
+    if (this.args.handleErrors) this.raiseFailure(leg, event);
+    else void this.emit(event).catch(() => undefined);
+  }
+
+  private raiseFailure(leg: MirrorLeg, event: MapperEvent): void {
+    const ack: NonNullable<MirrorLeg["ack"]> = {
+      settled: "pending",
+      recorded: this.emit(event).then(
+        () => {
+          ack.settled = "ok";
+        },
+        (e: unknown) => {
+          ack.settled = "rejected";
+          if (leg.ack === ack) leg.ack = undefined;
+          throw e;
+        },
+      ),
+    };
+    ack.recorded.catch(() => undefined);
+    leg.ack = ack;
+  }
+
+  /** handle_errors: hold the acknowledgement until every leg failure is recorded by the policy. */
+  private async awaitFailuresRecorded(): Promise<void> {
+    for (const leg of this.legs) {
+      if (!leg.failed) continue;
+      if (leg.ack === undefined) this.raiseFailure(leg, this.failEvents.get(leg)!);
+      const ack = leg.ack!;
+      if (ack.settled === "ok") continue;
+      try {
+        await ack.recorded;
+      } catch (e) {
+        throw new IoError(
+          `${this.deviceName}: failure of mirror leg ${leg.index} (${leg.name}) was not recorded by the policy handler`,
+          "EIO",
+          undefined,
+          e,
+        );
+      }
+    }
+  }
+
+  private emit(event: MapperEvent): Promise<void> {
+    const h = this.env.onEvent;
+    if (h === undefined) return Promise.resolve();
+    try {
+      return Promise.resolve(h.call(this.env, event));
+    } catch (e) {
+      return Promise.reject(e);
+    }
+  }
+
+  private onAllInSync(): void {
+    for (const l of this.legs) if (!l.failed) l.stale = false;
+    const w = this.inSyncWaiters;
+    this.inSyncWaiters = [];
+    for (const f of w) f();
+    if (!this.inSyncReported) {
+      this.inSyncReported = true;
+      void this.emit({ kind: "in-sync", device: this.deviceName }).catch(() => undefined);
+    }
+  }
+
+  private maybeStartResync(): void {
+    if (!this.activated || this.destroyed || !this.resyncEnabled) return;
+    if (this.log.syncCount === this.regions.regionCount) {
+      this.onAllInSync();
+      return;
+    }
+    this.resyncer.start();
+  }
+
+  // ---- life cycle ---------------------------------------------------------
+
+  async resume(): Promise<void> {
+    if (!this.activated) {
+      await this.log.resume();
+      if (this.legs.some((l) => l.stale)) {
+        this.log.markAllOutOfSync();
+        await this.log.flush();
+      }
+      this.activated = true;
+    }
+    this.startCleanTimer();
+    this.maybeStartResync();
+  }
+
+  /**
+   * Presuspend + postsuspend: finish the batch being copied, stop, flush the
+   * legs and leave every idle region clean in the log, so that a clean
+   * shutdown needs no resync at the next activation.
+   */
+  async suspend(): Promise<void> {
+    this.stopCleanTimer();
+    await this.resyncer.stop();
+    while (this.cleaning) await this.cleaning;
+    try {
+      await this.clean();
+    } catch {
+      // legs already failed are reported; suspend itself does not fail
+    }
+    await this.log.flush();
+  }
+
+  async destroy(): Promise<void> {
+    this.destroyed = true;
+    this.stopCleanTimer();
+    await this.resyncer.stop();
+    while (this.cleaning) await this.cleaning;
+    await this.set.releaseAll();
+  }
+
+  // ---- reporting ----------------------------------------------------------
+
+  status(): MirrorStatus {
+    const sourceFailed = this.resyncSource() === undefined;
+    return {
+      type: "mirror",
+      legs: this.legs.map((l) => ({ device: l.name, health: legHealth(l), stale: l.stale })),
+      insyncRegions: this.log.syncCount,
+      totalRegions: this.regions.regionCount,
+      regionSectors: this.args.regionSectors,
+      log:
+        this.log.type === "disk"
+          ? { type: "disk", device: this.log.deviceName ?? "", health: this.log.health }
+          : { type: "core" },
+      sourceLeg: this.sourceIndex,
+      primaryLeg: this.primaryLeg()?.index,
+      handleErrors: this.args.handleErrors,
+      resync: {
+        running: this.resyncer.running,
+        rateBytesPerSec: this.resyncer.rateBytesPerSec,
+        copiedBytes: this.resyncer.copiedBytes,
+        copiedRegions: this.resyncer.copiedRegions,
+      },
+      lostRegions: sourceFailed ? this.regions.regionCount - this.log.syncCount : 0,
+    };
+  }
+
+  tableArgs(): readonly string[] {
+    return formatMirrorArgs(this.args);
+  }
+
+  devices(): readonly DeviceUse[] {
+    return this.set.uses;
+  }
+
+  async message(words: readonly string[]): Promise<string | void> {
+    const [cmd, arg] = words;
+    if (cmd === "resync_rate" && arg !== undefined && /^[0-9]+$/.test(arg)) return this.setResyncRate(Number(arg));
+    if (cmd === "clean" && arg === undefined) return String(await this.cleanNow());
+    throw new TableError(`mirror: unrecognised message "${words.join(" ")}" (known: resync_rate <bytes/s>, clean)`);
+  }
+
+  /** Narrow a Target to a MirrorTarget. */
+  static is(t: Target | undefined): t is MirrorTarget {
+    return t instanceof MirrorTarget;
+  }
+}
+
+/** Run promises to completion; return each one's IoError (or undefined). Other errors propagate. */
+async function settle(ps: Promise<void>[]): Promise<Array<IoError | undefined>> {
+  const out = await Promise.all(
+    ps.map((p) =>
+      p.then(
+        () => undefined,
+        (e: unknown) => (e instanceof IoError ? e : Promise.reject(e)),
+      ),
+    ),
+  );
+  return out;
+}

@@ -1,0 +1,211 @@
+import type { DirtyLog } from "../../dirty-log/dirty-log.js";
+import type { RegionHash } from "./region-hash.js";
+import type { MirrorLeg } from "./mirror-leg.js";
+import { IoError } from "../../../errors/errors.js";
+import { SECTOR_BYTES } from "../../../base/bytes.js";
+
+/** What the copier needs from the mirror it works for. */
+export interface ResyncHost {
+  readonly regions: RegionHash;
+  readonly log: DirtyLog;
+  /** The leg out-of-sync regions are copied from; undefined if it failed. */
+  resyncSource(): MirrorLeg | undefined;
+  /** Live legs other than the source. */
+  resyncDestinations(): MirrorLeg[];
+  failLeg(leg: MirrorLeg, op: "resync", err: IoError): void;
+  /** No region is out of sync any more. */
+  allInSync(): void;
+}
+
+export interface ResyncOptions {
+  /** Size of each read/write the copier issues; two buffers of it are reused. */
+  readonly ioBytes: number;
+  /** How much is quiesced and copied at a time (rounded to whole regions, at least one). */
+  readonly batchBytes: number;
+  /** 0 = as fast as the devices go. */
+  readonly rateBytesPerSec: number;
+}
+
+/**
+ * The copier (dm-raid1 do_recovery + kcopyd): walks the out-of-sync regions
+ * in region order, a batch of consecutive regions at a time. For each batch
+ * it stops new writes to the batch (recovering), waits for writes in flight
+ * there to drain, copies source -> every other live leg with large I/Os
+ * (reading the next chunk while the current one is being written), and
+ * marks the regions in sync. Until then reads of those regions come from
+ * the source only, so no client ever reads a leg that lacks the data.
+ */
+export class Resyncer {
+  rateBytesPerSec: number;
+  copiedBytes = 0;
+  copiedRegions = 0;
+  private loop: Promise<void> | undefined;
+  private stopping = false;
+  private bufs: [Uint8Array, Uint8Array] | undefined;
+  private sleeping: { timer: NodeJS.Timeout; resolve: () => void } | undefined;
+  private windowStartMs = 0;
+  private windowBytes = 0;
+
+  constructor(
+    private readonly host: ResyncHost,
+    private readonly opts: ResyncOptions,
+  ) {
+    this.rateBytesPerSec = opts.rateBytesPerSec;
+  }
+
+  get running(): boolean {
+    return this.loop !== undefined;
+  }
+
+  start(): void {
+    if (this.loop !== undefined) return;
+    this.stopping = false;
+    this.windowStartMs = Date.now();
+    this.windowBytes = 0;
+    this.loop = this.run().finally(() => {
+      this.loop = undefined;
+    });
+  }
+
+  /** Finish the batch being copied, then stop (presuspend). */
+  async stop(): Promise<void> {
+    this.stopping = true;
+    this.wake();
+    await this.loop;
+  }
+
+  setRate(bytesPerSec: number): void {
+    this.rateBytesPerSec = bytesPerSec;
+    this.windowStartMs = Date.now();
+    this.windowBytes = 0;
+    this.wake();
+  }
+
+  private wake(): void {
+    const s = this.sleeping;
+    if (s === undefined) return;
+    this.sleeping = undefined;
+    clearTimeout(s.timer);
+    s.resolve();
+  }
+
+  private async run(): Promise<void> {
+    const { regions, log } = this.host;
+    const regionBytes = regions.regionSectors * SECTOR_BYTES;
+    const batchRegions = Math.max(1, Math.floor(this.opts.batchBytes / regionBytes));
+    let cursor = 0;
+    // Let the caller's resume() finish before the first batch.
+    await Promise.resolve();
+    while (!this.stopping) {
+      let first = log.nextToResync(cursor);
+      if (first === undefined && cursor > 0) first = log.nextToResync(0);
+      if (first === undefined) {
+        this.host.allInSync();
+        return;
+      }
+      const source = this.host.resyncSource();
+      // No valid source: these regions cannot be recovered in this activation.
+      if (source === undefined) return;
+      let last = first;
+      while (last + 1 < regions.regionCount && last + 1 - first < batchRegions && !log.isInSync(last + 1)) last++;
+      regions.startRecovery(first, last);
+      let ok = false;
+      try {
+        await regions.quiesce(first, last);
+        ok = await this.copy(first, last);
+      } finally {
+        regions.endRecovery(first, last, ok);
+      }
+      if (ok) this.copiedRegions += last - first + 1;
+      cursor = last + 1 >= regions.regionCount ? 0 : last + 1;
+      await this.throttle();
+    }
+  }
+
+  /** Copy regions [first, last] from the source to every other live leg. */
+  private async copy(first: number, last: number): Promise<boolean> {
+    const { regions } = this.host;
+    const source = this.host.resyncSource();
+    if (source === undefined) return false;
+    let dests = this.host.resyncDestinations();
+    // A single live leg is trivially in sync with itself.
+    if (dests.length === 0) return true;
+    const startSector = regions.regionStartSector(first);
+    const totalBytes = (regions.regionStartSector(last) + regions.regionLengthSectors(last) - startSector) * SECTOR_BYTES;
+    const ioBytes = Math.max(SECTOR_BYTES, Math.floor(this.opts.ioBytes / SECTOR_BYTES) * SECTOR_BYTES);
+    const bufs = (this.bufs ??= [new Uint8Array(ioBytes), new Uint8Array(ioBytes)]);
+    const baseBytes = startSector * SECTOR_BYTES;
+
+    const readChunk = (buf: Uint8Array, off: number): Promise<IoError | undefined> =>
+      source.dev.read(source.offsetBytes + baseBytes + off, buf).then(
+        () => undefined,
+        (e: unknown) => {
+          if (e instanceof IoError) return e;
+          throw e;
+        },
+      );
+
+    let cur = 0;
+    let offset = 0;
+    let len = Math.min(ioBytes, totalBytes);
+    let reading = readChunk(bufs[cur]!.subarray(0, len), 0);
+    while (offset < totalBytes) {
+      const readErr = await reading;
+      if (readErr !== undefined) {
+        this.host.failLeg(source, "resync", readErr);
+        return false;
+      }
+      const data = bufs[cur]!.subarray(0, len);
+      const next = offset + len;
+      const nextLen = Math.min(ioBytes, totalBytes - next);
+      if (nextLen > 0) reading = readChunk(bufs[1 - cur]!.subarray(0, nextLen), next);
+      const results = await Promise.all(
+        dests.map((d) =>
+          d.dev.write(d.offsetBytes + baseBytes + offset, data).then(
+            () => undefined,
+            (e: unknown) => {
+              if (e instanceof IoError) return e;
+              throw e;
+            },
+          ),
+        ),
+      );
+      const survivors: typeof dests = [];
+      results.forEach((err, i) => {
+        const d = dests[i]!;
+        if (err === undefined) survivors.push(d);
+        else this.host.failLeg(d, "resync", err);
+      });
+      dests = survivors.filter((d) => !d.failed);
+      this.copiedBytes += len;
+      this.windowBytes += len;
+      if (dests.length === 0) {
+        // Every destination failed: the source alone is in sync with itself.
+        if (nextLen > 0) await reading;
+        return !source.failed;
+      }
+      offset = next;
+      len = nextLen;
+      cur = 1 - cur;
+    }
+    // If the source failed meanwhile (e.g. a client read hit an error) what
+    // we copied is not trusted: the regions stay out of sync.
+    return !source.failed;
+  }
+
+  /** Keep the average copy rate at or below rateBytesPerSec (measured since start or the last rate change). */
+  private async throttle(): Promise<void> {
+    const rate = this.rateBytesPerSec;
+    if (rate <= 0 || this.stopping) return;
+    const dueMs = this.windowStartMs + (this.windowBytes / rate) * 1000;
+    const waitMs = dueMs - Date.now();
+    if (waitMs <= 0) return;
+    await new Promise<void>((resolve) => {
+      const timer = setTimeout(() => {
+        this.sleeping = undefined;
+        resolve();
+      }, waitMs);
+      this.sleeping = { timer, resolve };
+    });
+  }
+}
