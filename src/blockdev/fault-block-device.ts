@@ -82,7 +82,7 @@ export class FaultBlockDevice implements BlockDevice {
   readonly stats: FaultStats = { reads: 0, writes: 0, flushes: 0, bytesRead: 0, bytesWritten: 0, injectedErrors: 0 };
   private rules: LiveRule[] = [];
   private vanishedErrno: string | undefined;
-  private delayMs: Partial<Record<FaultOp, number>> = {};
+  private delayMs: Partial<Record<FaultOp, number>> | ((op: FaultOp) => number) = {};
   private held: { waiters: Array<() => void>; ops: ReadonlySet<FaultOp> } | undefined;
   private recorder: IoRecorder | undefined;
   private opCount = 0;
@@ -136,8 +136,9 @@ export class FaultBlockDevice implements BlockDevice {
     return this.vanishedErrno !== undefined;
   }
 
-  setDelay(ms: number | Partial<Record<FaultOp, number>>): void {
-    this.delayMs = typeof ms === "number" ? { read: ms, write: ms, flush: ms } : { ...ms };
+  /** A fixed delay, one per kind of op, or a function (e.g. random jitter to reorder completions). */
+  setDelay(ms: number | Partial<Record<FaultOp, number>> | ((op: FaultOp) => number)): void {
+    this.delayMs = typeof ms === "number" ? { read: ms, write: ms, flush: ms } : typeof ms === "function" ? ms : { ...ms };
   }
 
   /**
@@ -171,7 +172,7 @@ export class FaultBlockDevice implements BlockDevice {
 
   private async gate(op: FaultOp, offsetBytes: number, lengthBytes: number): Promise<void> {
     this.opCount++;
-    const delay = this.delayMs[op];
+    const delay = typeof this.delayMs === "function" ? this.delayMs(op) : this.delayMs[op];
     if (delay !== undefined && delay > 0) await new Promise((r) => setTimeout(r, delay));
     if (this.held && this.held.ops.has(op)) {
       const h = this.held;
