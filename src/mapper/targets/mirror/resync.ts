@@ -119,6 +119,10 @@ export class Resyncer {
       if (ok) this.copiedRegions += last - first + 1;
       cursor = last + 1 >= regions.regionCount ? 0 : last + 1;
       await this.throttle();
+      // Yield to the event loop between batches: devices that complete in
+      // microtasks (memory, inline page-cache I/O) would otherwise let the
+      // copier starve client requests and timers.
+      await new Promise<void>((r) => setImmediate(r));
     }
   }
 
