@@ -58,9 +58,17 @@ export interface TargetStatusLine {
  *                reload except as a pause.
  *   remove()     suspend, destroy everything; later I/O fails with ENXIO.
  *
- * Requests must be whole 512-byte sectors, inside the device (EINVAL /
- * ENOSPC otherwise): the NBD server should advertise a 512-byte minimum
- * block size. A device with no live table has size 0 and fails I/O.
+ * Requests must lie inside the device (EINVAL, or ENOSPC for writes,
+ * otherwise). Targets work in whole 512-byte sectors; requests that are not
+ * sector-aligned are served here: reads through a bounce buffer, writes by
+ * read-modify-write of the partial sectors. A partial-sector write must not
+ * interleave with any other write (it would put back stale bytes of a
+ * sector someone else just wrote), so it runs exclusively: it waits for the
+ * writes in flight and holds new ones back meanwhile. Aligned writes only
+ * pay a field check for this. Clients that align (the kernel, qemu, file
+ * systems) never take that path; the NBD server may still advertise a
+ * 512-byte preferred block size. A device with no live table has size 0
+ * and fails I/O.
  */
 export class MappedDevice implements BlockDevice {
   readonly caps: BlockDeviceCaps = { write: true, flush: true, fua: true, trim: false };
@@ -340,13 +348,54 @@ export class MappedDevice implements BlockDevice {
   }
 
   private check(lt: LoadedTable, offsetBytes: number, lengthBytes: number, op: "read" | "write"): void {
-    if (!Number.isSafeInteger(offsetBytes) || offsetBytes < 0 || offsetBytes % SECTOR_BYTES !== 0 || lengthBytes % SECTOR_BYTES !== 0)
-      throw new IoError(`${this.name}: ${op} at byte ${offsetBytes}, length ${lengthBytes}: not aligned to ${SECTOR_BYTES}-byte sectors`, "EINVAL");
+    if (!Number.isSafeInteger(offsetBytes) || offsetBytes < 0)
+      throw new IoError(`${this.name}: ${op} at invalid offset ${offsetBytes}`, "EINVAL");
     if (offsetBytes + lengthBytes > lt.table.sizeSectors * SECTOR_BYTES)
       throw new IoError(
         `${this.name}: ${op} at byte ${offsetBytes}, length ${lengthBytes}: beyond the end of the device (${lt.table.sizeSectors * SECTOR_BYTES} bytes)`,
         op === "write" ? "ENOSPC" : "EINVAL",
       );
+  }
+
+  // Writes share the device; a partial-sector (read-modify-write) write holds it alone.
+  private sharedWrites = 0;
+  private exclusiveHeld = false;
+  private exclusiveQueue: Array<() => void> = [];
+  private sharedWaiters: Array<() => void> = [];
+
+  private async acquireShared(): Promise<void> {
+    while (this.exclusiveHeld || this.exclusiveQueue.length > 0) await new Promise<void>((r) => this.sharedWaiters.push(r));
+    this.sharedWrites++;
+  }
+
+  private releaseShared(): void {
+    if (--this.sharedWrites === 0 && !this.exclusiveHeld) this.grantExclusive();
+  }
+
+  private acquireExclusive(): Promise<void> | undefined {
+    if (!this.exclusiveHeld && this.sharedWrites === 0 && this.exclusiveQueue.length === 0) {
+      this.exclusiveHeld = true;
+      return undefined;
+    }
+    return new Promise<void>((r) => this.exclusiveQueue.push(r));
+  }
+
+  private grantExclusive(): void {
+    const next = this.exclusiveQueue.shift();
+    if (next === undefined) return;
+    this.exclusiveHeld = true;
+    next();
+  }
+
+  private releaseExclusive(): void {
+    this.exclusiveHeld = false;
+    if (this.exclusiveQueue.length > 0) {
+      if (this.sharedWrites === 0) this.grantExclusive();
+      return;
+    }
+    const w = this.sharedWaiters;
+    this.sharedWaiters = [];
+    for (const f of w) f();
   }
 
   private targetIndex(lt: LoadedTable, sector: number): number {
@@ -387,7 +436,15 @@ export class MappedDevice implements BlockDevice {
     try {
       this.check(lt, offsetBytes, into.length, "read");
       if (into.length === 0) return;
-      await this.route(lt, offsetBytes, into, (t, s, piece) => t.read(s, piece));
+      if (offsetBytes % SECTOR_BYTES === 0 && into.length % SECTOR_BYTES === 0) {
+        await this.route(lt, offsetBytes, into, (t, s, piece) => t.read(s, piece));
+        return;
+      }
+      const start = offsetBytes - (offsetBytes % SECTOR_BYTES);
+      const end = Math.ceil((offsetBytes + into.length) / SECTOR_BYTES) * SECTOR_BYTES;
+      const bounce = new Uint8Array(end - start);
+      await this.route(lt, start, bounce, (t, s, piece) => t.read(s, piece));
+      into.set(bounce.subarray(offsetBytes - start, offsetBytes - start + into.length));
     } finally {
       this.done();
     }
@@ -399,17 +456,51 @@ export class MappedDevice implements BlockDevice {
       this.check(lt, offsetBytes, data.length, "write");
       if (data.length === 0) return;
       const wo = { fua: opts?.fua === true };
-      await this.route(lt, offsetBytes, data, (t, s, piece) => t.write(s, piece, wo));
+      if (offsetBytes % SECTOR_BYTES !== 0 || data.length % SECTOR_BYTES !== 0) {
+        await this.writeUnaligned(lt, offsetBytes, data, wo);
+        return;
+      }
+      if (this.exclusiveHeld || this.exclusiveQueue.length > 0) await this.acquireShared();
+      else this.sharedWrites++;
+      try {
+        await this.route(lt, offsetBytes, data, (t, s, piece) => t.write(s, piece, wo));
+      } finally {
+        this.releaseShared();
+      }
     } finally {
       this.done();
     }
   }
 
+  /** Read-modify-write of the partial sectors at either end, alone on the device. */
+  private async writeUnaligned(lt: LoadedTable, offsetBytes: number, data: Uint8Array, wo: { fua: boolean }): Promise<void> {
+    const wait = this.acquireExclusive();
+    if (wait !== undefined) await wait;
+    try {
+      const start = offsetBytes - (offsetBytes % SECTOR_BYTES);
+      const end = Math.ceil((offsetBytes + data.length) / SECTOR_BYTES) * SECTOR_BYTES;
+      const buf = new Uint8Array(end - start);
+      const reads: Promise<void>[] = [];
+      const read = (at: number) => reads.push(this.route(lt, at, buf.subarray(at - start, at - start + SECTOR_BYTES), (t, s, p) => t.read(s, p)));
+      if (offsetBytes !== start) read(start);
+      if (offsetBytes + data.length !== end && (end - SECTOR_BYTES !== start || offsetBytes === start)) read(end - SECTOR_BYTES);
+      await Promise.all(reads);
+      buf.set(data, offsetBytes - start);
+      await this.route(lt, start, buf, (t, s, piece) => t.write(s, piece, wo));
+    } finally {
+      this.releaseExclusive();
+    }
+  }
+
   async writeZeroes(offsetBytes: number, lengthBytes: number, opts?: WriteOptions): Promise<void> {
-    const chunk = new Uint8Array(Math.min(lengthBytes, 1 << 20));
-    for (let done = 0; done < lengthBytes; done += chunk.length) {
-      const n = Math.min(chunk.length, lengthBytes - done);
+    // One spare sector, so that the first (misaligned) chunk is never empty.
+    const chunk = new Uint8Array(Math.min(lengthBytes + SECTOR_BYTES, 1 << 20));
+    let done = 0;
+    while (done < lengthBytes) {
+      // After a partial first sector, every chunk starts sector-aligned.
+      const n = Math.min(chunk.length - ((offsetBytes + done) % SECTOR_BYTES), lengthBytes - done);
       await this.write(offsetBytes + done, chunk.subarray(0, n), opts);
+      done += n;
     }
   }
 

@@ -361,3 +361,21 @@ test("mirror tables are validated like dm-raid1's constructor", async () => {
   await r.dev.load(Table.parse("0 2048 mirror core 2 64 nosync 2 leg0 0 leg1 0 1 handle_errors\n"));
   assert.equal(r.dev.table({ inactive: true }), "0 2048 mirror core 2 64 nosync 2 leg0 0 leg1 0 1 handle_errors\n");
 });
+
+test("the periodic cleaner marks idle regions clean in the background", async () => {
+  const r = await mirrorRig({ mirror: { cleanIntervalMs: 1 } });
+  await r.dev.write(7 * R, fill(512, 1));
+  assert.equal(testBit(decodeDiskLog(r.logMem.bytes, 32).cleanBits, 7), false);
+  while (!testBit(decodeDiskLog(r.logMem.bytes, 32).cleanBits, 7)) await new Promise((res) => setTimeout(res, 1));
+  assert.ok(r.legs[0]!.stats.flushes > 0 && r.legs[1]!.stats.flushes > 0, "legs were flushed before cleaning");
+  await r.dev.remove();
+});
+
+test("after an unrecorded leg failure nothing is marked clean (the leg could come back stale)", async () => {
+  const r = await mirrorRig();
+  r.legs[1]!.addRule({ ops: ["write"] });
+  await r.dev.write(3 * R, fill(512, 1));
+  assert.equal(await r.target.cleanNow(), 0);
+  await r.dev.suspend();
+  assert.equal(testBit(decodeDiskLog(r.logMem.bytes, 32).cleanBits, 3), false);
+});

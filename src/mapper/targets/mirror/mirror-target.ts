@@ -9,6 +9,7 @@ import { legHealth } from "./mirror-leg.js";
 import { formatMirrorArgs } from "./mirror-args.js";
 import { RegionHash } from "./region-hash.js";
 import { WriteOrder } from "./write-order.js";
+import { LegFailures } from "./leg-failures.js";
 import { Resyncer } from "./resync.js";
 import { IoError } from "../../../errors/errors.js";
 import { TableError } from "../../table-error.js";
@@ -76,8 +77,7 @@ export class MirrorTarget implements Target {
   private sourceIndex = 0;
   private activated = false;
   private destroyed = false;
-  private failedLegCount = 0;
-  private readonly failEvents = new Map<MirrorLeg, MapperEvent>();
+  private readonly failures: LegFailures;
   private cleanTimer: NodeJS.Timeout | undefined;
   private cleaning: Promise<void> | undefined;
   private resyncEnabled: boolean;
@@ -96,6 +96,7 @@ export class MirrorTarget implements Target {
   ) {
     this.legs = legs;
     this.regions = new RegionHash(log, args.regionSectors, lengthSectors);
+    this.failures = new LegFailures(legs, deviceName, args.handleErrors, (e) => this.emit(e));
     this.resyncEnabled = opts.resyncEnabled;
     this.resyncer = new Resyncer(
       {
@@ -275,7 +276,7 @@ export class MirrorTarget implements Target {
     } finally {
       this.order.leave(ticket);
     }
-    if (this.failedLegCount > 0 && this.args.handleErrors) await this.awaitFailuresRecorded();
+    if (this.failures.count > 0 && this.args.handleErrors) await this.failures.awaitRecorded();
   }
 
   private async writeLegs(sector: number, data: Uint8Array, opts: TargetWriteOptions, first: number, last: number): Promise<void> {
@@ -321,7 +322,7 @@ export class MirrorTarget implements Target {
   }
 
   private liveLegs(): MirrorLeg[] {
-    if (this.failedLegCount === 0) return this.legs as MirrorLeg[];
+    if (this.failures.count === 0) return this.legs as MirrorLeg[];
     return this.legs.filter((l) => !l.failed);
   }
 
@@ -337,9 +338,9 @@ export class MirrorTarget implements Target {
     const candidates = this.cleaningAllowed() ? this.regions.cleanCandidates() : [];
     await this.flushLegs();
     await this.log.flush();
-    if (this.failedLegCount > 0 && this.args.handleErrors) await this.awaitFailuresRecorded();
+    if (this.failures.count > 0 && this.args.handleErrors) await this.failures.awaitRecorded();
     if (candidates.length > 0 && this.cleaningAllowed() && this.regions.commitClean(candidates) > 0) {
-      void this.log.flush();
+      void this.log.flush().catch(() => undefined);
     }
   }
 
@@ -366,9 +367,7 @@ export class MirrorTarget implements Target {
    * activation will not trust that leg, and cleaning is safe again.
    */
   private cleaningAllowed(): boolean {
-    if (!this.log.persistent) return false;
-    if (this.failedLegCount === 0) return true;
-    return this.legs.every((l) => !l.failed || l.ack?.settled === "ok");
+    return this.log.persistent && this.failures.allRecorded();
   }
 
   private async clean(): Promise<number> {
@@ -408,65 +407,15 @@ export class MirrorTarget implements Target {
   // ---- failures -----------------------------------------------------------
 
   failLeg(leg: MirrorLeg, kind: LegErrorKind, err: IoError): void {
-    leg.errors.add(kind);
-    if (leg.failed) return;
-    leg.failed = true;
-    this.failedLegCount++;
+    const first = !leg.failed;
     // dm keeps the default mirror while out of sync ("better to fail reads
     // than to return stale data"); once everything is in sync any live leg
     // is as good as the source.
-    if (leg.index === this.sourceIndex && this.log.syncCount === this.regions.regionCount) {
+    const wasSource = leg.index === this.sourceIndex;
+    this.failures.fail(leg, kind, err);
+    if (first && wasSource && this.log.syncCount === this.regions.regionCount) {
       const next = this.primaryLeg();
       if (next !== undefined) this.sourceIndex = next.index;
-    }
-    const event: MapperEvent = {
-      kind: "leg-failed",
-      device: this.deviceName,
-      leg: leg.index,
-      legDevice: leg.name,
-      op: kind,
-      errno: err.errno,
-    };
-    this.failEvents.set(leg, event);
-    if (this.args.handleErrors) this.raiseFailure(leg, event);
-    else void this.emit(event).catch(() => undefined);
-  }
-
-  private raiseFailure(leg: MirrorLeg, event: MapperEvent): void {
-    const ack: NonNullable<MirrorLeg["ack"]> = {
-      settled: "pending",
-      recorded: this.emit(event).then(
-        () => {
-          ack.settled = "ok";
-        },
-        (e: unknown) => {
-          ack.settled = "rejected";
-          if (leg.ack === ack) leg.ack = undefined;
-          throw e;
-        },
-      ),
-    };
-    ack.recorded.catch(() => undefined);
-    leg.ack = ack;
-  }
-
-  /** handle_errors: hold the acknowledgement until every leg failure is recorded by the policy. */
-  private async awaitFailuresRecorded(): Promise<void> {
-    for (const leg of this.legs) {
-      if (!leg.failed) continue;
-      if (leg.ack === undefined) this.raiseFailure(leg, this.failEvents.get(leg)!);
-      const ack = leg.ack!;
-      if (ack.settled === "ok") continue;
-      try {
-        await ack.recorded;
-      } catch (e) {
-        throw new IoError(
-          `${this.deviceName}: failure of mirror leg ${leg.index} (${leg.name}) was not recorded by the policy handler`,
-          "EIO",
-          undefined,
-          e,
-        );
-      }
     }
   }
 
