@@ -379,3 +379,23 @@ test("after an unrecorded leg failure nothing is marked clean (the leg could com
   await r.dev.suspend();
   assert.equal(testBit(decodeDiskLog(r.logMem.bytes, 32).cleanBits, 3), false);
 });
+
+test("a write spanning an in-sync and an out-of-sync region reaches every leg", async () => {
+  const r = await mirrorRig({ noResume: true, mirror: { resyncEnabled: false } });
+  // region 5 dirty in the log, all others clean
+  r.logMem.bytes[1024] = 0xdf;
+  await r.dev.resume();
+  assert.equal(r.target.log.isInSync(5), false);
+  await r.dev.write(5 * R - 1024, fill(2048, 6)); // last 2 sectors of region 4, first 2 of region 5
+  for (const m of r.legMems) {
+    assert.equal(m.bytes[5 * R - 1024], 6, `${m.name}: in-sync region 4 written`);
+    assert.equal(m.bytes[5 * R + 1000], 6);
+  }
+  // wholly inside the out-of-sync region: source only, until the resync
+  await r.dev.write(5 * R + 4096, fill(512, 9));
+  assert.equal(r.legMems[0]!.bytes[5 * R + 4096], 9);
+  assert.equal(r.legMems[1]!.bytes[5 * R + 4096], 0);
+  await r.target.setResyncEnabled(true);
+  await r.target.whenInSync();
+  assert.ok(equalBytes(r.legMems[0]!.bytes, r.legMems[1]!.bytes));
+});

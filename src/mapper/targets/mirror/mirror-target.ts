@@ -284,13 +284,17 @@ export class MirrorTarget implements Target {
     if (this.allInSync(first, last)) {
       targets = this.liveLegs();
     } else {
-      // POLICY (as dm): out-of-sync regions are written to the source only;
-      // the resync will carry the data to the other legs.
+      // Part of the write is in regions only the source holds: without the
+      // source those regions are lost, as for reads.
       const src = this.resyncSource();
       if (src === undefined) {
         throw new IoError(`${this.deviceName}: region out of sync and its source leg failed`, "EIO");
       }
-      targets = [src];
+      // POLICY (as dm): writes wholly inside out-of-sync regions go to the
+      // source only; the resync carries them to the other legs. A write that
+      // also touches an in-sync region goes to every live leg, or that
+      // region would stop being in sync.
+      targets = this.anyInSync(first, last) ? this.liveLegs() : [src];
     }
     if (targets.length === 0) throw new IoError(`${this.deviceName}: all mirror legs failed`, "EIO");
     const offsetBytes = sector * SECTOR_BYTES;
@@ -313,6 +317,11 @@ export class MirrorTarget implements Target {
       else this.failLeg(targets[i]!, "write", err);
     });
     if (ok === 0) throw new IoError(`${this.deviceName}: write failed on every leg`, errors[0]?.errno ?? "EIO");
+  }
+
+  private anyInSync(first: number, last: number): boolean {
+    for (let r = first; r <= last; r++) if (this.log.isInSync(r)) return true;
+    return false;
   }
 
   private allInSync(first: number, last: number): boolean {
