@@ -7,6 +7,9 @@
  * handler returns is the policy's acknowledgement: writes that did not reach
  * the failed leg are acknowledged to the client only after it resolves (see
  * targets/mirror/mirror-target.ts for the crash-safety argument).
+ * While that promise is pending, suspend()/remove() of the same device
+ * wait for those writes, so the handler must resolve before it reloads the
+ * device (record the failure, resolve, then repair).
  */
 export type LegOp = "read" | "write" | "flush" | "resync";
 
