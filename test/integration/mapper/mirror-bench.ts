@@ -171,7 +171,8 @@ async function main(): Promise<void> {
   const randTotal = 32 * MiB;
   for (const [label, line] of [
     ["linear", `0 ${sectors} linear f0 0\n`],
-    ["mirror", `0 ${sectors} mirror disk 2 f2 4096 2 f0 0 f1 0\n`],
+    ["mirror (disk log)", `0 ${sectors} mirror disk 2 f2 4096 2 f0 0 f1 0\n`],
+    ["mirror (core log, nosync)", `0 ${sectors} mirror core 2 4096 nosync 2 f0 0 f1 0\n`],
   ] as const) {
     const seq: number[] = [];
     const rnd: number[] = [];
