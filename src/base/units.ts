@@ -105,93 +105,119 @@ export function parseExtentsArg(text: string): ExtentsArg | undefined {
   }
 }
 
-/** --units argument: a unit character, optionally preceded by a count ("4m"). */
+/**
+ * --units argument (libdm-string.c dm_units_to_factor, strict mode): an
+ * optional count then one unit character. `type` is the character lvm2 keeps
+ * (the unit itself, 'U' for a custom multiple such as "4m", or h/H/r/R for
+ * human-readable output); `factorBytes` is the size of one unit.
+ */
 export interface UnitSpec {
-  /** 'r','h','R','H' human; else the unit character; 'U' for custom multiples. */
   type: string;
-  /** Bytes per unit (0 for human). */
+  /** Bytes per unit (unused for human-readable types). */
   factorBytes: number;
 }
 
-const BIN = "bskmgtpe";
-const DEC = "BSKMGTPE";
+const KIB_FACTORS: Record<string, number> = { k: 1024, m: 1024 ** 2, g: 1024 ** 3, t: 1024 ** 4, p: 1024 ** 5, e: 1024 ** 6 };
+const KB_FACTORS: Record<string, number> = { K: 1e3, M: 1e6, G: 1e9, T: 1e12, P: 1e15, E: 1e18 };
 
+/** Parse --units; undefined when lvm2 would say "Invalid units specification". */
 export function parseUnits(text: string): UnitSpec | undefined {
-  const m = /^(\d*\.?\d*)([a-zA-Z])$/.exec(text);
-  if (!m) return undefined;
-  const count = m[1] === "" ? 1 : Number(m[1]);
-  const u = m[2]!;
-  if ("hHrR".includes(u)) return m[1] === "" ? { type: u, factorBytes: 0 } : undefined;
-  let factor: number;
-  if (BIN.includes(u)) factor = u === "b" ? 1 : u === "s" ? 512 : 1024 ** (BIN.indexOf(u) - 1);
-  else if (DEC.includes(u)) factor = u === "B" ? 1 : u === "S" ? 512 : 1000 ** (DEC.indexOf(u) - 1);
+  let rest = text;
+  let count = 1;
+  let custom = 0;
+  if (/^[0-9]/.test(rest)) {
+    // strtod for the value, strtoull for its integer part (as lvm2 does both).
+    const m = /^([0-9]+(?:\.[0-9]*)?(?:[eE][+-]?[0-9]+)?)/.exec(rest)!;
+    custom = Number(m[1]);
+    count = Number(/^[0-9]+/.exec(rest)![0]);
+    if (Math.abs(count - custom) < Number.EPSILON) custom = 0;
+    rest = rest.slice(m[1]!.length);
+  }
+  if (rest.length > 1) return undefined;
+  const u = rest[0] ?? "";
+  let type = count === 1 ? u : "U";
+  let multiplier: number;
+  if ("hHrR".includes(u) && u !== "") {
+    multiplier = 1;
+    count = 1;
+    type = u;
+  } else if (u === "b" || u === "B") multiplier = 1;
+  else if (u === "s" || u === "S") multiplier = 512;
+  else if (KIB_FACTORS[u] !== undefined) multiplier = KIB_FACTORS[u]!;
+  else if (KB_FACTORS[u] !== undefined) multiplier = KB_FACTORS[u]!;
   else return undefined;
-  if (!(count > 0)) return undefined;
-  return { type: count === 1 ? u : "U", factorBytes: factor * count };
+  const factor = Math.abs(custom) < Number.EPSILON ? count * multiplier : Math.trunc(custom * multiplier);
+  if (!factor) return undefined;
+  return { type, factorBytes: factor };
 }
 
-const SHARED = [" Exabyte", " Petabyte", " Terabyte", " Gigabyte", " Megabyte", " Kilobyte", " Byte    "];
-const SHARED_SHORT = [" EB", " PB", " TB", " GB", " MB", " KB", " B"];
-const B1024_LONG = [" Exbibyte", " Pebibyte", " Tebibyte", " Gibibyte", " Mebibyte", " Kibibyte", " Byte    "];
-const B1024_SHORT = [" EiB", " PiB", " TiB", " GiB", " MiB", " KiB", " B"];
-const B1024_UNIT = ["e", "p", "t", "g", "m", "k", "b"];
-const B1000_LONG = [" Exabyte", " Petabyte", " Terabyte", " Gigabyte", " Megabyte", " Kilobyte", " Byte    "];
-const B1000_SHORT = [" EB", " PB", " TB", " GB", " MB", " kB", " B "];
-const B1000_UNIT = ["E", "P", "T", "G", "M", "K", "B"];
+/** dm_size_to_string's suffix table: [long, short, unit] per index. */
+const SIZE_STR: ReadonlyArray<readonly [string, string, string]> = [
+  ["         ", "   ", " "], // 0: unknown unit
+  [" Exabyte", " EB", "E"], [" Petabyte", " PB", "P"], [" Terabyte", " TB", "T"], [" Gigabyte", " GB", "G"],
+  [" Megabyte", " MB", "M"], [" Kilobyte", " KB", "K"], [" Byte    ", " B", "B"], // 1..7: shared (si_unit_consistency = 0)
+  [" Exbibyte", " EiB", "e"], [" Pebibyte", " PiB", "p"], [" Tebibyte", " TiB", "t"], [" Gibibyte", " GiB", "g"],
+  [" Mebibyte", " MiB", "m"], [" Kibibyte", " KiB", "k"], [" Byte    ", " B", "b"], // 8..14: powers of 1024
+  [" Exabyte", " EB", "E"], [" Petabyte", " PB", "P"], [" Terabyte", " TB", "T"], [" Gigabyte", " GB", "G"],
+  [" Megabyte", " MB", "M"], [" Kilobyte", " kB", "K"], // 15..20: powers of 1000
+  [" Byte    ", " B ", "B"], [" Units   ", " Un", "U"], [" Sectors ", " Se", "S"], // 21..23: special
+];
+const BASE_UNKNOWN = 0;
+const BASE_1024 = 8;
+const BASE_1000 = 15;
+const BASE_SPECIAL = 21;
+const PREFIXES_1000 = "EPTGMK";
+const PREFIXES_1024 = "eptgmk";
+const SPECIAL = "BUS";
 
 export type SuffixStyle = "long" | "short" | "unit";
+const STYLE_INDEX: Record<SuffixStyle, 0 | 1 | 2> = { long: 0, short: 1, unit: 2 };
 
 /**
- * dm_size_to_string for use_si_units = 1 (lvm2's default): `sectors` rendered
- * in `unit`, with or without the suffix.
+ * dm_size_to_string with si_unit_consistency = 1 (lvm2's default): `sectors`
+ * rendered in `unit`; the suffix style is "unit" for reports ("4.00m"),
+ * "short" for messages and *display ("4.00 MiB"). Human-readable types always
+ * carry a suffix; 'r'/'R' add '<' when rounding hides a remainder.
  */
 export function formatSize(sectors: number, unit: UnitSpec, includeSuffix: boolean, style: SuffixStyle = "unit"): string {
-  const pick = (long: string[], short: string[], one: string[], s: number): string =>
-    style === "long" ? long[s]! : style === "short" ? short[s]! : one[s]!;
   const t = unit.type;
-  let table: { long: string[]; short: string[]; one: string[] } | undefined;
-  let s = -1;
-  if (B1000_UNIT.includes(t)) {
-    table = { long: B1000_LONG, short: B1000_SHORT, one: B1000_UNIT };
-    s = B1000_UNIT.indexOf(t);
-  } else if (B1024_UNIT.includes(t)) {
-    table = { long: B1024_LONG, short: B1024_SHORT, one: B1024_UNIT };
-    s = B1024_UNIT.indexOf(t);
+  const col = STYLE_INDEX[style];
+  let base = BASE_UNKNOWN;
+  let s = 0;
+  if (t.length === 1 && PREFIXES_1000.includes(t)) {
+    base = BASE_1000;
+    s = PREFIXES_1000.indexOf(t);
+  } else if (t.length === 1 && PREFIXES_1024.includes(t)) {
+    base = BASE_1024;
+    s = PREFIXES_1024.indexOf(t);
+  } else if (t.length === 1 && SPECIAL.includes(t.toUpperCase())) {
+    base = BASE_SPECIAL;
+    s = SPECIAL.indexOf(t.toUpperCase());
   }
-  const special = t === "S" || t === "s" ? { long: " Sectors ", short: " Se", one: "S" } : t === "U" ? { long: " Units   ", short: " Un", one: "U" } : undefined;
   if (sectors === 0) {
-    if (!includeSuffix) return "0";
-    if (table) return "0" + pick(table.long, table.short, table.one, s);
-    if (special) return "0" + (style === "long" ? special.long : style === "short" ? special.short : special.one);
-    return "0" + (style === "long" ? "         " : style === "short" ? "   " : " ");
+    if (base === BASE_UNKNOWN) s = 0;
+    return "0" + (includeSuffix ? SIZE_STR[base + s]![col] : "");
   }
   const bytes = sectors * 512;
-  if (table || special) {
-    const precision = t === "b" || t === "B" || t === "s" || t === "S" ? 0 : 2;
-    const v = bytes / unit.factorBytes;
-    const suffix = !includeSuffix ? "" : table ? pick(table.long, table.short, table.one, s) : style === "long" ? special!.long : style === "short" ? special!.short : special!.one;
-    return cFixed(v, precision) + suffix;
-  }
-  // Human-readable: the largest unit not above the size.
-  const decimal = t === "H" || t === "R";
-  const base = decimal ? 1000 : 1024;
-  let byte = base ** 6;
-  let i = 0;
-  while (i < 6 && bytes < byte) {
-    byte /= base;
-    i++;
-  }
-  // i: 0=E ... 5=K, 6=B (byte == 1)
+  let byte: number;
   let prefix = "";
-  if (i < 6 && (t === "r" || t === "R")) {
-    const d = (100 * bytes) / byte;
-    if (Math.floor(d) !== roundHalfEven(d)) prefix = "<";
+  let suffix = includeSuffix;
+  if (base !== BASE_UNKNOWN) {
+    byte = unit.factorBytes;
+  } else {
+    const units = t === "H" || t === "R" ? 1000 : 1024;
+    base = units === 1000 ? BASE_1000 : BASE_1024;
+    byte = units ** 6;
+    for (s = 0; s < 6 && bytes < byte; s++) byte /= units;
+    if (s < 6 && (t === "r" || t === "R")) {
+      const d = (100 * bytes) / byte;
+      if (Math.abs(Math.floor(d) - roundHalfEven(d)) >= Number.EPSILON) prefix = "<";
+    }
+    suffix = true;
   }
-  const idx = Math.min(i, 6);
-  const tables = decimal ? { long: B1000_LONG, short: B1000_SHORT, one: B1000_UNIT } : { long: B1024_LONG, short: B1024_SHORT, one: B1024_UNIT };
-  const precision = idx === 6 ? 0 : 2;
-  const suffix = pick(tables.long, tables.short, tables.one, idx);
-  return prefix + cFixed(bytes / byte, precision) + suffix;
+  const first = SIZE_STR[base + s]![2].toUpperCase();
+  const precision = first === "B" || first === "S" ? 0 : 2;
+  return prefix + cFixed(bytes / byte, precision) + (suffix ? SIZE_STR[base + s]![col] : "");
 }
 
 /** nearbyint() in the default rounding mode: halves go to the even neighbour. */
@@ -212,14 +238,11 @@ export function cFixed(x: number, precision: number): string {
   return x.toFixed(precision);
 }
 
-/** lvm2's default report unit ('r'): "2.80g", "<14.00m", "0". */
+/** lvm2's default units (global/units = "r"): "2.80g", "<14.00m", "0 ". */
 export const UNITS_R: UnitSpec = { type: "r", factorBytes: 0 };
 export const UNITS_H: UnitSpec = { type: "h", factorBytes: 0 };
 
-/** display_size(): "2.80 GiB" as used in messages and *display output. */
-export function displaySize(sectors: number): string {
-  return formatSize(sectors, UNITS_H, true, "short");
+/** display_size(): "2.80 GiB" as used in messages and *display output (default units 'r'). */
+export function displaySize(sectors: number, unit: UnitSpec = UNITS_R, includeSuffix = true): string {
+  return formatSize(sectors, unit, includeSuffix, "short");
 }
-
-void SHARED;
-void SHARED_SHORT;

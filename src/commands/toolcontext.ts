@@ -7,6 +7,7 @@ import type { Output } from "./output.js";
 import { DeviceScan, type ScannedDevice } from "./scan.js";
 import { commitVg, loadVg, type LoadedVg } from "./vg-store.js";
 import { writeBackup } from "./backup.js";
+import type { ActivationState } from "../report/activation-state.js";
 
 /**
  * What a command runs with: paths and config, the devices it may see, locks,
@@ -36,6 +37,8 @@ export class ToolContext {
   readonly commandLine: string;
   private scanCache: DeviceScan | undefined;
   private entries: DeviceEntry[] | undefined;
+  /** Live LV state for reports and *display (the daemon's view); undefined = nothing is active. */
+  activation: ActivationState | undefined = undefined;
 
   constructor(readonly opts: ToolOptions, config?: Config) {
     this.paths = opts.paths;
