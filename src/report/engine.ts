@@ -303,6 +303,13 @@ export class Report<O> {
     this.rows.push({ values, selected });
   }
 
+  /** Whether an object passes -S (commands that select without reporting: *display, lvscan). */
+  selects(obj: O): boolean {
+    if (!this.selection) return true;
+    const values: Value[] = this.props.map((p) => (p.index >= 0 ? p.def.value(obj) : { text: "1", sort: 1 }));
+    return evaluateSelection(this.selection, values);
+  }
+
   get rowCount(): number {
     return this.rows.length;
   }

@@ -83,7 +83,13 @@ export function dmName(vg: string, lv: string): string {
   return `${vg.replace(/-/g, "--")}-${lv.replace(/-/g, "--")}`;
 }
 
-const L = (fn: (l: LvView, o: ReportObject) => Value, free: Value = EMPTY): Fn => (o) => (o.lvv ? fn(o.lvv, o) : free);
+/**
+ * LV fields. A PV segment of free space reports lvm2's "free" LV instead: no
+ * name, visible, no segments, allocation policy unknown (`free`).
+ */
+const L = (fn: (l: LvView, o: ReportObject) => Value, free: Value | Fn = EMPTY): Fn => (o) =>
+  o.lvv ? fn(o.lvv, o) : typeof free === "function" ? free(o) : free;
+const freeVg = (o: ReportObject): string => o.vgv?.name ?? "";
 const S = (fn: (s: SegView, o: ReportObject) => Value, free?: (o: ReportObject) => Value): Fn => (o) =>
   o.seg ? fn(o.seg, o) : free ? free(o) : EMPTY;
 const P = (fn: (p: PvView, o: ReportObject) => Value): Fn => (o) => (o.pvv ? fn(o.pvv, o) : EMPTY);
@@ -194,24 +200,30 @@ const VALUES: Record<string, Fn> = {
   // LV
   lv_uuid: L((l) => str(formatId(l.lv.id))),
   lv_name: L((l) => lvNameValue(l)),
-  lv_full_name: L((l) => str(`${l.vgv.name}/${l.name}`)),
-  lv_path: L((l, o) => str(l.visible && l.segs[0]?.seg.type !== "thin-pool" ? `${o.env.devDir}${l.vgv.name}/${l.name}` : "")),
-  lv_dm_path: L((l, o) => str(`${o.env.devDir}mapper/${dmName(l.vgv.name, l.name)}`)),
+  lv_full_name: L((l) => str(`${l.vgv.name}/${l.name}`), (o) => str(`${freeVg(o)}/`)),
+  lv_path: L(
+    (l, o) => str(l.visible && l.segs[0]?.seg.type !== "thin-pool" ? `${o.env.devDir}${l.vgv.name}/${l.name}` : ""),
+    (o) => str(freeVg(o) ? `${o.env.devDir}${freeVg(o)}/` : ""),
+  ),
+  lv_dm_path: L(
+    (l, o) => str(`${o.env.devDir}mapper/${dmName(l.vgv.name, l.name)}`),
+    (o) => str(freeVg(o) ? `${o.env.devDir}mapper/${dmName(freeVg(o), "")}` : ""),
+  ),
   lv_parent: L((l) => {
     const p = lvParent(l);
     return p ? lvNameValue(p) : EMPTY;
   }),
-  lv_layout: L((l) => strList(lvLayoutRole(l).layout)),
-  lv_role: L((l) => strList(lvLayoutRole(l).role)),
+  lv_layout: L((l) => strList(lvLayoutRole(l).layout), strList(["unknown"])),
+  lv_role: L((l) => strList(lvLayoutRole(l).role), strList(["public"])),
   lv_initial_image_sync: L((l, o) => bin(o, l.isMirror && !l.notSynced, "initial image sync")),
   lv_image_synced: L((l, o) => bin(o, l.isMirrorImage && mirrorImageInSync(l), "image synced")),
   lv_merging: L((_l, o) => bin(o, false, "merging")),
   lv_converting: L((_l, o) => bin(o, false, "converting")),
-  lv_allocation_policy: L((l) => str(allocName(l.lv.allocationPolicy, true))),
+  lv_allocation_policy: L((l) => str(allocName(l.lv.allocationPolicy, true)), str("unknown")),
   lv_allocation_locked: L((l, o) => bin(o, l.lv.status.includes("LOCKED"), "allocation locked")),
   lv_fixed_minor: L((l, o) => bin(o, l.lv.status.includes("FIXED_MINOR"), "fixed minor")),
   lv_skip_activation: L((l, o) => bin(o, hasFlag(l.lv, "ACTIVATION_SKIP"), "skip activation")),
-  lv_autoactivation: L((l, o) => bin(o, !hasFlag(l.lv, "NOAUTOACTIVATE"), "enabled")),
+  lv_autoactivation: L((l, o) => bin(o, !hasFlag(l.lv, "NOAUTOACTIVATE"), "enabled"), (o) => bin(o, true, "enabled")),
   lv_when_full: L(() => str("")),
   lv_active: L((l) => str(l.active ? "active" : "")),
   lv_active_locally: L((l, o) => bin(o, l.active, "active locally")),
@@ -219,8 +231,8 @@ const VALUES: Record<string, Fn> = {
   lv_active_exclusively: L((l, o) => bin(o, l.active, "active exclusively")),
   lv_major: L((l) => num(l.lv.major ?? -1), minusOne),
   lv_minor: L((l) => num(l.lv.minor ?? -1), minusOne),
-  lv_read_ahead: L((l, o) => readAhead(o, l.lv.readAheadSectors)),
-  lv_size: L((l, o) => size(o, l.sizeSectors), { text: "0 ", sort: 0 }),
+  lv_read_ahead: L((l, o) => readAhead(o, l.lv.readAheadSectors), (o) => size(o, 0)),
+  lv_size: L((l, o) => size(o, l.sizeSectors), (o) => size(o, 0)),
   lv_metadata_size: L(() => undefNum),
   seg_count: L((l) => num(l.segs.length), num(0)),
   origin: L(() => EMPTY),
@@ -236,7 +248,7 @@ const VALUES: Record<string, Fn> = {
   raid_min_recovery_rate: L(() => undefNum),
   raid_max_recovery_rate: L(() => undefNum),
   raidintegritymode: L(() => EMPTY),
-  raidintegrityblocksize: L(() => minusOne),
+  raidintegrityblocksize: L(() => minusOne, minusOne),
   integritymismatches: L(() => undefNum),
   move_pv: L((l) => str(movePv(l)?.name ?? "")),
   move_pv_uuid: L((l) => {
@@ -267,7 +279,7 @@ const VALUES: Record<string, Fn> = {
   lv_host: L((l) => str(l.lv.creationHost ?? "")),
   lv_modules: L((l) => strList(l.isMirror || l.isPvmove ? ["mirror"] : [], ",", true), strList([])),
   lv_historical: L((_l, o) => bin(o, false, "historical")),
-  writecache_block_size: L(() => minusOne),
+  writecache_block_size: L(() => minusOne, minusOne),
 
   // LV with device info
   lv_kernel_major: L((l) => num(l.state && l.state.major !== undefined && l.state.major >= 0 ? l.state.major : -1), minusOne),
@@ -277,11 +289,11 @@ const VALUES: Record<string, Fn> = {
     if (l.isPvmove) return EMPTY;
     if (l.lv.status.includes("WRITE")) return str(!l.state ? "unknown" : l.state.readOnly ? "read-only-override" : "writeable");
     return str(l.lv.status.includes("READ") ? "read-only" : "unknown");
-  }),
-  lv_suspended: L((l, o) => (l.state ? bin(o, l.state.suspended, "suspended") : binUndef(o))),
-  lv_live_table: L((l, o) => (l.state ? bin(o, l.state.active, "live table present") : binUndef(o))),
-  lv_inactive_table: L((l, o) => (l.state ? bin(o, false, "inactive table present") : binUndef(o))),
-  lv_device_open: L((l, o) => (l.state ? bin(o, l.state.openCount > 0, "open") : binUndef(o))),
+  }, str("unknown")),
+  lv_suspended: L((l, o) => (l.state ? bin(o, l.state.suspended, "suspended") : binUndef(o)), binUndef),
+  lv_live_table: L((l, o) => (l.state ? bin(o, l.state.active, "live table present") : binUndef(o)), binUndef),
+  lv_inactive_table: L((l, o) => (l.state ? bin(o, false, "inactive table present") : binUndef(o)), binUndef),
+  lv_device_open: L((l, o) => (l.state ? bin(o, l.state.openCount > 0, "open") : binUndef(o)), binUndef),
 
   // LV with device status
   data_percent: L(() => invalidPct, invalidPct),
@@ -301,9 +313,9 @@ const VALUES: Record<string, Fn> = {
   kernel_metadata_format: L(() => undefNum),
   lv_health_status: L((l) => str(l.partial ? "partial" : "")),
   kernel_discards: L(() => EMPTY),
-  lv_check_needed: L((_l, o) => binUndef(o)),
-  lv_merge_failed: L((_l, o) => binUndef(o)),
-  lv_snapshot_invalid: L((_l, o) => binUndef(o)),
+  lv_check_needed: L((_l, o) => binUndef(o), binUndef),
+  lv_merge_failed: L((_l, o) => binUndef(o), binUndef),
+  lv_snapshot_invalid: L((_l, o) => binUndef(o), binUndef),
   vdo_operating_mode: L(() => undefNum),
   vdo_compression_state: L(() => undefNum),
   vdo_index_state: L(() => undefNum),
@@ -382,7 +394,7 @@ const VALUES: Record<string, Fn> = {
   vg_mda_used_count: V((v) => num(v.mdas().usedCount), num(0)),
   vg_mda_free: V((v, o) => size(o, v.mdas().inUseMinFreeSectors), { text: "0 ", sort: 0 }),
   vg_mda_size: V((v, o) => size(o, v.mdas().inUseMinSizeSectors), { text: "0 ", sort: 0 }),
-  vg_mda_copies: V((v) => (v.vg.metadataCopies ? num(v.vg.metadataCopies) : { text: "unmanaged", sort: NUM_UNDEF }), num(0)),
+  vg_mda_copies: V((v) => (v.vg.metadataCopies ? num(v.vg.metadataCopies) : { text: "unmanaged", sort: NUM_UNDEF }), { text: "unmanaged", sort: NUM_UNDEF }),
 
   // LV segment
   segtype: S((s) => str(s.typeName), () => str("free")),
@@ -393,7 +405,7 @@ const VALUES: Record<string, Fn> = {
   data_copies: S(() => num(1), () => undefNum),
   data_offset: S(() => undefNum, () => undefNum),
   new_data_offset: S(() => undefNum, () => undefNum),
-  parity_chunks: S(() => undefNum, () => undefNum),
+  parity_chunks: S(() => undefNum, () => num(4294967295)),
   stripe_size: S((s, o) => size(o, s.stripeSizeSectors), (o) => size(o, 0)),
   region_size: S((s, o) => size(o, s.regionSizeSectors), (o) => size(o, 0)),
   chunk_size: S((_s, o) => size(o, 0), (o) => size(o, 0)),
