@@ -42,7 +42,7 @@ function selector(args: Args, type: number): Report<ReportObject> | undefined | 
   }, sel);
 }
 
-function withSelector<T>(ctx: ToolContext, args: Args, type: number, fn: (sel: Report<ReportObject> | undefined) => T): T | 5 {
+function withSelector<T>(ctx: ToolContext, args: Args, type: number, fn: (sel: Report<ReportObject> | undefined) => T): T | 0 | 5 {
   let sel: Report<ReportObject> | undefined;
   try {
     sel = selector(args, type) as Report<ReportObject> | undefined;
@@ -50,7 +50,7 @@ function withSelector<T>(ctx: ToolContext, args: Args, type: number, fn: (sel: R
     if (e instanceof ReportSetupError) {
       for (const l of e.warnLines) ctx.out.warn(l);
       for (const l of e.errorLines) ctx.out.error(l);
-      return 5;
+      return e.helpOnly ? 0 : 5;
     }
     throw e;
   }

@@ -1,6 +1,6 @@
 import type { CommandDef } from "../cli/command-def.js";
 import type { Args, OptionSpec } from "../cli/args.js";
-import { UsageError } from "../errors/errors.js";
+import { CommandError, UsageError } from "../errors/errors.js";
 import { parseUnits, UNITS_R, type UnitSpec } from "../base/units.js";
 import { canonical } from "./device-list.js";
 import { badArgument, lvNameArg, vgNameArg } from "./common.js";
@@ -110,7 +110,7 @@ function columnList(args: Args, defaults: string, prefix: string): { cols: strin
   let list = defaults.split(",").filter((s) => s);
   let compact: string | undefined;
   for (const o of args.strs("options")) {
-    if (o === "") throw new UsageError("Invalid options string: ", args.command, { runHelp: false });
+    if (o === "") throw new CommandError("Invalid options string: ");
     const action = o[0];
     const body = action === "+" || action === "-" || action === "#" ? o.slice(1) : o;
     const items = body.split(",").filter((s) => s);
@@ -253,7 +253,7 @@ export function forEachLv(
  * process_each_pv: PVs of every VG (missing ones included) then orphans,
  * restricted to the devices or @tags named. Calls `each` in lvm2's order.
  */
-export function forEachPv(ctx: ToolContext, inv: Inventory, positional: readonly string[], each: (pvv: PvView) => void): number {
+export function forEachPv(ctx: ToolContext, inv: Inventory, positional: readonly string[], each: (pvv: PvView) => void, all = false): number {
   const tags = positional.filter((a) => a.startsWith("@")).map((a) => a.slice(1));
   const devArgs = positional.filter((a) => !a.startsWith("@"));
   let failures = 0;
@@ -284,6 +284,8 @@ export function forEachPv(ctx: ToolContext, inv: Inventory, positional: readonly
     for (const p of v.pvs) visit(p);
   }
   for (const p of inv.orphans()) visit(p);
+  // pvs -a: devices that are not PVs as well.
+  if (all && processAll) for (const p of inv.nonPvs()) each(p);
   for (const [real, name] of wanted) {
     if (done.has(real)) continue;
     ctx.out.error(`Failed to find physical volume "${name}".`);
@@ -347,7 +349,7 @@ export async function runReport(ctx: ToolContext, args: Args, command: ReportCom
       for (const l of e.warnLines) ctx.out.warn(l);
       for (const l of e.errorLines) ctx.out.error(l);
       if (json) emit(ctx, format, prefix, []);
-      return 5;
+      return e.helpOnly ? 0 : 5;
     }
     throw e;
   }
@@ -445,7 +447,7 @@ function walkPvs(w: Walk, positional: readonly string[], type: number): number {
     }
     return failures;
   }
-  return forEachPv(w.ctx, w.inv, positional, (p) => addPv(w, p, type));
+  return forEachPv(w.ctx, w.inv, positional, (p) => addPv(w, p, type), w.all);
 }
 
 function emit(ctx: ToolContext, format: ReportFormat, section: string, _rows: string[], report?: Report<ReportObject>, binary = false): void {

@@ -57,7 +57,12 @@ export interface ReportFlags {
 
 /** An error lvm2 prints as a help listing plus a message (log_warn lines, then log_error). */
 export class ReportSetupError extends Error {
-  constructor(readonly warnLines: string[], readonly errorLines: string[]) {
+  constructor(
+    readonly warnLines: string[],
+    readonly errorLines: string[],
+    /** Help was asked for: print it and succeed. */
+    readonly helpOnly = false,
+  ) {
     super(errorLines.join("\n"));
   }
 }
@@ -86,7 +91,6 @@ export class Report<O> {
   private rows: Row[] = [];
   private selection: SelectionNode | undefined;
   private headingsPrinted = false;
-  readonly helpRequested: boolean = false;
 
   constructor(
     readonly types: readonly ObjectType[],
@@ -109,10 +113,14 @@ export class Report<O> {
     this.parseKeys(keys, true);
     this.parseFields(fieldList, false);
     this.parseKeys(keys, false);
-    if (this.props.some((p) => p.index < 0 && p.index !== -1)) this.helpRequested = true;
+    if (this.props.some((p) => p.index < -1)) {
+      // -o help / -o '?': the field list, then nothing reported.
+      throw new ReportSetupError([...this.fieldHelp(true, false), " "], [], true);
+    }
     if (selection && selection !== "" && selection.toLowerCase() !== "all") {
       if (selection.toLowerCase() === "help" || selection === "?") {
-        throw new ReportSetupError([...this.fieldHelp(false, true), " ", ...SELECTION_HELP], []);
+        // lvm2 prints the help and then reports nothing, successfully.
+        throw new ReportSetupError([...this.fieldHelp(false, true), " ", ...SELECTION_HELP], [], true);
       }
       try {
         this.selection = parseSelection(selection, {
@@ -534,7 +542,15 @@ export const SELECTION_HELP: string[] = [
   " ",
   "Reserved values",
   "---------------",
-  "  -1, unknown, undefined, undef - Reserved value for undefined numeric value. [number]",
+  // lvm2 stops listing at the first per-field value without flags (vg_mda_copies), so this is all it shows.
+  ...[
+    ["-1, unknown, undefined, undef", "Reserved value for undefined numeric value. [number]"],
+    ...["allocatable", "exported", "missing", "used, in use", "duplicate", "extendable", "exported", "partial", "clustered", "shared"].flatMap(
+      (w) => [[`${w}, yes`, " [unknown]"], [`${w}, no`, " [unknown]"]],
+    ),
+    ["writeable, rw, read-write", " [unknown]"],
+    ["read-only, r, ro", " [unknown]"],
+  ].map(([names, d]) => `  ${names!.padEnd(31)} - ${d}`),
   " ",
   "Selection operators",
   "-------------------",

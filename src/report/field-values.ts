@@ -150,6 +150,7 @@ export function segDevices(s: SegView, ranges: boolean): string[] {
 
 /** lvm2's pvmove source PV of an LV, if it is a pvmove LV. */
 function movePv(l: LvView): PvView | undefined {
+  if (!l.isMirror) return undefined; // pvmove segments are mirror segments
   for (const s of l.segs) {
     if (s.mirror?.extentsMoved === undefined) continue;
     let a = s.areas[0];
@@ -328,8 +329,8 @@ const VALUES: Record<string, Fn> = {
   lv_attr: L((l) => str(lvAttr(l))),
 
   // PV label
-  pv_fmt: P(() => str("lvm2")),
-  pv_uuid: P((p) => str(formatId(p.id))),
+  pv_fmt: P((p) => str(p.pv || p.device?.label ? "lvm2" : "")),
+  pv_uuid: P((p) => str(p.id ? formatId(p.id) : "")),
   dev_size: P((p, o) => size(o, p.devSizeSectors)),
   pv_name: P((p) => str(p.name)),
   pv_major: P((p) => num(devNumbers(p)?.major ?? 0)),

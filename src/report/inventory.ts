@@ -64,6 +64,11 @@ export class Inventory {
     return this.orphanList;
   }
 
+  /** Devices without a PV label (pvs -a lists them). */
+  nonPvs(): PvView[] {
+    return this.scan.devices.filter((d) => !d.label).map((d) => new PvView("", d, undefined, undefined));
+  }
+
   /** Every labelled device (lvmcache infos): for pvscan's column widths. */
   labelledDevices(): ScannedDevice[] {
     return this.scan.devices.filter((d) => d.label && this.scan.pvDevices.get(d.label.pvIdRaw) === d);

@@ -73,7 +73,7 @@ export function lvAttr(lvv: LvView): string {
   const lv = lvv.lv;
   const st = lvv.state;
   const c: string[] = new Array<string>(10).fill("-");
-  const firstType = lvv.segs[0]?.seg.type;
+  const firstType = lvv.firstType;
   if (lvv.isPvmove) c[0] = "p";
   else if (lvv.isMirror) c[0] = lvv.notSynced ? "M" : "m";
   else if (firstType?.startsWith("raid")) c[0] = "r";
@@ -105,7 +105,7 @@ export function lvAttr(lvv: LvView): string {
   else if (firstType?.startsWith("raid")) c[6] = "r";
   else if (lvv.isMirror || lvv.isMirrorImage || lvv.isMirrorLog || lvv.isPvmove) c[6] = "m";
   else if (firstType === "snapshot") c[6] = "s";
-  else if (lvv.segs.some((s) => "opaque" in s.seg && !KNOWN_OPAQUE.has(s.seg.type))) c[6] = "u";
+  else if (lvv.segs.some((s) => "opaque" in s.seg && !KNOWN_OPAQUE.has(s.seg.type) && !s.seg.type.startsWith("raid"))) c[6] = "u";
   else if (firstType === "error" || firstType === "zero") c[6] = "v";
 
   if (lvv.partial) c[8] = "p";

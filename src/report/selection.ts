@@ -131,10 +131,10 @@ class Parser {
     this.pos += opEntry[0].length;
     const op = opEntry[1];
     if (op === "time") {
-      throw new SelectionError([`Operator can be used only with time fields: ${name}`, ...SYNTAX(at)], false, true);
+      throw new SelectionError([`Operator can be used only with time fields: ${at}`, ...SYNTAX(at)], false, true);
     }
     if ((op === ">" || op === ">=" || op === "<" || op === "<=") && !f.numericOps) {
-      throw new SelectionError([`Operator can be used only with number, size, time or percent fields: ${name}`, ...SYNTAX(at)], false, true);
+      throw new SelectionError([`Operator can be used only with number, size, time or percent fields: ${at}`, ...SYNTAX(at)], false, true);
     }
     this.skip();
     let value: SelValue;

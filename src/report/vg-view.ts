@@ -139,6 +139,10 @@ export interface SegView {
 export class LvView {
   readonly segs: SegView[];
   readonly leCount: number;
+  /** lvm2's MIRROR/MIRRORED status: the LV has a mirror segment. */
+  readonly isMirror: boolean;
+  /** Segment type of the first segment ("striped", "mirror", an opaque type...). */
+  readonly firstType: string | undefined;
   /** The mirror segment using this LV as a leg, if any. */
   imageOf: { lvv: LvView; seg: SegView; leg: number } | undefined;
   /** The mirror segment using this LV as its log, if any. */
@@ -150,11 +154,16 @@ export class LvView {
 
   constructor(readonly vgv: VgView, readonly lv: LogicalVolume) {
     let le = 0;
+    let mirror = false;
     this.segs = lv.segments.map((seg, index) => {
       le += seg.extentCount;
-      return makeSegView(this, seg, index);
+      const sv = makeSegView(this, seg, index);
+      if (sv.mirror) mirror = true;
+      return sv;
     });
     this.leCount = le;
+    this.isMirror = mirror;
+    this.firstType = lv.segments[0]?.type;
   }
 
   get name(): string {
@@ -165,10 +174,6 @@ export class LvView {
   }
   get sizeSectors(): number {
     return this.leCount * this.vgv.vg.extentSizeSectors;
-  }
-  /** lvm2's MIRROR/MIRRORED status: the LV has a mirror segment. */
-  get isMirror(): boolean {
-    return this.segs.some((s) => s.mirror !== undefined);
   }
   get isPvmove(): boolean {
     return this.lv.status.includes("PVMOVE");
@@ -297,6 +302,7 @@ export class VgView {
 
   /** lvm2's _lv_mark_if_partial: an LV on a missing PV, or built on a partial LV, is partial. */
   private markPartial(): void {
+    if (!this.pvs.some((p) => p.missing)) return; // nothing can be partial
     const state = new Map<LvView, 0 | 1 | 2>();
     const visit = (l: LvView): boolean => {
       const st = state.get(l);
