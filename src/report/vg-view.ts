@@ -1,7 +1,6 @@
 import type { MdaRead } from "../format/pv-read.js";
 import { PV_EXT_USED } from "../format/label.js";
 import type { ScannedDevice } from "../commands/scan.js";
-import type { LoadedVg } from "../commands/vg-store.js";
 import { isMirrorSeg, segAreaExtents, segAreas } from "../model/lv-info.js";
 import type { Area, LogicalVolume, MirrorSegment, PhysicalVolume, Segment, VolumeGroup } from "../model/types.js";
 import type { ActivationState, LvActivation } from "./activation-state.js";
@@ -220,6 +219,15 @@ function makeSegView(lvv: LvView, seg: Segment, index: number): SegView {
   };
 }
 
+/** What a view needs from a loaded VG (commands/vg-store's LoadedVg fits). */
+export interface VgSource {
+  vg: VolumeGroup;
+  /** Device of each PV id; undefined = missing. */
+  devices: ReadonlyMap<string, ScannedDevice | undefined>;
+  /** Lines lvm2 prints when it reads the VG (missing PVs...). */
+  warnings: readonly string[];
+}
+
 export class VgView {
   readonly vg: VolumeGroup;
   readonly pvs: PvView[];
@@ -230,7 +238,7 @@ export class VgView {
   extentCount = 0;
 
   constructor(
-    readonly loaded: LoadedVg,
+    readonly loaded: VgSource,
     readonly activation: ActivationState,
   ) {
     this.vg = loaded.vg;
