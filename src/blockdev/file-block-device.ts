@@ -38,8 +38,8 @@ export interface FileBlockDeviceOptions {
 }
 
 /** Measured on our VMs (perf-baseline.md and bench/nbd): see FileBlockDevice.open. */
-export const DEFAULT_INLINE_READ_MAX_BYTES = 1024 * 1024;
-export const DEFAULT_INLINE_WRITE_MAX_BYTES = 0;
+export const DEFAULT_INLINE_READ_MAX_BYTES = 128 * 1024;
+export const DEFAULT_INLINE_WRITE_MAX_BYTES = 64 * 1024;
 
 const ZERO_CHUNK_BYTES = 1024 * 1024;
 const ZERO_IOVEC_COUNT = 16;

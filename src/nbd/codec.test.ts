@@ -1,31 +1,34 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import {
-  ReplyParser,
   ServerParser,
   decodeInfoRequest,
   decodeMetaContextRequest,
   encodeBlockStatus,
-  encodeClientFlags,
   encodeExportNameReply,
   encodeGreeting,
   encodeInfoBlockSize,
   encodeInfoExport,
-  encodeInfoRequest,
   encodeInfoText,
-  encodeMetaContextRequest,
   encodeOffsetDataHeader,
-  encodeOption,
   encodeOptionError,
   encodeOptionReply,
   encodeRepMetaContext,
   encodeRepServer,
-  encodeRequest,
   encodeSimpleReply,
   encodeStructuredError,
   encodeStructuredNone,
 } from "./codec.js";
-import type { NbdOption, NbdRequest, PayloadDisposition, ServerMessage, ServerParserHandler } from "./codec.js";
+import {
+  ReplyParser,
+  encodeClientFlags,
+  encodeInfoRequest,
+  encodeMetaContextRequest,
+  encodeOption,
+  encodeRequest,
+} from "./client-codec.js";
+import type { NbdOption, NbdRequest, PayloadDisposition, ServerParserHandler } from "./codec.js";
+import type { ServerMessage } from "./client-codec.js";
 import {
   NBD_CMD_DISC,
   NBD_CMD_FLAG_FUA,
@@ -313,4 +316,27 @@ test("decodeInfoRequest and decodeMetaContextRequest round-trip and reject malfo
   assert.equal(decodeMetaContextRequest(trailing), null, "trailing garbage");
   const truncated = encodeMetaContextRequest("x", ["abc"]).subarray(0, -1);
   assert.equal(decodeMetaContextRequest(truncated), null, "query runs past the end");
+});
+
+test("ServerParser holds input after a WRITE header answered \"wait\" and resumes it intact", () => {
+  const stream = sessionBytes();
+  const whole = run(stream, []);
+  for (const split of [0, 90, 200, 250, 400]) {
+    const r = recorder();
+    let waits = 0;
+    const handler: ServerParserHandler = {
+      ...r.handler,
+      // The first time a WRITE with a payload shows up: no buffer yet.
+      onWriteHeader: (req) => (waits++ === 0 ? "wait" : Buffer.alloc(req.lengthBytes)),
+    };
+    const p = new ServerParser(handler);
+    r.set(p);
+    if (split > 0) p.push(stream.subarray(0, split));
+    p.push(stream.subarray(split));
+    assert.equal(p.waitingForPayloadBuffer, true, `split ${split}`);
+    assert.equal(p.payloadWindow(), null);
+    p.resumePayload();
+    assert.equal(p.waitingForPayloadBuffer, false);
+    assert.deepEqual(r.events, whole, `split ${split}`);
+  }
 });

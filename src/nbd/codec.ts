@@ -5,8 +5,8 @@
  * flags, option requests (§2.2) and transmission requests (§4.1). It accepts
  * input split at any byte boundary and never keeps a reference to a pushed
  * chunk after `push` returns, so the transport may reuse its read buffer.
- * `ReplyParser` is the client side (tests, health checks). Serializers build
- * the exact bytes of every message we send.
+ * Serializers build the exact bytes of every message we send. The client
+ * side (request encoders, ReplyParser) is in client-codec.ts.
  */
 import {
   CLIENT_FLAGS_BYTES,
@@ -65,8 +65,12 @@ export interface NbdRequest {
   readonly lengthBytes: number;
 }
 
-/** What to do with a WRITE's payload: receive it into this buffer (exactly lengthBytes long), discard it, or stop parsing. */
-export type PayloadDisposition = Buffer | "discard" | "close";
+/**
+ * What to do with a WRITE's payload: receive it into this buffer (exactly
+ * lengthBytes long), discard it, stop parsing ("close"), or hold everything
+ * after the header until resumePayload() ("wait": no buffer to spare now).
+ */
+export type PayloadDisposition = Buffer | "discard" | "close" | "wait";
 
 export interface ServerParserHandler {
   onClientFlags(flags: number): void;
@@ -97,6 +101,8 @@ const enum State {
   OptionData,
   RequestHeader,
   Payload,
+  /** A WRITE header was answered "wait": input is held until resumePayload(). */
+  PayloadWait,
   Stopped,
 }
 
@@ -119,6 +125,8 @@ export class ServerParser {
   private payload: Buffer | null = null;
   private payloadFill = 0;
   private payloadLength = 0;
+  /** Input that arrived after a header answered "wait" (a copy: chunks are not ours to keep). */
+  private held: Buffer | null = null;
 
   constructor(
     private readonly handler: ServerParserHandler,
@@ -130,12 +138,30 @@ export class ServerParser {
   }
 
   get inTransmission(): boolean {
-    return this.state === State.RequestHeader || this.state === State.Payload;
+    return this.state === State.RequestHeader || this.state === State.Payload || this.state === State.PayloadWait;
   }
 
-  /** True between a WRITE header and the end of its payload. */
+  /** True between a WRITE header and the end of its payload (including while waiting for a buffer). */
   get receivingPayload(): boolean {
-    return this.state === State.Payload;
+    return this.state === State.Payload || this.state === State.PayloadWait;
+  }
+
+  /** True while a WRITE header waits for a payload buffer (onWriteHeader said "wait"). */
+  get waitingForPayloadBuffer(): boolean {
+    return this.state === State.PayloadWait;
+  }
+
+  /** Ask onWriteHeader again for the waiting WRITE, then parse the input held meanwhile. */
+  resumePayload(): void {
+    if (this.state !== State.PayloadWait || this.request === null) return;
+    const request = this.request;
+    this.state = State.RequestHeader;
+    this.request = null;
+    this.beginPayload(request);
+    if (this.waitingForPayloadBuffer) return;
+    const held = this.held;
+    this.held = null;
+    if (held !== null) this.push(held);
   }
 
   /** Switch from option haggling to transmission; bytes after the current option are parsed as requests. */
@@ -151,6 +177,7 @@ export class ServerParser {
     this.payload = null;
     this.optionData = null;
     this.request = null;
+    this.held = null;
   }
 
   /**
@@ -189,6 +216,11 @@ export class ServerParser {
             }
           }
           break;
+        }
+        case State.PayloadWait: {
+          const rest = buf.subarray(pos);
+          this.held = this.held === null ? Buffer.from(rest) : Buffer.concat([this.held, rest]);
+          return;
         }
         case State.Payload: {
           const n = Math.min(this.payloadLength - this.payloadFill, end - pos);
@@ -279,6 +311,10 @@ export class ServerParser {
       this.handler.onRequest(request, null);
       return;
     }
+    this.beginPayload(request);
+  }
+
+  private beginPayload(request: NbdRequest): void {
     const disposition = this.handler.onWriteHeader(request);
     if (this.state === State.Stopped) return;
     if (disposition === "close") {
@@ -286,6 +322,10 @@ export class ServerParser {
       return;
     }
     this.request = request;
+    if (disposition === "wait") {
+      this.state = State.PayloadWait;
+      return;
+    }
     this.payload = disposition === "discard" ? null : disposition;
     this.payloadFill = 0;
     this.payloadLength = request.lengthBytes;
@@ -467,73 +507,6 @@ export function encodeBlockStatus(cookieHi: number, cookieLo: number, contextId:
   return b;
 }
 
-// ---------------------------------------------------------------- client → server serializers
-
-export function encodeClientFlags(flags: number): Buffer {
-  const b = Buffer.allocUnsafe(CLIENT_FLAGS_BYTES);
-  b.writeUInt32BE(flags >>> 0, 0);
-  return b;
-}
-
-export function encodeOption(code: number, data: Uint8Array = Buffer.alloc(0)): Buffer {
-  const b = Buffer.allocUnsafe(OPTION_HEADER_BYTES + data.length);
-  b.writeBigUInt64BE(IHAVEOPT, 0);
-  b.writeUInt32BE(code >>> 0, 8);
-  b.writeUInt32BE(data.length, 12);
-  b.set(data, OPTION_HEADER_BYTES);
-  return b;
-}
-
-/** Data of NBD_OPT_INFO / NBD_OPT_GO: u32 name length, name, u16 count, info types. */
-export function encodeInfoRequest(exportName: string, infoTypes: readonly number[] = []): Buffer {
-  const name = Buffer.from(exportName, "utf8");
-  const b = Buffer.allocUnsafe(4 + name.length + 2 + 2 * infoTypes.length);
-  b.writeUInt32BE(name.length, 0);
-  name.copy(b, 4);
-  b.writeUInt16BE(infoTypes.length, 4 + name.length);
-  infoTypes.forEach((t, i) => b.writeUInt16BE(t, 6 + name.length + 2 * i));
-  return b;
-}
-
-/** Data of NBD_OPT_LIST/SET_META_CONTEXT: u32 name length, name, u32 count, (u32 length, query)... */
-export function encodeMetaContextRequest(exportName: string, queries: readonly string[]): Buffer {
-  const name = Buffer.from(exportName, "utf8");
-  const qs = queries.map((q) => Buffer.from(q, "utf8"));
-  const b = Buffer.allocUnsafe(4 + name.length + 4 + qs.reduce((n, q) => n + 4 + q.length, 0));
-  b.writeUInt32BE(name.length, 0);
-  name.copy(b, 4);
-  let at = 4 + name.length;
-  b.writeUInt32BE(qs.length, at);
-  at += 4;
-  for (const q of qs) {
-    b.writeUInt32BE(q.length, at);
-    q.copy(b, at + 4);
-    at += 4 + q.length;
-  }
-  return b;
-}
-
-export interface RequestFields {
-  readonly flags?: number;
-  readonly type: number;
-  readonly cookie: bigint;
-  /** u64; a bigint to reach offsets above 2^53. */
-  readonly offsetBytes: number | bigint;
-  readonly lengthBytes: number;
-}
-
-export function encodeRequest(r: RequestFields, payload?: Uint8Array): Buffer {
-  const b = Buffer.allocUnsafe(REQUEST_HEADER_BYTES + (payload?.length ?? 0));
-  b.writeUInt32BE(NBD_REQUEST_MAGIC, 0);
-  b.writeUInt16BE(r.flags ?? 0, 4);
-  b.writeUInt16BE(r.type, 6);
-  b.writeBigUInt64BE(BigInt.asUintN(64, r.cookie), 8);
-  b.writeBigUInt64BE(BigInt.asUintN(64, BigInt(r.offsetBytes)), 16);
-  b.writeUInt32BE(r.lengthBytes >>> 0, 24);
-  if (payload !== undefined) b.set(payload, REQUEST_HEADER_BYTES);
-  return b;
-}
-
 // ---------------------------------------------------------------- decoders of option data (server side)
 
 export interface InfoRequest {
@@ -577,144 +550,4 @@ export function decodeMetaContextRequest(data: Buffer): MetaContextRequest | nul
   }
   if (at !== data.length) return null;
   return { exportName: data.toString("utf8", 4, 4 + nameBytes), queries };
-}
-
-// ---------------------------------------------------------------- client-side reply parser
-
-export type ServerMessage =
-  | { readonly kind: "greeting"; readonly handshakeFlags: number; readonly magicOk: boolean }
-  | { readonly kind: "optionReply"; readonly option: number; readonly replyType: number; readonly data: Buffer; readonly magicOk: boolean }
-  | { readonly kind: "exportNameReply"; readonly sizeBytes: bigint; readonly transmissionFlags: number }
-  | { readonly kind: "simpleReply"; readonly error: number; readonly cookie: bigint; readonly data: Buffer | null }
-  | { readonly kind: "chunk"; readonly flags: number; readonly chunkType: number; readonly cookie: bigint; readonly payload: Buffer }
-  | { readonly kind: "badMagic"; readonly magic: number };
-
-/**
- * Client-side push parser. Simple replies carry no length, so the caller
- * says how many data bytes a successful reply to each cookie carries
- * (`readLengthOf`, §4.2). `expectExportNameReply(noZeroes)` frames the
- * answer to NBD_OPT_EXPORT_NAME, and `enterTransmission()` switches from
- * option replies to transmission replies.
- */
-export class ReplyParser {
-  private readonly chunks: Buffer[] = [];
-  private buffered = 0;
-  private phase: "greeting" | "options" | "exportName" | "transmission" = "greeting";
-  private exportNameBytes = 10;
-
-  constructor(private readonly readLengthOf: (cookie: bigint) => number = () => 0) {}
-
-  enterTransmission(): void {
-    this.phase = "transmission";
-  }
-
-  expectExportNameReply(noZeroes: boolean): void {
-    this.phase = "exportName";
-    this.exportNameBytes = noZeroes ? 10 : 10 + EXPORT_NAME_PADDING_BYTES;
-  }
-
-  push(chunk: Uint8Array): ServerMessage[] {
-    this.chunks.push(Buffer.from(chunk));
-    this.buffered += chunk.length;
-    const out: ServerMessage[] = [];
-    for (;;) {
-      const m = this.next();
-      if (m === null) return out;
-      out.push(m);
-    }
-  }
-
-  private peek(n: number): Buffer | null {
-    if (this.buffered < n) return null;
-    if (this.chunks.length > 1) {
-      const all = Buffer.concat(this.chunks);
-      this.chunks.length = 0;
-      this.chunks.push(all);
-    }
-    return this.chunks[0] ?? Buffer.alloc(0);
-  }
-
-  private consume(n: number): void {
-    const first = this.chunks[0];
-    if (first === undefined) return;
-    this.chunks[0] = first.subarray(n);
-    this.buffered -= n;
-  }
-
-  private next(): ServerMessage | null {
-    switch (this.phase) {
-      case "greeting": {
-        const b = this.peek(GREETING_BYTES);
-        if (b === null) return null;
-        const m: ServerMessage = {
-          kind: "greeting",
-          magicOk: b.readBigUInt64BE(0) === NBDMAGIC && b.readBigUInt64BE(8) === IHAVEOPT,
-          handshakeFlags: b.readUInt16BE(16),
-        };
-        this.consume(GREETING_BYTES);
-        this.phase = "options";
-        return m;
-      }
-      case "options": {
-        const h = this.peek(OPTION_REPLY_HEADER_BYTES);
-        if (h === null) return null;
-        const len = h.readUInt32BE(16);
-        const b = this.peek(OPTION_REPLY_HEADER_BYTES + len);
-        if (b === null) return null;
-        const m: ServerMessage = {
-          kind: "optionReply",
-          magicOk: b.readBigUInt64BE(0) === NBD_REP_MAGIC,
-          option: b.readUInt32BE(8),
-          replyType: b.readUInt32BE(12),
-          data: Buffer.from(b.subarray(OPTION_REPLY_HEADER_BYTES, OPTION_REPLY_HEADER_BYTES + len)),
-        };
-        this.consume(OPTION_REPLY_HEADER_BYTES + len);
-        return m;
-      }
-      case "exportName": {
-        const b = this.peek(this.exportNameBytes);
-        if (b === null) return null;
-        const m: ServerMessage = { kind: "exportNameReply", sizeBytes: b.readBigUInt64BE(0), transmissionFlags: b.readUInt16BE(8) };
-        this.consume(this.exportNameBytes);
-        this.phase = "transmission";
-        return m;
-      }
-      case "transmission": {
-        const h = this.peek(4);
-        if (h === null) return null;
-        const magic = h.readUInt32BE(0);
-        if (magic === NBD_SIMPLE_REPLY_MAGIC) {
-          const hb = this.peek(SIMPLE_REPLY_HEADER_BYTES);
-          if (hb === null) return null;
-          const error = hb.readUInt32BE(4);
-          const cookie = hb.readBigUInt64BE(8);
-          const dataBytes = error === 0 ? this.readLengthOf(cookie) : 0;
-          const b = this.peek(SIMPLE_REPLY_HEADER_BYTES + dataBytes);
-          if (b === null) return null;
-          const data = dataBytes > 0 ? Buffer.from(b.subarray(SIMPLE_REPLY_HEADER_BYTES, SIMPLE_REPLY_HEADER_BYTES + dataBytes)) : null;
-          this.consume(SIMPLE_REPLY_HEADER_BYTES + dataBytes);
-          return { kind: "simpleReply", error, cookie, data };
-        }
-        if (magic === NBD_STRUCTURED_REPLY_MAGIC) {
-          const hb = this.peek(STRUCTURED_REPLY_HEADER_BYTES);
-          if (hb === null) return null;
-          const len = hb.readUInt32BE(16);
-          const b = this.peek(STRUCTURED_REPLY_HEADER_BYTES + len);
-          if (b === null) return null;
-          const m: ServerMessage = {
-            kind: "chunk",
-            flags: b.readUInt16BE(4),
-            chunkType: b.readUInt16BE(6),
-            cookie: b.readBigUInt64BE(8),
-            payload: Buffer.from(b.subarray(STRUCTURED_REPLY_HEADER_BYTES, STRUCTURED_REPLY_HEADER_BYTES + len)),
-          };
-          this.consume(STRUCTURED_REPLY_HEADER_BYTES + len);
-          return m;
-        }
-        this.chunks.length = 0;
-        this.buffered = 0;
-        return { kind: "badMagic", magic };
-      }
-    }
-  }
 }

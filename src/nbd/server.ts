@@ -16,8 +16,9 @@ import fs from "node:fs";
 import net from "node:net";
 import { BufferPool, sharedBufferPool } from "../blockdev/buffer-pool.js";
 import { BusyError, IoError, NotFoundError } from "../errors/errors.js";
-import { DEFAULT_CONNECTION_LIMITS, NbdConnection } from "./connection.js";
-import type { ConnectionHost, ConnectionLimits } from "./connection.js";
+import { NbdConnection } from "./connection.js";
+import { DEFAULT_CONNECTION_LIMITS } from "./connection-host.js";
+import type { BudgetWaiter, ConnectionHost, ConnectionLimits } from "./connection-host.js";
 import { NbdExport } from "./nbd-export.js";
 import type { NbdExportOptions } from "./nbd-export.js";
 
@@ -61,7 +62,9 @@ export class NbdServer implements ConnectionHost {
   readonly pool: BufferPool;
   readonly userBuffers: boolean;
   readonly maxGlobalInFlightBytes: number;
-  globalInFlightBytes = 0;
+  private globalInFlightBytes = 0;
+  private readonly budgetWaiters = new Set<BudgetWaiter>();
+  private wakeScheduled = false;
   private shuttingDownFlag = false;
   private readonly maxConnections: number;
   private readonly exports = new Map<string, NbdExport>();
@@ -170,8 +173,35 @@ export class NbdServer implements ConnectionHost {
     this.connections.add(new NbdConnection(this, sock, remote));
   }
 
-  connectionClosed(conn: NbdConnection): void {
-    this.connections.delete(conn);
+  connectionClosed(conn: BudgetWaiter): void {
+    this.connections.delete(conn as NbdConnection);
+    this.budgetWaiters.delete(conn);
+  }
+
+  // ------------------------------------------------------------ byte budget (ConnectionHost)
+
+  tryReserve(bytes: number): boolean {
+    // Nothing held at all: let it through, so one maximal request always can.
+    if (this.globalInFlightBytes > 0 && this.globalInFlightBytes + bytes > this.maxGlobalInFlightBytes) return false;
+    this.globalInFlightBytes += bytes;
+    return true;
+  }
+
+  unreserve(bytes: number): void {
+    this.globalInFlightBytes -= bytes;
+    if (this.budgetWaiters.size === 0 || this.wakeScheduled) return;
+    // Wake waiters outside the caller's stack (it is in the middle of its own bookkeeping).
+    this.wakeScheduled = true;
+    queueMicrotask(() => {
+      this.wakeScheduled = false;
+      const waiters = [...this.budgetWaiters];
+      this.budgetWaiters.clear();
+      for (const w of waiters) w.onBudgetAvailable();
+    });
+  }
+
+  waitForBudget(waiter: BudgetWaiter): void {
+    this.budgetWaiters.add(waiter);
   }
 
   /**

@@ -32,7 +32,7 @@ import {
   NBD_REPLY_TYPE_NONE,
   NBD_REPLY_TYPE_OFFSET_DATA,
 } from "../../../src/nbd/protocol.js";
-import { encodeRequest } from "../../../src/nbd/codec.js";
+import { encodeRequest } from "../../../src/nbd/client-codec.js";
 import { RawNbdClient } from "./raw-client.js";
 import type { Reply } from "./raw-client.js";
 import { pattern, startServer, waitFor } from "./nbd-fixture.js";

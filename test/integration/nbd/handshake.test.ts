@@ -5,7 +5,12 @@ import { test } from "node:test";
 import type { TestContext } from "node:test";
 import assert from "node:assert/strict";
 import { MemoryBlockDevice } from "../../../src/blockdev/memory-block-device.js";
-import { encodeClientFlags, encodeInfoRequest, encodeMetaContextRequest, encodeOption } from "../../../src/nbd/codec.js";
+import {
+  encodeClientFlags,
+  encodeInfoRequest,
+  encodeMetaContextRequest,
+  encodeOption,
+} from "../../../src/nbd/client-codec.js";
 import {
   NBD_CMD_BLOCK_STATUS,
   NBD_CMD_READ,

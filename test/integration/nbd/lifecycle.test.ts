@@ -12,7 +12,15 @@ import { FaultBlockDevice, IoRecorder } from "../../../src/blockdev/fault-block-
 import type { BlockDevice, BlockDeviceCaps, WriteOptions } from "../../../src/blockdev/block-device.js";
 import { BusyError, IoError, NotFoundError } from "../../../src/errors/errors.js";
 import { NbdServer } from "../../../src/nbd/server.js";
-import { NBD_CMD_DISC, NBD_CMD_FLAG_FUA, NBD_CMD_FLUSH, NBD_CMD_READ, NBD_CMD_WRITE, NBD_ESHUTDOWN } from "../../../src/nbd/protocol.js";
+import {
+  NBD_CMD_DISC,
+  NBD_CMD_FLAG_FUA,
+  NBD_CMD_FLUSH,
+  NBD_CMD_READ,
+  NBD_CMD_WRITE,
+  NBD_ESHUTDOWN,
+} from "../../../src/nbd/protocol.js";
+import { encodeRequest } from "../../../src/nbd/client-codec.js";
 import { RawNbdClient } from "./raw-client.js";
 import { pattern, startServer, tempDir, waitFor } from "./nbd-fixture.js";
 
@@ -274,3 +282,48 @@ for (const userBuffers of [true, false]) {
     assert.ok(r.data?.equals(model.subarray(0, off)));
   });
 }
+
+test("per-connection byte limit: WRITE payloads wait (socket paused) while the device holds earlier ones", async (t) => {
+  const mem = new MemoryBlockDevice("m", 8 << 20);
+  const dev = new FaultBlockDevice(mem);
+  const limit = 1 << 20;
+  const fx = await startServer(t, [{ name: "", device: dev }], { limits: { maxInFlightBytes: limit } });
+  const { client } = await RawNbdClient.ready(fx.socketPath);
+  t.after(() => client.destroy());
+  dev.hold(["write"]);
+  const replies: Array<Promise<unknown>> = [];
+  for (let i = 0; i < 10; i++) replies.push(client.request({ type: NBD_CMD_WRITE, offsetBytes: i << 19, lengthBytes: 1 << 19 }, pattern(1 << 19, 200 + i)));
+  await waitFor(() => dev.heldCount >= 2, "writes to reach the device");
+  await new Promise((r) => setTimeout(r, 50));
+  assert.ok(fx.server.stats().globalInFlightBytes <= limit + (1 << 19), `held ${fx.server.stats().globalInFlightBytes} bytes`);
+  assert.ok(dev.heldCount <= 3);
+  dev.release();
+  for (const r of await Promise.all(replies)) assert.equal((r as { error: number }).error, 0);
+  for (let i = 0; i < 10; i++) assert.ok(Buffer.from(mem.bytes.subarray(i << 19, (i + 1) << 19)).equals(pattern(1 << 19, 200 + i)));
+});
+
+test("server-wide byte budget: a second client's WRITE waits for buffer space, then completes", async (t) => {
+  const mem = new MemoryBlockDevice("m", 8 << 20);
+  const fx = await startServer(t, [{ name: "", device: mem }], { maxGlobalInFlightBytes: 2 << 20 });
+  const a = (await RawNbdClient.ready(fx.socketPath)).client;
+  const b = (await RawNbdClient.ready(fx.socketPath)).client;
+  t.after(() => (a.destroy(), b.destroy()));
+  // A announces 2 MiB and sends only half: its payload buffer holds the whole budget.
+  const aData = pattern(2 << 20, 31);
+  const aWait = a.waitReply(77n);
+  a.send(encodeRequest({ type: NBD_CMD_WRITE, cookie: 77n, offsetBytes: 0, lengthBytes: 2 << 20 }));
+  a.send(aData.subarray(0, 1 << 20));
+  await waitFor(() => fx.server.stats().globalInFlightBytes >= 2 << 20, "A to hold the budget");
+  let bAnswered = false;
+  const bData = pattern(1 << 20, 32);
+  const bDone = b.request({ type: NBD_CMD_WRITE, offsetBytes: 4 << 20, lengthBytes: 1 << 20 }, bData).then((r) => ((bAnswered = true), r));
+  await new Promise((r) => setTimeout(r, 100));
+  assert.equal(bAnswered, false, "B waits while the budget is exhausted");
+  assert.ok(fx.server.stats().globalInFlightBytes <= 2 << 20);
+  a.send(aData.subarray(1 << 20));
+  assert.equal((await aWait).error, 0);
+  assert.equal((await bDone).error, 0);
+  assert.ok(Buffer.from(mem.bytes.subarray(0, 2 << 20)).equals(aData));
+  assert.ok(Buffer.from(mem.bytes.subarray(4 << 20, 5 << 20)).equals(bData));
+  await waitFor(() => fx.server.stats().globalInFlightBytes === 0, "buffers to return");
+});

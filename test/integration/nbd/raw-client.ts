@@ -10,8 +10,8 @@ import {
   encodeMetaContextRequest,
   encodeOption,
   encodeRequest,
-} from "../../../src/nbd/codec.js";
-import type { RequestFields, ServerMessage } from "../../../src/nbd/codec.js";
+} from "../../../src/nbd/client-codec.js";
+import type { RequestFields, ServerMessage } from "../../../src/nbd/client-codec.js";
 import {
   NBD_CMD_READ,
   NBD_FLAG_C_FIXED_NEWSTYLE,
