@@ -1,4 +1,178 @@
 import type { CommandDef } from "../cli/command-def.js";
-import { notImplemented } from "./not-implemented.js";
+import { UsageError, CommandError, NotFoundError } from "../errors/errors.js";
+import { findLv, isVisible } from "../model/lv-info.js";
+import { lvNameArg, vgNameArg, exitFor } from "./common.js";
+import { activateLv, activationModeArg, deactivateLv, reloadVg } from "./activation.js";
+import type { ToolContext } from "./toolcontext.js";
+import type { Args } from "../cli/args.js";
+import { ALLOC_NAMES } from "./vgcreate.js";
 
-export const lvchange: CommandDef = notImplemented("lvchange");
+/**
+ * lvchange (tools/lvchange.c): activation (-a y|n, --activationmode) and the
+ * attributes that live in metadata (-p, --addtag/--deltag, -r, --alloc,
+ * -k/--setactivationskip). Metadata changes are committed first, then the
+ * daemon reloads the LV if it is active.
+ */
+function activateArg(v: string | undefined, cmd: string): boolean | undefined {
+  if (v === undefined) return undefined;
+  if (/^(y|ay|ey|sy|ly)$/.test(v)) return true;
+  if (/^(n|an|en|sn|ln)$/.test(v)) return false;
+  throw new UsageError(`Invalid argument for --activate: ${v}`, cmd);
+}
+
+async function lvTargets(ctx: ToolContext, args: Args): Promise<Array<{ vg: string; lv: string | undefined }>> {
+  const out: Array<{ vg: string; lv: string | undefined }> = [];
+  for (const a of args.positional) {
+    const { vg, lv } = lvNameArg(a, ctx.paths.devDir);
+    if (vg === undefined) out.push({ vg: vgNameArg(lv, ctx.paths.devDir), lv: undefined });
+    else out.push({ vg, lv });
+  }
+  return out;
+}
+
+export const lvchange: CommandDef = {
+  name: "lvchange",
+  summary: "Change the attributes of logical volume(s)",
+  usage: `  lvchange - Change the attributes of logical volume(s)
+
+  Change a general LV attribute.
+  lvchange VG|LV|Tag|Select ...
+	[ -p|--permission rw|r ]
+	[ -r|--readahead auto|none|Number ]
+	[ -k|--setactivationskip y|n ]
+	[    --addtag Tag ]
+	[    --deltag Tag ]
+	[    --alloc contiguous|cling|cling_by_tags|normal|anywhere|inherit ]
+	[ COMMON_OPTIONS ]
+
+  Activate or deactivate an LV.
+  lvchange -a|--activate y|n|ay VG|LV|Tag|Select ...
+	[    --activationmode partial|degraded|complete ]
+	[ -K|--ignoreactivationskip ]
+	[ COMMON_OPTIONS ]
+`,
+  options: [
+    { name: "activate", short: "a", value: true },
+    { name: "activationmode", value: true },
+    { name: "permission", short: "p", value: true },
+    { name: "readahead", short: "r", value: true },
+    { name: "setactivationskip", short: "k", value: true },
+    { name: "ignoreactivationskip", short: "K", value: false },
+    { name: "addtag", value: true, repeat: true },
+    { name: "deltag", value: true, repeat: true },
+    { name: "alloc", value: true },
+    { name: "force", short: "f", value: false, repeat: true },
+    { name: "select", short: "S", value: true },
+    { name: "monitor", value: true },
+    { name: "poll", value: true },
+    { name: "ignoremonitoring", value: false },
+    { name: "noudevsync", value: false },
+    { name: "reportformat", value: true },
+  ],
+  async run(ctx, args) {
+    const activate = activateArg(args.str("activate"), "lvchange");
+    const mode = activationModeArg(args.str("activationmode"), "lvchange");
+    const perm = args.str("permission");
+    if (perm !== undefined && perm !== "r" && perm !== "rw") throw new UsageError(`Invalid argument for --permission: ${perm}`, "lvchange");
+    const alloc = args.str("alloc");
+    if (alloc !== undefined && !ALLOC_NAMES.includes(alloc)) throw new UsageError(`Invalid argument for --alloc: ${alloc}`, "lvchange");
+    const ra = args.str("readahead");
+    let readAhead: number | undefined | "auto" = undefined;
+    if (ra !== undefined) {
+      if (ra === "auto") readAhead = "auto";
+      else if (ra === "none") readAhead = -1;
+      else if (/^\d+$/.test(ra)) readAhead = Number(ra);
+      else throw new UsageError(`Invalid argument for --readahead: ${ra}`, "lvchange");
+    }
+    const skip = args.yesNo("setactivationskip");
+    const metaChange = perm !== undefined || alloc !== undefined || readAhead !== undefined || skip !== undefined || args.has("addtag") || args.has("deltag");
+    if (activate === undefined && !metaChange) {
+      throw new UsageError("No command with matching syntax recognised.  Run 'lvchange --help' for more information.", undefined, { runHelp: false });
+    }
+    if (args.positional.length === 0) throw new UsageError("No command with matching syntax recognised.  Run 'lvchange --help' for more information.", undefined, { runHelp: false });
+    let failures = 0;
+    for (const t of await lvTargets(ctx, args)) {
+      const loaded = await ctx.readVg(t.vg, { lock: true });
+      const names = t.lv !== undefined ? [t.lv] : loaded.vg.lvs.filter(isVisible).map((l) => l.name);
+      for (const name of names) {
+        const lv = findLv(loaded.vg, name);
+        if (!lv) {
+          ctx.out.error(`Failed to find logical volume "${t.vg}/${name}"`);
+          failures++;
+          continue;
+        }
+        if (!isVisible(lv)) {
+          ctx.out.error(`Operation not permitted on hidden LV ${t.vg}/${name}.`);
+          failures++;
+          continue;
+        }
+        if (metaChange) {
+          let changed = false;
+          if (perm !== undefined) {
+            const hasWrite = lv.status.includes("WRITE");
+            if (perm === "r" && hasWrite) {
+              lv.status = lv.status.filter((s) => s !== "WRITE");
+              changed = true;
+            } else if (perm === "rw" && !hasWrite) {
+              lv.status.push("WRITE");
+              changed = true;
+            } else {
+              ctx.out.error(`Logical volume ${t.vg}/${name} is already ${perm === "r" ? "read only" : "writable"}.`);
+            }
+          }
+          if (alloc !== undefined) {
+            lv.allocationPolicy = alloc === "inherit" ? undefined : alloc;
+            changed = true;
+          }
+          if (readAhead !== undefined) {
+            lv.readAheadSectors = readAhead === "auto" ? undefined : readAhead;
+            changed = true;
+          }
+          if (skip !== undefined) {
+            lv.flags = lv.flags.filter((f) => f !== "ACTIVATION_SKIP");
+            if (skip) lv.flags.push("ACTIVATION_SKIP");
+            changed = true;
+          }
+          for (const tag of args.strs("addtag")) if (!lv.tags.includes(tag)) {
+            lv.tags.push(tag);
+            changed = true;
+          }
+          for (const tag of args.strs("deltag")) if (lv.tags.includes(tag)) {
+            lv.tags = lv.tags.filter((x) => x !== tag);
+            changed = true;
+          }
+          if (changed) {
+            await ctx.commit(loaded);
+            ctx.out.print(`Logical volume ${t.vg}/${name} changed.`);
+            await reloadVg(ctx, t.vg);
+          }
+        }
+        if (activate === true) {
+          if (lv.flags.includes("ACTIVATION_SKIP") && !args.has("ignoreactivationskip") && t.lv === undefined) continue;
+          try {
+            await activateLv(ctx, t.vg, name, mode);
+          } catch (e) {
+            if (e instanceof CommandError || e instanceof NotFoundError) {
+              ctx.out.error(e.message);
+              failures++;
+              continue;
+            }
+            throw e;
+          }
+        } else if (activate === false) {
+          try {
+            await deactivateLv(ctx, t.vg, name);
+          } catch (e) {
+            if (e instanceof Error && "exitCode" in e) {
+              ctx.out.error(e.message);
+              failures++;
+              continue;
+            }
+            throw e;
+          }
+        }
+      }
+    }
+    return exitFor(failures);
+  },
+};

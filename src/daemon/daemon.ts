@@ -1,0 +1,385 @@
+import { createServer, type Server, type Socket } from "node:net";
+import { chmodSync, mkdirSync, readFileSync, rmSync, writeFileSync, existsSync, unlinkSync } from "node:fs";
+import { daemonControlSocket, daemonPidFile, nbdSocket, type Paths } from "../config/paths.js";
+import { loadConfig, type Config } from "../config/config.js";
+import { LvmError, NotFoundError, CommandError, BusyError } from "../errors/errors.js";
+import { MapperRegistry } from "../mapper/mapper-registry.js";
+import type { MapperEvent } from "../mapper/events.js";
+import type { BlockDevice } from "../blockdev/block-device.js";
+import { NbdServer } from "../nbd/server.js";
+import { Activator } from "../activate/activator.js";
+import { deviceTree, type DeviceNode } from "../activate/device-tree.js";
+import { DeviceScan } from "../commands/scan.js";
+import { listNamedDevices, listScanDevices } from "../commands/device-list.js";
+import { loadVg, type LoadedVg } from "../commands/vg-store.js";
+import { findLv, isVisible, pvIdsOfLv } from "../model/lv-info.js";
+import { dmName } from "../segtypes/dm-names.js";
+import { MissingDeviceError, UnsupportedSegmentError } from "../segtypes/table-lines.js";
+import { PvPool } from "./pv-pool.js";
+import { DevicePaths, type DevicePathRecord } from "./device-path.js";
+import type { ActivationMode, ActiveLvStatus, ControlReply, ControlRequest, MappedDeviceStatus } from "./protocol.js";
+import { FailurePolicy } from "./failure-policy.js";
+
+/**
+ * The ulvm daemon: holds active LVs (device-mapper's role, in userspace),
+ * serves them over NBD, keeps their device paths, and reacts to device
+ * failures. One process per ULVM_RUN_DIR; its pid is in ulvmd.pid and the CLI
+ * talks to it on ulvmd.sock. Everything it knows about volumes it reads from
+ * the PVs' committed metadata.
+ */
+export interface ActiveLv {
+  vg: string;
+  lv: string;
+  lvId: string;
+  exportName: string;
+  /** Device nodes, sub-devices first; the last is the LV itself. */
+  nodes: DeviceNode[];
+  exported: BlockDevice;
+  devicePath: DevicePathRecord | undefined;
+  /** PV devices (paths) the LV's tables use. */
+  pvPaths: string[];
+}
+
+const DEVICE_PATH_EXPORT_PREFIX = "#dev/";
+
+export class Daemon {
+  readonly registry: MapperRegistry;
+  readonly nbd: NbdServer;
+  readonly pvPool = new PvPool();
+  readonly activator: Activator;
+  readonly devicePaths: DevicePaths;
+  readonly active = new Map<string, ActiveLv>();
+  private control: Server | undefined;
+  private readonly vgQueues = new Map<string, Promise<unknown>>();
+  private readonly policy: FailurePolicy;
+  private stopping = false;
+  log: (line: string) => void = (line) => process.stderr.write(`${new Date().toISOString()} ulvmd[${process.pid}]: ${line}\n`);
+
+  constructor(readonly paths: Paths) {
+    this.registry = new MapperRegistry({
+      openDevice: (name) => this.pvPool.open(name),
+      releaseDevice: (name, dev) => this.pvPool.release(name, dev),
+      onEvent: (e) => this.onEvent(e),
+    });
+    this.activator = new Activator(this.registry);
+    this.nbd = new NbdServer({ log: (level, msg) => level !== "debug" && this.log(`nbd ${level}: ${msg}`) });
+    this.devicePaths = new DevicePaths(paths, nbdSocket(paths));
+    this.policy = new FailurePolicy(this);
+  }
+
+  config(): Config {
+    return loadConfig(this.paths, { required: false });
+  }
+
+  // ------------------------------------------------------------- life cycle
+
+  async start(): Promise<void> {
+    mkdirSync(this.paths.runDir, { recursive: true, mode: 0o700 });
+    const pidFile = daemonPidFile(this.paths);
+    const other = readPid(pidFile);
+    if (other && other !== process.pid && isAlive(other)) throw new BusyError(`ulvm daemon already running (pid ${other}).`);
+    writeFileSync(pidFile + ".tmp", `${process.pid}\n`);
+    rmSync(pidFile, { force: true });
+    writeFileSync(pidFile, `${process.pid}\n`);
+    rmSync(pidFile + ".tmp", { force: true });
+    // Whatever a previous daemon left behind: device paths first (they hold NBD connections), then sockets.
+    for (const name of this.devicePaths.recorded()) {
+      await this.devicePaths.destroy(name, { force: true }).catch((e) => this.log(`cleanup of ${name}: ${(e as Error).message}`));
+    }
+    await this.nbd.listenUnix(nbdSocket(this.paths), { mode: 0o600 });
+    const cfg = this.config();
+    if (cfg.bool("nbd/tcp", false)) {
+      const addr = await this.nbd.listenTcp({ host: cfg.str("nbd/address", "127.0.0.1"), port: cfg.int("nbd/port", 10809) });
+      this.log(`NBD on tcp ${addr.address}:${addr.port}`);
+    }
+    const ctl = daemonControlSocket(this.paths);
+    if (existsSync(ctl)) unlinkSync(ctl);
+    this.control = createServer((s) => this.serveControl(s));
+    await new Promise<void>((resolve, reject) => {
+      this.control!.once("error", reject);
+      this.control!.listen(ctl, () => resolve());
+    });
+    chmodSync(ctl, 0o600);
+    this.policy.start();
+    this.log(`started; control ${ctl}, nbd ${nbdSocket(this.paths)}`);
+  }
+
+  async stop(): Promise<void> {
+    if (this.stopping) return;
+    this.stopping = true;
+    this.policy.stop();
+    this.control?.close();
+    for (const a of [...this.active.values()].reverse()) {
+      await this.devicePaths.destroy(dmName(a.vg, a.lv), { force: true }).catch(() => undefined);
+    }
+    for (const a of this.active.values()) await a.exported.flush().catch(() => undefined);
+    await this.nbd.close({ timeoutMs: 2000 }).catch(() => undefined);
+    for (const name of [...this.registry.names()].reverse()) await this.registry.remove(name).catch(() => undefined);
+    await this.pvPool.closeAll();
+    rmSync(daemonControlSocket(this.paths), { force: true });
+    rmSync(nbdSocket(this.paths), { force: true });
+    if (readPid(daemonPidFile(this.paths)) === process.pid) rmSync(daemonPidFile(this.paths), { force: true });
+    this.log("stopped");
+  }
+
+  // ------------------------------------------------------------- control
+
+  private serveControl(sock: Socket): void {
+    sock.setEncoding("utf8");
+    let buf = "";
+    sock.on("error", () => undefined);
+    sock.on("data", (chunk: string) => {
+      buf += chunk;
+      if (buf.length > 1 << 20) {
+        sock.destroy();
+        return;
+      }
+      let nl: number;
+      while ((nl = buf.indexOf("\n")) !== -1) {
+        const line = buf.slice(0, nl);
+        buf = buf.slice(nl + 1);
+        let req: ControlRequest;
+        try {
+          req = JSON.parse(line) as ControlRequest;
+        } catch {
+          sock.write(JSON.stringify({ id: 0, ok: false, error: { code: "protocol", message: "malformed request", exitCode: 5 } }) + "\n");
+          continue;
+        }
+        void this.handle(req).then((reply) => {
+          if (!sock.destroyed) sock.write(JSON.stringify(reply) + "\n");
+        });
+      }
+    });
+  }
+
+  async handle(req: ControlRequest): Promise<ControlReply> {
+    try {
+      switch (req.op) {
+        case "ping":
+          return { id: req.id, ok: true, pid: process.pid };
+        case "status":
+          return { id: req.id, ok: true, lvs: await this.status() };
+        case "activate":
+          return { id: req.id, ok: true, ...(await this.perVg(req.vg, () => this.activate(req.vg, req.lv, req.mode ?? "complete", req.devices))) };
+        case "deactivate":
+          await this.perVg(req.vg, () => this.deactivate(req.vg, req.lv, req.devices));
+          return { id: req.id, ok: true };
+        case "reload":
+          await this.perVg(req.vg, () => this.reload(req.vg, req.devices, req.renamedVgFrom));
+          return { id: req.id, ok: true };
+        case "wait-sync":
+          return { id: req.id, ok: true, ...(await this.waitSync(req.vg, req.lv, req.afterEvent)) };
+        case "shutdown":
+          setImmediate(() => void this.stop().then(() => process.exit(0)));
+          return { id: req.id, ok: true };
+        default:
+          return { id: (req as { id: number }).id, ok: false, error: { code: "protocol", message: `unknown operation`, exitCode: 5 } };
+      }
+    } catch (e) {
+      const err = e instanceof LvmError ? e : new CommandError((e as Error).message);
+      if (!(e instanceof LvmError)) this.log(`error in ${req.op}: ${(e as Error).stack}`);
+      return { id: req.id, ok: false, error: { code: err.code, message: err.message, exitCode: err.exitCode } };
+    }
+  }
+
+  /** Requests on one VG run one at a time (the CLI also holds the VG lock). */
+  perVg<T>(vg: string, fn: () => Promise<T>): Promise<T> {
+    const prev = this.vgQueues.get(vg) ?? Promise.resolve();
+    const next = prev.then(fn, fn);
+    this.vgQueues.set(vg, next.catch(() => undefined));
+    return next;
+  }
+
+  // ------------------------------------------------------------- metadata
+
+  async readVg(vgName: string, devices?: string[]): Promise<LoadedVg> {
+    const cfg = this.config();
+    const entries = devices?.length ? listNamedDevices(devices) : listScanDevices(cfg.strList("devices/scan") ?? ["/dev"]);
+    // Our own device paths would be scanned as devices too: leave them out.
+    const own = new Set<string>();
+    for (const a of this.active.values()) if (a.devicePath?.loop) own.add(a.devicePath.loop);
+    const scan = await DeviceScan.run(entries.filter((e) => !own.has(e.real)));
+    const loaded = loadVg(scan, vgName);
+    if (!loaded) throw new NotFoundError(`Volume group "${vgName}" not found`);
+    // PVs the daemon knows to be gone stay gone even if something answers at their path.
+    this.policy.applyKnownFailures(loaded);
+    return loaded;
+  }
+
+  private tableEnv(loaded: LoadedVg, mode: ActivationMode) {
+    return {
+      pvDevice: (pvId: string) => loaded.deviceOf(pvId)?.entry.name,
+      partial: mode !== "complete",
+      handleErrors: true,
+    };
+  }
+
+  private key(vg: string, lv: string): string {
+    return `${vg}/${lv}`;
+  }
+
+  async activate(vgName: string, lvName: string, mode: ActivationMode, devices?: string[]): Promise<{ devicePath?: string; exportName: string }> {
+    const loaded = await this.readVg(vgName, devices);
+    const vg = loaded.vg;
+    const lv = findLv(vg, lvName);
+    if (!lv) throw new NotFoundError(`Failed to find logical volume "${vgName}/${lvName}"`);
+    const existing = this.active.get(this.key(vgName, lvName));
+    if (existing) return { exportName: existing.exportName, ...(existing.devicePath ? { devicePath: existing.devicePath.link } : {}) };
+    const missing = [...pvIdsOfLv(vg, lv)].filter((id) => !loaded.deviceOf(id));
+    if (missing.length && mode === "complete") {
+      throw new CommandError(`Refusing activation of partial LV ${vgName}/${lvName}.  Use '--activationmode partial' to override.`);
+    }
+    let nodes: DeviceNode[];
+    try {
+      nodes = deviceTree(vg, lvName, this.tableEnv(loaded, mode));
+    } catch (e) {
+      if (e instanceof MissingDeviceError) throw new CommandError(`Refusing activation of partial LV ${vgName}/${lvName}.  Use '--activationmode partial' to override.`);
+      if (e instanceof UnsupportedSegmentError) throw new CommandError(e.message);
+      throw e;
+    }
+    await this.activator.apply(nodes);
+    const top = this.registry.get(nodes[nodes.length - 1]!.name)!;
+    const exported = top; // MappedDevice serves unaligned requests itself (read-modify-write)
+    const exportName = this.key(vgName, lvName);
+    this.nbd.addExport({ name: exportName, device: exported, description: `ulvm logical volume ${exportName}` });
+    this.nbd.addExport({ name: DEVICE_PATH_EXPORT_PREFIX + exportName, device: exported, description: `device path of ${exportName}` });
+    const rec: ActiveLv = { vg: vgName, lv: lvName, lvId: lv.id, exportName, nodes, exported, devicePath: undefined, pvPaths: this.pvPathsOf(nodes) };
+    this.active.set(exportName, rec);
+    this.policy.watch(rec, loaded);
+    if (this.config().bool("activation/device_path", true)) {
+      try {
+        rec.devicePath = await this.devicePaths.create(dmName(vgName, lvName), vgName, lvName, DEVICE_PATH_EXPORT_PREFIX + exportName);
+      } catch (e) {
+        this.log(`device path for ${exportName}: ${(e as Error).message}`);
+      }
+    }
+    this.log(`activated ${exportName}`);
+    return { exportName, ...(rec.devicePath ? { devicePath: rec.devicePath.link } : {}) };
+  }
+
+  private pvPathsOf(nodes: readonly DeviceNode[]): string[] {
+    const names = new Set(nodes.map((n) => n.name));
+    const out = new Set<string>();
+    for (const n of nodes) for (const d of this.registry.get(n.name)?.dependencies() ?? []) if (!names.has(d)) out.add(d);
+    return [...out];
+  }
+
+  async openCount(a: ActiveLv): Promise<number> {
+    return this.nbd.openCount(a.exportName) + (a.devicePath && (await this.devicePaths.inUse(dmName(a.vg, a.lv))) ? 1 : 0);
+  }
+
+  async deactivate(vgName: string, lvName: string, _devices?: string[]): Promise<void> {
+    const a = this.active.get(this.key(vgName, lvName));
+    if (!a) return;
+    if (this.nbd.openCount(a.exportName) > 0) throw new BusyError(`Logical volume ${vgName}/${lvName} in use.`);
+    await this.devicePaths.destroy(dmName(vgName, lvName), { lvDisplayName: `${vgName}/${lvName}` });
+    await this.nbd.removeExport(DEVICE_PATH_EXPORT_PREFIX + a.exportName, { disconnect: true, timeoutMs: 2000 }).catch(() => undefined);
+    await this.nbd.removeExport(a.exportName).catch(() => undefined);
+    await a.exported.flush().catch(() => undefined);
+    await this.activator.remove(a.nodes.map((n) => n.name));
+    this.active.delete(a.exportName);
+    this.policy.unwatch(a);
+    this.log(`deactivated ${a.exportName}`);
+  }
+
+  /** Re-read the VG and bring every active LV of it in line with the committed metadata. */
+  async reload(vgName: string, devices?: string[], renamedFrom?: string): Promise<void> {
+    if (renamedFrom) {
+      for (const a of [...this.active.values()].filter((x) => x.vg === renamedFrom)) {
+        throw new BusyError(`Cannot rename VG ${renamedFrom} while LV ${a.lv} is active.`);
+      }
+    }
+    const mine = [...this.active.values()].filter((a) => a.vg === vgName);
+    if (!mine.length) return;
+    const loaded = await this.readVg(vgName, devices);
+    for (const a of mine) {
+      const lv = loaded.vg.lvs.find((l) => l.id === a.lvId);
+      if (!lv || !isVisible(lv)) {
+        await this.deactivate(a.vg, a.lv).catch((e) => this.log(`reload ${a.exportName}: ${(e as Error).message}`));
+        continue;
+      }
+      if (lv.name !== a.lv) throw new BusyError(`Logical volume ${vgName}/${a.lv} was renamed while active; deactivate it first.`);
+      const nodes = deviceTree(loaded.vg, lv.name, this.tableEnv(loaded, "partial"));
+      await this.activator.apply(nodes, a.nodes.map((n) => n.name));
+      a.nodes = nodes;
+      a.pvPaths = this.pvPathsOf(nodes);
+      this.policy.watch(a, loaded);
+      this.log(`reloaded ${a.exportName}`);
+    }
+  }
+
+  // ------------------------------------------------------------- status
+
+  async status(): Promise<ActiveLvStatus[]> {
+    const out: ActiveLvStatus[] = [];
+    for (const a of this.active.values()) {
+      const devices: MappedDeviceStatus[] = [];
+      let suspended = false;
+      for (const n of a.nodes) {
+        const d = this.registry.get(n.name);
+        if (!d) continue;
+        const info = d.info();
+        if (info.state === "SUSPENDED") suspended = true;
+        const st: MappedDeviceStatus = {
+          name: n.name,
+          lvName: n.lvName,
+          state: info.state,
+          sizeSectors: info.sizeSectors,
+          openCount: this.registry.holders(n.name).length,
+          table: d.table(),
+          status: d.status(),
+        };
+        let insync = 0;
+        let total = 0;
+        let legs: string[] | undefined;
+        let logHealth: string | undefined;
+        for (const line of d.statusLines()) {
+          const s = line.status;
+          if (s.type === "mirror") {
+            insync += s.insyncRegions;
+            total += s.totalRegions;
+            legs = s.legs.map((l) => l.health);
+            logHealth = s.log.type === "disk" ? s.log.health : undefined;
+          }
+        }
+        if (legs) st.sync = { insyncRegions: insync, totalRegions: total, legHealth: legs, ...(logHealth ? { logHealth } : {}) };
+        devices.push(st);
+      }
+      out.push({ vg: a.vg, lv: a.lv, lvId: a.lvId, exportName: a.exportName, devicePath: a.devicePath?.link, openCount: await this.openCount(a), suspended, devices });
+    }
+    return out;
+  }
+
+  /** Wait until a mirror's sync state changes (next event) and report it; used by `lvconvert` progress. */
+  async waitSync(vg: string, lv: string, afterEvent?: number): Promise<{ eventNr: number; insyncRegions: number; totalRegions: number }> {
+    const a = this.active.get(this.key(vg, lv));
+    if (!a) throw new NotFoundError(`Logical volume ${vg}/${lv} is not active.`);
+    const top = this.registry.get(a.nodes[a.nodes.length - 1]!.name)!;
+    if (afterEvent !== undefined) await Promise.race([top.waitForEvent(afterEvent), new Promise((r) => setTimeout(r, 500))]);
+    const st = (await this.status()).find((s) => s.exportName === a.exportName)!;
+    const top2 = st.devices[st.devices.length - 1];
+    return { eventNr: top.eventNr, insyncRegions: top2?.sync?.insyncRegions ?? 1, totalRegions: top2?.sync?.totalRegions ?? 1 };
+  }
+
+  private onEvent(e: MapperEvent): Promise<void> | void {
+    return this.policy.onEvent(e);
+  }
+}
+
+function readPid(file: string): number | undefined {
+  try {
+    const n = Number(readFileSync(file, "utf8").trim());
+    return Number.isSafeInteger(n) && n > 0 ? n : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === "EPERM";
+  }
+}

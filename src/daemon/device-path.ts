@@ -1,0 +1,212 @@
+import { execFile, spawn } from "node:child_process";
+import { open as openAsync } from "node:fs/promises";
+import { constants, existsSync, mkdirSync, readFileSync, readdirSync, readlinkSync, rmSync, rmdirSync, symlinkSync, unlinkSync, writeFileSync, lstatSync } from "node:fs";
+import { dirname, join } from "node:path";
+import { BusyError, CommandError } from "../errors/errors.js";
+import type { Paths } from "../config/paths.js";
+
+/**
+ * The device path of an active LV ($ULVM_DEV_DIR/VG/LV), a path that mkfs and
+ * mount take. ulvm has no kernel driver, so the path is built from parts that
+ * exist everywhere: nbdfuse exposes the LV's NBD export as a file, and (as
+ * root) a loop device over that file makes it a block device. Without root
+ * the path points at the nbdfuse file itself.
+ *
+ * Everything here runs asynchronously: the daemon serves the very I/O that
+ * losetup, a loop detach or a FUSE unmount cause (loop → FUSE → nbdfuse → NBD
+ * → daemon), so blocking its event loop on any of them would deadlock.
+ *
+ * Every piece is recorded in $ULVM_RUN_DIR/devices/<name>.json so that a
+ * daemon that died (kill -9 included) leaves nothing the next start cannot
+ * clean up: stale loop devices are detached, stale FUSE mounts unmounted.
+ */
+export interface DevicePathRecord {
+  name: string;
+  vg: string;
+  lv: string;
+  exportName: string;
+  mountDir: string;
+  fuseFile: string;
+  fusePid: number | undefined;
+  loop: string | undefined;
+  link: string;
+}
+
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+function alive(pid: number | undefined): boolean {
+  if (!pid) return false;
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+export function isRoot(): boolean {
+  return process.getuid?.() === 0;
+}
+
+/** Is a block device mounted or held exclusively (what lvm2 calls "in use")? */
+export async function blockDeviceBusy(dev: string): Promise<boolean> {
+  try {
+    const fh = await openAsync(dev, constants.O_RDONLY | constants.O_EXCL);
+    await fh.close();
+    return false;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === "EBUSY";
+  }
+}
+
+/** Run a helper program without blocking the event loop. */
+export function run(cmd: string, args: string[]): Promise<{ status: number; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    execFile(cmd, args, { encoding: "utf8", timeout: 30_000 }, (err, stdout, stderr) => {
+      const status = err ? (typeof (err as { code?: unknown }).code === "number" ? ((err as { code: number }).code) : 1) : 0;
+      resolve({ status, stdout: stdout ?? "", stderr: stderr ?? "" });
+    });
+  });
+}
+
+export class DevicePaths {
+  private readonly stateDir: string;
+  private readonly fuseDir: string;
+  constructor(private readonly paths: Paths, private readonly nbdSocketPath: string) {
+    this.stateDir = join(paths.runDir, "devices");
+    this.fuseDir = join(paths.runDir, "fuse");
+  }
+
+  linkPath(vg: string, lv: string): string {
+    return join(this.paths.devDir, vg, lv);
+  }
+
+  private recordFile(name: string): string {
+    return join(this.stateDir, `${name}.json`);
+  }
+
+  read(name: string): DevicePathRecord | undefined {
+    try {
+      return JSON.parse(readFileSync(this.recordFile(name), "utf8")) as DevicePathRecord;
+    } catch {
+      return undefined;
+    }
+  }
+
+  private write(rec: DevicePathRecord): void {
+    mkdirSync(this.stateDir, { recursive: true, mode: 0o700 });
+    writeFileSync(this.recordFile(rec.name), JSON.stringify(rec));
+  }
+
+  /** Is the LV's device path in use (mounted, or held open exclusively)? */
+  async inUse(name: string): Promise<boolean> {
+    const rec = this.read(name);
+    if (!rec?.loop) return false;
+    return blockDeviceBusy(rec.loop);
+  }
+
+  async create(name: string, vg: string, lv: string, exportName: string): Promise<DevicePathRecord> {
+    if (!existsSync("/dev/fuse") || (await run("sh", ["-c", "command -v nbdfuse"])).status !== 0) {
+      throw new CommandError(`Cannot create device path for ${vg}/${lv}: nbdfuse (libnbd-bin) and /dev/fuse are needed.`);
+    }
+    await this.destroy(name, { force: true }); // whatever a previous daemon left
+    const mountDir = join(this.fuseDir, name);
+    mkdirSync(mountDir, { recursive: true, mode: 0o700 });
+    const fuseFile = join(mountDir, "dev");
+    const pidFile = join(this.fuseDir, `${name}.pid`);
+    rmSync(pidFile, { force: true });
+    const uri = `nbd+unix:///${encodeURIComponent(exportName).replace(/%2F/g, "/")}?socket=${this.nbdSocketPath}`;
+    const child = spawn("nbdfuse", ["-P", pidFile, fuseFile, uri], { detached: true, stdio: "ignore" });
+    child.unref();
+    let exited = false;
+    child.once("exit", () => (exited = true));
+    for (let i = 0; i < 200 && !existsSync(pidFile); i++) {
+      if (exited) break;
+      await sleep(25);
+    }
+    if (!existsSync(pidFile)) {
+      try {
+        if (child.pid) process.kill(child.pid, "SIGTERM");
+      } catch {
+        /* gone */
+      }
+      throw new CommandError(`Cannot create device path for ${vg}/${lv}: nbdfuse did not start.`);
+    }
+    const fusePid = Number(readFileSync(pidFile, "utf8").trim()) || child.pid;
+    let loop: string | undefined;
+    if (isRoot()) {
+      const r = await run("losetup", ["-f", "--show", "--direct-io=off", fuseFile]);
+      if (r.status !== 0) {
+        await run("fusermount3", ["-u", mountDir]);
+        throw new CommandError(`Cannot create device path for ${vg}/${lv}: losetup failed: ${r.stderr.trim()}`);
+      }
+      loop = r.stdout.trim();
+    }
+    const link = this.linkPath(vg, lv);
+    mkdirSync(dirname(link), { recursive: true });
+    try {
+      unlinkSync(link);
+    } catch {
+      /* none */
+    }
+    symlinkSync(loop ?? fuseFile, link);
+    const rec: DevicePathRecord = { name, vg, lv, exportName, mountDir, fuseFile, fusePid, loop, link };
+    this.write(rec);
+    return rec;
+  }
+
+  /** Tear down; refuses while the device is mounted unless `force` (then it detaches lazily). */
+  async destroy(name: string, opts: { force?: boolean; lvDisplayName?: string } = {}): Promise<void> {
+    const rec = this.read(name);
+    if (!rec) return;
+    if (rec.loop && (await blockDeviceBusy(rec.loop))) {
+      if (!opts.force) throw new BusyError(`Logical volume ${opts.lvDisplayName ?? `${rec.vg}/${rec.lv}`} contains a filesystem in use.`);
+    }
+    // Only remove the link if it still points at what we made.
+    try {
+      if (lstatSync(rec.link).isSymbolicLink() && readlinkSync(rec.link) === (rec.loop ?? rec.fuseFile)) unlinkSync(rec.link);
+    } catch {
+      /* already gone */
+    }
+    try {
+      const dir = dirname(rec.link);
+      if (readdirSync(dir).length === 0) rmdirSync(dir);
+    } catch {
+      /* not empty or gone */
+    }
+    if (rec.loop) {
+      // A loop device still bound to our FUSE file: detach (autoclear if a mount still holds it).
+      const back = await run("losetup", ["-n", "-O", "BACK-FILE", rec.loop]);
+      if (back.status === 0 && back.stdout.trim().startsWith(rec.mountDir)) await run("losetup", ["-d", rec.loop]);
+    }
+    await run("fusermount3", ["-u", rec.mountDir]);
+    if (alive(rec.fusePid)) {
+      for (let i = 0; i < 40 && alive(rec.fusePid); i++) await sleep(25);
+      if (alive(rec.fusePid)) {
+        await run("fusermount3", ["-uz", rec.mountDir]);
+        try {
+          process.kill(rec.fusePid!, "SIGKILL");
+        } catch {
+          /* gone */
+        }
+      }
+    } else {
+      await run("fusermount3", ["-uz", rec.mountDir]);
+    }
+    rmSync(this.recordFile(name), { force: true });
+    try {
+      rmdirSync(rec.mountDir);
+    } catch {
+      /* still a mount point: lazy unmount finishes later */
+    }
+  }
+
+  /** Names with a record (from this or a previous daemon). */
+  recorded(): string[] {
+    try {
+      return readdirSync(this.stateDir).filter((f) => f.endsWith(".json")).map((f) => f.slice(0, -5));
+    } catch {
+      return [];
+    }
+  }
+}

@@ -1,0 +1,45 @@
+/**
+ * The daemon's control protocol: one JSON object per line over the unix
+ * socket $ULVM_RUN_DIR/ulvmd.sock (mode 0600). Every request has an `id`
+ * echoed in its reply. The CLI changes metadata, then asks the daemon to
+ * (re)load what changed; the daemon always re-reads the committed metadata
+ * from the PVs itself, so disk stays the single source of truth.
+ */
+export type ActivationMode = "complete" | "degraded" | "partial";
+
+export type ControlRequest =
+  | { id: number; op: "ping" }
+  | { id: number; op: "activate"; vg: string; lv: string; mode?: ActivationMode; devices?: string[] }
+  | { id: number; op: "deactivate"; vg: string; lv: string; devices?: string[] }
+  | { id: number; op: "reload"; vg: string; devices?: string[]; renamedVgFrom?: string }
+  | { id: number; op: "status" }
+  | { id: number; op: "wait-sync"; vg: string; lv: string; afterEvent?: number }
+  | { id: number; op: "shutdown" };
+
+export interface MappedDeviceStatus {
+  name: string;
+  lvName: string;
+  state: string;
+  sizeSectors: number;
+  openCount: number;
+  table: string;
+  status: string;
+  /** Mirror sync progress, when the device is a mirror. */
+  sync?: { insyncRegions: number; totalRegions: number; legHealth: string[]; logHealth?: string };
+}
+
+export interface ActiveLvStatus {
+  vg: string;
+  lv: string;
+  lvId: string;
+  exportName: string;
+  devicePath: string | undefined;
+  /** NBD clients plus a mounted/held device path. */
+  openCount: number;
+  suspended: boolean;
+  devices: MappedDeviceStatus[];
+}
+
+export type ControlReply =
+  | { id: number; ok: true; [key: string]: unknown }
+  | { id: number; ok: false; error: { code: string; message: string; exitCode: number } };

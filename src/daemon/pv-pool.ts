@@ -1,0 +1,110 @@
+import type { BlockDevice, BlockDeviceCaps, WriteOptions } from "../blockdev/block-device.js";
+import { FileBlockDevice } from "../blockdev/file-block-device.js";
+import { IoError } from "../errors/errors.js";
+
+/**
+ * The PV devices the daemon's tables use, opened once each and shared by every
+ * table that names them. Each is wrapped so the daemon can revoke it: once
+ * its PV is known to be gone (label wiped, device vanished), every further
+ * I/O fails at once with ENXIO, and the mirror above fails that leg through
+ * its ordinary error path.
+ */
+export class RevocableDevice implements BlockDevice {
+  private revokedErrno: string | undefined;
+  constructor(readonly inner: BlockDevice) {}
+  get name(): string {
+    return this.inner.name;
+  }
+  get sizeBytes(): number {
+    return this.inner.sizeBytes;
+  }
+  get caps(): BlockDeviceCaps {
+    return this.inner.caps;
+  }
+  get revoked(): boolean {
+    return this.revokedErrno !== undefined;
+  }
+  revoke(errno = "ENXIO"): void {
+    this.revokedErrno ??= errno;
+  }
+  private check(): void {
+    if (this.revokedErrno) throw new IoError(`${this.inner.name}: device is gone`, this.revokedErrno);
+  }
+  async read(offsetBytes: number, into: Uint8Array): Promise<void> {
+    this.check();
+    return this.inner.read(offsetBytes, into);
+  }
+  async write(offsetBytes: number, data: Uint8Array, opts?: WriteOptions): Promise<void> {
+    this.check();
+    return this.inner.write(offsetBytes, data, opts);
+  }
+  async flush(): Promise<void> {
+    this.check();
+    return this.inner.flush();
+  }
+  async writeZeroes(offsetBytes: number, lengthBytes: number, opts?: WriteOptions): Promise<void> {
+    this.check();
+    if (this.inner.writeZeroes) return this.inner.writeZeroes(offsetBytes, lengthBytes, opts);
+    return this.inner.write(offsetBytes, new Uint8Array(lengthBytes), opts);
+  }
+  async discard(offsetBytes: number, lengthBytes: number): Promise<void> {
+    this.check();
+    if (this.inner.discard) return this.inner.discard(offsetBytes, lengthBytes);
+  }
+  close(): Promise<void> {
+    return this.inner.close();
+  }
+}
+
+export class PvPool {
+  private readonly devices = new Map<string, { dev: RevocableDevice; refs: number }>();
+  private readonly opening = new Map<string, Promise<RevocableDevice>>();
+
+  async open(path: string): Promise<RevocableDevice> {
+    const e = this.devices.get(path);
+    if (e && !e.dev.revoked) {
+      e.refs++;
+      return e.dev;
+    }
+    let p = this.opening.get(path);
+    if (!p) {
+      p = FileBlockDevice.open(path).then((d) => new RevocableDevice(d));
+      this.opening.set(path, p);
+    }
+    try {
+      const dev = await p;
+      const cur = this.devices.get(path);
+      if (cur && cur.dev === dev) cur.refs++;
+      else this.devices.set(path, { dev, refs: 1 });
+      return dev;
+    } finally {
+      this.opening.delete(path);
+    }
+  }
+
+  async release(path: string, dev: BlockDevice): Promise<void> {
+    const e = this.devices.get(path);
+    if (!e || e.dev !== dev) {
+      await dev.close().catch(() => undefined);
+      return;
+    }
+    if (--e.refs > 0) return;
+    this.devices.delete(path);
+    await e.dev.close().catch(() => undefined);
+  }
+
+  get(path: string): RevocableDevice | undefined {
+    return this.devices.get(path)?.dev;
+  }
+
+  paths(): string[] {
+    return [...this.devices.keys()];
+  }
+
+  async closeAll(): Promise<void> {
+    for (const [p, e] of this.devices) {
+      this.devices.delete(p);
+      await e.dev.close().catch(() => undefined);
+    }
+  }
+}
