@@ -143,8 +143,15 @@ export class NbdConnection implements ExportClient, ByteSink, BudgetWaiter, Hand
 
   // ------------------------------------------------------------ ByteSink (socket-reader.ts)
 
+  // A bug must cost one connection, never the daemon: these run straight
+  // from libuv's read callback, where an exception would be fatal.
+
   onBytes(chunk: Buffer): void {
-    this.parser.push(chunk);
+    try {
+      this.parser.push(chunk);
+    } catch (e) {
+      this.internalError(e);
+    }
   }
 
   directTarget(): Buffer | null {
@@ -152,7 +159,16 @@ export class NbdConnection implements ExportClient, ByteSink, BudgetWaiter, Hand
   }
 
   onDirectBytes(byteCount: number): void {
-    this.parser.payloadReceived(byteCount);
+    try {
+      this.parser.payloadReceived(byteCount);
+    } catch (e) {
+      this.internalError(e);
+    }
+  }
+
+  private internalError(e: unknown): void {
+    this.host.log("warn", `connection ${this.id} (${this.remote}): internal error, closing: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}`);
+    this.destroy();
   }
 
   // ------------------------------------------------------------ HandshakeSession
@@ -309,8 +325,19 @@ export class NbdConnection implements ExportClient, ByteSink, BudgetWaiter, Hand
 
   // ------------------------------------------------------------ transmission: intake
 
+  /**
+   * The negotiated context, with the size clamped to the device's current
+   * size: a client keeps the size it was told (NBD has no resize
+   * notification), but must never reach past a device that shrank since.
+   */
+  private currentContext(): RequestContext {
+    const deviceBytes = this.exportEntry?.device.sizeBytes ?? 0;
+    if (deviceBytes < this.ctx.sizeBytes) this.ctx = { ...this.ctx, sizeBytes: deviceBytes };
+    return this.ctx;
+  }
+
   private onWriteHeader(req: NbdRequest): PayloadDisposition {
-    const rejection = this.shuttingDown ? SHUTDOWN : validateRequest(req, this.ctx);
+    const rejection = this.shuttingDown ? SHUTDOWN : validateRequest(req, this.currentContext());
     if (rejection !== null) {
       if (req.lengthBytes > this.host.limits.maxDrainedPayloadBytes) {
         this.hardClose(`NBD_CMD_WRITE payload of ${req.lengthBytes} bytes is absurd`);
@@ -350,7 +377,7 @@ export class NbdConnection implements ExportClient, ByteSink, BudgetWaiter, Hand
       this.receivingPooled = null;
       this.receivingRejection = null;
     } else {
-      rejection = this.shuttingDown ? SHUTDOWN : validateRequest(req, this.ctx);
+      rejection = this.shuttingDown ? SHUTDOWN : validateRequest(req, this.currentContext());
     }
     if (rejection !== null) {
       if (pooled !== null) this.releaseBytes(pooled);
@@ -413,7 +440,7 @@ export class NbdConnection implements ExportClient, ByteSink, BudgetWaiter, Hand
     op.then(
       () => this.sendReadData(req, pooled, view),
       (e: unknown) => this.sendFailure(req, e, pooled),
-    );
+    ).catch((e: unknown) => this.internalError(e));
   }
 
   private start(item: QueuedRequest): void {
@@ -465,7 +492,7 @@ export class NbdConnection implements ExportClient, ByteSink, BudgetWaiter, Hand
     op.then(
       () => this.sendOk(req, pooled),
       (e: unknown) => this.sendFailure(req, e, pooled),
-    );
+    ).catch((e: unknown) => this.internalError(e));
   }
 
   // ------------------------------------------------------------ replies

@@ -253,3 +253,27 @@ test("client closing mid-payload: the request is dropped, nothing is written, bu
   const c2 = await session(t, s);
   await stillWorks(c2, s);
 });
+
+test("a device that shrank under a connected client: requests past its new end are refused, not passed down", async (t) => {
+  const mem = new MemoryBlockDevice("mem", pattern(SIZE, 4));
+  let sizeBytes = SIZE;
+  const shrinking: BlockDevice = {
+    name: "shrinking",
+    caps: mem.caps,
+    get sizeBytes() {
+      return sizeBytes;
+    },
+    read: (o, into) => mem.read(o, into),
+    write: (o, d, opts) => mem.write(o, d, opts),
+    flush: () => mem.flush(),
+    close: () => mem.close(),
+  };
+  const fx = await startServer(t, [{ name: "", device: shrinking }]);
+  const { client, go } = await RawNbdClient.ready(fx.socketPath);
+  t.after(() => client.destroy());
+  assert.equal(go.sizeBytes, BigInt(SIZE));
+  sizeBytes = SIZE / 2;
+  assert.equal((await client.request({ type: NBD_CMD_READ, offsetBytes: SIZE / 2, lengthBytes: 512 })).error, NBD_EINVAL);
+  assert.equal((await client.request({ type: NBD_CMD_WRITE, offsetBytes: SIZE / 2 - 1, lengthBytes: 2 }, Buffer.alloc(2))).error, NBD_ENOSPC);
+  assert.equal((await client.request({ type: NBD_CMD_READ, offsetBytes: SIZE / 2 - 512, lengthBytes: 512 })).error, 0);
+});

@@ -151,3 +151,39 @@ test("serve-file CLI: serves a file, exits 0 on SIGTERM after flushing, leaves n
   assert.ok(fs.readFileSync(file).equals(pattern(4 << 20, 14)));
   assert.equal(fs.existsSync(sock), false);
 });
+
+test("nbdfuse: write with fsync through the FUSE file, read back, data on the backing file", { skip: skipUnless("nbdfuse", "fusermount") || (fs.existsSync("/dev/fuse") ? false : "/dev/fuse not available") }, async (t) => {
+  // The server runs as a child (serve-file) so that nothing in this process can block it.
+  const dir = tempDir(t);
+  const file = path.join(dir, "disk.img");
+  const sock = path.join(dir, "s.sock");
+  const mnt = path.join(dir, "mnt");
+  fs.mkdirSync(mnt);
+  fs.writeFileSync(file, Buffer.alloc(8 << 20));
+  const server = spawn(process.execPath, [SERVE_FILE_JS, "--unix", sock, file], { stdio: "ignore" });
+  t.after(() => server.kill("SIGKILL"));
+  await waitFor(() => fs.existsSync(sock), "the socket to appear");
+  const fuse = spawn("nbdfuse", [mnt, `nbd+unix:///?socket=${sock}`], { stdio: "ignore" });
+  const fuseExited = new Promise<void>((resolve) => fuse.on("exit", () => resolve()));
+  t.after(async () => {
+    await run("fusermount", ["-u", mnt]).catch(() => {});
+    fuse.kill("SIGKILL");
+  });
+  try {
+    await waitFor(() => fs.existsSync(path.join(mnt, "nbd")), "the FUSE mount", 5000);
+  } catch {
+    t.skip("nbdfuse could not mount here (no FUSE permission?)");
+    return;
+  }
+  const data = pattern(1 << 20, 21);
+  const fh = await fs.promises.open(path.join(mnt, "nbd"), "r+");
+  await fh.write(data, 0, data.length, 3 << 20);
+  await fh.sync(); // → NBD_CMD_FLUSH
+  const back = Buffer.alloc(data.length);
+  await fh.read(back, 0, back.length, 3 << 20);
+  await fh.close();
+  assert.ok(back.equals(data));
+  await run("fusermount", ["-u", mnt]);
+  await fuseExited;
+  assert.ok((await fs.promises.readFile(file)).subarray(3 << 20, 4 << 20).equals(data));
+});
