@@ -3,7 +3,7 @@ import type { Args, OptionSpec } from "../cli/args.js";
 import { CommandError, UsageError } from "../errors/errors.js";
 import { parseUnits, UNITS_R, type UnitSpec } from "../base/units.js";
 import { canonical } from "./device-list.js";
-import { badArgument, lvNameArg, vgNameArg } from "./common.js";
+import { lvNameArg, vgNameArg } from "./common.js";
 import type { ToolContext } from "./toolcontext.js";
 import { Report, ReportSetupError, type ReportFlags } from "../report/engine.js";
 import { REPORT_FIELDS, REPORT_TYPES, RT, type ReportEnv, type ReportObject } from "../report/field-values.js";
@@ -92,7 +92,7 @@ export function reportFormatFromArgs(args: Args): ReportFormat {
   const f = args.str("reportformat");
   if (f === undefined || f === "basic") return "basic";
   if (f === "json" || f === "json_std") return f;
-  throw badArgument(args, "reportformat", f);
+  throw new UsageError(`Invalid argument for --reportformat: ${f}\nError during parsing of command line.`, args.command, { runHelp: false });
 }
 
 export function reportEnv(ctx: ToolContext, args: Args): ReportEnv {
