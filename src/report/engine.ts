@@ -1,5 +1,5 @@
 import { parseSelection, evaluateSelection, SelectionError, type SelectionFieldInfo, type SelectionNode } from "./selection.js";
-import { byteCompare, type FieldKind, type Value } from "./value.js";
+import type { FieldKind, Value } from "./value.js";
 
 /**
  * The report engine: lvm2's libdm-report (device_mapper/libdm-report.c) in
@@ -335,25 +335,29 @@ export class Report<O> {
   private sortRows(): void {
     const keys = this.props.map((p, i) => ({ p, i })).filter((k) => k.p.sortKey).sort((a, b) => a.p.sortPos - b.p.sortPos);
     if (!keys.length) return;
-    const cmp = (a: Row, b: Row): number => {
-      for (const { p, i } of keys) {
-        const va = a.values[i]!;
-        const vb = b.values[i]!;
-        const k = p.def.kind;
-        let c: number;
-        if (k === "NUM" || k === "SIZ" || k === "TIM") {
-          const na = unsigned64(va.sort as number);
-          const nb = unsigned64(vb.sort as number);
-          c = na === nb ? 0 : na > nb ? 1 : -1;
-        } else if (k === "PCT") {
-          // libdm compares a percent's sort value with strcmp() on its bytes.
-          c = byteCompare(percentSortBytes(va.sort as number), percentSortBytes(vb.sort as number));
-        } else c = byteCompare(String(va.sort), String(vb.sort));
-        if (c !== 0) return p.descending ? -c : c;
+    // Sort values as libdm compares them: numbers as uint64, percents with strcmp() on
+    // their bytes (sic), everything else with strcmp() on the string. Computed once per row.
+    const n = keys.length;
+    const sign = keys.map((k) => (k.p.descending ? -1 : 1));
+    const decorated = this.rows.map((row) => {
+      const key: Array<number | string> = new Array(n);
+      for (let j = 0; j < n; j++) {
+        const { p, i } = keys[j]!;
+        const v = row.values[i]!.sort;
+        const kind = p.def.kind;
+        key[j] = kind === "NUM" || kind === "SIZ" || kind === "TIM" ? unsigned64(v as number) : kind === "PCT" ? percentSortBytes(v as number) : String(v);
+      }
+      return { row, key };
+    });
+    decorated.sort((a, b) => {
+      for (let j = 0; j < n; j++) {
+        const x = a.key[j]!;
+        const y = b.key[j]!;
+        if (x !== y) return (x < y ? -1 : 1) * sign[j]!;
       }
       return 0;
-    };
-    this.rows.sort(cmp); // Array.prototype.sort is stable, as glibc's merge-sort qsort is.
+    }); // Array.prototype.sort is stable, as glibc's merge-sort qsort is.
+    this.rows = decorated.map((d) => d.row);
   }
 
   private applyCompaction(): void {
