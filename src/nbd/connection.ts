@@ -245,6 +245,9 @@ export class NbdConnection implements ExportClient, ByteSink, BudgetWaiter, Hand
     this.parser.stop();
     this.uncork();
     this.socket.end();
+    // Keep reading (into a stopped parser) so the peer's EOF is seen and the socket closes.
+    this.readingPaused = false;
+    this.socket.resume();
     setTimeout(() => this.socket.destroy(), END_GRACE_MS).unref();
   }
 
