@@ -152,7 +152,14 @@ const obj = (w: Walk, o: Partial<ReportObject>): ReportObject => ({
 });
 
 /** The VGs named by arguments (or all), with lvm2's not-found errors. */
-export function selectVgs(ctx: ToolContext, inv: Inventory, names: readonly string[] | undefined, tags: readonly string[] = []): { vgs: VgView[]; failures: number } {
+export function selectVgs(
+  ctx: ToolContext,
+  inv: Inventory,
+  names: readonly string[] | undefined,
+  tags: readonly string[] = [],
+  /** process_each_lv reads VGs holding LVs with the tags as well. */
+  lvTags = false,
+): { vgs: VgView[]; failures: number } {
   const out: VgView[] = [];
   let failures = 0;
   if (!names || (names.length === 0 && tags.length === 0)) {
@@ -180,7 +187,7 @@ export function selectVgs(ctx: ToolContext, inv: Inventory, names: readonly stri
       if (seen.has(n)) continue;
       const v = inv.vg(n, false);
       if (!v) continue;
-      if (v.vg.tags.some((t) => tags.includes(t)) || v.vg.lvs.some((l) => l.tags.some((t) => tags.includes(t)))) {
+      if (v.vg.tags.some((t) => tags.includes(t)) || (lvTags && v.vg.lvs.some((l) => l.tags.some((t) => tags.includes(t))))) {
         inv.vg(n);
         out.push(v);
         seen.add(n);
@@ -222,7 +229,7 @@ export function forEachLv(
       s.add(lv);
     }
   }
-  const { vgs, failures } = selectVgs(ctx, inv, positional.length ? vgNames : undefined, tags);
+  const { vgs, failures } = selectVgs(ctx, inv, positional.length ? vgNames : undefined, tags, true);
   let failed = failures;
   for (const v of vgs) {
     const named = wholeVg.has(v.name) ? undefined : lvNames.get(v.name);

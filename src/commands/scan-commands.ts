@@ -14,6 +14,12 @@ import type { PvView } from "../report/vg-view.js";
  * lvscan.c). ulvm keeps no device cache, so --cache and --mknodes have
  * nothing to refresh; the listings match lvm2's.
  */
+/** These commands take no positional arguments. */
+function noArguments(args: Args): void {
+  const a = args.positional[0];
+  if (a !== undefined) throw new UsageError(`Command does not accept argument: ${a}.`, args.command, { runHelp: false });
+}
+
 function print(ctx: ToolContext, lines: readonly string[]): void {
   if (lines.length) ctx.out.write(lines.map((l) => `  ${l}\n`).join(""));
 }
@@ -24,6 +30,7 @@ async function pvscanRun(ctx: ToolContext, args: Args): Promise<number> {
     // No lvmetad/online files in ulvm: nothing to record.
     return 0;
   }
+  noArguments(args);
   if (args.has("novolumegroup") && args.has("exported")) throw new UsageError("Options -e and -n are incompatible", args.command, { runHelp: false });
   if (args.has("exported") || args.has("novolumegroup")) {
     ctx.out.warn(`WARNING: only considering physical volumes ${args.has("exported") ? "of exported volume group(s)" : "in no volume group"}`);
@@ -80,6 +87,7 @@ async function pvscanRun(ctx: ToolContext, args: Args): Promise<number> {
 }
 
 async function vgscanRun(ctx: ToolContext, args: Args): Promise<number> {
+  noArguments(args);
   reportFormatFromArgs(args);
   if (args.has("cache")) {
     ctx.out.warn("Ignoring vgscan --cache command because lvmetad is no longer used.");
@@ -95,6 +103,7 @@ async function vgscanRun(ctx: ToolContext, args: Args): Promise<number> {
 }
 
 async function lvscanRun(ctx: ToolContext, args: Args): Promise<number> {
+  noArguments(args);
   reportFormatFromArgs(args);
   if (args.has("cache")) {
     ctx.out.warn("Ignoring lvscan --cache because lvmetad is no longer used.");
