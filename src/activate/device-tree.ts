@@ -2,12 +2,13 @@ import type { TableLine } from "../mapper/table.js";
 import type { VolumeGroup } from "../model/types.js";
 import { findLv } from "../model/lv-info.js";
 import { dmName } from "../segtypes/dm-names.js";
-import { lvDependencies, lvTableLines, type TableEnv } from "../segtypes/table-lines.js";
+import { lvTableLines, type TableEnv } from "../segtypes/table-lines.js";
 
 /**
  * The devices an LV needs, sub-LVs first (lvm2's dev_manager builds the same
  * tree): a mirror needs its images and log loaded before its own table can
- * refer to them. Each node is a mapped device with its table.
+ * refer to them. Dependencies are read from the tables themselves, so a leg
+ * left out of a mirror's table (its PV is missing) is not activated either.
  */
 export interface DeviceNode {
   /** Mapped device name, "vg-lv". */
@@ -19,6 +20,7 @@ export interface DeviceNode {
 }
 
 export function deviceTree(vg: VolumeGroup, lvName: string, env: TableEnv): DeviceNode[] {
+  const byDmName = new Map(vg.lvs.map((l) => [dmName(vg.name, l.name), l.name]));
   const out: DeviceNode[] = [];
   const seen = new Set<string>();
   const visit = (name: string, depth: number): void => {
@@ -26,9 +28,11 @@ export function deviceTree(vg: VolumeGroup, lvName: string, env: TableEnv): Devi
     seen.add(name);
     const lv = findLv(vg, name);
     if (!lv) throw new Error(`LV ${vg.name}/${name} not found`);
-    const deps = lvDependencies(vg, lv);
-    for (const d of deps) visit(d, depth + 1);
-    out.push({ name: dmName(vg.name, lv.name), lvName: lv.name, lines: lvTableLines(vg, lv, env), deps: deps.map((d) => dmName(vg.name, d)) });
+    const lines = lvTableLines(vg, lv, env);
+    const deps: string[] = [];
+    for (const l of lines) for (const a of l.args) if (byDmName.has(a) && !deps.includes(a)) deps.push(a);
+    for (const d of deps) visit(byDmName.get(d)!, depth + 1);
+    out.push({ name: dmName(vg.name, lv.name), lvName: lv.name, lines, deps });
   };
   visit(lvName, 0);
   return out;

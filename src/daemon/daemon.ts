@@ -12,7 +12,7 @@ import { deviceTree, type DeviceNode } from "../activate/device-tree.js";
 import { DeviceScan } from "../commands/scan.js";
 import { listNamedDevices, listScanDevices } from "../commands/device-list.js";
 import { loadVg, type LoadedVg } from "../commands/vg-store.js";
-import { findLv, isVisible, pvIdsOfLv } from "../model/lv-info.js";
+import { findLv, isVisible } from "../model/lv-info.js";
 import { dmName } from "../segtypes/dm-names.js";
 import { MissingDeviceError, UnsupportedSegmentError } from "../segtypes/table-lines.js";
 import { PvPool } from "./pv-pool.js";
@@ -38,6 +38,7 @@ export interface ActiveLv {
   devicePath: DevicePathRecord | undefined;
   /** PV devices (paths) the LV's tables use. */
   pvPaths: string[];
+  mode: ActivationMode;
 }
 
 const DEVICE_PATH_EXPORT_PREFIX = "#dev/";
@@ -206,10 +207,11 @@ export class Daemon {
     return loaded;
   }
 
+  /** PVs flagged MISSING in the metadata stay missing even when a device answers with their label. */
   private tableEnv(loaded: LoadedVg, mode: ActivationMode) {
     return {
-      pvDevice: (pvId: string) => loaded.deviceOf(pvId)?.entry.name,
-      partial: mode !== "complete",
+      pvDevice: (pvId: string) => (loaded.vg.pvs.find((p) => p.id === pvId)?.flags.includes("MISSING") ? undefined : loaded.deviceOf(pvId)?.entry.name),
+      mode,
       handleErrors: true,
     };
   }
@@ -225,10 +227,6 @@ export class Daemon {
     if (!lv) throw new NotFoundError(`Failed to find logical volume "${vgName}/${lvName}"`);
     const existing = this.active.get(this.key(vgName, lvName));
     if (existing) return { exportName: existing.exportName, ...(existing.devicePath ? { devicePath: existing.devicePath.link } : {}) };
-    const missing = [...pvIdsOfLv(vg, lv)].filter((id) => !loaded.deviceOf(id));
-    if (missing.length && mode === "complete") {
-      throw new CommandError(`Refusing activation of partial LV ${vgName}/${lvName}.  Use '--activationmode partial' to override.`);
-    }
     let nodes: DeviceNode[];
     try {
       nodes = deviceTree(vg, lvName, this.tableEnv(loaded, mode));
@@ -243,7 +241,7 @@ export class Daemon {
     const exportName = this.key(vgName, lvName);
     this.nbd.addExport({ name: exportName, device: exported, description: `ulvm logical volume ${exportName}` });
     this.nbd.addExport({ name: DEVICE_PATH_EXPORT_PREFIX + exportName, device: exported, description: `device path of ${exportName}` });
-    const rec: ActiveLv = { vg: vgName, lv: lvName, lvId: lv.id, exportName, nodes, exported, devicePath: undefined, pvPaths: this.pvPathsOf(nodes) };
+    const rec: ActiveLv = { vg: vgName, lv: lvName, lvId: lv.id, exportName, nodes, exported, devicePath: undefined, pvPaths: this.pvPathsOf(nodes), mode };
     this.active.set(exportName, rec);
     this.policy.watch(rec, loaded);
     if (this.config().bool("activation/device_path", true)) {
@@ -283,7 +281,10 @@ export class Daemon {
   }
 
   /** Re-read the VG and bring every active LV of it in line with the committed metadata. */
-  async reload(vgName: string, devices?: string[], renamedFrom?: string): Promise<void> {
+  async reload(vgName: string, devices?: string[], renamedFrom?: string, fromPolicy = false): Promise<void> {
+    // A failure being recorded needs the VG lock, which the CLI asking for this reload holds:
+    // suspending a mirror whose writes wait for that record would deadlock. Refuse; the CLI retries.
+    if (!fromPolicy && this.policy.busy(vgName)) throw new BusyError(`Volume group ${vgName} is handling a device failure; try again.`);
     if (renamedFrom) {
       for (const a of [...this.active.values()].filter((x) => x.vg === renamedFrom)) {
         throw new BusyError(`Cannot rename VG ${renamedFrom} while LV ${a.lv} is active.`);
@@ -299,7 +300,8 @@ export class Daemon {
         continue;
       }
       if (lv.name !== a.lv) throw new BusyError(`Logical volume ${vgName}/${a.lv} was renamed while active; deactivate it first.`);
-      const nodes = deviceTree(loaded.vg, lv.name, this.tableEnv(loaded, "partial"));
+      // A running LV that lost a device keeps running on what is left.
+      const nodes = deviceTree(loaded.vg, lv.name, this.tableEnv(loaded, a.mode === "partial" ? "partial" : "degraded"));
       await this.activator.apply(nodes, a.nodes.map((n) => n.name));
       a.nodes = nodes;
       a.pvPaths = this.pvPathsOf(nodes);

@@ -13,8 +13,12 @@ import { dmName } from "./dm-names.js";
 export interface TableEnv {
   /** The device name tables use for a PV, or undefined when the PV is missing. */
   pvDevice(pvId: string): string | undefined;
-  /** Activation with missing PVs: map their areas to the error target instead of failing. */
-  partial: boolean;
+  /**
+   * What to do about missing PVs: "complete" refuses; "degraded" lets a mirror
+   * run without the legs (or log) on them; "partial" also maps any other area
+   * on them to the error target (lvm2's --activationmode).
+   */
+  mode: "complete" | "degraded" | "partial";
   /** Ask mirrors to hold writes that failed on a leg until the daemon handled it. */
   handleErrors: boolean;
 }
@@ -29,7 +33,7 @@ function pvOffset(vg: VolumeGroup, a: Area & { kind: "pv" }, env: TableEnv, lvNa
   const pv = vg.pvs.find((p) => p.id === a.pvId);
   const dev = env.pvDevice(a.pvId);
   if (!pv || dev === undefined) {
-    if (env.partial) return undefined;
+    if (env.mode === "partial") return undefined;
     throw new MissingDeviceError(a.pvId, lvName);
   }
   return { dev, offsetSectors: pv.peStartSectors + a.startPe * vg.extentSizeSectors };
@@ -60,19 +64,34 @@ function segmentLine(vg: VolumeGroup, lv: LogicalVolume, seg: Segment, env: Tabl
     return { startSector, lengthSectors, targetType: "striped", args };
   }
   if (isMirrorSeg(seg)) {
-    if (seg.mirrors.length === 1) {
-      // A mirror reduced to one image (during conversion) maps straight to it.
-      const a = seg.mirrors[0]!;
+    // POLICY: a leg (or log) on a missing PV is left out of the live table, as
+    // dmeventd's "remove" fault policy leaves it out of the kernel mirror; the
+    // metadata keeps it, with the PV flagged MISSING, until vgreduce
+    // --removemissing or lvconvert --repair decide its fate.
+    const legs = seg.mirrors.filter((a) => areaUsable(vg, a, env));
+    if (legs.length === 0) {
+      if (env.mode === "partial") return { startSector, lengthSectors, targetType: "error", args: [] };
+      throw new MissingDeviceError(lvMissingPv(vg, seg.mirrors[0]!, env) ?? "", lv.name);
+    }
+    if (legs.length < seg.mirrors.length && env.mode === "complete") {
+      throw new MissingDeviceError(lvMissingPv(vg, seg.mirrors.find((a) => !areaUsable(vg, a, env))!, env) ?? "", lv.name);
+    }
+    if (legs.length === 1) {
+      // One image left (a failed leg, or a mirror under conversion): map straight to it.
+      const a = legs[0]!;
       if (a.kind === "lv") return { startSector, lengthSectors, targetType: "linear", args: [dmName(vg.name, a.lvName), String(a.startLe * E)] };
+      const o = pvOffset(vg, a, env, lv.name)!;
+      return { startSector, lengthSectors, targetType: "linear", args: [o.dev, String(o.offsetSectors)] };
     }
     const region = String(seg.regionSizeSectors);
-    const args: string[] = seg.mirrorLog !== undefined ? ["disk", "2", dmName(vg.name, seg.mirrorLog), region] : ["core", "1", region];
-    args.push(String(seg.mirrors.length));
-    for (const a of seg.mirrors) {
+    const logUsable = seg.mirrorLog !== undefined && lvUsable(vg, seg.mirrorLog, env);
+    const args: string[] = logUsable ? ["disk", "2", dmName(vg.name, seg.mirrorLog!), region] : ["core", "1", region];
+    args.push(String(legs.length));
+    for (const a of legs) {
       if (a.kind === "lv") args.push(dmName(vg.name, a.lvName), String(a.startLe * E));
       else {
-        const o = pvOffset(vg, a, env, lv.name);
-        args.push(o ? o.dev : "error", String(o ? o.offsetSectors : 0));
+        const o = pvOffset(vg, a, env, lv.name)!;
+        args.push(o.dev, String(o.offsetSectors));
       }
     }
     if (env.handleErrors) args.push("1", "handle_errors");
@@ -87,19 +106,38 @@ export class UnsupportedSegmentError extends Error {
   }
 }
 
-export function lvTableLines(vg: VolumeGroup, lv: LogicalVolume, env: TableEnv): TableLine[] {
-  return lv.segments.map((s) => segmentLine(vg, lv, s, env));
+/** Does an LV (and everything under it) sit on PVs that are present? */
+export function lvUsable(vg: VolumeGroup, name: string, env: TableEnv): boolean {
+  return lvMissingPvOf(vg, name, env, 0) === undefined;
 }
 
-/** LV names a segment's table refers to (its images and log), which must be active first. */
-export function lvDependencies(vg: VolumeGroup, lv: LogicalVolume): string[] {
-  const out: string[] = [];
+function lvMissingPvOf(vg: VolumeGroup, name: string, env: TableEnv, depth: number): string | undefined {
+  const lv = findLv(vg, name);
+  if (!lv || depth > 32) return undefined;
   for (const s of lv.segments) {
-    if (isStripedSeg(s)) for (const a of s.stripes) if (a.kind === "lv") out.push(a.lvName);
-    if (isMirrorSeg(s)) {
-      for (const a of s.mirrors) if (a.kind === "lv") out.push(a.lvName);
-      if (s.mirrorLog !== undefined) out.push(s.mirrorLog);
+    const areas = isStripedSeg(s) ? s.stripes : isMirrorSeg(s) ? s.mirrors : [];
+    for (const a of areas) {
+      if (a.kind === "pv") {
+        if (env.pvDevice(a.pvId) === undefined) return a.pvId;
+      } else if (!isMirrorSeg(s)) {
+        const m = lvMissingPvOf(vg, a.lvName, env, depth + 1);
+        if (m) return m;
+      } else if (s.mirrors.every((x) => lvMissingPvOf(vg, x.kind === "lv" ? x.lvName : "", env, depth + 1) !== undefined)) {
+        return lvMissingPvOf(vg, a.lvName, env, depth + 1);
+      }
     }
   }
-  return out.filter((n, i) => out.indexOf(n) === i && findLv(vg, n) !== undefined);
+  return undefined;
+}
+
+function areaUsable(vg: VolumeGroup, a: Area, env: TableEnv): boolean {
+  return a.kind === "pv" ? env.pvDevice(a.pvId) !== undefined : lvUsable(vg, a.lvName, env);
+}
+
+function lvMissingPv(vg: VolumeGroup, a: Area, env: TableEnv): string | undefined {
+  return a.kind === "pv" ? a.pvId : lvMissingPvOf(vg, a.lvName, env, 0);
+}
+
+export function lvTableLines(vg: VolumeGroup, lv: LogicalVolume, env: TableEnv): TableLine[] {
+  return lv.segments.map((s) => segmentLine(vg, lv, s, env));
 }
