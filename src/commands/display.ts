@@ -301,7 +301,8 @@ export function lvFullLines(env: ReportEnv, l: LvView, o: Out): void {
     if (lv.major !== undefined && lv.major >= 0) o.lines.push(`Persistent major       ${lv.major}`);
     o.lines.push(`Persistent minor       ${lv.minor ?? -1}`);
   }
-  if (inKernel) o.lines.push(`Block device           ${st.major ?? -1}:${st.minor ?? -1}`);
+  // An LV the daemon serves only over NBD has no block device number to show.
+  if (inKernel && st.major !== undefined) o.lines.push(`Block device           ${st.major}:${st.minor ?? 0}`);
   o.lines.push(" ");
 }
 

@@ -1,7 +1,8 @@
 import type { ToolContext } from "../commands/toolcontext.js";
 import type { DeviceScan, ScannedDevice } from "../commands/scan.js";
 import { loadVg } from "../commands/vg-store.js";
-import { NO_ACTIVATION, type ActivationState } from "./activation-state.js";
+import type { ActivationState } from "./activation-state.js";
+import { daemonActivation } from "./daemon-activation.js";
 import { PvView, VgView, orphanPvView } from "./vg-view.js";
 
 /**
@@ -26,7 +27,8 @@ export class Inventory {
   static async load(ctx: ToolContext): Promise<Inventory> {
     const scan = await ctx.scan();
     const names = discoveryOrder(scan);
-    const activation = ctx.activation ?? NO_ACTIVATION;
+    // Who knows what is active: the context's state if set (tests, the daemon itself), else the daemon.
+    const activation = ctx.activation ?? (await daemonActivation(ctx.paths));
     if (activation.load) await activation.load(names);
     return new Inventory(ctx, scan, activation, names);
   }

@@ -48,15 +48,22 @@ export function copyPercent(lvv: LvView): number {
   const p = mirrorSyncPercent(lvv);
   if (p === undefined || p === PERCENT_INVALID) return PERCENT_INVALID;
   const status = lvv.state?.mirrorSegments ?? [];
+  const mirrorSegs = lvv.segs.filter((s) => s.mirror && s.areas.length > 1);
   let numerator = 0;
   let denominator = 0;
   let mirrorIndex = 0;
   for (const s of lvv.segs) {
     denominator += s.areaExtents;
     if (s.mirror && s.areas.length > 1) {
+      if (status.length === 1 && mirrorSegs.length > 1) continue; // one status for all mirror segments: counted below
       const st = status[mirrorIndex++];
       numerator += st && st.totalRegions ? Math.floor((s.areaExtents * st.inSyncRegions) / st.totalRegions) : 0;
     } else numerator += s.areaExtents;
+  }
+  if (status.length === 1 && mirrorSegs.length > 1) {
+    const st = status[0]!;
+    const extents = mirrorSegs.reduce((n, s) => n + s.areaExtents, 0);
+    numerator += st.totalRegions ? Math.floor((extents * st.inSyncRegions) / st.totalRegions) : 0;
   }
   return denominator ? makePercent(numerator, denominator) : PERCENT_100;
 }
