@@ -1,5 +1,5 @@
 import { spawnSync, execFileSync } from "node:child_process";
-import { mkdtempSync, mkdirSync, writeFileSync, rmSync, existsSync, truncateSync, closeSync, openSync } from "node:fs";
+import { mkdtempSync, mkdirSync, writeFileSync, readFileSync, rmSync, existsSync, truncateSync, closeSync, openSync } from "node:fs";
 import { join } from "node:path";
 import { REPO_ROOT, DIST_ROOT } from "./fixtures.js";
 
@@ -145,12 +145,72 @@ export class Lab {
     return r.stdout;
   }
 
+  /** Stop this lab's daemon (if any) and undo what it left: mounts, device paths, FUSE mounts. */
+  stopDaemon(signal: NodeJS.Signals = "SIGTERM"): void {
+    const pidFile = join(this.dir, "run", "ulvmd.pid");
+    let pid = 0;
+    try {
+      pid = Number(readFileSync(pidFile, "utf8").trim());
+    } catch {
+      /* none */
+    }
+    if (pid) {
+      try {
+        process.kill(pid, signal);
+      } catch {
+        /* gone */
+      }
+      for (let i = 0; i < 200; i++) {
+        try {
+          process.kill(pid, 0);
+        } catch {
+          break;
+        }
+        spawnSync("sleep", ["0.025"]);
+      }
+    }
+  }
+
+  /** Everything mounted under this lab (filesystems first, then FUSE), deepest first. */
+  private mountsUnder(): string[] {
+    let text = "";
+    try {
+      text = readFileSync("/proc/self/mounts", "utf8");
+    } catch {
+      return [];
+    }
+    return text
+      .split("\n")
+      .map((l) => l.split(" ")[1] ?? "")
+      .map((m) => m.replace(/\\040/g, " "))
+      .filter((m) => m.startsWith(this.dir + "/"))
+      .sort((a, b) => b.length - a.length);
+  }
+
   cleanup(): void {
+    for (const m of this.mountsUnder()) if (!m.includes("/run/fuse/")) spawnSync("umount", ["-l", m]);
+    this.stopDaemon("SIGTERM");
+    this.stopDaemon("SIGKILL");
+    // Loop devices over our FUSE files, then the FUSE mounts themselves.
+    const loops = spawnSync("losetup", ["-n", "-O", "NAME,BACK-FILE", "-l"], { encoding: "utf8" }).stdout ?? "";
+    for (const line of loops.split("\n")) {
+      const [name, back] = line.trim().split(/\s+/);
+      if (name && back && back.startsWith(this.dir + "/")) spawnSync("losetup", ["-d", name]);
+    }
+    for (const m of this.mountsUnder()) spawnSync("fusermount3", ["-uz", m]);
     for (const l of this.loops) spawnSync("losetup", ["-d", l]);
     this.loops = [];
     this.loopOf.clear();
     rmSync(this.dir, { recursive: true, force: true });
   }
+}
+
+/** Why FUSE device paths (nbdfuse + loop) cannot be used here, or undefined. */
+export function devicePathUnavailable(): string | undefined {
+  if (!which("nbdfuse")) return "nbdfuse not installed (apt-get install libnbd-bin)";
+  if (!existsSync("/dev/fuse")) return "no /dev/fuse";
+  if (!which("fusermount3")) return "fusermount3 not installed (apt-get install fuse3)";
+  return loopUnavailable();
 }
 
 /** Drop the lines lvm2 prints because activation is disabled, and the X state characters it shows. */
