@@ -15,15 +15,18 @@ export function validLvName(name: string): boolean {
   return validVgName(name) && name !== "snapshot" && name !== "pvmove";
 }
 
+/** Strings sub-LV names use (lvm-string.c _lvname_has_reserved_component_string), in lvm2's order. */
 export const RESERVED_LV_SUBSTRINGS = [
-  "_cdata", "_cmeta", "_corig", "_cpool", "_cvol", "_wcorig", "_mlog", "_mimage", "_pmspare", "_rimage",
-  "_rmeta", "_tdata", "_tmeta", "_vorigin", "_vdata", "_imeta", "_iorig",
+  "_cdata", "_cmeta", "_corig", "_cpool", "_cvol", "_wcorig", "_mimage", "_mlog", "_rimage",
+  "_rmeta", "_tdata", "_tmeta", "_vdata", "_imeta", "_iorig", "_pmspare", "_vorigin",
 ];
+export const RESERVED_LV_PREFIXES = ["pvmove", "snapshot"];
 
 /** Why a name cannot be given to a new user LV, in lvm2's words, or undefined. */
 export function userLvNameProblem(name: string, vgName: string): string | undefined {
-  if (!validLvName(name)) return `Logical volume name "${name}" is invalid.`;
-  if (name.startsWith("snapshot") || name.startsWith("pvmove")) return `Names starting "snapshot" or "pvmove" are reserved. Please choose a different LV name.`;
+  if (!validVgName(name)) return `Logical volume name "${name}" is invalid.`;
+  const pre = RESERVED_LV_PREFIXES.find((p) => name.startsWith(p));
+  if (pre) return `Names starting "${pre}" are reserved. Please choose a different LV name.`;
   for (const r of RESERVED_LV_SUBSTRINGS) if (name.includes(r)) return `Names including "${r}" are reserved. Please choose a different LV name.`;
   void vgName;
   return undefined;
