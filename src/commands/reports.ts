@@ -355,7 +355,8 @@ export async function runReport(ctx: ToolContext, args: Args, command: ReportCom
     if (e instanceof ReportSetupError) {
       for (const l of e.warnLines) ctx.out.warn(l);
       for (const l of e.errorLines) ctx.out.error(l);
-      if (json) emit(ctx, format, prefix, []);
+      // The report never joined lvm2's JSON group: only the outer "report" array is printed.
+      if (json) ctx.out.write(["{", `    "report": [`, "    ]", "}"].map((l) => `  ${l}\n`).join(""));
       return e.helpOnly ? 0 : 5;
     }
     throw e;
@@ -369,7 +370,7 @@ export async function runReport(ctx: ToolContext, args: Args, command: ReportCom
   const argsArePvs = command === "pvs";
   if (t & lvish && t & (RT.PVS | RT.LABEL) && !argsArePvs) {
     ctx.out.error(`Can't report LV and PV fields at the same time in report type "${prefix}".`);
-    if (json) emit(ctx, format, prefix, []);
+    if (json) ctx.out.write(["{", `    "report": [`, "    ]", "}"].map((l) => `  ${l}\n`).join(""));
     return 5;
   }
   let finalType: number;

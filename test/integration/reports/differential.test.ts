@@ -96,9 +96,14 @@ const REPORTS: string[][] = [
   ["vgs", "-S", "(vg_name=vg1 || vg_name=zz) && !(pv_count=2)"], ["vgs", "-S", "vg_name<1"], ["vgs", "-S", "vg_free<1g"],
   ["lvs", "vg1"], ["lvs", "vg1/lin", "vg2"], ["lvs", "nosuch"], ["lvs", "vg1/nosuch"], ["lvs", "-o", "foo"], ["lvs", "--units", "x"], ["lvs", "-O", "nosuch"],
   ["lvs", "-S", "foo=1"], ["pvs", "/dev/nosuch"], ["lvs", "--reportformat", "json", "-a"], ["vgs", "--reportformat", "json"],
-  ["pvs", "--reportformat", "json", "-o", "+pv_tags"], ["lvs", "--reportformat", "xml"], ["lvs", "-o", "help"], ["vgs", "-S", "help"],
+  ["pvs", "--reportformat", "json", "-o", "+pv_tags"], ["lvs", "--reportformat", "xml"], ["lvs", "--reportformat", "json", "-o", "foo"],
+  ["lvs", "--reportformat", "json", "-o", "+pv_name"], ["lvs", "--reportformat", "json", "nosuch"], ["pvs", "--reportformat", "json", "--segments"], ["lvs", "-o", "help"], ["vgs", "-S", "help"],
   ["vgs", "-o", "+vg_mda_count,vg_mda_used_count,vg_mda_size,vg_mda_free,vg_extent_size,vg_extent_count,vg_free_count,max_lv,max_pv,vg_seqno,vg_permissions"],
   ["pvs", "-o", "+pv_used,pe_start,dev_size,pv_pe_count,pv_pe_alloc_count,pv_mda_count,pv_mda_free,pv_mda_size,pv_ext_vsn,pv_in_use,pv_allocatable"],
+  // Columns of another object change what is walked: VGs per LV or PV, PVs per PV segment, LVs per segment.
+  ["vgs", "-o", "+lv_name"], ["vgs", "-o", "+pv_name"], ["pvs", "-o", "+lv_name,seg_size"], ["lvs", "-o", "+pv_name"], ["vgs", "-o", "+devices"],
+  ["vgs", "@t1"], ["lvs", "-o", "lv_name", "@t0", "vg2"], ["lvs", "/dev/vg1/lin"], ["vgs", "/dev/vg1"], ["lvs", "fxmirror/lv_mirror_mimage_0"],
+  ["lvs", "-a", "-O", "copy_percent,lv_name"], ["pvs", "-O", "-pv_free"], ["lvs", "-o", ""], ["pvs", "-o", "+"], ["lvs", "--segments", "-o", "help"],
 ];
 
 const DISPLAYS: string[][] = [
@@ -107,6 +112,7 @@ const DISPLAYS: string[][] = [
   ["lvdisplay", "-a", "-m", "fxmirror"], ["lvdisplay", "-a", "-c", "fxmirror"], ["lvdisplay", "vg1/str"], ["lvdisplay", "nosuch"],
   ["pvdisplay", "--units", "s"], ["pvdisplay", "-C"], ["vgdisplay", "-C"], ["lvdisplay", "-C"],
   ["lvscan"], ["lvscan", "-a"], ["pvscan"], ["pvscan", "-s"], ["pvscan", "-u"], ["pvscan", "-n"], ["pvscan", "-e"], ["vgscan"],
+  ["lvscan", "a", "b"], ["vgscan", "vg1"], ["lvdisplay", "@t1"], ["lvdisplay", "fxmirror/lv_mirror_mimage_0"], ["vgdisplay", "-A"],
 ];
 
 test("reports (pvs, vgs, lvs) match lvm2 byte for byte", { skip }, () => {
@@ -115,6 +121,9 @@ test("reports (pvs, vgs, lvs) match lvm2 byte for byte", { skip }, () => {
 
 test("display and scan commands match lvm2 byte for byte", { skip }, () => {
   for (const args of DISPLAYS) same(...args);
+  same("pvdisplay", loops[0]!, loops[4]!);
+  same("pvs", loops[3]!, loops[0]!);
+  same("pvscan", loops[0]!);
 });
 
 test("the orphan PV is listed with an empty VG and attr ---", { skip }, () => {
