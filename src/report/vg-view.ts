@@ -49,8 +49,7 @@ export function summariseMdas(mdas: readonly MdaRead[] | undefined): MdaSummary 
 export class PvView {
   /** Extents allocated to LVs. */
   allocExtents = 0;
-  /** PV segments in PE order (allocated pieces and free gaps). */
-  segments: PvSegView[] = [];
+  private segCache: PvSegView[] | undefined;
 
   constructor(
     readonly id: string,
@@ -58,6 +57,12 @@ export class PvView {
     readonly vgv: VgView | undefined,
     readonly pv: PhysicalVolume | undefined,
   ) {}
+
+  /** PV segments in PE order (allocated pieces and free gaps); built on first use. */
+  get segments(): PvSegView[] {
+    this.segCache ??= this.vgv ? this.vgv.pvSegments(this) : [];
+    return this.segCache;
+  }
 
   get name(): string {
     return this.device?.entry.name ?? UNKNOWN_DEVICE;
@@ -248,7 +253,7 @@ export class VgView {
     for (const l of this.lvs) this.lvByName.set(l.name, l);
     this.link();
     this.markPartial();
-    this.buildPvSegments();
+    this.countAllocations();
     for (const p of this.pvs) this.extentCount += p.peCount;
     this.freeExtents = this.extentCount - this.pvs.reduce((n, p) => n + p.allocExtents, 0);
   }
@@ -340,33 +345,52 @@ export class VgView {
     for (const l of this.lvs) visit(l);
   }
 
-  private buildPvSegments(): void {
-    const pieces = new Map<PvView, PvSegView[]>();
+  /** Extents each PV gives to LVs (pv_pe_alloc_count); PV segments are built only when asked for. */
+  private countAllocations(): void {
     for (const l of this.lvs) {
       for (const s of l.segs) {
-        s.areas.forEach((a, i) => {
-          if (a.kind !== "pv") return;
+        for (const a of s.areas) {
+          if (a.kind !== "pv") continue;
           const p = this.pvById.get(a.pvId);
-          if (!p) return;
-          p.allocExtents += s.areaExtents;
-          let list = pieces.get(p);
-          if (!list) pieces.set(p, (list = []));
-          list.push({ pvv: p, startPe: a.startPe, lengthExtents: s.areaExtents, lvv: l, seg: s, areaIndex: i });
-        });
+          if (p) p.allocExtents += s.areaExtents;
+        }
       }
     }
-    for (const p of this.pvs) {
-      const used = (pieces.get(p) ?? []).sort((a, b) => a.startPe - b.startPe);
-      const out: PvSegView[] = [];
-      let pe = 0;
-      for (const u of used) {
-        if (u.startPe > pe) out.push({ pvv: p, startPe: pe, lengthExtents: u.startPe - pe, lvv: undefined, seg: undefined, areaIndex: 0 });
-        out.push(u);
-        pe = Math.max(pe, u.startPe + u.lengthExtents);
+  }
+
+  private segsByPv: Map<PvView, PvSegView[]> | undefined;
+
+  /** lvm2's PV segments of one PV: a piece per LV segment area on it, free gaps merged (all PVs built in one pass). */
+  pvSegments(p: PvView): PvSegView[] {
+    if (!this.segsByPv) {
+      const used = new Map<PvView, PvSegView[]>();
+      for (const l of this.lvs) {
+        for (const s of l.segs) {
+          s.areas.forEach((a, i) => {
+            if (a.kind !== "pv") return;
+            const pv = this.pvById.get(a.pvId);
+            if (!pv) return;
+            let list = used.get(pv);
+            if (!list) used.set(pv, (list = []));
+            list.push({ pvv: pv, startPe: a.startPe, lengthExtents: s.areaExtents, lvv: l, seg: s, areaIndex: i });
+          });
+        }
       }
-      if (pe < p.peCount) out.push({ pvv: p, startPe: pe, lengthExtents: p.peCount - pe, lvv: undefined, seg: undefined, areaIndex: 0 });
-      p.segments = out;
+      this.segsByPv = new Map();
+      for (const pv of this.pvs) {
+        const list = (used.get(pv) ?? []).sort((a, b) => a.startPe - b.startPe);
+        const out: PvSegView[] = [];
+        let pe = 0;
+        for (const u of list) {
+          if (u.startPe > pe) out.push({ pvv: pv, startPe: pe, lengthExtents: u.startPe - pe, lvv: undefined, seg: undefined, areaIndex: 0 });
+          out.push(u);
+          pe = Math.max(pe, u.startPe + u.lengthExtents);
+        }
+        if (pe < pv.peCount) out.push({ pvv: pv, startPe: pe, lengthExtents: pv.peCount - pe, lvv: undefined, seg: undefined, areaIndex: 0 });
+        this.segsByPv.set(pv, out);
+      }
     }
+    return this.segsByPv.get(p) ?? [];
   }
 }
 
