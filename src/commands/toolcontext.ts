@@ -100,7 +100,7 @@ export class ToolContext {
     if (!this.locks.isHeld(vgLockName(loaded.vg.name))) {
       throw new CommandError(`Internal error: VG ${loaded.vg.name} written without its lock.`);
     }
-    await commitVg(loaded, { commandLine: this.commandLine });
+    await commitVg(loaded, { commandLine: this.commandLine, onWarning: (l) => this.out.warn(l) });
     await writeBackup(this, loaded.vg);
   }
 

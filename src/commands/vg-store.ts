@@ -1,14 +1,29 @@
 import { formatId } from "../base/uuid.js";
 import { openBlockDevice } from "../blockdev/open-device.js";
 import type { BlockDevice } from "../blockdev/block-device.js";
-import { decodeMdaHeader, EMPTY_LOCN, MDA_HEADER_BYTES, RAW_LOCN_IGNORED, type MdaHeaderDisk } from "../format/mda.js";
-import { commitHeaders, encodeText, initMda, planCommit, writeTexts, type MdaTarget } from "../format/pv-write.js";
+import { BAD_MDA_HEADER, BAD_MDA_MAGIC, BAD_MDA_START, checkMdaHeader, EMPTY_LOCN, MDA_HEADER_BYTES, RAW_LOCN_IGNORED, type MdaHeaderDisk } from "../format/mda.js";
+import { PV_EXT_USED } from "../format/label.js";
+import type { MdaRead } from "../format/pv-read.js";
+import { pvAllocatedExtents } from "../model/extents.js";
+import { clearMdaHeader, commitHeaders, encodeText, initMda, planCommit, writeLabel, writeTexts, type MdaTarget } from "../format/pv-write.js";
 import { exportVgText } from "../format/vg-export.js";
-import { CommandError, FormatError, InternalError } from "../errors/errors.js";
+import { CommandError, InternalError } from "../errors/errors.js";
 import { cloneVg } from "../model/clone.js";
 import { validateVg } from "../model/validate.js";
 import type { VolumeGroup } from "../model/types.js";
 import type { DeviceScan, MetadataCopy, ScannedDevice } from "./scan.js";
+
+/**
+ * A metadata area of one of the VG's PVs that does not hold the chosen copy:
+ * "stale" (an older seqno, rewritten by the next commit, lvm2's "updating old
+ * metadata") or "bad" (unreadable header or text; see commitVg for which
+ * ones a write repairs).
+ */
+export interface MdaIssue {
+  device: ScannedDevice;
+  mda: MdaRead;
+  kind: "stale" | "bad";
+}
 
 /**
  * A VG as read for one command: the chosen metadata copy (highest seqno), the
@@ -18,6 +33,12 @@ import type { DeviceScan, MetadataCopy, ScannedDevice } from "./scan.js";
 export class LoadedVg {
   /** Commits made so far by this command (lvm2 numbers them: "Write[2] from ..."). */
   commits = 0;
+  /** Metadata areas of present PVs that the next commit rewrites or reports (cleared by it). */
+  mdaIssues: MdaIssue[] = [];
+  /** Present PVs whose label lacks the PV_EXT_USED flag or has an old header; the next commit rewrites the label. */
+  pvHeaderFixes: ScannedDevice[] = [];
+  /** Devices whose metadata claims them for this VG (same VG id) but that the chosen copy no longer lists. */
+  outdatedDevices: ScannedDevice[] = [];
   constructor(
     public vg: VolumeGroup,
     readonly original: VolumeGroup,
@@ -40,8 +61,13 @@ export class LoadedVg {
     return this.devices.get(pvId);
   }
 
+  /**
+   * PVs lvm2 counts as missing (is_missing_pv): no device, or the MISSING flag
+   * from a write made while the device was away (kept until vgextend
+   * --restoremissing, or cleared on read when the PV holds no extents).
+   */
   missingPvIds(): string[] {
-    return this.vg.pvs.filter((pv) => !this.devices.get(pv.id)).map((pv) => pv.id);
+    return this.vg.pvs.filter((pv) => !this.devices.get(pv.id) || pv.flags.includes("MISSING")).map((pv) => pv.id);
   }
 
   isPartial(): boolean {
@@ -52,6 +78,22 @@ export class LoadedVg {
   pvName(pvId: string): string {
     return this.devices.get(pvId)?.entry.name ?? "[unknown]";
   }
+
+  /** lvm2 repeats "Couldn't find device with uuid" each time it imports the VG (every write): one line per absent PV. */
+  absentPvWarnings(): string[] {
+    return this.vg.pvs.filter((pv) => !this.devices.get(pv.id)).map((pv) => `WARNING: Couldn't find device with uuid ${formatId(pv.id)}.`);
+  }
+}
+
+/** lvm2's scan warnings for a metadata area it cannot use (label_scan, text_label.c). */
+export function badMdaWarnings(dev: ScannedDevice, mda: MdaRead): string[] {
+  const name = dev.entry.name;
+  const out = mda.problems.map((p) => `WARNING: ${p}`);
+  if (mda.badFields & BAD_MDA_HEADER) out.push(`WARNING: bad metadata header on ${name} at ${mda.startBytes}.`);
+  else out.push(`WARNING: bad metadata text on ${name} in mda${mda.index + 1}`);
+  out.push(`WARNING: scanning ${name} mda${mda.index + 1} failed to read metadata summary.`);
+  out.push(`WARNING: repair VG metadata on ${name} with vgck --updatemetadata.`);
+  return out;
 }
 
 /** Pick the best copy of a VG's metadata and attach devices. undefined when the VG is not seen. */
@@ -62,56 +104,105 @@ export function loadVg(scan: DeviceScan, name: string): LoadedVg | undefined {
   if (good.length === 0) return undefined;
   let best = good[0]!;
   for (const c of good) if (c.imported!.vg.seqno > best.imported!.vg.seqno) best = c;
-  const warnings: string[] = [];
+  const scanWarnings: string[] = [];
+  const readWarnings: string[] = [];
   const inconsistent = new Set<string>();
+  const issues: MdaIssue[] = [];
   const bestVg = best.imported!.vg;
+  const pvIds = new Set(bestVg.pvs.map((pv) => pv.id));
+  const outdated: ScannedDevice[] = [];
   for (const c of copies) {
     if (c.problem) {
-      warnings.push(`WARNING: ${c.problem}`);
+      // Parsed but unusable text: lvm2 reports it while scanning.
+      scanWarnings.push(`WARNING: ${c.problem}`, `WARNING: bad metadata text on ${c.device.entry.name} in mda${c.mda.index + 1}`);
       inconsistent.add(c.device.entry.real);
+      if (c.device.label && pvIds.has(c.device.label.pvIdRaw)) issues.push({ device: c.device, mda: c.mda, kind: "bad" });
       continue;
     }
     const s = c.imported!.vg.seqno;
+    if (c.imported!.vg.id !== bestVg.id) continue; // another VG with the same name: reported elsewhere
+    if (c.device.label && !pvIds.has(c.device.label.pvIdRaw)) {
+      // A PV that left the VG while its own copy was not updated (lvm2's "outdated PV").
+      if (!outdated.includes(c.device)) outdated.push(c.device);
+      continue;
+    }
     if (s !== bestVg.seqno || c.mda.textChecksum !== best.mda.textChecksum) {
-      if (c.imported!.vg.id !== bestVg.id) continue; // another VG with the same name: reported elsewhere
-      warnings.push(`WARNING: ignoring metadata seqno ${s} on ${c.device.entry.name} for seqno ${bestVg.seqno} on ${best.device.entry.name} for VG ${name}.`);
+      readWarnings.push(`WARNING: ignoring metadata seqno ${s} on ${c.device.entry.name} for seqno ${bestVg.seqno} on ${best.device.entry.name} for VG ${name}.`);
       inconsistent.add(c.device.entry.real);
+      issues.push({ device: c.device, mda: c.mda, kind: "stale" });
     }
   }
   const devices = new Map<string, ScannedDevice | undefined>();
+  const headerFixes: ScannedDevice[] = [];
+  const extWarnings: string[] = [];
   for (const pv of bestVg.pvs) {
     const d = scan.pvDevices.get(pv.id);
     devices.set(pv.id, d);
-    if (d) {
-      // A PV of this VG whose own areas hold nothing usable (damaged header, no text).
-      for (const m of d.mdas) {
-        if (m.problem && !copies.some((c) => c.mda === m)) {
-          warnings.push(`WARNING: ${m.problem}`);
-          inconsistent.add(d.entry.real);
-        } else if (!m.problem && !m.ignored && m.text === undefined) {
-          inconsistent.add(d.entry.real);
-        }
-      }
+    if (!d) continue;
+    let goodMdas = 0;
+    for (const m of d.mdas) {
+      if (m.problem) {
+        scanWarnings.push(...badMdaWarnings(d, m));
+        inconsistent.add(d.entry.real);
+        if (!issues.some((i) => i.mda === m)) issues.push({ device: d, mda: m, kind: "bad" });
+      } else if (!m.ignored && m.text === undefined) {
+        // An in-use area that holds no text (a PV added while its header was rebuilt): written by the next commit.
+        inconsistent.add(d.entry.real);
+      } else goodMdas++;
+    }
+    if (d.mdas.length && !goodMdas && d.mdas.some((m) => m.problem)) {
+      scanWarnings.push(`WARNING: scan failed to get metadata summary from ${d.entry.name} PVID ${pv.id}`);
+    }
+    if (d.label && !pv.flags.includes("MISSING")) {
+      if (d.label.extVersion < 2) extWarnings.push(`WARNING: PV ${d.entry.name} in VG ${name} is using an old PV header, modify the VG to update.`);
+      else if (!(d.label.extFlags & PV_EXT_USED)) extWarnings.push(`WARNING: PV ${d.entry.name} in VG ${name} is missing the used flag in PV header.`);
+      if (d.label.extVersion < 2 || !(d.label.extFlags & PV_EXT_USED)) headerFixes.push(d);
     }
   }
-  if (inconsistent.size) warnings.push(`WARNING: Inconsistent metadata found for VG ${name}.`);
-  for (const pv of bestVg.pvs) {
-    if (devices.get(pv.id)) continue;
+  if (readWarnings.length) readWarnings.push(`WARNING: Inconsistent metadata found for VG ${name}.`, `See vgck --updatemetadata to correct inconsistency.`);
+  const working = cloneVg(bestVg);
+  const missingWarnings: string[] = [];
+  const deviceWarnings: string[] = [];
+  for (const pv of working.pvs) {
+    const d = devices.get(pv.id);
     const uuid = formatId(pv.id);
-    warnings.push(`WARNING: Couldn't find device with uuid ${uuid}.`);
-    warnings.push(pv.deviceHint ? `WARNING: VG ${name} is missing PV ${uuid} (last written to ${pv.deviceHint}).` : `WARNING: VG ${name} is missing PV ${uuid}.`);
+    if (!d) {
+      deviceWarnings.push(`WARNING: Couldn't find device with uuid ${uuid}.`);
+      missingWarnings.push(pv.deviceHint ? `WARNING: VG ${name} is missing PV ${uuid} (last written to ${pv.deviceHint}).` : `WARNING: VG ${name} is missing PV ${uuid}.`);
+    } else if (pv.flags.includes("MISSING")) {
+      deviceWarnings.push(`WARNING: VG ${name} was previously updated while PV ${d.entry.name} was missing.`);
+      if (pvAllocatedExtents(working, pv) === 0) {
+        // vg_read: an unused PV that came back is simply taken back.
+        missingWarnings.push(`WARNING: VG ${name} has unused reappeared PV ${d.entry.name} ${uuid}.`);
+        pv.flags = pv.flags.filter((f) => f !== "MISSING");
+      } else missingWarnings.push(`WARNING: VG ${name} was missing PV ${d.entry.name} ${uuid}.`);
+    }
   }
-  return new LoadedVg(cloneVg(bestVg), bestVg, copies, best, devices, warnings, inconsistent);
+  const warnings = [...scanWarnings, ...readWarnings, ...deviceWarnings, ...extWarnings, ...missingWarnings];
+  const loaded = new LoadedVg(working, bestVg, copies, best, devices, warnings, inconsistent);
+  loaded.mdaIssues = issues;
+  loaded.pvHeaderFixes = headerFixes;
+  loaded.outdatedDevices = outdated;
+  return loaded;
 }
 
 export interface CommitOptions {
   /** Command line without the program name, e.g. "lvcreate -L 1g -n lv vg". */
   commandLine: string;
   nowSeconds?: number;
+  /** Receives lvm2's warnings about copies this write repairs ("updating old metadata ..."). */
+  onWarning?: (line: string) => void;
 }
 
+/**
+ * Header fields that make an area unsafe to rewrite: a wrong magic or start
+ * may mean the PV header points at something that is not an mda at all, so
+ * lvm2 leaves such areas alone (vg_write_commit_bad_mdas) and so do we.
+ */
+const UNREPAIRABLE = BAD_MDA_MAGIC | BAD_MDA_START;
+
 /** Open every present PV of the VG read-write and gather the metadata areas to write. */
-async function openTargets(loaded: LoadedVg, vg: VolumeGroup): Promise<{ targets: MdaTarget[]; devs: BlockDevice[] }> {
+async function openTargets(loaded: LoadedVg, vg: VolumeGroup, warn: (line: string) => void): Promise<{ targets: MdaTarget[]; devs: BlockDevice[] }> {
   const targets: MdaTarget[] = [];
   const devs: BlockDevice[] = [];
   try {
@@ -120,16 +211,21 @@ async function openTargets(loaded: LoadedVg, vg: VolumeGroup): Promise<{ targets
       if (!sd || !sd.label) continue;
       const dev = await openBlockDevice(sd.entry.name, { write: true });
       devs.push(dev);
+      let index = 0;
       for (const locn of sd.label.metadataAreas) {
+        const n = ++index;
         const hbuf = new Uint8Array(MDA_HEADER_BYTES);
         await dev.read(locn.offsetBytes, hbuf);
-        let header: MdaHeaderDisk;
-        try {
-          header = decodeMdaHeader(hbuf, locn.offsetBytes);
-          if (header.sizeBytes !== locn.sizeBytes) throw new FormatError("size mismatch");
-        } catch (e) {
-          if (!(e instanceof FormatError)) throw e;
-          // A damaged header is rebuilt: this write is the repair lvm2 would do.
+        const check = checkMdaHeader(hbuf, locn.offsetBytes, sd.entry.name);
+        let header: MdaHeaderDisk = check.header;
+        let bad = check.badFields;
+        if (!bad && header.sizeBytes !== locn.sizeBytes) bad = BAD_MDA_HEADER;
+        if (bad) {
+          if (bad & UNREPAIRABLE) {
+            warn(`WARNING: not repairing bad metadata (0x${(bad | BAD_MDA_HEADER).toString(16)}) for mda${n} on ${sd.entry.name}`);
+            continue;
+          }
+          // A header with a bad checksum or version is rebuilt: this write is the repair.
           await initMda(dev, locn.offsetBytes, locn.sizeBytes);
           header = { startBytes: locn.offsetBytes, sizeBytes: locn.sizeBytes, committed: EMPTY_LOCN, precommitted: EMPTY_LOCN };
         }
@@ -145,6 +241,36 @@ async function openTargets(loaded: LoadedVg, vg: VolumeGroup): Promise<{ targets
 }
 
 /**
+ * What the first commit of a command repairs, reported in lvm2's words before
+ * the write: stale copies ("updating old metadata"), damaged areas (lvm2 only
+ * rewrites those under vgck --updatemetadata; we rewrite them on any write,
+ * the safe fields permitting) and labels missing the PV_EXT_USED flag.
+ */
+async function repairBeforeCommit(loaded: LoadedVg, vg: VolumeGroup, warn: (line: string) => void): Promise<void> {
+  for (const issue of loaded.mdaIssues) {
+    const name = issue.device.entry.name;
+    if (!vg.pvs.some((pv) => loaded.devices.get(pv.id) === issue.device)) continue;
+    if (issue.kind === "stale") warn(`WARNING: updating old metadata to ${vg.seqno} on ${name} for VG ${vg.name}.`);
+    else if (!(issue.mda.badFields & UNREPAIRABLE)) {
+      warn(`WARNING: repairing bad metadata (0x${issue.mda.badFields.toString(16)}) in mda${issue.mda.index + 1} at ${issue.mda.startBytes} on ${name}.`);
+    }
+  }
+  for (const sd of loaded.pvHeaderFixes) {
+    if (!sd.label || !vg.pvs.some((pv) => loaded.devices.get(pv.id) === sd)) continue;
+    warn(`WARNING: updating PV header on ${sd.entry.name} for VG ${vg.name}.`);
+    const dev = await openBlockDevice(sd.entry.name, { write: true });
+    try {
+      await writeLabel(dev, { ...sd.label, extVersion: 2, extFlags: sd.label.extFlags | PV_EXT_USED });
+      await dev.flush();
+    } finally {
+      await dev.close();
+    }
+  }
+  loaded.mdaIssues = [];
+  loaded.pvHeaderFixes = [];
+}
+
+/**
  * Write the working VG as seqno+1 to every metadata area of every present PV,
  * two-phase (texts, flush, headers, flush). PVs that are missing get the
  * MISSING flag and the "[unknown]" device hint, as lvm2 writes them.
@@ -152,6 +278,7 @@ async function openTargets(loaded: LoadedVg, vg: VolumeGroup): Promise<{ targets
  */
 export async function commitVg(loaded: LoadedVg, opts: CommitOptions): Promise<string> {
   const vg = loaded.vg;
+  const warn = opts.onWarning ?? ((): void => undefined);
   vg.seqno = (loaded.commits === 0 ? loaded.original.seqno : vg.seqno) + 1;
   for (const pv of vg.pvs) {
     const d = loaded.devices.get(pv.id);
@@ -169,7 +296,8 @@ export async function commitVg(loaded: LoadedVg, opts: CommitOptions): Promise<s
   const desc = loaded.commits === 1 ? `Write from ${opts.commandLine}.` : `Write[${loaded.commits}] from ${opts.commandLine}.`;
   const text = exportVgText(vg, { style: "disk", description: desc, ...(opts.nowSeconds === undefined ? {} : { nowSeconds: opts.nowSeconds }) });
   const bytes = encodeText(text);
-  const { targets, devs } = await openTargets(loaded, vg);
+  await repairBeforeCommit(loaded, vg, warn);
+  const { targets, devs } = await openTargets(loaded, vg, warn);
   try {
     if (targets.length === 0) throw new CommandError(`Cannot write VG ${vg.name}: no metadata areas are available on its PVs.`);
     const plans = planCommit(targets, bytes, vg.name, vg.seqno);
@@ -179,6 +307,31 @@ export async function commitVg(loaded: LoadedVg, opts: CommitOptions): Promise<s
     await Promise.allSettled(devs.map((d) => d.close()));
   }
   return text;
+}
+
+/**
+ * lvm2's _wipe_outdated_pvs (vgremove, vgck --updatemetadata): a device whose
+ * own metadata still claims it for this VG, although the VG no longer lists
+ * it, gets its metadata areas emptied and its PV_EXT_USED flag cleared.
+ */
+export async function wipeOutdatedPvs(loaded: LoadedVg, warn: (line: string) => void): Promise<void> {
+  for (const sd of loaded.outdatedDevices) {
+    if (!sd.label) continue;
+    const dev = await openBlockDevice(sd.entry.name, { write: true });
+    try {
+      for (const m of sd.mdas) {
+        if (!m.header) continue;
+        warn(`WARNING: wiping mda on outdated PV ${sd.entry.name}`);
+        await clearMdaHeader(dev, m.header);
+      }
+      warn(`WARNING: wiping header on outdated PV ${sd.entry.name}`);
+      await writeLabel(dev, { ...sd.label, extVersion: 2, extFlags: sd.label.extFlags & ~PV_EXT_USED });
+      await dev.flush();
+    } finally {
+      await dev.close();
+    }
+  }
+  loaded.outdatedDevices = [];
 }
 
 export { cloneVg };

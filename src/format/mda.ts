@@ -1,5 +1,5 @@
 import { lvmCrc } from "../base/crc.js";
-import { ascii, putAscii, readU32LE, readU64LE, writeU32LE, writeU64LE } from "../base/bytes.js";
+import { ascii, putAscii, readU32LE, readU64LEBig, writeU32LE, writeU64LE } from "../base/bytes.js";
 import { FormatError } from "../errors/errors.js";
 
 /**
@@ -29,18 +29,67 @@ export interface MdaHeaderDisk {
 
 export const EMPTY_LOCN: RawLocn = { offsetBytes: 0, sizeBytes: 0, checksum: 0, flags: 0 };
 
-export function decodeMdaHeader(buf: Uint8Array, expectedStartBytes: number): MdaHeaderDisk {
+/** lvm2's BAD_MDA_* bits (lib/metadata/metadata.h): why a metadata area could not be used. */
+export const BAD_MDA_READ = 0x2;
+export const BAD_MDA_HEADER = 0x4;
+export const BAD_MDA_TEXT = 0x8;
+export const BAD_MDA_CHECKSUM = 0x10;
+export const BAD_MDA_MAGIC = 0x20;
+export const BAD_MDA_VERSION = 0x40;
+export const BAD_MDA_START = 0x80;
+
+export interface MdaHeaderCheck {
+  /** The fields as stored, whatever their validity. */
+  header: MdaHeaderDisk;
+  /** BAD_MDA_* bits of the fields that are wrong; 0 = valid. */
+  badFields: number;
+  /** One line per wrong field, worded as lvm2's _raw_read_mda_header ("wrong checksum 1a2b in mda header on DEV at 4096"). */
+  problems: string[];
+}
+
+/**
+ * Check every field of an mda header, as lvm2 does, so that a caller can
+ * tell a header that is safe to rewrite (bad checksum or version) from one
+ * that may not be an mda header at all (bad magic or start).
+ */
+export function checkMdaHeader(buf: Uint8Array, expectedStartBytes: number, devName?: string): MdaHeaderCheck {
   if (buf.length < MDA_HEADER_BYTES) throw new FormatError("short mda header");
+  const where = `${devName === undefined ? "" : `on ${devName} `}at ${expectedStartBytes}`;
+  const problems: string[] = [];
+  let badFields = 0;
   const checksum = readU32LE(buf, 0);
-  if (lvmCrc(buf.subarray(4, MDA_HEADER_BYTES)) !== checksum) throw new FormatError(`wrong checksum in mda header at ${expectedStartBytes}`, { offsetBytes: expectedStartBytes });
-  if (ascii(buf, 4, 20) !== FMTT_MAGIC) throw new FormatError(`wrong magic number in mda header at ${expectedStartBytes}`, { offsetBytes: expectedStartBytes });
+  if (lvmCrc(buf.subarray(4, MDA_HEADER_BYTES)) !== checksum) {
+    problems.push(`wrong checksum ${checksum.toString(16)} in mda header ${where}`);
+    badFields |= BAD_MDA_CHECKSUM;
+  }
+  if (ascii(buf, 4, 20) !== FMTT_MAGIC) {
+    problems.push(`wrong magic number in mda header ${where}`);
+    badFields |= BAD_MDA_MAGIC;
+  }
   const version = readU32LE(buf, 20);
-  if (version !== FMTT_VERSION) throw new FormatError(`wrong version ${version} in mda header at ${expectedStartBytes}`, { offsetBytes: expectedStartBytes });
-  const startBytes = readU64LE(buf, 24);
-  if (startBytes !== expectedStartBytes) throw new FormatError(`wrong start sector in mda header at ${expectedStartBytes}: ${startBytes}`, { offsetBytes: expectedStartBytes });
-  const sizeBytes = readU64LE(buf, 32);
-  const locn = (o: number): RawLocn => ({ offsetBytes: readU64LE(buf, o), sizeBytes: readU64LE(buf, o + 8), checksum: readU32LE(buf, o + 16), flags: readU32LE(buf, o + 20) });
-  return { startBytes, sizeBytes, committed: locn(40), precommitted: locn(64) };
+  if (version !== FMTT_VERSION) {
+    problems.push(`wrong version ${version} in mda header ${where}`);
+    badFields |= BAD_MDA_VERSION;
+  }
+  // Garbage may hold any 64-bit value: too large ones read as Infinity (never equal to a real offset).
+  const u64 = (o: number): number => {
+    const v = readU64LEBig(buf, o);
+    return v > BigInt(Number.MAX_SAFE_INTEGER) ? Number.POSITIVE_INFINITY : Number(v);
+  };
+  const startBytes = u64(24);
+  if (startBytes !== expectedStartBytes) {
+    problems.push(`wrong start sector ${readU64LEBig(buf, 24)} in mda header ${where}`);
+    badFields |= BAD_MDA_START;
+  }
+  const sizeBytes = u64(32);
+  const locn = (o: number): RawLocn => ({ offsetBytes: u64(o), sizeBytes: u64(o + 8), checksum: readU32LE(buf, o + 16), flags: readU32LE(buf, o + 20) });
+  return { header: { startBytes, sizeBytes, committed: locn(40), precommitted: locn(64) }, badFields, problems };
+}
+
+export function decodeMdaHeader(buf: Uint8Array, expectedStartBytes: number): MdaHeaderDisk {
+  const c = checkMdaHeader(buf, expectedStartBytes);
+  if (c.badFields) throw new FormatError(c.problems[0]!, { offsetBytes: expectedStartBytes, badFields: c.badFields });
+  return c.header;
 }
 
 export function encodeMdaHeader(h: MdaHeaderDisk): Uint8Array {

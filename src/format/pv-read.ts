@@ -1,8 +1,8 @@
 import type { BlockDevice } from "../blockdev/block-device.js";
 import { lvmCrc } from "../base/crc.js";
-import { FormatError, IoError } from "../errors/errors.js";
+import { IoError } from "../errors/errors.js";
 import { scanLabel, type PvLabelDisk } from "./label.js";
-import { decodeMdaHeader, locnPieces, MDA_HEADER_BYTES, RAW_LOCN_IGNORED, validateLocn, type MdaHeaderDisk } from "./mda.js";
+import { BAD_MDA_HEADER, BAD_MDA_START, BAD_MDA_TEXT, checkMdaHeader, locnPieces, MDA_HEADER_BYTES, RAW_LOCN_IGNORED, validateLocn, type MdaHeaderDisk } from "./mda.js";
 
 /**
  * Read what a device holds in LVM2 terms: its label and, for each metadata
@@ -21,7 +21,12 @@ export interface MdaRead {
   /** The raw_locn size/checksum of the text read, to tell copies apart quickly. */
   textChecksum: number | undefined;
   vgName: string | undefined;
+  /** The first of `problems`, or undefined when the area is usable. */
   problem: string | undefined;
+  /** What is wrong, one line each, in lvm2's words (without "WARNING: "). */
+  problems: string[];
+  /** lvm2's BAD_MDA_* bits (format/mda.ts); 0 when the area is usable. */
+  badFields: number;
 }
 
 export interface DeviceRead {
@@ -55,53 +60,43 @@ export async function readDevice(dev: BlockDevice, path: string): Promise<Device
 }
 
 export async function readMda(dev: BlockDevice, path: string, index: number, startBytes: number, sizeBytes: number): Promise<MdaRead> {
-  const m: MdaRead = { index, startBytes, sizeBytes, header: undefined, ignored: false, text: undefined, textChecksum: undefined, vgName: undefined, problem: undefined };
-  if (startBytes + MDA_HEADER_BYTES > dev.sizeBytes || sizeBytes < MDA_HEADER_BYTES * 2 || startBytes + sizeBytes > dev.sizeBytes) {
-    m.problem = `metadata area at ${startBytes} (${sizeBytes} bytes) lies outside device ${path}`;
+  const m: MdaRead = { index, startBytes, sizeBytes, header: undefined, ignored: false, text: undefined, textChecksum: undefined, vgName: undefined, problem: undefined, problems: [], badFields: 0 };
+  const bad = (bits: number, ...lines: string[]): MdaRead => {
+    m.badFields |= bits;
+    m.problems.push(...lines);
+    m.problem = m.problems[0];
     return m;
+  };
+  if (startBytes + MDA_HEADER_BYTES > dev.sizeBytes || sizeBytes < MDA_HEADER_BYTES * 2 || startBytes + sizeBytes > dev.sizeBytes) {
+    // Not somewhere an mda can be: never "repaired" by writing there.
+    return bad(BAD_MDA_HEADER | BAD_MDA_START, `metadata area at ${startBytes} (${sizeBytes} bytes) lies outside device ${path}`);
   }
   const hbuf = new Uint8Array(MDA_HEADER_BYTES);
-  try {
-    await dev.read(startBytes, hbuf);
-    m.header = decodeMdaHeader(hbuf, startBytes);
-  } catch (e) {
-    if (e instanceof FormatError) {
-      m.problem = e.message.replace(/ at (\d+)$/, ` on ${path} at $1`);
-      return m;
-    }
-    throw e;
-  }
+  await dev.read(startBytes, hbuf);
+  const check = checkMdaHeader(hbuf, startBytes, path);
+  if (check.badFields) return bad(check.badFields | BAD_MDA_HEADER, ...check.problems);
+  m.header = check.header;
   if (m.header.sizeBytes !== sizeBytes) {
-    m.problem = `mda header size ${m.header.sizeBytes} does not match the PV header (${sizeBytes}) on ${path}`;
-    return m;
+    return bad(BAD_MDA_HEADER, `mda header size ${m.header.sizeBytes} does not match the PV header (${sizeBytes}) on ${path}`);
   }
   const c = m.header.committed;
   m.ignored = (c.flags & RAW_LOCN_IGNORED) !== 0;
   if (c.offsetBytes === 0) return m; // no VG: an orphan PV or a removed VG
-  const bad = validateLocn(c, sizeBytes);
-  if (bad) {
-    m.problem = `${bad} on ${path}`;
-    return m;
-  }
+  const badLocn = validateLocn(c, sizeBytes);
+  if (badLocn) return bad(BAD_MDA_TEXT, `${badLocn} on ${path}`);
   const text = new Uint8Array(c.sizeBytes);
   let pos = 0;
   for (const piece of locnPieces(c, sizeBytes)) {
     await dev.read(startBytes + piece.mdaOffsetBytes, text.subarray(pos, pos + piece.lengthBytes));
     pos += piece.lengthBytes;
   }
-  if (lvmCrc(text) !== c.checksum) {
-    m.problem = `Checksum error at offset ${startBytes + c.offsetBytes} on ${path}`;
-    return m;
-  }
+  if (lvmCrc(text) !== c.checksum) return bad(BAD_MDA_TEXT, `Checksum error on ${path} at offset ${startBytes + c.offsetBytes}.`);
   const nul = text.indexOf(0);
   const str = Buffer.from(text.buffer, text.byteOffset, nul === -1 ? text.length : nul).toString("utf8");
   // The text on disk must begin with the VG name (lvm2 rejects anything else).
   const nameEnd = str.search(/[\s{]/);
   const vgName = nameEnd === -1 ? str : str.slice(0, nameEnd);
-  if (!VG_NAME_RE.test(vgName)) {
-    m.problem = `Metadata location on ${path} at offset ${startBytes + c.offsetBytes} begins with invalid name.`;
-    return m;
-  }
+  if (!VG_NAME_RE.test(vgName)) return bad(BAD_MDA_TEXT, `Metadata location on ${path} at offset ${startBytes + c.offsetBytes} begins with invalid name.`);
   m.text = str;
   m.textChecksum = c.checksum;
   m.vgName = vgName;
