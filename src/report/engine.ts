@@ -439,13 +439,22 @@ export class Report<O> {
   }
 
   private rowLine(r: Row): string {
-    const parts: string[] = [];
+    const { aligned, fieldPrefixes, separator } = this.flags;
+    let line = "";
+    let first = true;
     for (let i = 0; i < this.props.length; i++) {
       const p = this.props[i]!;
       if (p.hidden) continue;
-      parts.push(this.formatField(p, r.values[i]!));
+      const v = r.values[i]!;
+      let cell: string;
+      if (aligned && !fieldPrefixes) {
+        // The common case, kept cheap: values never exceed the column width here.
+        cell = p.def.kind === "NUM" || p.def.kind === "SIZ" ? v.text.padStart(p.width) : v.text.padEnd(p.width);
+      } else cell = this.formatField(p, v);
+      line = first ? cell : line + separator + cell;
+      first = false;
     }
-    return parts.join(this.flags.separator);
+    return line;
   }
 
   /** JSON row objects (`{"lv_name":"x", ...}`), sorted; `std` = json_std typing and escaping. */
