@@ -207,6 +207,8 @@ export function forEachLv(
   positional: readonly string[],
   all: boolean,
   each: (lvv: LvView) => void,
+  /** vgs and pvs read exported VGs (lvm2's READ_ALLOW_EXPORTED); lvs, lvdisplay, lvscan do not. */
+  allowExported = false,
 ): number {
   const vgNames: string[] = [];
   const lvNames = new Map<string, Set<string>>();
@@ -232,6 +234,14 @@ export function forEachLv(
   const { vgs, failures } = selectVgs(ctx, inv, positional.length ? vgNames : undefined, tags, true);
   let failed = failures;
   for (const v of vgs) {
+    if (v.exported && !allowExported) {
+      // process_each_lv does not read exported VGs; naming one is an error.
+      if (wholeVg.has(v.name) || lvNames.has(v.name)) {
+        ctx.out.error(`Volume group ${v.name} is exported`);
+        failed++;
+      }
+      continue;
+    }
     const named = wholeVg.has(v.name) ? undefined : lvNames.get(v.name);
     const processAll = (!named && (tags.length === 0 || wholeVg.has(v.name))) || (tags.length > 0 && v.vg.tags.some((t) => tags.includes(t)));
     const found = new Set<string>();
@@ -385,12 +395,19 @@ export async function runReport(ctx: ToolContext, args: Args, command: ReportCom
   const positional = args.positional;
   switch (finalType) {
     case RT.LVS:
-      w.failures += forEachLv(ctx, inv, positional, w.all, (lvv) => report.add(obj(w, { vgv: lvv.vgv, lvv })));
+      w.failures += forEachLv(ctx, inv, positional, w.all, (lvv) => report.add(obj(w, { vgv: lvv.vgv, lvv })), command !== "lvs");
       break;
     case RT.SEGS:
-      w.failures += forEachLv(ctx, inv, positional, w.all, (lvv) => {
-        for (const seg of lvv.segs) report.add(obj(w, { vgv: lvv.vgv, lvv, seg }));
-      });
+      w.failures += forEachLv(
+        ctx,
+        inv,
+        positional,
+        w.all,
+        (lvv) => {
+          for (const seg of lvv.segs) report.add(obj(w, { vgv: lvv.vgv, lvv, seg }));
+        },
+        command !== "lvs",
+      );
       break;
     case RT.VGS: {
       const tags = positional.filter((a) => a.startsWith("@")).map((a) => a.slice(1));

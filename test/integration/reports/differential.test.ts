@@ -149,6 +149,18 @@ test("with a mirror leg's PV missing: [unknown], partial attrs, warnings, as lvm
   }
 });
 
+test("an exported VG: listed by vgs and pvs, skipped by lvs, lvscan and lvdisplay", { skip }, () => {
+  lab.lvmOk("vgexport", "-q", "vg2");
+  try {
+    for (const args of [
+      ["vgs"], ["pvs"], ["lvs"], ["lvs", "vg2"], ["lvs", "vg2/big-one"], ["lvscan"], ["lvdisplay", "vg2"], ["vgdisplay", "vg2"],
+      ["vgs", "-o", "+lv_name"], ["pvscan"], ["pvscan", "-e"], ["pvdisplay", loops[3]!], ["pvs", "-o", "+pv_exported,vg_exported,vg_attr"],
+    ]) same(...args);
+  } finally {
+    lab.lvmOk("vgimport", "-q", "vg2");
+  }
+});
+
 test("with no VGs and no PVs at all", { skip }, () => {
   lvmFilter([]);
   try {
