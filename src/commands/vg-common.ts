@@ -119,7 +119,7 @@ export async function readVgForChange(ctx: ToolContext, vgName: string, opts: Re
 /** Commit, then repeat lvm2's "Couldn't find device" lines that follow every write of a VG with absent PVs. */
 export async function commitChange(ctx: ToolContext, loaded: LoadedVg): Promise<void> {
   await ctx.commit(loaded);
-  for (const w of loaded.absentPvWarnings()) ctx.out.warn(w);
+  for (const w of loaded.absentPvWarnings(loaded.vg)) ctx.out.warn(w);
 }
 
 /**

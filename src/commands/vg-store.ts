@@ -79,9 +79,20 @@ export class LoadedVg {
     return this.devices.get(pvId)?.entry.name ?? "[unknown]";
   }
 
-  /** lvm2 repeats "Couldn't find device with uuid" each time it imports the VG (every write): one line per absent PV. */
-  absentPvWarnings(): string[] {
-    return this.vg.pvs.filter((pv) => !this.devices.get(pv.id)).map((pv) => `WARNING: Couldn't find device with uuid ${formatId(pv.id)}.`);
+  /**
+   * What lvm2 repeats each time it imports the VG again (the copy kept for an
+   * update, and after every write): per PV, "Couldn't find device" when it
+   * is absent, "previously updated while PV was missing" when the copy
+   * `from` (default: the one on disk) still flags a PV that is present.
+   */
+  absentPvWarnings(from: VolumeGroup = this.original): string[] {
+    const out: string[] = [];
+    for (const pv of from.pvs) {
+      const d = this.devices.get(pv.id);
+      if (!d) out.push(`WARNING: Couldn't find device with uuid ${formatId(pv.id)}.`);
+      else if (pv.flags.includes("MISSING")) out.push(`WARNING: VG ${from.name} was previously updated while PV ${d.entry.name} was missing.`);
+    }
+    return out;
   }
 }
 
@@ -110,7 +121,7 @@ export function loadVg(scan: DeviceScan, name: string): LoadedVg | undefined {
   const issues: MdaIssue[] = [];
   const bestVg = best.imported!.vg;
   const pvIds = new Set(bestVg.pvs.map((pv) => pv.id));
-  const outdated: ScannedDevice[] = [];
+  const outdated: Array<{ device: ScannedDevice; seqno: number }> = [];
   for (const c of copies) {
     if (c.problem) {
       // Parsed but unusable text: lvm2 reports it while scanning.
@@ -121,15 +132,15 @@ export function loadVg(scan: DeviceScan, name: string): LoadedVg | undefined {
     }
     const s = c.imported!.vg.seqno;
     if (c.imported!.vg.id !== bestVg.id) continue; // another VG with the same name: reported elsewhere
-    if (c.device.label && !pvIds.has(c.device.label.pvIdRaw)) {
-      // A PV that left the VG while its own copy was not updated (lvm2's "outdated PV").
-      if (!outdated.includes(c.device)) outdated.push(c.device);
-      continue;
-    }
+    const isOutdated = c.device.label !== undefined && !pvIds.has(c.device.label.pvIdRaw);
     if (s !== bestVg.seqno || c.mda.textChecksum !== best.mda.textChecksum) {
       readWarnings.push(`WARNING: ignoring metadata seqno ${s} on ${c.device.entry.name} for seqno ${bestVg.seqno} on ${best.device.entry.name} for VG ${name}.`);
       inconsistent.add(c.device.entry.real);
-      issues.push({ device: c.device, mda: c.mda, kind: "stale" });
+      if (!isOutdated) issues.push({ device: c.device, mda: c.mda, kind: "stale" });
+    }
+    if (isOutdated && !outdated.some((o) => o.device === c.device)) {
+      // A PV that left the VG while its own copy was not updated (lvm2's "outdated PV").
+      outdated.push({ device: c.device, seqno: s });
     }
   }
   const devices = new Map<string, ScannedDevice | undefined>();
@@ -178,11 +189,14 @@ export function loadVg(scan: DeviceScan, name: string): LoadedVg | undefined {
       } else missingWarnings.push(`WARNING: VG ${name} was missing PV ${d.entry.name} ${uuid}.`);
     }
   }
-  const warnings = [...scanWarnings, ...readWarnings, ...deviceWarnings, ...extWarnings, ...missingWarnings];
+  const outdatedWarnings: string[] = [];
+  for (const o of outdated) outdatedWarnings.push(`WARNING: outdated PV ${o.device.entry.name} seqno ${o.seqno} has been removed in current VG ${name} seqno ${bestVg.seqno}.`);
+  if (outdated.length) outdatedWarnings.push("See vgck --updatemetadata to clear outdated metadata.");
+  const warnings = [...scanWarnings, ...readWarnings, ...deviceWarnings, ...outdatedWarnings, ...extWarnings, ...missingWarnings];
   const loaded = new LoadedVg(working, bestVg, copies, best, devices, warnings, inconsistent);
   loaded.mdaIssues = issues;
   loaded.pvHeaderFixes = headerFixes;
-  loaded.outdatedDevices = outdated;
+  loaded.outdatedDevices = outdated.map((o) => o.device);
   return loaded;
 }
 

@@ -54,9 +54,12 @@ export class Twin {
 
   /** Device paths back to %dN; lvm2's lab noise and empty trailing lines dropped. */
   norm(world: World, text: string): string {
+    void world;
     let t = text;
+    // Both worlds' names: metadata copied from one world keeps the other's device hints.
     // Longest names first: /dev/loop1 must not eat the start of /dev/loop12.
-    for (const n of [...this.names].sort((a, b) => this.dev(world, b).length - this.dev(world, a).length)) t = t.split(this.dev(world, n)).join(`%${n}`);
+    const pairs = this.names.flatMap((n) => [[this.dev("l", n), n], [this.dev("u", n), n]] as const);
+    for (const [path, n] of pairs.sort((a, b) => b[0].length - a[0].length)) t = t.split(path).join(`%${n}`);
     return t
       .split("\n")
       .filter((line) => !LVM_NOISE.some((re) => re.test(line)))
