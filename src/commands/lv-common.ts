@@ -210,3 +210,13 @@ export const displayLvName = (vg: VolumeGroup | string, lv: string): string => `
 export function isLvmError(e: unknown): e is LvmError {
   return e instanceof LvmError;
 }
+
+/**
+ * Commit for the LV commands. In test mode (-t) lvm2 writes nothing and says
+ * nothing more than its TEST MODE banner (its "Test mode: Skipping metadata
+ * writing." is a verbose-only line), so the commit is skipped here.
+ */
+export async function commitLvChange(ctx: ToolContext, loaded: LoadedVg): Promise<void> {
+  if (ctx.opts.test) return;
+  await ctx.commit(loaded);
+}

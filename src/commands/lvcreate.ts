@@ -1,13 +1,14 @@
 import { readFileSync } from "node:fs";
 import type { CommandDef } from "../cli/command-def.js";
 import type { Args, OptionSpec } from "../cli/args.js";
-import { AllocationError, CommandError, UsageError } from "../errors/errors.js";
+import { AllocationError, CommandError, LvmError, UsageError } from "../errors/errors.js";
 import { displaySize } from "../base/units.js";
 import { userLvNameProblem, validVgName } from "../model/names.js";
 import { VgEditor, effectivePolicy } from "../model/allocate-lv.js";
 import type { AllocPolicyName } from "../model/allocate.js";
 import { isMirrorSeg } from "../model/lv-info.js";
-import { vgExtentCount, vgFreeExtents } from "../model/extents.js";
+import { vgExtentCount } from "../model/extents.js";
+import { vgFreeCount } from "../model/allocate-pv-maps.js";
 import type { PvListEntry } from "../model/allocate-pv-maps.js";
 import { vgNameArg } from "./common.js";
 import {
@@ -26,7 +27,7 @@ import {
   typeValue,
   usage,
 } from "./lv-args.js";
-import { createPvList, displayLvName, lvEnv, pvListFreeExtents, readVgForUpdate, vgPvEntries } from "./lv-common.js";
+import { commitLvChange, createPvList, displayLvName, lvEnv, pvListFreeExtents, readVgForUpdate, vgPvEntries } from "./lv-common.js";
 import { initMirrorLog, zeroLvStart } from "./lv-io.js";
 import { lvActivation } from "./lv-activation.js";
 import type { ToolContext } from "./toolcontext.js";
@@ -472,7 +473,7 @@ export const lvcreate: CommandDef = {
     } else extents = p.extents!.count;
     const pvh: PvListEntry[] = p.pvArgs.length ? createPvList(ctx, loaded, p.pvArgs, true) : vgPvEntries(loaded);
     const pvhSize = p.pvArgs.length ? pvh.length : vg.pvs.length;
-    const freeCount = vgFreeExtents(vg);
+    const freeCount = vgFreeCount(vg);
     const percent = p.extents?.percent;
     if (percent !== undefined) {
       const pct = p.extents!.count;
@@ -565,18 +566,22 @@ export const lvcreate: CommandDef = {
       try {
         log = ed.createMirrorLog(lv, p.logCount, region, space);
       } catch (e) {
-        if (e instanceof AllocationError) throw new CommandError(e.message);
-        throw e;
+        if (!(e instanceof LvmError)) throw e;
+        // revert_new_lv: lvm2 removes the new LV and writes the VG back (a new seqno, same LVs).
+        out.error(e.message);
+        ed.lvRemove(lv);
+        await commitLvChange(ctx, loaded);
+        throw new CommandError("", {});
       }
       // lvm2 commits with the log visible, initialises it, then attaches it.
       if (!ctx.opts.test) {
-        await ctx.commit(loaded);
+        await commitLvChange(ctx, loaded);
         await initMirrorLog(loaded, log, p.nosync);
       }
       ed.attachMirrorLog(lv, log);
     }
 
-    await ctx.commit(loaded);
+    await commitLvChange(ctx, loaded);
     if (!ctx.opts.test) {
       await lvActivation().activateNew(ctx, loaded, lv, p.activate);
       // _should_wipe_lv / wipe_lv: the first 4 KiB of a new writable LV are zeroed.

@@ -5,7 +5,7 @@ import { VgEditor } from "../model/allocate-lv.js";
 import { isMirrorImage, isMirrorLog, isVisible } from "../model/lv-info.js";
 import type { LogicalVolume } from "../model/types.js";
 import { checkAcceptedOptions } from "./lvcreate.js";
-import { displayLvName, lvEnv, readVgForUpdate } from "./lv-common.js";
+import { commitLvChange, displayLvName, lvEnv, readVgForUpdate } from "./lv-common.js";
 import { lvActivation } from "./lv-activation.js";
 import { vgNameArg } from "./common.js";
 import type { ToolContext } from "./toolcontext.js";
@@ -158,7 +158,7 @@ async function removeInVg(ctx: ToolContext, vgName: string, all: boolean, names:
   }
   let exit = failed ? 5 : 0;
   if (!failed && removed.size) {
-    await ctx.commit(loaded);
+    await commitLvChange(ctx, loaded);
     for (const m of messages) ctx.out.print(m);
   }
   for (const n of unfound) {

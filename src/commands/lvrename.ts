@@ -4,7 +4,7 @@ import { VgEditor } from "../model/allocate-lv.js";
 import { isVisible } from "../model/lv-info.js";
 import { RESERVED_LV_PREFIXES, RESERVED_LV_SUBSTRINGS, validVgName } from "../model/names.js";
 import { checkAcceptedOptions } from "./lvcreate.js";
-import { lvEnv, readVgForUpdate } from "./lv-common.js";
+import { commitLvChange, lvEnv, readVgForUpdate } from "./lv-common.js";
 import { lvActivation } from "./lv-activation.js";
 import { vgNameArg } from "./common.js";
 import { noMatchingSyntax } from "./lv-args.js";
@@ -97,7 +97,7 @@ export const lvrename: CommandDef = {
     if (!isVisible(lv)) throw new CommandError(`Cannot rename internal LV "${lv.name}".`);
     if (lv.status.includes("LOCKED")) throw new CommandError(`Cannot rename locked LV ${lv.name}`);
     ed.lvRename(lv, newName);
-    await ctx.commit(loaded);
+    await commitLvChange(ctx, loaded);
     if (!ctx.opts.test) await lvActivation().reload(ctx, loaded, newName);
     ctx.out.print(`Renamed "${oldName}" to "${newName}" in volume group "${vgName}"`);
     return 0;

@@ -5,13 +5,14 @@ import { displaySize, type Sign } from "../base/units.js";
 import { VgEditor, effectivePolicy } from "../model/allocate-lv.js";
 import { lvLeCount, LvIndex } from "../model/allocate.js";
 import { isMirrorSeg, isStripedSeg, isVisible, segAreaExtents, segAreas } from "../model/lv-info.js";
-import { vgExtentCount, vgFreeExtents } from "../model/extents.js";
+import { vgExtentCount } from "../model/extents.js";
+import { vgFreeCount } from "../model/allocate-pv-maps.js";
 import type { LogicalVolume, Segment } from "../model/types.js";
 import type { PvListEntry } from "../model/allocate-pv-maps.js";
 import { lvNameArg } from "./common.js";
 import { allocValue, extentsValue, noMatchingSyntax, numberValue, sizeValue, typeValue, usage, type PercentOf } from "./lv-args.js";
 import { checkAcceptedOptions, checkOptionValues } from "./lvcreate.js";
-import { createPvList, displayLvName, lvEnv, pvListFreeExtents, readVgForUpdate, vgPvEntries } from "./lv-common.js";
+import { commitLvChange, createPvList, displayLvName, lvEnv, pvListFreeExtents, readVgForUpdate, vgPvEntries } from "./lv-common.js";
 import { lvActivation } from "./lv-activation.js";
 import type { ToolContext } from "./toolcontext.js";
 
@@ -277,7 +278,7 @@ function makeResize(name: "lvextend" | "lvreduce" | "lvresize", mode: Mode, summ
       let sign = p.sign;
       let extentsArePes = false;
       let approx = false;
-      const freeCount = vgFreeExtents(vg);
+      const freeCount = vgFreeCount(vg);
       const leCount = lvLeCount(lv);
       if (p.size) {
         let size = p.size;
@@ -485,7 +486,7 @@ function makeResize(name: "lvextend" | "lvreduce" | "lvresize", mode: Mode, summ
         out.print(
           `Size of logical volume ${disp} changed from ${displaySize(oldExtents * vg.extentSizeSectors)} (${oldExtents} extents) to ${displaySize(newLe * vg.extentSizeSectors)} (${newLe} extents).`,
         );
-        await ctx.commit(loaded);
+        await commitLvChange(ctx, loaded);
         if (!ctx.opts.test) await lvActivation().reload(ctx, loaded, lv.name);
       }
       out.print(`Logical volume ${disp} successfully resized.`);

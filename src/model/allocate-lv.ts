@@ -2,7 +2,6 @@ import type { Area, LogicalVolume, MirrorSegment, Segment, StripedSegment, Volum
 import { isMirrorSeg, isStripedSeg, segAreaExtents, segAreas } from "./lv-info.js";
 import { AllocationError, CommandError, InternalError } from "../errors/errors.js";
 import { validLvName } from "./names.js";
-import { vgFreeExtents } from "./extents.js";
 import {
   allocateExtents,
   buildParallelAreas,
@@ -13,7 +12,7 @@ import {
   type AllocPolicyName,
   type AllocResult,
 } from "./allocate.js";
-import type { PvListEntry } from "./allocate-pv-maps.js";
+import { vgFreeCount, type PvListEntry } from "./allocate-pv-maps.js";
 
 /**
  * Building LVs from allocations, as lv_manip.c and mirror.c do: new empty
@@ -504,7 +503,7 @@ export class VgEditor {
   }
 
   vgFreeCount(): number {
-    return vgFreeExtents(this.vg);
+    return vgFreeCount(this.vg);
   }
 }
 

@@ -169,3 +169,20 @@ export function createPvMaps(entries: readonly PvListEntry[], freeRuns: Readonly
   }
   return maps;
 }
+
+/** Free extents of the whole VG (vg->free_count), in one pass over the segments. */
+export function vgFreeCount(vg: VolumeGroup): number {
+  const pvs = new Set<string>();
+  let total = 0;
+  for (const pv of vg.pvs) {
+    pvs.add(pv.id);
+    total += pv.peCount;
+  }
+  let used = 0;
+  for (const lv of vg.lvs)
+    for (const seg of lv.segments) {
+      const len = segAreaExtents(seg);
+      for (const a of segAreas(seg)) if (a.kind === "pv" && pvs.has(a.pvId)) used += len;
+    }
+  return total - used;
+}
