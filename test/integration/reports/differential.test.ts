@@ -169,3 +169,21 @@ test("with no VGs and no PVs at all", { skip }, () => {
     lvmFilter(loops);
   }
 });
+
+test("attributes set with lvm2's pvchange, lvchange and vgchange read back as lvm2 reads them", { skip }, () => {
+  const [, b, , d] = loops as [string, string, string, string];
+  lab.lvmOk("pvchange", "-q", "-x", "n", b);
+  lab.lvmOk("lvchange", "-q", "-p", "r", "vg1/str");
+  lab.lvmOk("lvchange", "-q", "--alloc", "contiguous", "vg1/frag");
+  lab.lvmOk("lvchange", "-q", "-ky", "vg1/lin");
+  lab.lvmOk("lvchange", "-q", "-r", "256", "vg1/frag");
+  lab.lvmOk("vgchange", "-q", "--alloc", "anywhere", "vg2");
+  lab.lvmOk("vgchange", "-q", "-x", "n", "vg2");
+  lab.lvmOk("vgchange", "-q", "--addtag", "vgt", "vg2");
+  lab.lvmOk("pvchange", "-q", "--addtag", "pvt", d);
+  for (const args of [
+    ["pvs"], ["pvdisplay", b], ["pvdisplay", "-c", b], ["pvscan"], ["lvdisplay"], ["lvdisplay", "-c"], ["lvscan"], ["vgdisplay", "vg2"], ["vgdisplay", "-c", "vg2"],
+    ["lvs", "-o", "+lv_read_ahead,lv_major,lv_minor,lv_allocation_policy,lv_permissions,lv_skip_activation,lv_fixed_minor"],
+    ["vgs", "-o", "+vg_tags,vg_allocation_policy,vg_extendable"], ["pvs", "-o", "+pv_tags"], ["pvs", "-S", "pv_tags=pvt"], ["vgs", "@vgt"], ["pvs", "@pvt"], ["lvs", "@vgt"],
+  ]) same(...args);
+});
