@@ -85,7 +85,7 @@ export function findPvByName(loaded: LoadedVg, name: string): PhysicalVolume | u
  * _parse_pes: ":first-last", ":first-", ":-last", ":first+count", ":first",
  * repeatable ("PV:0-9:20-29"). Ranges may not overlap or pass the PV's end.
  */
-function parsePeRanges(spec: string | undefined, pvName: string, peCount: number, ranges: PeRange[]): void {
+export function parsePeRanges(spec: string | undefined, pvName: string, peCount: number, ranges: PeRange[]): void {
   const add = (start: number, count: number): void => {
     for (const r of ranges) {
       if ((start < r.start && start + count - 1 >= r.start) || (start >= r.start && r.start + r.count - 1 >= start))
