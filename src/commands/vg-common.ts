@@ -3,7 +3,9 @@ import type { Args } from "../cli/args.js";
 import { validVgName } from "../model/names.js";
 import { vgLockName } from "./lock.js";
 import type { ToolContext } from "./toolcontext.js";
-import type { LoadedVg } from "./vg-store.js";
+import { loadVg, type LoadedVg } from "./vg-store.js";
+import type { DeviceScan } from "./scan.js";
+import { parseId } from "../base/uuid.js";
 
 /**
  * What the VG and PV management commands share: lvm2's process_each_vg loop
@@ -135,14 +137,28 @@ export async function selectVgs(ctx: ToolContext, positional: readonly string[])
   for (const p of positional) {
     if (p.startsWith("@")) {
       const tag = p.slice(1);
-      const { loadVg } = await import("./vg-store.js");
       for (const n of all) if (loadVg(scan, n)?.vg.tags.includes(tag) && !out.includes(n)) out.push(n);
       continue;
     }
-    const n = vgArg(ctx, p);
+    let n = vgArg(ctx, p);
+    if (!all.includes(n)) {
+      // A VG UUID names its VG (toollib's process_each_vg).
+      const byId = vgByUuid(scan, n);
+      if (byId) {
+        ctx.out.print(`Processing VG ${byId} because of matching UUID ${n}`);
+        n = byId;
+      }
+    }
     if (!out.includes(n)) out.push(n);
   }
   return out;
+}
+
+/** The name of the VG whose UUID `text` is (with or without dashes), if any. */
+export function vgByUuid(scan: DeviceScan, text: string): string | undefined {
+  const id = parseId(text);
+  if (!id) return undefined;
+  return scan.vgNames().find((v) => loadVg(scan, v)?.vg.id === id);
 }
 
 /**

@@ -10,6 +10,7 @@ import type { VolumeGroup } from "../model/types.js";
 import type { ToolContext } from "./toolcontext.js";
 import type { LoadedVg } from "./vg-store.js";
 import { writeOrphanPv } from "./pv-orphan.js";
+import { isLvActive } from "./activation.js";
 import { commitChange, doesNotAcceptArgument, doesNotAcceptOption, forEachVg, noMatchingSyntax, readVgForChange, vgArg } from "./vg-common.js";
 import { findPvByDevice } from "./vgextend.js";
 import type { ScannedDevice } from "./scan.js";
@@ -85,6 +86,8 @@ async function makeConsistent(ctx: ToolContext, loaded: LoadedVg, mirrorsOnly: b
           throw new CommandError((e as Error).message);
         }
         if (plan.removedLv) ctx.out.error(`No usable images left in ${vg.name}/${lv.name}.`);
+        // lvm2 asks for the sync state before dropping a primary leg; an inactive mirror cannot tell.
+        if (plan.primaryRemoved && !(await isLvActive(ctx, vg.name, lv.name))) ctx.out.error(`Unable to determine mirror sync status of ${vg.name}/${lv.name}.`);
         for (const stage of plan.stages) await commitStage(ctx, loaded, stage);
         if (plan.removedLv) ctx.out.print(`Logical volume "${lv.name}" successfully removed.`);
         for (const w of mirrorRepairWarnings(vg.name, plan)) ctx.out.warn(w);

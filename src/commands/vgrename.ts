@@ -6,7 +6,7 @@ import { parseId } from "../base/uuid.js";
 import { backupDir } from "../config/paths.js";
 import { vgLockName } from "./lock.js";
 import { loadVg } from "./vg-store.js";
-import { commitChange, forEachVg, nameError, noMatchingSyntax, readVgForChange, vgArg } from "./vg-common.js";
+import { commitChange, forEachVg, nameError, noMatchingSyntax, readVgForChange, vgArg, vgByUuid } from "./vg-common.js";
 
 /**
  * vgrename (tools/vgrename.c): rename a VG given by name or by VG UUID. Both
@@ -50,10 +50,12 @@ export const vgrename: CommandDef = {
     // The old name may be a VG UUID: find the VG's name first, then lock both names in one order.
     const scan = await ctx.scan();
     let oldName = oldArg;
-    const asId = parseId(oldArg);
-    if (asId && !scan.vgNames().includes(oldArg)) {
-      const byId = scan.vgNames().find((n) => loadVg(scan, n)?.vg.id === asId);
-      if (byId) oldName = byId;
+    if (!scan.vgNames().includes(oldArg)) {
+      const byId = vgByUuid(scan, oldArg);
+      if (byId) {
+        ctx.out.print(`Processing VG ${byId} because of matching UUID ${oldArg}`);
+        oldName = byId;
+      }
     }
     if (oldName === newName) throw new CommandError("New VG name must differ from the old VG name.");
     await ctx.locks.acquireAll([vgLockName(oldName), vgLockName(newName)]);

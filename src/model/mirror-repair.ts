@@ -40,6 +40,8 @@ export interface RemoveImagesOptions {
 export interface RemoveImagesOutcome {
   /** Image LVs removed. */
   removedImages: string[];
+  /** The primary leg (leg 0) was among them: lvm2 checks (and, inactive, cannot tell) the mirror's sync state first. */
+  primaryRemoved: boolean;
   /** The log LV removed (failed, asked for, or no longer needed after a collapse). */
   removedLog: string | undefined;
   /** One image was left: the LV is linear now. */
@@ -102,23 +104,25 @@ export function detachMirrorImages(
   vg: VolumeGroup,
   lvName: string,
   opts: RemoveImagesOptions,
-): { vg: VolumeGroup; orphans: string[]; layer: string | undefined; log: string | undefined; removed: number } {
+): { vg: VolumeGroup; orphans: string[]; layer: string | undefined; log: string | undefined; removed: number; primaryRemoved: boolean } {
   const out = cloneVg(vg);
   const { lv, seg } = mirrorSegOf(out, lvName);
   const legs = [...seg.mirrors];
   const oldCount = legs.length;
   let shifted = 0;
+  let primaryRemoved = false;
   for (let s = legs.length - 1; s >= 0 && shifted < opts.count; s--) {
     const a = legs[s]!;
     const img = a.kind === "lv" ? findLv(out, a.lvName) : undefined;
     if (!img || !opts.isRemovable(img, out)) continue;
+    if (s === 0) primaryRemoved = true;
     legs.splice(s, 1);
     legs.push(a);
     shifted++;
   }
   const removed = opts.preferredOnly ? shifted : opts.count;
   const keep = oldCount - removed;
-  if (removed === 0 && !opts.removeLog) return { vg: out, orphans: [], layer: undefined, log: undefined, removed: 0 };
+  if (removed === 0 && !opts.removeLog) return { vg: out, orphans: [], layer: undefined, log: undefined, removed: 0, primaryRemoved: false };
   if (keep < 1) throw new Error(`mirror repair: cannot remove all images of ${lvName}`);
   const orphans: string[] = [];
   for (const a of legs.slice(keep)) {
@@ -149,7 +153,7 @@ export function detachMirrorImages(
     img.segments = [errorSegment(lvExtents(lv))];
     lv.status = lv.status.filter((w) => w !== "NOTSYNCED");
   } else if (opts.removeLog) detachLog();
-  return { vg: out, orphans, layer, log, removed };
+  return { vg: out, orphans, layer, log, removed, primaryRemoved };
 }
 
 /**
@@ -186,7 +190,7 @@ export function deleteDetachedLvs(vg: VolumeGroup, mirrorLvName: string, names: 
  */
 export function removeMirrorImages(vg: VolumeGroup, lvName: string, opts: RemoveImagesOptions): StagedChange & RemoveImagesOutcome {
   const d = detachMirrorImages(vg, lvName, opts);
-  if (d.removed === 0 && d.log === undefined) return { stages: [], result: d.vg, removedImages: [], removedLog: undefined, collapsed: false };
+  if (d.removed === 0 && d.log === undefined) return { stages: [], result: d.vg, removedImages: [], removedLog: undefined, collapsed: false, primaryRemoved: false };
   const del = deleteDetachedLvs(d.vg, lvName, [...d.orphans, ...(d.layer ? [d.layer] : []), ...(d.log ? [d.log] : [])]);
   return {
     stages: [d.vg, ...del.stages],
@@ -194,6 +198,7 @@ export function removeMirrorImages(vg: VolumeGroup, lvName: string, opts: Remove
     removedImages: d.orphans,
     removedLog: d.log,
     collapsed: d.layer !== undefined,
+    primaryRemoved: d.primaryRemoved,
   };
 }
 
@@ -224,7 +229,7 @@ export function planMirrorRepair(vg: VolumeGroup, lvName: string, missingPvIds: 
     failedLogs = lseg && isMirrorSeg(lseg) ? mirrorImages(vg, logLv.name).filter((i) => partial(i, vg)).length : 1;
   }
   const logCount = oldLogCount - failedLogs;
-  const base = { lvName, removedImages: [] as string[], removedLog: undefined as string | undefined, collapsed: false, removedLv: false, logFailed: failedLogs > 0 && logCount === 0 };
+  const base = { lvName, removedImages: [] as string[], removedLog: undefined as string | undefined, collapsed: false, removedLv: false, logFailed: failedLogs > 0 && logCount === 0, primaryRemoved: false };
   if (failedImages === 0 && failedLogs === 0) return { ...base, stages: [], result: vg, unchanged: true, logFailed: false };
   if (failedImages === images.length) {
     // "No usable images left": the LV goes, with its sub-LVs, in one commit.
@@ -242,6 +247,7 @@ export function planMirrorRepair(vg: VolumeGroup, lvName: string, missingPvIds: 
   let removedImages: string[] = [];
   let removedLog: string | undefined;
   let collapsed = false;
+  let primaryRemoved = false;
   if (failedImages > 0) {
     const r = removeMirrorImages(cur, lvName, { count: failedImages, isRemovable: partial, preferredOnly: true, removeLog: logCount === 0 });
     stages.push(...r.stages);
@@ -249,6 +255,7 @@ export function planMirrorRepair(vg: VolumeGroup, lvName: string, missingPvIds: 
     removedImages = r.removedImages;
     removedLog = r.removedLog;
     collapsed = r.collapsed;
+    primaryRemoved = r.primaryRemoved;
   }
   // _lv_update_log_type: still a mirror but its log failed: continue with a core log.
   const stillMirror = !collapsed;
@@ -264,5 +271,5 @@ export function planMirrorRepair(vg: VolumeGroup, lvName: string, missingPvIds: 
   }
   // lv_update_and_reload: the final commit of this LV's repair.
   stages.push(cur);
-  return { ...base, stages, result: cur, removedImages, removedLog, collapsed, unchanged: false };
+  return { ...base, stages, result: cur, removedImages, removedLog, collapsed, primaryRemoved, unchanged: false };
 }

@@ -98,6 +98,13 @@ test("vgrename: by name and back, same name, invalid and existing names, unknown
   same(["vgrename", "vg", "other"]);
   same(["vgremove", "-q", "other"]);
   sameVg("vg");
+  // By VG UUID (both worlds share it).
+  const uuid = tw.lvm(["vgs", "--noheadings", "-o", "vg_uuid", "vg"]).stdout.trim();
+  assert.match(uuid, /^\w{6}-/);
+  same(["vgrename", uuid, "vg3"]);
+  sameVg("vg3");
+  same(["vgrename", "vg3", uuid]);
+  same(["vgrename", "vg3", "vg"]);
 });
 
 test("vgchange: resizeable, max LVs/PVs, allocation policy, tags, autoactivation, errors", { skip }, () => {
