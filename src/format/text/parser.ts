@@ -34,118 +34,105 @@ const enum Tok {
 
 const MAX_DEPTH = 64;
 
-function isSpace(c: number): boolean {
-  return c === 0x20 || (c >= 0x09 && c <= 0x0d);
-}
-
-function isDigit(c: number): boolean {
-  return c >= 0x30 && c <= 0x39;
-}
-
 export interface ParseOptions {
   mergeDuplicates?: boolean;
   /** Name for error messages (device or file). */
   source?: string;
 }
 
+// Sticky regular expressions do the character work: a CLI parses each VG's
+// text once, cold, and the regex engine is fast before the JIT warms up.
+const SKIP_RE = /(?:[ \t\n\v\f\r]+|#[^\n]*)*/y;
+const NUMBER_RE = /(?:\.[0-9]*|[+\-0-9][0-9]*(?:\.[0-9]*)?)/y;
+const WORD_RE = /[^ \t\n\v\f\r#={}]+/y;
+const DQ_RE = /"(?:[^"\\]|\\[\s\S])*"/y;
+const SQ_RE = /'[^']*'/y;
+
 class Lexer {
   tok: Tok = Tok.Eof;
-  /** The current token (a method, so that narrowing does not survive next()). */
-  peek(): Tok {
-    return this.tok;
-  }
   tb = 0; // token begin
   te = 0; // token end
-  line = 1;
-  tokLine = 1;
   readonly end: number;
+  private newlines: number[] | undefined;
 
   constructor(readonly text: string) {
     const nul = text.indexOf("\0");
     this.end = nul === -1 ? text.length : nul;
+    if (nul !== -1) this.text = text.slice(0, nul);
   }
 
-  private eatSpace(): void {
-    const t = this.text;
-    while (this.te < this.end) {
-      const c = t.charCodeAt(this.te);
-      if (c === 0x23 /* # */) {
-        while (this.te < this.end && t.charCodeAt(this.te) !== 0x0a) this.te++;
-      } else if (isSpace(c)) {
-        if (c === 0x0a) this.line++;
-        this.te++;
-      } else break;
+  /** The current token (a method, so that narrowing does not survive next()). */
+  peek(): Tok {
+    return this.tok;
+  }
+
+  /** 1-based line of an offset, for messages (newline index built on first use). */
+  lineAt(offset: number): number {
+    if (!this.newlines) {
+      const nl: number[] = [];
+      for (let i = this.text.indexOf("\n"); i !== -1 && i < this.end; i = this.text.indexOf("\n", i + 1)) nl.push(i);
+      this.newlines = nl;
     }
+    let lo = 0;
+    let hi = this.newlines.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if (this.newlines[mid]! < offset) lo = mid + 1;
+      else hi = mid;
+    }
+    return lo + 1;
+  }
+
+  get tokLine(): number {
+    return this.lineAt(this.tb);
+  }
+
+  private match(re: RegExp, at: number): number {
+    re.lastIndex = at;
+    return re.test(this.text) ? re.lastIndex : -1;
   }
 
   next(prev: Tok): void {
-    this.eatSpace();
-    this.tb = this.te;
-    this.tokLine = this.line;
+    SKIP_RE.lastIndex = this.te;
+    SKIP_RE.test(this.text);
+    this.tb = Math.min(SKIP_RE.lastIndex, this.end);
     if (this.tb >= this.end) {
       this.tok = Tok.Eof;
+      this.te = this.tb;
       return;
     }
-    const t = this.text;
     const valuesAllowed = prev === Tok.Eq || prev === Tok.ArrayB || prev === Tok.Comma;
-    let te = this.te;
-    const c = t.charCodeAt(te);
+    const c = this.text.charCodeAt(this.tb);
+    let te: number;
     switch (c) {
-      case 0x7b: this.tok = Tok.SectionB; te++; break;
-      case 0x7d: this.tok = Tok.SectionE; te++; break;
-      case 0x5b: this.tok = Tok.ArrayB; te++; break;
-      case 0x5d: this.tok = Tok.ArrayE; te++; break;
-      case 0x2c: this.tok = Tok.Comma; te++; break;
-      case 0x3d: this.tok = Tok.Eq; te++; break;
-      case 0x22: {
+      case 0x7b: this.tok = Tok.SectionB; te = this.tb + 1; break;
+      case 0x7d: this.tok = Tok.SectionE; te = this.tb + 1; break;
+      case 0x5b: this.tok = Tok.ArrayB; te = this.tb + 1; break;
+      case 0x5d: this.tok = Tok.ArrayE; te = this.tb + 1; break;
+      case 0x2c: this.tok = Tok.Comma; te = this.tb + 1; break;
+      case 0x3d: this.tok = Tok.Eq; te = this.tb + 1; break;
+      case 0x22:
         this.tok = Tok.StringEscaped;
-        te++;
-        while (te < this.end && t.charCodeAt(te) !== 0x22) {
-          if (t.charCodeAt(te) === 0x5c && te + 1 < this.end) te++;
-          if (t.charCodeAt(te) === 0x0a) this.line++;
-          te++;
-        }
-        if (te >= this.end) throw this.error("unterminated string", this.tb);
-        te++;
+        te = this.match(DQ_RE, this.tb);
+        if (te < 0) throw this.error("unterminated string", this.tb);
         break;
-      }
-      case 0x27: {
+      case 0x27:
         this.tok = Tok.StringSingle;
-        te++;
-        while (te < this.end && t.charCodeAt(te) !== 0x27) {
-          if (t.charCodeAt(te) === 0x0a) this.line++;
-          te++;
-        }
-        if (te >= this.end) throw this.error("unterminated string", this.tb);
-        te++;
+        te = this.match(SQ_RE, this.tb);
+        if (te < 0) throw this.error("unterminated string", this.tb);
         break;
-      }
       default: {
-        const numberStart = c === 0x2e || isDigit(c) || c === 0x2b || c === 0x2d;
+        const numberStart = c === 0x2e || (c >= 0x30 && c <= 0x39) || c === 0x2b || c === 0x2d;
         if (numberStart && valuesAllowed) {
-          let isFloat = c === 0x2e;
-          while (++te < this.end) {
-            const d = t.charCodeAt(te);
-            if (!isDigit(d)) {
-              if (d === 0x2e && !isFloat) {
-                isFloat = true;
-                continue;
-              }
-              break;
-            }
-          }
-          this.tok = isFloat ? Tok.Float : Tok.Int;
+          te = this.match(NUMBER_RE, this.tb);
+          this.tok = this.text.slice(this.tb, te).includes(".") ? Tok.Float : Tok.Int;
           break;
         }
-        while (te < this.end) {
-          const d = t.charCodeAt(te);
-          if (isSpace(d) || d === 0x23 || d === 0x3d || d === 0x7b || d === 0x7d) break;
-          te++;
-        }
+        te = this.match(WORD_RE, this.tb);
         this.tok = valuesAllowed ? Tok.StringBare : Tok.Identifier;
       }
     }
-    this.te = te;
+    this.te = Math.min(te, this.end);
   }
 
   tokenText(): string {
@@ -153,13 +140,15 @@ class Lexer {
   }
 
   error(what: string, at = this.tb): FormatError {
-    return new FormatError(`Parse error at byte ${at + 1} (line ${this.tokLine}): ${what}`, { offsetBytes: at, line: this.tokLine });
+    const line = this.lineAt(at);
+    return new FormatError(`Parse error at byte ${at + 1} (line ${line}): ${what}`, { offsetBytes: at, line });
   }
 }
 
 function unescapeDoubleQuoted(raw: string): string {
   // raw includes the quotes; only \" and \\ are escapes (dm_unescape_double_quotes).
   const inner = raw.slice(1, -1);
+  if (!inner.includes("\\")) return inner;
   let out = "";
   for (let i = 0; i < inner.length; i++) {
     const ch = inner[i]!;
@@ -180,6 +169,7 @@ function parseIntToken(text: string, lx: Lexer): number {
     s = s.slice(1);
   }
   if (s.length === 0) throw lx.error("expected a value");
+  if (s.length < 16 && (s.length === 1 || s[0] !== "0")) return Number(s) * sign;
   let v: bigint;
   if (s.length > 1 && s[0] === "0") {
     // octal; strtoll stops at the first non-octal digit
