@@ -76,10 +76,9 @@ export class DiffLab {
   /** Map device paths in output back to "%dN", and drop lvm2's noise lines. */
   normalise(world: "l" | "u", text: string): string {
     let t = text;
-    for (const n of this.names) {
-      const p = this.dev(world, n);
-      t = t.split(p).join(`%${n}`);
-    }
+    // Longest paths first: /dev/loop1 must not eat the front of /dev/loop10.
+    const byLength = [...this.names].sort((a, b) => this.dev(world, b).length - this.dev(world, a).length);
+    for (const n of byLength) t = t.split(this.dev(world, n)).join(`%${n}`);
     return t
       .split("\n")
       .filter((line) => !LVM_NOISE.some((re) => re.test(line)))
