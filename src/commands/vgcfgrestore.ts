@@ -17,6 +17,7 @@ import type { ToolContext } from "./toolcontext.js";
 import { LoadedVg } from "./vg-store.js";
 import { doesNotAcceptArgument, noMatchingSyntax, vgArg } from "./vg-common.js";
 import { validVgName } from "../model/names.js";
+import { reloadActive } from "./vgreduce.js";
 
 /**
  * vgcfgrestore (tools/vgcfgrestore.c, lib/format_text/archiver.c): write the
@@ -123,6 +124,7 @@ async function restore(ctx: ToolContext, vgName: string, path: string, force: bo
     }
   }
   await ctx.commit(loaded);
+  await reloadActive(ctx, vg.name);
 }
 
 export const vgcfgrestore: CommandDef = {

@@ -10,7 +10,7 @@ import type { VolumeGroup } from "../model/types.js";
 import type { ToolContext } from "./toolcontext.js";
 import type { LoadedVg } from "./vg-store.js";
 import { writeOrphanPv } from "./pv-orphan.js";
-import { isLvActive } from "./activation.js";
+import { isLvActive, reloadVg } from "./activation.js";
 import { commitChange, doesNotAcceptArgument, doesNotAcceptOption, forEachVg, noMatchingSyntax, readVgForChange, vgArg } from "./vg-common.js";
 import { findPvByDevice } from "./vgextend.js";
 import type { ScannedDevice } from "./scan.js";
@@ -20,6 +20,15 @@ import type { ScannedDevice } from "./scan.js";
  * missing PVs (--removemissing), which with --force first repairs or removes
  * the LVs that use them, committing the VG at each step as lvm2 does.
  */
+
+/** Ask the daemon (if one runs) to bring active LVs in line with the new metadata; a refusal is a warning. */
+export async function reloadActive(ctx: ToolContext, vgName: string): Promise<void> {
+  try {
+    await reloadVg(ctx, vgName);
+  } catch (e) {
+    ctx.out.warn(`WARNING: Failed to reload active logical volumes of ${vgName}: ${(e as Error).message}`);
+  }
+}
 
 /** Commit one version of the VG (a repair stage), keeping the seqno sequence. */
 async function commitStage(ctx: ToolContext, loaded: LoadedVg, vg: VolumeGroup): Promise<void> {
@@ -67,8 +76,12 @@ function consolidate(ctx: ToolContext, loaded: LoadedVg): boolean {
   return true;
 }
 
-/** _make_vg_consistent: repair mirrors and remove other partial LVs, one LV at a time, rescanning after each. */
-async function makeConsistent(ctx: ToolContext, loaded: LoadedVg, mirrorsOnly: boolean): Promise<void> {
+/**
+ * _make_vg_consistent: repair mirrors and remove other partial LVs, one LV at
+ * a time, committing each step as lvm2 does, then drop the missing PVs when
+ * nothing uses them. Exported for other repair paths (the daemon, lvconvert).
+ */
+export async function makeConsistent(ctx: ToolContext, loaded: LoadedVg, mirrorsOnly: boolean): Promise<void> {
   const skipped = new Set<string>();
   for (;;) {
     const vg = loaded.vg;
@@ -136,6 +149,8 @@ async function removeMissing(ctx: ToolContext, vgName: string, force: boolean, m
     ctx.out.error(`Failed to write out a consistent VG for ${vgName}`);
     throw e;
   }
+  // Active LVs follow the repaired metadata (lvm2 reloads them at each step).
+  if (force) await reloadActive(ctx, vgName);
   if (!fixed) {
     const err = new CommandError("");
     err.silent = true;

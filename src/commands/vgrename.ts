@@ -5,6 +5,7 @@ import { join } from "node:path";
 import { parseId } from "../base/uuid.js";
 import { backupDir } from "../config/paths.js";
 import { vgLockName } from "./lock.js";
+import { daemonStatus } from "./activation.js";
 import { loadVg } from "./vg-store.js";
 import { commitChange, forEachVg, nameError, noMatchingSyntax, readVgForChange, vgArg, vgByUuid } from "./vg-common.js";
 
@@ -68,6 +69,9 @@ export const vgrename: CommandDef = {
         const clash = fresh.vgNames().find((n) => loadVg(fresh, n)?.vg.id === newAsId);
         if (clash) throw new CommandError(`New VG name "${newName}" matches the UUID of existing VG ${clash}`);
       }
+      // ulvm's daemon cannot rename live devices: a VG with active LVs keeps its name.
+      const active = (await daemonStatus(ctx)).find((a) => a.vg === oldName);
+      if (active) throw new CommandError(`Cannot rename VG ${oldName} while LV ${active.lv} is active.`);
       loaded.vg.name = newName;
       await commitChange(ctx, loaded);
       // The commit backed the VG up under its new name; the old backup goes (lvm2's backup_remove).
