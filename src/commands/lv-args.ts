@@ -67,7 +67,8 @@ export function extentsValue(args: Args, name: string, mode: "any" | "nonneg" | 
     s = s.slice(1);
   }
   const m = /^(\d+)(.*)$/.exec(s);
-  if (!m) throw invalidArgument(args, name, v);
+  // strtoull: a value past 2^64-1 is a parse error (ERANGE).
+  if (!m || BigInt(m[1]!) > 0xffffffffffffffffn) throw invalidArgument(args, name, v);
   const count = Number(m[1]);
   let percent: PercentOf | undefined;
   if (m[2] !== "") {
@@ -90,7 +91,7 @@ export function numberValue(args: Args, name: string, mode: "unsigned" | "plus" 
   const v = args.str(name);
   if (v === undefined) return undefined;
   const m = /^([+-]?)(\d+)$/.exec(v);
-  if (!m) throw invalidArgument(args, name, v);
+  if (!m || BigInt(m[2]!) > 0xffffffffffffffffn) throw invalidArgument(args, name, v);
   const sign = (m[1] || undefined) as Sign;
   if (mode === "unsigned" && sign === "-") throw invalidArgument(args, name, v);
   if (mode === "plus" && sign === "-") throw invalidArgument(args, name, v, ["Number may not be negative."]);

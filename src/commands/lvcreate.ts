@@ -477,7 +477,8 @@ export const lvcreate: CommandDef = {
     const percent = p.extents?.percent;
     if (percent !== undefined) {
       const pct = p.extents!.count;
-      const of = (n: number): number => Math.floor((pct * n) / 100);
+      // percent_of_extents: 64-bit arithmetic, a uint32_t result.
+      const of = (n: number): number => Number(((BigInt(pct) * BigInt(n)) / 100n) % 2n ** 32n);
       if (percent === "VG") {
         extents = of(vgExtentCount(vg));
         if (extents > freeCount) {

@@ -220,8 +220,9 @@ function segStripes(idx: LvIndex, seg: Segment): { stripes: number; stripeSize: 
   return { stripes: 0, stripeSize: 0 };
 }
 
+/** percent_of_extents: computed in 64 bits, returned as a uint32_t. */
 function percentOf(pct: number, count: number, roundup: boolean): number {
-  return Math.floor((pct * count + (roundup ? 99 : 0)) / 100);
+  return Number(((BigInt(pct) * BigInt(count) + (roundup ? 99n : 0n)) / 100n) % 2n ** 32n);
 }
 
 function makeResize(name: "lvextend" | "lvreduce" | "lvresize", mode: Mode, summary: string): CommandDef {
@@ -288,7 +289,8 @@ function makeResize(name: "lvextend" | "lvreduce" | "lvresize", mode: Mode, summ
           size -= adjust;
           out.print(`Rounding size to boundary between physical extents: ${displaySize(size)}.`);
         }
-        extents = size / vg.extentSizeSectors;
+        // lp->extents is a uint32_t in lvm2: a huge size wraps around.
+        extents = Math.floor(size / vg.extentSizeSectors) % 2 ** 32;
       } else if (extents && p.percent) {
         const up = sign !== "-";
         const old = extents;

@@ -209,9 +209,36 @@ const MIRROR_LIMITS: string[][] = [
   ["lvcreate", "--type", "mirror", "-m1", "-l", "1", "-n", "nolog", "vg"]
 ];
 
+const SIZES_AT_THE_LIMITS: string[][] = [
+  ["lvcreate", "-L", "16e", "vg"],
+  ["lvcreate", "-L", "1e", "vg"],
+  ["lvcreate", "-L", "20000t", "vg"],
+  ["lvcreate", "-l", "4294967295", "vg"],
+  ["lvcreate", "-l", "4294967296", "vg"],
+  ["lvcreate", "-l", "99999999999999999999", "vg"],
+  ["lvcreate", "-L", "0.001", "vg"],
+  ["lvcreate", "-L", "1b", "vg"],
+  ["lvcreate", "-L", "512b", "vg"],
+  ["lvcreate", "-L", "1.5", "-n", "x", "vg"],
+  ["lvcreate", "-L", "3s", "-n", "y", "vg"],
+  ["lvcreate", "-l", "1", "-n", "z", "vg"],
+  ["lvextend", "-L", "+16e", "vg/z"],
+  ["lvextend", "-l", "+4294967290", "vg/z"],
+  ["lvextend", "-L", "1e", "vg/z"],
+  ["lvcreate", "-l", "200%FREE", "-n", "q", "vg"],
+  ["lvcreate", "-l", "0%FREE", "-n", "q", "vg"],
+  ["lvcreate", "-l", "1%FREE", "-n", "q", "vg"],
+  ["lvcreate", "-L", "1g", "-l", "5", "vg"],
+  ["lvcreate", "-l", "5", "-i", "2", "-I", "1m", "-n", "big", "vg"],
+  ["lvcreate", "-l", "5", "-i", "2", "-I", "8m", "-n", "big2", "vg"],
+  ["lvcreate", "-l", "5", "-i", "2", "-I", "4096m", "-n", "big3", "vg"],
+  ["lvcreate", "-l", "5", "-i", "2", "-I", "3k", "-n", "big4", "vg"]
+];
+
 test("lvcreate: options, names, sizes, PV lists and their errors", { skip: lvmUnavailable() }, () => run([64, 96, 128, 64], LVCREATE));
 test("lvextend, lvreduce, lvresize, lvrename, lvremove and their errors", { skip: lvmUnavailable() }, () => run([64, 96, 128, 64], RESIZE_RENAME_REMOVE));
 test("tags, test mode, explicit striped type, resizing stripes", { skip: lvmUnavailable() }, () => run([64, 96, 128, 64], TAGS_TESTMODE_STRIPES));
 test("mirrors: logs, core logs, --nosync, region sizes, PV lists, extend/reduce/rename/remove", { skip: oracleUnavailable() }, () =>
   run([64, 96, 128, 64, 80], MIRRORS, { oracle: true }));
 test("mirrors at their limits: too few PVs, deprecated logs, prompts, 100% FREE", { skip: oracleUnavailable() }, () => run([81, 81], MIRROR_LIMITS, { oracle: true }));
+test("absurd sizes, percentages and stripe sizes", { skip: lvmUnavailable() }, () => run([64, 64], SIZES_AT_THE_LIMITS));
