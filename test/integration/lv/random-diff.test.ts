@@ -6,7 +6,8 @@
  * and removes, which fragments the free space the allocator works with.
  * With the mirror oracle (build-lvm-oracle.sh) mirrors join in.
  *
- * ULVM_LV_DIFF_SEEDS=N runs N seeds per test (default 12 and 8).
+ * ULVM_LV_DIFF_SEEDS=N runs N seeds per test (default 12 and 8),
+ * ULVM_LV_DIFF_STEPS=N makes each sequence N commands long (default 20).
  */
 import { test } from "node:test";
 import { lvmUnavailable } from "../../helpers/lab.js";
@@ -14,6 +15,7 @@ import { DiffLab, between, oracleUnavailable, pick, rng } from "./lv-diff.js";
 import { same } from "./diff-assert.js";
 
 const SEEDS = Number(process.env.ULVM_LV_DIFF_SEEDS ?? 0);
+const STEPS = Number(process.env.ULVM_LV_DIFF_STEPS ?? 20);
 /** ULVM_LV_DIFF_SEED=N runs just that seed (to replay a failure). */
 const ONLY = process.env.ULVM_LV_DIFF_SEED ? Number(process.env.ULVM_LV_DIFF_SEED) : undefined;
 const seedsFrom = (first: number, n: number): number[] => (ONLY !== undefined ? [ONLY] : Array.from({ length: n }, (_, i) => first + i));
@@ -116,9 +118,9 @@ async function runSeed(seed: number, mirrors: boolean, steps: number): Promise<v
 }
 
 test("random linear/striped sequences match lvm2 step by step", { skip: lvmUnavailable() }, async (t) => {
-  for (const seed of seedsFrom(1, SEEDS || 12)) await t.test(`seed ${seed}`, () => runSeed(seed, false, 20));
+  for (const seed of seedsFrom(1, SEEDS || 12)) await t.test(`seed ${seed}`, () => runSeed(seed, false, STEPS));
 });
 
 test("random sequences with mirrors match lvm2's allocator (mirror oracle)", { skip: oracleUnavailable() }, async (t) => {
-  for (const seed of seedsFrom(1001, SEEDS || 8)) await t.test(`seed ${seed}`, () => runSeed(seed, true, 20));
+  for (const seed of seedsFrom(1001, SEEDS || 8)) await t.test(`seed ${seed}`, () => runSeed(seed, true, STEPS));
 });
