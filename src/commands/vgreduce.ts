@@ -69,8 +69,15 @@ function consolidate(ctx: ToolContext, loaded: LoadedVg): boolean {
   for (const id of missing) {
     const pv = vg.pvs.find((p) => p.id === id);
     if (!pv) continue;
-    if (vg.pvs.length === 1) throw new CommandError("Volume Groups must always contain at least one PV.");
-    if (pvAllocatedExtents(vg, pv)) throw new CommandError(`LVs still present on PV with UUID ${formatId(id)}: Can't remove from VG ${vg.name}.`);
+    // _remove_pv: lvm2 stops at the first PV it cannot drop (the VG is still written).
+    if (vg.pvs.length === 1) {
+      ctx.out.error("Volume Groups must always contain at least one PV.");
+      return false;
+    }
+    if (pvAllocatedExtents(vg, pv)) {
+      ctx.out.error(`LVs still present on PV with UUID ${formatId(id)}: Can't remove from VG ${vg.name}.`);
+      return false;
+    }
     vg.pvs = vg.pvs.filter((p) => p !== pv);
   }
   return true;
