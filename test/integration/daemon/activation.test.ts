@@ -180,3 +180,22 @@ test("the seed's failure drill on an lvm2-made mirror: dd over a leg while mount
     lab.cleanup();
   }
 });
+
+test("vgchange -ay / -an activate every LV of a VG and lvs, lvscan report it as lvm2 does", () => {
+  const lab = fixtureLab("a-linear", { devicePath: false });
+  try {
+    const on = lab.ulvm("vgchange", "-ay", "fxlinear");
+    assert.equal(on.code, 0, on.stderr);
+    assert.equal(on.stdout, `  4 logical volume(s) in volume group "fxlinear" now active\n`);
+    const lvs = lab.ok("lvs", "--noheadings", "-o", "lv_name,lv_attr");
+    assert.match(lvs, /lv_one\s+-wi-a-----/);
+    assert.match(lvs, /lv_stripe\s+-wi-a-----/);
+    assert.match(lab.ok("lvscan"), /ACTIVE {12}'.*\/fxlinear\/lv_span' \[16\.00 MiB\] inherit/);
+    const off = lab.ulvm("vgchange", "-an", "fxlinear");
+    assert.equal(off.code, 0, off.stderr);
+    assert.equal(off.stdout, `  0 logical volume(s) in volume group "fxlinear" now active\n`);
+    assert.match(lab.ok("lvs", "--noheadings", "-o", "lv_name,lv_attr"), /lv_one\s+-wi-------/);
+  } finally {
+    lab.cleanup();
+  }
+});
