@@ -20,6 +20,24 @@ import { vgFreeCount, type PvListEntry } from "./allocate-pv-maps.js";
  * mirrored LVs (sub-LVs _mimage_N first), mirror logs, lv_reduce and
  * lv_remove (recursing into images and logs), renames with sub-LVs. Pure:
  * changes the VG in memory; commands commit and do the I/O.
+ *
+ * For lvconvert and repairs (all on one VgEditor over the working VG):
+ *  - addMirrorImages(lv, {mirrors, stripes, logCount, pvs, policy, ...}):
+ *    lvm2's add_mirror_images — N new legs (and a log) allocated away from
+ *    the PVs the LV uses; a linear LV becomes LV_mimage_0 under a mirror
+ *    segment. Returns the images and the (visible, unattached) log; then
+ *    initMirrorLog (commands/lv-io.ts) and attachMirrorLog, as lvm2 does.
+ *    For an existing disk-log mirror lvm2 first inserts a _mimagetmp_N
+ *    layer (insertLayerForLv) and adds the legs to that; that sequence is
+ *    lvconvert's.
+ *  - createMirrorLog(lv, 1, regionSize, space) + attachMirrorLog: a disk
+ *    log for a core-log mirror (add_mirror_log).
+ *  - allocateExtents({lv: undefined, segtype: "mirror", mirrors: N,
+ *    stripes, logCount, extents: le_count, parallelAreas:
+ *    buildParallelAreas(vg, lv)}) for raw replacement space; addSegments
+ *    turns a slot of the result into segments of any LV.
+ *  - lvReduce / lvRemove for dropping legs and logs (remove the area from
+ *    the mirror segment first, then lvRemove the image).
  */
 
 /** What new LVs get stamped with; injected so tests are deterministic. */
