@@ -10,7 +10,7 @@ export function sizeOption(args: Args, name: string, defaultFactorSectors = 2048
     return parseSizeArg(v, defaultFactorSectors, allowPercent);
   } catch (e) {
     if (e instanceof SizeArgError) {
-      throw new UsageError([...e.lines, `Invalid argument for --${name}: ${v}`].join("\n  "), args.command, { getopt: false, runHelp: false, parseError: true });
+      throw new UsageError([...e.lines, `Invalid argument for --${name}: ${v}`, "Error during parsing of command line."].join("\n"), args.command, { getopt: false, runHelp: false, parseError: true });
     }
     throw e;
   }
