@@ -69,3 +69,15 @@ export async function daemonStatus(ctx: ToolContext): Promise<ActiveLvStatus[]> 
 export async function isLvActive(ctx: ToolContext, vg: string, lv: string): Promise<boolean> {
   return (await daemonStatus(ctx)).some((s) => s.vg === vg && s.lv === lv);
 }
+
+/** Have the daemon mark every region of an active mirror out of sync (before adding a leg). */
+export async function resetActiveMirrorLog(ctx: ToolContext, vg: string, lv: string): Promise<{ active: boolean; reset: boolean }> {
+  if (ctx.opts.test) return { active: false, reset: false };
+  const c = await client(ctx, false);
+  if (!c) return { active: false, reset: false };
+  try {
+    return await c.request<{ active: boolean; reset: boolean }>({ op: "reset-mirror-log", vg, lv });
+  } finally {
+    c.close();
+  }
+}

@@ -1,4 +1,380 @@
 import type { CommandDef } from "../cli/command-def.js";
-import { notImplemented } from "./not-implemented.js";
+import type { Args, OptionSpec } from "../cli/args.js";
+import { CommandError, LvmError, UsageError } from "../errors/errors.js";
+import { VgEditor, effectivePolicy, type SpaceSpec } from "../model/allocate-lv.js";
+import { findLv, isMirrorSeg, isVisible, lvExtents } from "../model/lv-info.js";
+import { isLvPartial, mirrorImages, planMirrorRepair, removeMirrorImages } from "../model/mirror-repair.js";
+import type { LogicalVolume, MirrorSegment, VolumeGroup } from "../model/types.js";
+import { lvNameArg } from "./common.js";
+import { allocValue, mirrorLogValue, regionSizeValue } from "./lv-args.js";
+import { commitLvChange, createPvList, displayLvName, isPvMissing, lvEnv, readVgForUpdate, vgPvEntries } from "./lv-common.js";
+import { initMirrorLog } from "./lv-io.js";
+import { adjustedRegionSize } from "./lvcreate.js";
+import { daemonStatus, reloadVg, resetActiveMirrorLog } from "./activation.js";
+import { copyPercent, syncOf, waitForConversion } from "./conversion-progress.js";
+import type { ToolContext } from "./toolcontext.js";
+import type { LoadedVg } from "./vg-store.js";
+import { vgLockName } from "./lock.js";
 
-export const lvconvert: CommandDef = notImplemented("lvconvert");
+/**
+ * lvconvert for legacy mirrors (tools/lvconvert.c _lvconvert_mirrors*):
+ *  - `-m N` / `-m +N` / `-m -N` / `--type linear|mirror`: add or remove legs;
+ *    a linear LV becomes a mirror whose first leg is its old extents;
+ *  - `--mirrorlog core|disk`, `--corelog`: change the log;
+ *  - `--repair [--use-policies]`: drop legs and logs on missing PVs, then
+ *    replace them from free extents (asked, or by activation/
+ *    mirror_image_fault_policy and mirror_log_fault_policy);
+ *  - `VG/LV` alone: wait for a conversion in progress.
+ * While new legs copy, "VG/LV: Converted: N%" is printed every --interval
+ * seconds (a progress bar on a terminal) unless -b.
+ *
+ * Crash safety of adding a leg: a new leg holds nothing, so before the
+ * metadata names it, the mirror's disk log must say "out of sync" for every
+ * region (a fresh log, or the active mirror's log reset by the daemon); a
+ * crash at any point then resyncs from the first leg, never from the new one.
+ */
+const OPTIONS: OptionSpec[] = [
+  { name: "mirrors", short: "m", value: true },
+  { name: "type", value: true },
+  { name: "mirrorlog", value: true },
+  { name: "corelog", value: false },
+  { name: "regionsize", short: "R", value: true },
+  { name: "repair", value: false },
+  { name: "usepolicies", value: false, aliases: ["use-policies"] },
+  { name: "background", short: "b", value: false },
+  { name: "interval", short: "i", value: true },
+  { name: "force", short: "f", value: false, repeat: true },
+  { name: "alloc", value: true },
+  { name: "stripes", value: true },
+  { name: "stripesize", short: "I", value: true },
+  { name: "nosync", value: false },
+  { name: "autobackup", short: "A", value: true },
+  { name: "noudevsync", value: false },
+  { name: "reportformat", value: true },
+];
+
+interface Request {
+  vg: string;
+  lv: string;
+  pvArgs: string[];
+  intervalSec: number;
+  background: boolean;
+}
+
+/** get_default_region_size: activation/raid_region_size (or mirror_region_size) KiB, default 2 MiB. */
+function defaultRegionSectors(ctx: ToolContext): number {
+  const kib = ctx.config.int("activation/raid_region_size", 0) || ctx.config.int("activation/mirror_region_size", 0) || 2048;
+  let r = 1;
+  while (r * 2 <= kib * 2) r *= 2;
+  return r % 8 ? 4096 : r;
+}
+
+function mirrorSeg(lv: LogicalVolume): MirrorSegment | undefined {
+  const s = lv.segments[0];
+  return lv.segments.length === 1 && s && isMirrorSeg(s) ? s : undefined;
+}
+
+async function syncState(ctx: ToolContext, vg: string, lv: string): Promise<{ active: boolean; inSync: boolean }> {
+  const st = (await daemonStatus(ctx)).find((s) => s.vg === vg && s.lv === lv);
+  if (!st) return { active: false, inSync: true };
+  const s = syncOf(st)!;
+  return { active: true, inSync: s.insync >= s.total };
+}
+
+/** Commit each of lvm2's intermediate versions, then the result (when it is not the last stage). */
+async function commitStages(ctx: ToolContext, loaded: LoadedVg, stages: readonly VolumeGroup[], result: VolumeGroup): Promise<void> {
+  for (const stage of stages) {
+    loaded.vg = stage;
+    await commitLvChange(ctx, loaded);
+  }
+  if (stages[stages.length - 1] !== result) {
+    loaded.vg = result;
+    await commitLvChange(ctx, loaded);
+  }
+}
+
+async function commitAndReload(ctx: ToolContext, loaded: LoadedVg): Promise<void> {
+  await commitLvChange(ctx, loaded);
+  await reloadVg(ctx, loaded.vg.name);
+}
+
+/** Space for new legs and logs: the PVs named (with ranges), else every allocatable PV of the VG. */
+function space(ctx: ToolContext, loaded: LoadedVg, pvArgs: string[], allocArg: string | undefined, lv: LogicalVolume): SpaceSpec {
+  const pvs = pvArgs.length ? createPvList(ctx, loaded, pvArgs, true) : vgPvEntries(loaded);
+  return { pvs, policy: effectivePolicy(loaded.vg, allocArg ?? lv.allocationPolicy), approx: false };
+}
+
+/**
+ * Bring `lv` to `images` legs and `logs` disk logs (0 or 1). Returns whether
+ * legs were added (the caller then waits for the copy).
+ */
+export async function convertMirror(ctx: ToolContext, loaded: LoadedVg, lvName: string, images: number, logs: number, opts: { pvArgs: string[]; alloc?: string; regionSectors?: number }): Promise<{ added: boolean; changed: boolean }> {
+  const vg = loaded.vg;
+  const lv = findLv(vg, lvName)!;
+  const seg = mirrorSeg(lv);
+  const oldImages = seg ? seg.mirrors.length : 1;
+  const oldLogs = seg?.mirrorLog ? 1 : 0;
+  if (images === 1) logs = 0;
+  if (images === oldImages && logs === oldLogs) return { added: false, changed: false };
+  if (images > oldImages) {
+    const st = await syncState(ctx, vg.name, lvName);
+    if (seg && !st.inSync) throw new CommandError("Can't add mirror to out-of-sync mirrored LV: use lvchange --resync first.");
+    let region = opts.regionSectors ?? seg?.regionSizeSectors ?? defaultRegionSectors(ctx);
+    if (!seg) region = adjustedRegionSize(ctx.out, vg.extentSizeSectors, lvExtents(lv), region);
+    // Existing disk log: make every region out of sync before the new leg exists in the metadata.
+    if (seg?.mirrorLog && logs === 1) {
+      const r = await resetActiveMirrorLog(ctx, vg.name, lvName);
+      if (!r.active && !ctx.opts.test) await initMirrorLog(loaded, findLv(vg, seg.mirrorLog)!, false);
+    }
+    const ed = new VgEditor(vg, lvEnv(ctx));
+    const sp = space(ctx, loaded, opts.pvArgs, opts.alloc, lv);
+    const newLog = seg ? (logs > oldLogs ? 1 : 0) : logs;
+    const { log } = ed.addMirrorImages(lv, { ...sp, mirrors: images - oldImages, stripes: 1, stripeSizeSectors: 0, regionSizeSectors: region, logCount: newLog });
+    if (log) {
+      // As lvm2: commit with the log visible and unattached, initialise it (all regions out of sync), attach it.
+      await commitLvChange(ctx, loaded);
+      if (!ctx.opts.test) await initMirrorLog(loaded, log, false);
+      ed.attachMirrorLog(lv, log);
+    } else if (seg && !seg.mirrorLog) {
+      // Core log: the whole mirror resyncs on its next (re)load anyway.
+    }
+    await commitAndReload(ctx, loaded);
+    return { added: true, changed: true };
+  }
+  // Fewer legs and/or no log.
+  const pvIds = new Set(opts.pvArgs.length ? createPvList(ctx, loaded, opts.pvArgs, false).map((e) => e.pv.pvId) : []);
+  const onNamedPvs = (img: LogicalVolume, v: VolumeGroup): boolean => {
+    for (const s of img.segments) for (const a of "stripes" in s ? s.stripes : []) if (a.kind === "pv" && pvIds.has(a.pvId)) return true;
+    void v;
+    return false;
+  };
+  if (images < oldImages || logs < oldLogs) {
+    const r = removeMirrorImages(vg, lvName, { count: oldImages - images, isRemovable: onNamedPvs, preferredOnly: false, removeLog: logs < oldLogs });
+    await commitStages(ctx, loaded, r.stages, r.result);
+    await reloadVg(ctx, vg.name);
+  }
+  if (logs > oldLogs && images === oldImages) {
+    // core → disk on an existing mirror: a fresh log (all out of sync) is attached; the mirror resyncs.
+    const lv2 = findLv(loaded.vg, lvName)!;
+    const ed = new VgEditor(loaded.vg, lvEnv(ctx));
+    const log = ed.createMirrorLog(lv2, 1, mirrorSeg(lv2)!.regionSizeSectors, space(ctx, loaded, opts.pvArgs, opts.alloc, lv2));
+    await commitLvChange(ctx, loaded);
+    if (!ctx.opts.test) await initMirrorLog(loaded, log, false);
+    ed.attachMirrorLog(lv2, log);
+    await commitAndReload(ctx, loaded);
+    return { added: true, changed: true };
+  }
+  return { added: false, changed: true };
+}
+
+function parseMirrors(args: Args): { sign: "+" | "-" | undefined; n: number } | undefined {
+  const v = args.str("mirrors");
+  if (v === undefined) return undefined;
+  const m = /^([+-]?)(\d+)$/.exec(v);
+  if (!m) throw new UsageError(`Invalid argument for --mirrors: ${v}\n  Error during parsing of command line.`, undefined, { runHelp: false });
+  return { sign: (m[1] || undefined) as "+" | "-" | undefined, n: Number(m[2]) };
+}
+
+async function waitIfActive(ctx: ToolContext, req: Request, loaded: LoadedVg): Promise<void> {
+  const lv = findLv(loaded.vg, req.lv);
+  const st = await syncState(ctx, req.vg, req.lv);
+  const name = displayLvName(req.vg, req.lv);
+  if (!st.active) {
+    ctx.out.print(`Logical volume ${name} converted.`);
+    return;
+  }
+  ctx.out.print(`Logical volume ${name} being converted.`);
+  if (req.background) return;
+  await ctx.locks.release(vgLockName(req.vg)); // lvm2 polls without the VG lock
+  await waitForConversion(ctx, req.vg, req.lv, lv ? lvExtents(lv) : 1, loaded.vg.extentSizeSectors * 512, req.intervalSec);
+}
+
+async function repair(ctx: ToolContext, req: Request, args: Args): Promise<number> {
+  const loaded = await readVgForUpdate(ctx, req.vg, { handlesMissingPvs: true });
+  const vg = loaded.vg;
+  const lv = findLv(vg, req.lv);
+  if (!lv) throw new CommandError(`Failed to find logical volume "${req.vg}/${req.lv}"`);
+  const name = displayLvName(vg, lv.name);
+  const seg = mirrorSeg(lv);
+  if (!seg) throw new CommandError(`Can't repair non-mirrored LV ${name}.`);
+  const missing = new Set(vg.pvs.filter((pv) => isPvMissing(loaded, pv)).map((pv) => pv.id));
+  if (!isLvPartial(vg, lv, missing)) {
+    ctx.out.print(`Volume ${name} is consistent. Nothing to repair.`);
+    return 0;
+  }
+  const originalImages = seg.mirrors.length;
+  const originalLogs = seg.mirrorLog ? 1 : 0;
+  const plan = planMirrorRepair(vg, lv.name, missing);
+  const failedImages = mirrorImages(vg, lv.name).filter((i) => isLvPartial(vg, i, missing)).length;
+  const failedLogs = seg.mirrorLog && isLvPartial(vg, findLv(vg, seg.mirrorLog)!, missing) ? 1 : 0;
+  await commitStages(ctx, loaded, plan.stages, plan.result);
+  await reloadVg(ctx, req.vg);
+  if (plan.removedLv) throw new CommandError(`No usable images left in ${name}.`);
+  if (failedImages) ctx.out.print(`Mirror status: ${failedImages} of ${originalImages} images failed.`);
+  if (failedLogs) ctx.out.print(`Mirror log status: ${failedLogs} of ${originalLogs} images failed.`);
+  let replaceImages: boolean;
+  let replaceLogs: boolean;
+  if (args.has("usepolicies")) {
+    replaceImages = ctx.config.str("activation/mirror_image_fault_policy", "remove") !== "remove";
+    replaceLogs = ctx.config.str("activation/mirror_log_fault_policy", "allocate") !== "remove";
+  } else if (args.has("force")) {
+    replaceImages = replaceLogs = false;
+  } else {
+    replaceImages = replaceLogs = true;
+    if (!ctx.opts.yes) {
+      if (failedLogs && !(await ctx.confirm("Attempt to replace failed mirror log?"))) replaceLogs = false;
+      if (failedImages && !(await ctx.confirm("Attempt to replace failed mirror images (requires full device resync)?"))) replaceImages = false;
+    }
+  }
+  let images = replaceImages ? originalImages : originalImages - failedImages;
+  if (images === 1) replaceLogs = false;
+  let logs = replaceLogs ? originalLogs : originalLogs - failedLogs;
+  let added = false;
+  while (replaceImages || replaceLogs) {
+    ctx.out.warn(`WARNING: Trying to up-convert to ${images} images, ${logs} logs.`);
+    try {
+      added = (await convertMirror(ctx, loaded, lv.name, images, logs, { pvArgs: req.pvArgs, regionSectors: seg.regionSizeSectors })).added;
+      break;
+    } catch (e) {
+      if (!(e instanceof LvmError)) throw e;
+      ctx.out.error(e.message);
+      if (images > 2) images--;
+      else if (logs > 0) logs--;
+      else break;
+    }
+  }
+  const after = findLv(loaded.vg, lv.name);
+  const afterSeg = after ? mirrorSeg(after) : undefined;
+  const nowImages = afterSeg ? afterSeg.mirrors.length : 1;
+  const nowLogs = afterSeg?.mirrorLog ? 1 : 0;
+  if (replaceImages && nowImages !== originalImages) ctx.out.warn(`WARNING: Failed to replace ${originalImages - nowImages} of ${originalImages} images in volume ${name}.`);
+  if (replaceLogs && nowLogs !== originalLogs) ctx.out.warn(`WARNING: Failed to replace ${originalLogs - nowLogs} of ${originalLogs} logs in volume ${name}.`);
+  if (added && !req.background) {
+    const st = await syncState(ctx, req.vg, lv.name);
+    if (st.active) {
+      await ctx.locks.release(vgLockName(req.vg));
+      await waitForConversion(ctx, req.vg, lv.name, lvExtents(after ?? lv), loaded.vg.extentSizeSectors * 512, req.intervalSec);
+    }
+  }
+  return 0;
+}
+
+export const lvconvert: CommandDef = {
+  name: "lvconvert",
+  summary: "Change logical volume layout",
+  usage: `  lvconvert - Change logical volume layout
+
+  Convert LV to type mirror (also see type raid1),
+  (also see lvconvert --mirrors).
+  lvconvert --type mirror LV
+	[ -m|--mirrors [+|-]Number ]
+	[ -R|--regionsize Size[m|UNIT] ]
+	[ -i|--interval Number ]
+	[    --mirrorlog core|disk ]
+	[ COMMON_OPTIONS ]
+	[ PV ... ]
+
+  Change the number of mirror images in the LV.
+  lvconvert -m|--mirrors [+|-]Number LV_linear_mirror
+	[ -A|--autobackup y|n ]
+	[ -b|--background ]
+	[ -i|--interval Number ]
+	[ -R|--regionsize Size[m|UNIT] ]
+	[    --mirrorlog core|disk ]
+	[    --alloc contiguous|cling|cling_by_tags|normal|anywhere|inherit ]
+	[ COMMON_OPTIONS ]
+	[ PV ... ]
+
+  Change the type of mirror log used by a mirror LV.
+  lvconvert --mirrorlog core|disk LV_mirror
+	[ COMMON_OPTIONS ]
+	[ PV ... ]
+
+  Replace failed PVs in a mirror LV.
+  lvconvert --repair LV_mirror
+	[ -b|--background ]
+	[ -i|--interval Number ]
+	[    --usepolicies ]
+	[ COMMON_OPTIONS ]
+	[ PV ... ]
+
+  Poll LV to continue conversion.
+  lvconvert LV_mirror
+	[ -b|--background ]
+	[ -i|--interval Number ]
+	[ COMMON_OPTIONS ]
+`,
+  options: OPTIONS,
+  async run(ctx, args) {
+    if (args.positional.length === 0) throw new UsageError("Please provide logical volume path", "lvconvert");
+    const { vg, lv } = lvNameArg(args.positional[0]!, ctx.paths.devDir);
+    if (vg === undefined) throw new UsageError(`Path "${args.positional[0]}" is not a logical volume.`, "lvconvert");
+    const intervalArg = args.str("interval");
+    if (intervalArg !== undefined && !/^\+?\d+$/.test(intervalArg)) {
+      throw new UsageError(intervalArg.startsWith("-") ? "Argument to --interval cannot be negative." : `Invalid argument for --interval: ${intervalArg}`, "lvconvert");
+    }
+    const req: Request = {
+      vg,
+      lv,
+      pvArgs: args.positional.slice(1),
+      intervalSec: intervalArg !== undefined ? Number(intervalArg) : ctx.config.int("activation/polling_interval", 15),
+      background: args.has("background"),
+    };
+    if (args.has("stripes") || args.has("stripesize")) throw new CommandError("--stripes or --stripesize argument is only valid when converting to striped or raid.");
+    if (args.has("repair")) return repair(ctx, req, args);
+    const mirrors = parseMirrors(args);
+    const type = args.str("type");
+    if (type !== undefined && type !== "mirror" && type !== "linear") throw new CommandError(`Conversion using --type ${type} is not supported.`);
+    if (args.has("corelog") && args.has("mirrorlog")) throw new UsageError("--mirrorlog and --corelog are incompatible.", "lvconvert");
+    const logArg = args.has("corelog") ? 0 : mirrorLogValue(args);
+    if (logArg === 2) throw new CommandError('Log type "mirrored" is DEPRECATED. Use RAID1 LV or disk log instead.');
+    const region = regionSizeValue(args);
+    const alloc = allocValue(args);
+    if (mirrors === undefined && type === undefined && logArg === undefined) {
+      // lvconvert VG/LV: resume waiting for a conversion.
+      const loaded = await ctx.readVg(vg, { lock: false });
+      const lvObj = findLv(loaded.vg, lv);
+      if (!lvObj) throw new CommandError(`Failed to find logical volume "${vg}/${lv}"`);
+      const st = (await daemonStatus(ctx)).find((s) => s.vg === vg && s.lv === lv);
+      if (!st || !mirrorSeg(lvObj)) {
+        ctx.out.print(`Logical volume ${displayLvName(vg, lv)} is not being converted.`);
+        return 0;
+      }
+      if (copyPercent(syncOf(st)!, lvExtents(lvObj)) >= 100) {
+        ctx.out.print(`${displayLvName(vg, lv)}: Converted: 100.00%`);
+        return 0;
+      }
+      if (req.background) return 0;
+      await waitForConversion(ctx, vg, lv, lvExtents(lvObj), loaded.vg.extentSizeSectors * 512, req.intervalSec);
+      return 0;
+    }
+    if (type === "mirror" && mirrors === undefined) throw new CommandError("Conversions to --type mirror require -m/--mirrors");
+    const loaded = await readVgForUpdate(ctx, vg);
+    const lvObj = findLv(loaded.vg, lv);
+    if (!lvObj) throw new CommandError(`Failed to find logical volume "${vg}/${lv}"`);
+    if (!isVisible(lvObj)) throw new CommandError(`Operation not permitted on hidden LV ${displayLvName(vg, lv)}.`);
+    const seg = mirrorSeg(lvObj);
+    if (!seg && lvObj.segments.some((s) => s.type !== "striped")) throw new CommandError(`Cannot convert LV ${displayLvName(vg, lv)}.`);
+    const oldImages = seg ? seg.mirrors.length : 1;
+    let images = oldImages;
+    if (type === "linear") {
+      if (mirrors && mirrors.n !== 0) throw new CommandError("Cannot specify mirrors with linear type.");
+      images = 1;
+    } else if (mirrors) {
+      images = mirrors.sign === "+" ? oldImages + mirrors.n : mirrors.sign === "-" ? oldImages - mirrors.n : mirrors.n + 1;
+    }
+    if (images < 1) throw new CommandError(`Unable to reduce images by specified amount - only ${oldImages - 1} in ${displayLvName(vg, lv)}`);
+    if (images > 8) throw new CommandError("Only up to 8 images in mirror supported currently.");
+    if (images === 1 && !seg) {
+      ctx.out.warn(`WARNING: Logical volume ${displayLvName(vg, lv)} is already not mirrored.`);
+      return 0;
+    }
+    if (!seg && logArg !== undefined && mirrors === undefined) throw new CommandError("--corelog and --mirrorlog are only compatible with mirror devices");
+    const logs = logArg ?? (seg ? (seg.mirrorLog ? 1 : 0) : 1);
+    const r = await convertMirror(ctx, loaded, lv, images, logs, { pvArgs: req.pvArgs, ...(alloc ? { alloc } : {}), ...(region ? { regionSectors: region } : {}) });
+    if (!r.changed) return 0;
+    if (r.added) await waitIfActive(ctx, req, loaded);
+    else ctx.out.print(`Logical volume ${displayLvName(vg, lv)} converted.`);
+    return 0;
+  },
+};

@@ -4,6 +4,8 @@ import { daemonControlSocket, daemonPidFile, nbdSocket, type Paths } from "../co
 import { loadConfig, type Config } from "../config/config.js";
 import { LvmError, NotFoundError, CommandError, BusyError } from "../errors/errors.js";
 import { MapperRegistry } from "../mapper/mapper-registry.js";
+import { Table } from "../mapper/table.js";
+import { MIRROR_DISK_VERSION, MIRROR_MAGIC, NR_REGIONS_UNSET } from "../mapper/dirty-log/disk-log-format.js";
 import type { MapperEvent } from "../mapper/events.js";
 import type { BlockDevice } from "../blockdev/block-device.js";
 import { NbdServer } from "../nbd/server.js";
@@ -168,6 +170,8 @@ export class Daemon {
         case "reload":
           await this.perVg(req.vg, () => this.reload(req.vg, req.devices, req.renamedVgFrom));
           return { id: req.id, ok: true };
+        case "reset-mirror-log":
+          return { id: req.id, ok: true, ...(await this.perVg(req.vg, () => this.resetMirrorLog(req.vg, req.lv))) };
         case "wait-sync":
           return { id: req.id, ok: true, ...(await this.waitSync(req.vg, req.lv, req.afterEvent)) };
         case "shutdown":
@@ -308,6 +312,44 @@ export class Daemon {
       this.policy.watch(a, loaded);
       this.log(`reloaded ${a.exportName}`);
     }
+  }
+
+  /**
+   * Mark every region of an active mirror out of sync, durably, before the CLI
+   * adds a leg to it: the mirror is suspended (its log flushed and quiet), the
+   * disk log is rewritten as lvm2 initialises a new one (zeroed bitmap,
+   * nr_regions all ones) through the log's own mapped device, and the same
+   * table is loaded again, so the mirror re-reads the log and resyncs from its
+   * first leg. Doing this before the metadata gains the new leg means a crash
+   * at any point can never leave a new, empty leg that the log calls in sync.
+   */
+  async resetMirrorLog(vgName: string, lvName: string): Promise<{ active: boolean; reset: boolean }> {
+    const a = this.active.get(this.key(vgName, lvName));
+    if (!a) return { active: false, reset: false };
+    const topNode = a.nodes[a.nodes.length - 1]!;
+    const line = topNode.lines.find((l) => l.targetType === "mirror" && l.args[0] === "disk");
+    if (!line) return { active: true, reset: false };
+    const top = this.registry.get(topNode.name)!;
+    const log = this.registry.get(line.args[2]!);
+    if (!log) return { active: true, reset: false };
+    if (this.policy.busy(vgName)) throw new BusyError(`Volume group ${vgName} is handling a device failure; try again.`);
+    await top.suspend({ flush: true });
+    try {
+      const chunk = new Uint8Array(Math.min(log.sizeBytes, 1 << 20));
+      for (let off = 0; off < log.sizeBytes; off += chunk.length) await log.write(off, chunk.subarray(0, Math.min(chunk.length, log.sizeBytes - off)));
+      const header = new Uint8Array(512);
+      const dv = new DataView(header.buffer);
+      dv.setUint32(0, MIRROR_MAGIC, true);
+      dv.setUint32(4, MIRROR_DISK_VERSION, true);
+      dv.setBigUint64(8, NR_REGIONS_UNSET, true);
+      await log.write(0, header);
+      await log.flush();
+      await top.load(Table.from(topNode.lines));
+    } finally {
+      await top.resume();
+    }
+    this.log(`reset the mirror log of ${a.exportName}: every region resyncs from leg 0`);
+    return { active: true, reset: true };
   }
 
   // ------------------------------------------------------------- status

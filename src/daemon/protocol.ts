@@ -13,6 +13,7 @@ export type ControlRequest =
   | { id: number; op: "deactivate"; vg: string; lv: string; devices?: string[] }
   | { id: number; op: "reload"; vg: string; devices?: string[]; renamedVgFrom?: string }
   | { id: number; op: "status" }
+  | { id: number; op: "reset-mirror-log"; vg: string; lv: string }
   | { id: number; op: "wait-sync"; vg: string; lv: string; afterEvent?: number }
   | { id: number; op: "shutdown" };
 
