@@ -11,6 +11,14 @@
  * with mode 0600 after removing a stale socket) and, when configured, TCP
  * (loopback unless told otherwise). close() is graceful: requests already
  * received finish, new ones get ESHUTDOWN, then connections close.
+ *
+ *   const server = new NbdServer({ log });
+ *   await server.listenUnix(`${runDir}/nbd.sock`);         // mode 0600
+ *   server.addExport({ name: "vg0/lv0", device, readOnly: false });
+ *   server.openCount("vg0/lv0");                            // lvs "open" attribute
+ *   await server.removeExport("vg0/lv0");                   // BusyError while open
+ *   await server.removeExport("vg0/lv0", { disconnect: true });
+ *   await server.close();
  */
 import fs from "node:fs";
 import net from "node:net";
