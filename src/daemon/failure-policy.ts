@@ -167,6 +167,20 @@ export class FailurePolicy {
     } catch (e) {
       this.daemon.log(`reload of ${vg} after a failure: ${(e as Error).message}`);
     }
+    // POLICY: "allocate" replaces the lost legs from free space, as dmeventd runs
+    // `lvconvert --repair --use-policies`; "remove" (the default) stops at the reload above.
+    if (this.daemon.config().str("activation/mirror_image_fault_policy", "remove") === "remove") return;
+    // Mirrors are the LVs built from sub-devices; lvconvert says "nothing to repair" for intact ones.
+    for (const a of [...this.daemon.active.values()].filter((x) => x.vg === vg && x.nodes.length > 1)) await this.repairLv(vg, a.lv);
+  }
+
+  /** Run the same repair the CLI runs, through the same code (commands/), in the background. */
+  private async repairLv(vg: string, lv: string): Promise<void> {
+    const { runCommand } = await import("../cli/main.js");
+    const out = new MemoryOutput();
+    const code = await runCommand(["lvconvert", "--repair", "--use-policies", "-b", `${vg}/${lv}`], { out, paths: this.daemon.paths, config: this.daemon.config() });
+    const text = (out.stdout + out.stderr).trim().replace(/\n\s*/g, "; ");
+    this.daemon.log(`lvconvert --repair --use-policies ${vg}/${lv}: exit ${code}${text ? `: ${text}` : ""}`);
   }
 
   onEvent(e: MapperEvent): Promise<void> | void {
