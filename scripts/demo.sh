@@ -8,6 +8,7 @@ SCRATCH=${1:-$(mktemp -d /var/tmp/ulvm-demo.XXXXXX)}
 mkdir -p "$SCRATCH"/{disks,etc,run,dev}
 export ULVM_SYSTEM_DIR=$SCRATCH/etc ULVM_RUN_DIR=$SCRATCH/run ULVM_DEV_DIR=$SCRATCH/dev
 D=$SCRATCH/disks
+MNT=$SCRATCH/test
 cat >"$ULVM_SYSTEM_DIR/ulvm.conf" <<CONF
 devices {
 	scan = [ "$D" ]
@@ -19,22 +20,68 @@ step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 run() { printf '\033[36m# %s\033[0m\n' "$*"; "$@"; }
 
 cleanup() {
-	ulvm vgchange -an vg_test >/dev/null 2>&1 || true
-	[ "${KEEP:-0}" = 1 ] && { echo "scratch kept in $SCRATCH"; return; }
-	rm -rf "$SCRATCH"
+	set +e
+	mountpoint -q "$MNT" 2>/dev/null && umount "$MNT"
+	ulvm vgchange -an vg_test >/dev/null 2>&1
+	[ -f "$ULVM_RUN_DIR/ulvmd.pid" ] && kill "$(cat "$ULVM_RUN_DIR/ulvmd.pid")" 2>/dev/null
+	sleep 0.5
+	if [ "${KEEP:-0}" = 1 ]; then echo "scratch kept in $SCRATCH"; else rm -rf "$SCRATCH"; fi
 }
 trap cleanup EXIT
 
-step "1. Partitions: four 3 GB image files"
+step "1. Partitions: four 3 GB image files (sdb1 data, sdb2 its mirror, sdb3 the log, sdb4 the spare)"
 for p in sdb1 sdb2 sdb3 sdb4; do truncate -s 3G "$D/$p"; done
 ls -ls "$D"
 
-step "2. PVs and a VG (sdb4 stays outside as the spare)"
+step "2. PVs and a VG (sdb4 stays outside, as a hot spare)"
 for p in sdb1 sdb2 sdb3 sdb4; do run ulvm pvcreate "$D/$p"; done
 run ulvm vgcreate vg_test "$D/sdb1" "$D/sdb2" "$D/sdb3"
 
 step "3. A mirrored LV: data on sdb1, its mirror on sdb2, the log on sdb3"
-run ulvm lvcreate -an -L 2.8G -m1 -n mirror_test vg_test "$D/sdb1" "$D/sdb2" "$D/sdb3"
+run ulvm lvcreate -L 2.8G -m1 -n mirror_test vg_test "$D/sdb1" "$D/sdb2" "$D/sdb3"
+run ulvm lvs -a -o +devices
+echo "(waiting for the initial copy of leg 0 to leg 1)"
+run ulvm lvconvert -i 1 vg_test/mirror_test
 run ulvm pvs
 run ulvm vgs
+
+if [ "$(id -u)" != 0 ] || ! command -v nbdfuse >/dev/null; then
+	echo "Steps 4-7 need root (a loop device over nbdfuse makes the device path); stopping here."
+	exit 0
+fi
+
+step "4. A filesystem on the mirror"
+run mkfs.ext3 -q "$ULVM_DEV_DIR/vg_test/mirror_test"
+mkdir -p "$MNT"
+run mount "$ULVM_DEV_DIR/vg_test/mirror_test" "$MNT"
+
+step "5. The failure drill: write a file, wipe the start of sdb2, keep using the data"
+for x in $(seq 1 100); do echo "$x test test test " >> "$MNT/test.txt"; done
+sync
+run dd if=/dev/zero of="$D/sdb2" count=10 bs=1M conv=notrunc
+sleep 1
+echo "more data after the failure" >> "$MNT/test.txt"; sync
 run ulvm lvs -a -o +devices
+run ulvm lvscan
+run umount "$MNT"
+run mount "$ULVM_DEV_DIR/vg_test/mirror_test" "$MNT"
+run tail -n 3 "$MNT/test.txt"
+
+step "6. Remove the dead disk: the mirror becomes linear"
+run ulvm vgreduce --removemissing --force vg_test
+run ulvm vgdisplay vg_test
+run ulvm lvs -a -o +devices
+
+step "7. Rebuild onto the spare sdb4"
+run ulvm vgextend vg_test "$D/sdb4"
+run ulvm lvconvert -m1 -i 2 "$ULVM_DEV_DIR/vg_test/mirror_test" "$D/sdb1" "$D/sdb4" "$D/sdb3"
+run ulvm lvdisplay vg_test/mirror_test
+run ulvm lvs -a -o +devices
+run tail -n 3 "$MNT/test.txt"
+run umount "$MNT"
+run e2fsck -fn "$ULVM_DEV_DIR/vg_test/mirror_test"
+
+step "Both legs hold the same bytes"
+node "$REPO/bin/ulvm" lvchange -an vg_test/mirror_test
+# Leg 0 is sdb1 from its pe_start, leg 1 is sdb4 from its pe_start (1 MiB each), 717 extents of 4 MiB.
+run cmp <(dd if="$D/sdb1" bs=1M skip=1 count=2868 status=none) <(dd if="$D/sdb4" bs=1M skip=1 count=2868 status=none) && echo "legs identical"

@@ -7,6 +7,11 @@ import { ToolContext } from "../commands/toolcontext.js";
 import { pathsFromEnv, type Paths } from "../config/paths.js";
 import { Config } from "../config/config.js";
 import { askYesNo } from "./prompt.js";
+import { setLvActivationHooks } from "../commands/lv-activation.js";
+import { daemonLvActivation } from "../commands/lv-activation-daemon.js";
+
+// Activation is the daemon's: the LV commands reach it through these hooks.
+setLvActivationHooks(daemonLvActivation);
 
 /**
  * The one boundary where errors become messages and exit codes (lvm2's

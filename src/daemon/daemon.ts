@@ -387,6 +387,8 @@ export class Daemon {
           }
         }
         if (legs) st.sync = { insyncRegions: insync, totalRegions: total, legHealth: legs, ...(logHealth ? { logHealth } : {}) };
+        // A mirror running on one leg (the others failed or are being removed) counts as in sync, as lvm2 counts it.
+        else if (n === a.nodes[a.nodes.length - 1] && a.nodes.length > 1 && n.lines.every((l) => l.targetType === "linear")) st.sync = { insyncRegions: 1, totalRegions: 1, legHealth: ["A"] };
         devices.push(st);
       }
       out.push({ vg: a.vg, lv: a.lv, lvId: a.lvId, exportName: a.exportName, devicePath: a.devicePath?.link, openCount: await this.openCount(a), suspended, devices });
