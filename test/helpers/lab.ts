@@ -102,15 +102,19 @@ export class Lab {
     return { code: r.status ?? 128, stdout: r.stdout ?? "", stderr: r.stderr ?? "" };
   }
 
-  /** Attach every disk to a loop device; ulvm then scans the loops instead of the files. */
-  attachLoops(): Map<string, string> {
+  /**
+   * Attach every disk to a loop device; ulvm then scans the loops instead of
+   * the files. With `readOnlyView`, the loops are read-only and ulvm keeps
+   * using the files: the real lvm reads what ulvm writes, through the loops.
+   */
+  attachLoops(opts: { readOnlyView?: boolean } = {}): Map<string, string> {
     for (const [name, p] of this.disks) {
       if (this.loopOf.has(name)) continue;
-      const dev = execFileSync("losetup", ["-f", "--show", p], { encoding: "utf8" }).trim();
+      const dev = execFileSync("losetup", ["-f", "--show", ...(opts.readOnlyView ? ["-r"] : []), p], { encoding: "utf8" }).trim();
       this.loops.push(dev);
       this.loopOf.set(name, dev);
     }
-    this.writeConfig(`devices {\n\tscan = [ ${[...this.loopOf.values()].map((l) => `"${l}"`).join(", ")} ]\n}\n`);
+    if (!opts.readOnlyView) this.writeConfig(`devices {\n\tscan = [ ${[...this.loopOf.values()].map((l) => `"${l}"`).join(", ")} ]\n}\n`);
     this.writeLvmConf();
     return this.loopOf;
   }
