@@ -30,4 +30,4 @@ fi
 if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
   npm ci --no-audit --no-fund >/dev/null 2>&1 || npm ci --no-audit --no-fund
 fi
-npx tsc -p tsconfig.json
+bash scripts/build.sh

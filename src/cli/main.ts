@@ -102,6 +102,13 @@ export async function runCommand(argv: readonly string[], opts: RunOptions = {})
 }
 
 export async function main(): Promise<void> {
+  // `ulvm lvs | head`: a closed pipe ends the command quietly, as for any Unix tool.
+  for (const stream of [process.stdout, process.stderr]) {
+    stream.on("error", (e: NodeJS.ErrnoException) => {
+      if (e.code === "EPIPE") process.exit(process.exitCode ?? 0);
+      throw e;
+    });
+  }
   const code = await runCommand(process.argv.slice(2));
   process.exitCode = code;
 }

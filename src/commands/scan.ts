@@ -3,6 +3,7 @@ import { readDevice, type DeviceRead, type MdaRead } from "../format/pv-read.js"
 import { parseVgText, type ImportedVg } from "../format/vg-import.js";
 import { LvmError } from "../errors/errors.js";
 import type { DeviceEntry } from "./device-list.js";
+import { ParseCache } from "./parse-cache.js";
 
 /**
  * One pass over the visible devices: labels, metadata areas and their texts,
@@ -29,7 +30,7 @@ export class DeviceScan {
   /** Metadata copies by VG name (from the text itself). */
   readonly copies = new Map<string, MetadataCopy[]>();
 
-  static async run(entries: readonly DeviceEntry[]): Promise<DeviceScan> {
+  static async run(entries: readonly DeviceEntry[], cache: ParseCache = new ParseCache(undefined)): Promise<DeviceScan> {
     const scan = new DeviceScan();
     const parsed = new Map<string, ImportedVg | LvmError>();
     // Devices are read concurrently: a scan of many devices is I/O-latency bound.
@@ -68,11 +69,15 @@ export class DeviceScan {
         const key = `${mda.textChecksum}:${mda.text.length}`;
         let imp = parsed.get(key);
         if (!imp) {
-          try {
-            imp = parseVgText(mda.text, sd.entry.name);
-          } catch (e) {
-            if (!(e instanceof LvmError)) throw e;
-            imp = e;
+          imp = cache.get(mda.text);
+          if (!imp) {
+            try {
+              imp = parseVgText(mda.text, sd.entry.name);
+              cache.put(mda.text, imp);
+            } catch (e) {
+              if (!(e instanceof LvmError)) throw e;
+              imp = e;
+            }
           }
           parsed.set(key, imp);
         }

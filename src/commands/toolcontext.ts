@@ -7,6 +7,8 @@ import type { Output } from "./output.js";
 import { DeviceScan, type ScannedDevice } from "./scan.js";
 import { commitVg, loadVg, type LoadedVg } from "./vg-store.js";
 import { writeBackup } from "./backup.js";
+import { ParseCache } from "./parse-cache.js";
+import { join } from "node:path";
 import type { ActivationState } from "../report/activation-state.js";
 
 /**
@@ -59,7 +61,7 @@ export class ToolContext {
 
   /** Scan devices (cached for the command; `fresh` rescans after a change). */
   async scan(fresh = false): Promise<DeviceScan> {
-    if (!this.scanCache || fresh) this.scanCache = await DeviceScan.run(this.deviceEntries());
+    if (!this.scanCache || fresh) this.scanCache = await DeviceScan.run(this.deviceEntries(), new ParseCache(join(this.paths.runDir, "cache")));
     return this.scanCache;
   }
 

@@ -108,7 +108,7 @@ export function badMdaWarnings(dev: ScannedDevice, mda: MdaRead): string[] {
 }
 
 /** Pick the best copy of a VG's metadata and attach devices. undefined when the VG is not seen. */
-export function loadVg(scan: DeviceScan, name: string): LoadedVg | undefined {
+export function loadVg(scan: DeviceScan, name: string, opts: { readOnly?: boolean } = {}): LoadedVg | undefined {
   const copies = scan.copies.get(name);
   if (!copies) return undefined;
   const good = copies.filter((c) => c.imported);
@@ -171,7 +171,8 @@ export function loadVg(scan: DeviceScan, name: string): LoadedVg | undefined {
     }
   }
   if (readWarnings.length) readWarnings.push(`WARNING: Inconsistent metadata found for VG ${name}.`, `See vgck --updatemetadata to correct inconsistency.`);
-  const working = cloneVg(bestVg);
+  // Readers that never change the VG (reports) share the scan's parse; everyone else gets a working copy.
+  const working = opts.readOnly ? bestVg : cloneVg(bestVg);
   const missingWarnings: string[] = [];
   const deviceWarnings: string[] = [];
   for (const pv of working.pvs) {

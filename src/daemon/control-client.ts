@@ -116,7 +116,8 @@ export function daemonPid(paths: Paths): number | undefined {
 export function startDaemon(paths: Paths, env: NodeJS.ProcessEnv): void {
   mkdirSync(paths.runDir, { recursive: true, mode: 0o700 });
   const log = openSync(join(paths.runDir, "ulvmd.log"), "a");
-  const main = fileURLToPath(new URL("./daemon-main.js", import.meta.url));
+  // Next to this module in both layouts: dist/src/daemon/ (tsc) and dist/bundle/ (esbuild).
+  const main = fileURLToPath(new URL("./ulvmd.js", import.meta.url));
   const child = spawn(process.execPath, [main], {
     detached: true,
     stdio: ["ignore", log, log],

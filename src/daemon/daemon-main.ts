@@ -18,7 +18,3 @@ export async function runDaemon(): Promise<number> {
   process.on("unhandledRejection", (e) => d.log(`unhandled rejection: ${(e as Error)?.stack ?? String(e)}`));
   return new Promise(() => undefined);
 }
-
-if (process.argv[1] && import.meta.url.endsWith(process.argv[1].split("/").pop()!)) {
-  void runDaemon().then((code) => process.exit(code));
-}

@@ -37,7 +37,7 @@ export class Inventory {
   vg(name: string, warn = true): VgView | undefined {
     let v = this.views.get(name);
     if (v === undefined) {
-      const loaded = loadVg(this.scan, name);
+      const loaded = loadVg(this.scan, name, { readOnly: true });
       v = loaded ? new VgView(loaded, this.activation) : null;
       this.views.set(name, v);
     }

@@ -1,6 +1,6 @@
 import { spawnSync, execFileSync } from "node:child_process";
 import { mkdtempSync, mkdirSync, writeFileSync, readFileSync, rmSync, existsSync, truncateSync, closeSync, openSync } from "node:fs";
-import { join } from "node:path";
+import { join, resolve as resolvePath } from "node:path";
 import { REPO_ROOT, DIST_ROOT } from "./fixtures.js";
 
 /**
@@ -55,7 +55,9 @@ export class Lab {
       ULVM_SYSTEM_DIR: join(this.dir, "etc"),
       ULVM_RUN_DIR: join(this.dir, "run"),
       ULVM_DEV_DIR: join(this.dir, "dev"),
-      ULVM_DIST: DIST_ROOT,
+      // Tests built into another directory run ulvm from there; the repository's own
+      // build runs through bin/ulvm's usual choice (the bundle), as users run it.
+      ...(resolvePath(DIST_ROOT) !== resolvePath(join(REPO_ROOT, "dist")) ? { ULVM_DIST: DIST_ROOT } : {}),
       TZ: "UTC",
       LC_ALL: "C",
     };

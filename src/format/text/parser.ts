@@ -42,7 +42,7 @@ export interface ParseOptions {
 
 // Sticky regular expressions do the character work: a CLI parses each VG's
 // text once, cold, and the regex engine is fast before the JIT warms up.
-const SKIP_RE = /(?:[ \t\n\v\f\r]+|#[^\n]*)*/y;
+const SPACE_RE = /[ \t\n\v\f\r]*/y;
 const NUMBER_RE = /(?:\.[0-9]*|[+\-0-9][0-9]*(?:\.[0-9]*)?)/y;
 const WORD_RE = /[^ \t\n\v\f\r#={}]+/y;
 const DQ_RE = /"(?:[^"\\]|\\[\s\S])*"/y;
@@ -93,9 +93,17 @@ class Lexer {
   }
 
   next(prev: Tok): void {
-    SKIP_RE.lastIndex = this.te;
-    SKIP_RE.test(this.text);
-    this.tb = Math.min(SKIP_RE.lastIndex, this.end);
+    // Whitespace, then any '#' comment to the end of its line, repeatedly.
+    let p = this.te;
+    for (;;) {
+      SPACE_RE.lastIndex = p;
+      SPACE_RE.test(this.text);
+      p = SPACE_RE.lastIndex;
+      if (this.text.charCodeAt(p) !== 0x23) break;
+      const nl = this.text.indexOf("\n", p);
+      p = nl === -1 ? this.end : nl;
+    }
+    this.tb = Math.min(p, this.end);
     if (this.tb >= this.end) {
       this.tok = Tok.Eof;
       this.te = this.tb;
