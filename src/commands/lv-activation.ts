@@ -36,6 +36,13 @@ export function setLvActivationHooks(h: LvActivationHooks | undefined): void {
   hooks = h ?? inactive;
 }
 
-export function lvActivation(): LvActivationHooks {
+/**
+ * The hooks for a command. With global/activation = 0 in ulvm.conf (lvm2's
+ * setting of the same name) nothing is activated, reloaded or asked about:
+ * the LV commands then change metadata only, like lvm2 without
+ * device-mapper (what the differential tests compare against).
+ */
+export function lvActivation(ctx?: ToolContext): LvActivationHooks {
+  if (ctx && !ctx.config.bool("global/activation", true)) return inactive;
   return hooks;
 }

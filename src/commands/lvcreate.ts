@@ -584,7 +584,7 @@ export const lvcreate: CommandDef = {
 
     await commitLvChange(ctx, loaded);
     if (!ctx.opts.test) {
-      await lvActivation().activateNew(ctx, loaded, lv, p.activate);
+      await lvActivation(ctx).activateNew(ctx, loaded, lv, p.activate);
       // _should_wipe_lv / wipe_lv: the first 4 KiB of a new writable LV are zeroed.
       if (p.writable && (zero || wipe)) {
         if (zero) await zeroLvStart(loaded, lv);

@@ -141,7 +141,7 @@ async function removeInVg(ctx: ToolContext, vgName: string, all: boolean, names:
       continue;
     }
     // _lv_remove_check_in_use: only an active visible LV is asked about.
-    const active = await lvActivation().isActive(ctx, loaded, lv);
+    const active = await lvActivation(ctx).isActive(ctx, loaded, lv);
     if (active && isVisible(lv) && !force && !yes) {
       if (!(await ctx.confirm(`Do you really want to remove active logical volume ${disp}?`))) {
         ctx.out.error(`Logical volume ${disp} not removed.`);
@@ -149,7 +149,7 @@ async function removeInVg(ctx: ToolContext, vgName: string, all: boolean, names:
         continue;
       }
     }
-    if (active && !ctx.opts.test) await lvActivation().deactivate(ctx, loaded, lv);
+    if (active && !ctx.opts.test) await lvActivation(ctx).deactivate(ctx, loaded, lv);
     const visible = isVisible(lv);
     const before = new Set(vg.lvs.map((l) => l.name));
     ed.lvRemove(lv);

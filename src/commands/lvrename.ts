@@ -98,7 +98,7 @@ export const lvrename: CommandDef = {
     if (lv.status.includes("LOCKED")) throw new CommandError(`Cannot rename locked LV ${lv.name}`);
     ed.lvRename(lv, newName);
     await commitLvChange(ctx, loaded);
-    if (!ctx.opts.test) await lvActivation().reload(ctx, loaded, newName);
+    if (!ctx.opts.test) await lvActivation(ctx).reload(ctx, loaded, newName);
     ctx.out.print(`Renamed "${oldName}" to "${newName}" in volume group "${vgName}"`);
     return 0;
   },

@@ -435,7 +435,7 @@ function makeResize(name: "lvextend" | "lvreduce" | "lvresize", mode: Mode, summ
 
       // _request_confirmation.
       if (p.resizefs || resize === "reduce") {
-        const active = await lvActivation().isActive(ctx, loaded, lv);
+        const active = await lvActivation(ctx).isActive(ctx, loaded, lv);
         if (p.resizefs) {
           if (!active) throw new CommandError(`Logical volume ${displayLvName(vg, lv.name)} must be activated before resizing filesystem.`);
           throw new CommandError("ulvm cannot resize filesystems (--resizefs); resize the filesystem separately.");
@@ -489,7 +489,7 @@ function makeResize(name: "lvextend" | "lvreduce" | "lvresize", mode: Mode, summ
           `Size of logical volume ${disp} changed from ${displaySize(oldExtents * vg.extentSizeSectors)} (${oldExtents} extents) to ${displaySize(newLe * vg.extentSizeSectors)} (${newLe} extents).`,
         );
         await commitLvChange(ctx, loaded);
-        if (!ctx.opts.test) await lvActivation().reload(ctx, loaded, lv.name);
+        if (!ctx.opts.test) await lvActivation(ctx).reload(ctx, loaded, lv.name);
       }
       out.print(`Logical volume ${disp} successfully resized.`);
       return 0;

@@ -12,6 +12,7 @@ import { runCommand } from "../../../src/cli/main.js";
 import { MemoryOutput } from "../../../src/commands/output.js";
 import { pathsFromEnv } from "../../../src/config/paths.js";
 import { setLvActivationHooks } from "../../../src/commands/lv-activation.js";
+import { writeUlvmConf } from "./lv-diff.js";
 
 interface Recorder {
   calls: string[];
@@ -53,11 +54,15 @@ async function ulvm(lab: Lab, rec: Recorder, answer: boolean, ...argv: string[])
 
 function setup(): Lab {
   const lab = new Lab("ulvm-lvhooks-");
+  // The setup runs the CLI, which would activate through the daemon: not here.
+  writeUlvmConf(lab, false);
   lab.addDisk("d0", 64);
   lab.addDisk("d1", 64);
   lab.ok("pvcreate", lab.disk("d0"), lab.disk("d1"));
   lab.ok("vgcreate", "vg", lab.disk("d0"), lab.disk("d1"));
   lab.ok("lvcreate", "-l", "4", "-n", "a", "vg");
+  // The commands under test run in-process with the recording hooks instead.
+  writeUlvmConf(lab, true);
   return lab;
 }
 
@@ -71,7 +76,8 @@ test("lvremove asks about an active LV; 'n' keeps it", async () => {
     assert.deepEqual(rec.questions, ["Do you really want to remove active logical volume vg/a?"]);
     assert.equal(r.out.stderr, "  Logical volume vg/a not removed.\n");
     assert.ok(!rec.calls.includes("deactivate a"));
-    assert.match(lab.ok("lvs", "--noheadings", "-o", "lv_name", "vg"), /\ba\b/);
+    const lvs = await ulvm(lab, rec, false, "lvs", "--noheadings", "-o", "lv_name", "vg");
+    assert.match(lvs.out.stdout, /\ba\b/);
   } finally {
     lab.cleanup();
   }
@@ -86,7 +92,7 @@ test("lvremove of an active LV: 'y' deactivates it first, -f skips the question"
     assert.equal(r.code, 0, r.out.stderr);
     assert.equal(r.out.stdout, '  Logical volume "a" successfully removed.\n');
     assert.deepEqual(rec.calls, ["isActive a", "deactivate a"]);
-    lab.ok("lvcreate", "-l", "4", "-n", "b", "vg");
+    assert.equal((await ulvm(lab, rec, false, "lvcreate", "-an", "-l", "4", "-n", "b", "vg")).code, 0);
     rec.questions.length = 0;
     const r2 = await ulvm(lab, rec, false, "lvremove", "-f", "vg/b");
     assert.equal(r2.code, 0, r2.out.stderr);
@@ -139,6 +145,11 @@ test("lvcreate hands the new LV to activation as -a asks; lvrename and lvextend 
     assert.equal((await ulvm(lab, rec, false, "lvrename", "vg", "n1", "n3")).code, 0);
     assert.equal((await ulvm(lab, rec, false, "lvextend", "-l", "+1", "vg/n3")).code, 0);
     assert.deepEqual(rec.calls, ["activateNew n1 y", "activateNew n2 n", "reload n3", "reload n3"]);
+    // global/activation = 0 (lvm2's "no device-mapper") bypasses the hooks altogether.
+    writeUlvmConf(lab, false);
+    rec.calls.length = 0;
+    assert.equal((await ulvm(lab, rec, false, "lvcreate", "-l", "1", "-n", "n4", "vg")).code, 0);
+    assert.deepEqual(rec.calls, []);
   } finally {
     lab.cleanup();
   }

@@ -21,6 +21,16 @@ import type { VolumeGroup } from "../../../src/model/types.js";
 
 export const ORACLE = process.env.ULVM_LVM_ORACLE ?? "/var/tmp/ulvm-lvm-oracle/tools/lvm";
 
+/**
+ * ulvm.conf for a lab whose disks are files (no loops): scan the disks
+ * directory, and with `activation` false set global/activation = 0, lvm2's
+ * switch for "no device-mapper": the LV commands then activate nothing (no
+ * daemon is started), as lvm2 behaves in these tests.
+ */
+export function writeUlvmConf(lab: Lab, activation: boolean): void {
+  lab.writeConfig(`devices {\n\tscan = [ "${join(lab.dir, "disks")}" ]\n}\n${activation ? "" : "global {\n\tactivation = 0\n}\n"}`);
+}
+
 export function oracleUnavailable(): string | undefined {
   const why = lvmUnavailable();
   if (why) return why;
@@ -61,6 +71,7 @@ export class DiffLab {
       this.u.addDisk(`d${i}`, s);
     });
     this.loops = this.l.attachLoops();
+    writeUlvmConf(this.u, false);
   }
 
   /** The device path of disk `name` in a world. */

@@ -15,6 +15,7 @@ import { listNamedDevices } from "../../../src/commands/device-list.js";
 import { loadVg } from "../../../src/commands/vg-store.js";
 import { segmentText } from "../../../src/model/allocate-cases.js";
 import type { VolumeGroup } from "../../../src/model/types.js";
+import { writeUlvmConf } from "./lv-diff.js";
 
 function readBytes(path: string, offset: number, n: number): Buffer {
   const fd = openSync(path, "r");
@@ -36,6 +37,8 @@ async function vgOf(devs: string[], name: string): Promise<VolumeGroup> {
 
 function seedLab(): { lab: Lab; sdb: string[] } {
   const lab = new Lab("ulvm-seed-");
+  // What lvcreate itself writes, before any activation (which the daemon's tests cover).
+  writeUlvmConf(lab, false);
   const sdb = ["sdb1", "sdb2", "sdb3", "sdb4"].map((n) => lab.addDisk(n, 3072));
   lab.ok("pvcreate", ...sdb);
   lab.ok("vgcreate", "vg_test", sdb[0]!, sdb[1]!, sdb[2]!);
