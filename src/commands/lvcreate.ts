@@ -584,11 +584,28 @@ export const lvcreate: CommandDef = {
 
     await commitLvChange(ctx, loaded);
     if (!ctx.opts.test) {
-      await lvActivation(ctx).activateNew(ctx, loaded, lv, p.activate);
-      // _should_wipe_lv / wipe_lv: the first 4 KiB of a new writable LV are zeroed.
-      if (p.writable && (zero || wipe)) {
-        if (zero) await zeroLvStart(loaded, lv);
-      } else out.warn(`WARNING: Logical volume ${displayLvName(vg, lv.name)} not zeroed.`);
+      // _should_wipe_lv / wipe_lv: the first 4 KiB of a new writable LV are zeroed. lvm2 does it
+      // through the activated LV; ulvm writes the PVs directly, so it does it before activation,
+      // when nothing (a mirror's resync above all) can be writing the same extents.
+      const wipeIt = p.writable && (zero || wipe);
+      if (wipeIt && zero) await zeroLvStart(loaded, lv);
+      try {
+        await lvActivation(ctx).activateNew(ctx, loaded, lv, p.activate);
+      } catch (e) {
+        if (!(e instanceof LvmError)) throw e;
+        // deactivate_and_revert_new_lv: the new LV goes again, with a write of the VG.
+        if (e.message) out.error(e.message);
+        out.error(`Failed to activate new LV ${displayLvName(vg, lv.name)}.`);
+        try {
+          await lvActivation(ctx).deactivate(ctx, loaded, lv);
+          ed.lvRemove(lv);
+          await commitLvChange(ctx, loaded);
+        } catch {
+          out.error("Manual intervention may be required to remove abandoned LV(s) before retrying.");
+        }
+        throw new CommandError("");
+      }
+      if (!wipeIt) out.warn(`WARNING: Logical volume ${displayLvName(vg, lv.name)} not zeroed.`);
     }
     out.print(`Logical volume "${lv.name}" created.`);
     return 0;

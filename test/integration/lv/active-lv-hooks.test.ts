@@ -13,6 +13,7 @@ import { MemoryOutput } from "../../../src/commands/output.js";
 import { pathsFromEnv } from "../../../src/config/paths.js";
 import { setLvActivationHooks } from "../../../src/commands/lv-activation.js";
 import { writeUlvmConf } from "./lv-diff.js";
+import { CommandError } from "../../../src/errors/errors.js";
 
 interface Recorder {
   calls: string[];
@@ -150,6 +151,36 @@ test("lvcreate hands the new LV to activation as -a asks; lvrename and lvextend 
     rec.calls.length = 0;
     assert.equal((await ulvm(lab, rec, false, "lvcreate", "-l", "1", "-n", "n4", "vg")).code, 0);
     assert.deepEqual(rec.calls, []);
+  } finally {
+    lab.cleanup();
+  }
+});
+
+test("a new LV that cannot be activated is removed again, as lvm2 reverts it", async () => {
+  const lab = setup();
+  try {
+    const rec: Recorder = { calls: [], questions: [] };
+    setLvActivationHooks({
+      async isActive() {
+        return false;
+      },
+      async activateNew(_ctx, _loaded, lv) {
+        rec.calls.push(`activateNew ${lv.name}`);
+        throw new CommandError("daemon: no such device");
+      },
+      async reload() {},
+      async deactivate(_ctx, _loaded, lv) {
+        rec.calls.push(`deactivate ${lv.name}`);
+      },
+    });
+    const r = await ulvm(lab, rec, false, "lvcreate", "-l", "2", "-n", "bad", "vg");
+    assert.equal(r.code, 5);
+    assert.equal(r.out.stderr, "  daemon: no such device\n  Failed to activate new LV vg/bad.\n");
+    assert.equal(r.out.stdout, "");
+    assert.deepEqual(rec.calls, ["activateNew bad", "deactivate bad"]);
+    setLvActivationHooks(undefined);
+    const lvs = await ulvm(lab, rec, false, "lvs", "--noheadings", "-o", "lv_name", "vg");
+    assert.doesNotMatch(lvs.out.stdout, /\bbad\b/);
   } finally {
     lab.cleanup();
   }
