@@ -1,6 +1,6 @@
 import { mkdirSync, renameSync, writeFileSync, openSync, fsyncSync, closeSync } from "node:fs";
 import { join } from "node:path";
-import { backupDir } from "../config/paths.js";
+import { backupDir, ensureDir } from "../config/paths.js";
 import { exportVgText } from "../format/vg-export.js";
 import type { VolumeGroup } from "../model/types.js";
 import type { ToolContext } from "./toolcontext.js";
@@ -19,7 +19,7 @@ export async function writeBackup(ctx: ToolContext, vg: VolumeGroup): Promise<vo
   const dir = ctx.config.str("backup/backup_dir", backupDir(ctx.paths));
   const text = exportVgText(vg, { style: "file", description: `Created *after* executing '${ctx.commandLine}'` });
   try {
-    mkdirSync(dir, { recursive: true, mode: 0o700 });
+    ensureDir(dir);
     writeFileAtomic(join(dir, vg.name), text);
   } catch (e) {
     ctx.out.warn(`WARNING: Failed to write backup of volume group ${vg.name} to ${dir}: ${(e as Error).message}`);

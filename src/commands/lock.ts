@@ -1,7 +1,7 @@
 import { createServer, type Server } from "node:net";
 import { createHash } from "node:crypto";
-import { realpathSync, mkdirSync } from "node:fs";
-import { lockDir, type Paths } from "../config/paths.js";
+import { realpathSync } from "node:fs";
+import { lockDir, type Paths, ensureDir } from "../config/paths.js";
 
 /**
  * Per-VG locks held for a command's whole read-change-commit (lvm2 takes
@@ -21,7 +21,7 @@ export class Lock {
 function scopeOf(paths: Paths): string {
   let dir = paths.runDir;
   try {
-    mkdirSync(lockDir(paths), { recursive: true, mode: 0o700 });
+    ensureDir(lockDir(paths));
     dir = realpathSync(dir);
   } catch {
     // An unwritable run dir still gets a consistent scope from its name.

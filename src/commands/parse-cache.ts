@@ -1,8 +1,10 @@
+import { ensureDir } from "../config/paths.js";
 import { createHash } from "node:crypto";
-import { mkdirSync, readFileSync, readdirSync, renameSync, statSync, unlinkSync, writeFileSync } from "node:fs";
+import { readFileSync, readdirSync, renameSync, statSync, unlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type { ImportedVg } from "../format/vg-import.js";
 import { ULVM_VERSION } from "../base/version.js";
+import { normalizeAsParsed } from "../format/vg-normalize.js";
 
 /**
  * A cache of parsed metadata texts in $ULVM_RUN_DIR/cache, keyed by the
@@ -35,7 +37,7 @@ export class ParseCache {
   put(text: string, imported: ImportedVg): void {
     if (!this.dir || text.length < MIN_CACHED_TEXT_BYTES) return;
     try {
-      mkdirSync(this.dir, { recursive: true, mode: 0o700 });
+      ensureDir(this.dir);
       const file = join(this.dir, `vg-${this.key(text)}.json`);
       const tmp = `${file}.${process.pid}.tmp`;
       writeFileSync(tmp, JSON.stringify(imported), { mode: 0o600 });
@@ -44,6 +46,28 @@ export class ParseCache {
     } catch {
       // A cache that cannot be written is just not used.
     }
+  }
+
+  /**
+   * After a commit: the VG just written is what parsing its text gives (the
+   * exporter and importer round-trip; a test holds them to it), so store it
+   * without parsing, with the header fields the text carries.
+   */
+  putWritten(textWithHeader: string, vg: ImportedVg["vg"]): void {
+    if (!this.dir || textWithHeader.length + 1 < MIN_CACHED_TEXT_BYTES) return;
+    // The header follows the VG section on disk; LV sections have creation_* keys too.
+    const header = textWithHeader.slice(textWithHeader.lastIndexOf("\ncontents = "));
+    const d = /\ndescription = "((?:[^"\\]|\\.)*)"/.exec(header);
+    const h = /\ncreation_host = "((?:[^"\\]|\\.)*)"/.exec(header);
+    const t = /\ncreation_time = (\d+)/.exec(header);
+    const unescape = (x: string | undefined): string | undefined => x?.replace(/\\(["\\])/g, "$1");
+    // The on-disk text carries a NUL; the parse cache is keyed by the text as read back (NUL dropped).
+    this.put(textWithHeader, {
+      vg: normalizeAsParsed(vg),
+      description: unescape(d?.[1]),
+      creationHost: unescape(h?.[1]),
+      creationTime: t ? Number(t[1]) : undefined,
+    });
   }
 
   private prune(): void {

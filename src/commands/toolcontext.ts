@@ -61,8 +61,12 @@ export class ToolContext {
 
   /** Scan devices (cached for the command; `fresh` rescans after a change). */
   async scan(fresh = false): Promise<DeviceScan> {
-    if (!this.scanCache || fresh) this.scanCache = await DeviceScan.run(this.deviceEntries(), new ParseCache(join(this.paths.runDir, "cache")));
+    if (!this.scanCache || fresh) this.scanCache = await DeviceScan.run(this.deviceEntries(), this.parseCache());
     return this.scanCache;
+  }
+
+  parseCache(): ParseCache {
+    return new ParseCache(join(this.paths.runDir, "cache"));
   }
 
   /** Map a device named on the command line to a visible device (by canonical path). */
@@ -102,7 +106,9 @@ export class ToolContext {
     if (!this.locks.isHeld(vgLockName(loaded.vg.name))) {
       throw new CommandError(`Internal error: VG ${loaded.vg.name} written without its lock.`);
     }
-    await commitVg(loaded, { commandLine: this.commandLine, onWarning: (l) => this.out.warn(l) });
+    const text = await commitVg(loaded, { commandLine: this.commandLine, onWarning: (l) => this.out.warn(l) });
+    // The next command reads back exactly this text: leave it its parse (see parse-cache.ts).
+    this.parseCache().putWritten(text, loaded.vg);
     await writeBackup(this, loaded.vg);
   }
 

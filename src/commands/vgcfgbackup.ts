@@ -2,7 +2,7 @@ import type { CommandDef } from "../cli/command-def.js";
 import { CommandError, NotFoundError } from "../errors/errors.js";
 import { mkdirSync } from "node:fs";
 import { join } from "node:path";
-import { backupDir } from "../config/paths.js";
+import { backupDir, ensureDir } from "../config/paths.js";
 import { exportVgText } from "../format/vg-export.js";
 import { cloneVg } from "../model/clone.js";
 import type { VolumeGroup } from "../model/types.js";
@@ -86,7 +86,7 @@ export const vgcfgbackup: CommandDef = {
         if (loaded.isPartial()) throw new CommandError("No backup taken: specify filename with -f to backup with missing PVs.");
         if (vg.lvs.some((lv) => lv.segments.some((s) => "opaque" in s))) throw new CommandError("No backup taken: specify filename with -f to backup with unknown segments.");
         const dir = ctx.config.str("backup/backup_dir", backupDir(ctx.paths));
-        mkdirSync(dir, { recursive: true, mode: 0o700 });
+        ensureDir(dir);
         writeFileAtomic(join(dir, vg.name), exportVgText(vg, { style: "file", description: `Created *after* executing '${ctx.commandLine}'` }));
       }
       ctx.out.print(`Volume group "${name}" successfully backed up.`);

@@ -1,4 +1,5 @@
-import { join } from "node:path";
+import { join, resolve } from "node:path";
+import { mkdirSync } from "node:fs";
 
 /**
  * Where ulvm keeps things. The environment variables are a contract with users
@@ -26,3 +27,22 @@ export const lockDir = (p: Paths): string => join(p.runDir, "lock");
 export const daemonPidFile = (p: Paths): string => join(p.runDir, "ulvmd.pid");
 export const daemonControlSocket = (p: Paths): string => join(p.runDir, "ulvmd.sock");
 export const nbdSocket = (p: Paths): string => join(p.runDir, "nbd.sock");
+
+/**
+ * mkdir -p, one component at a time. Node 20's recursive mkdirSync can spin
+ * forever on paths it cannot create (e.g. under /proc); this fails instead.
+ */
+export function ensureDir(path: string, mode = 0o700): void {
+  const abs = resolve(path);
+  const parts = abs.split("/").filter((p) => p.length > 0);
+  let cur = "";
+  for (const p of parts) {
+    cur += "/" + p;
+    try {
+      mkdirSync(cur, { mode });
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code;
+      if (code !== "EEXIST" && code !== "EISDIR") throw e;
+    }
+  }
+}

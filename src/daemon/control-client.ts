@@ -2,7 +2,7 @@ import { connect, type Socket } from "node:net";
 import { spawn } from "node:child_process";
 import { existsSync, mkdirSync, openSync, readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
-import { daemonControlSocket, daemonPidFile, type Paths } from "../config/paths.js";
+import { daemonControlSocket, daemonPidFile, type Paths, ensureDir } from "../config/paths.js";
 import { CommandError, LvmError } from "../errors/errors.js";
 import type { ControlReply, ControlRequest } from "./protocol.js";
 import { join } from "node:path";
@@ -114,14 +114,18 @@ export function daemonPid(paths: Paths): number | undefined {
 }
 
 export function startDaemon(paths: Paths, env: NodeJS.ProcessEnv): void {
-  mkdirSync(paths.runDir, { recursive: true, mode: 0o700 });
+  ensureDir(paths.runDir);
   const log = openSync(join(paths.runDir, "ulvmd.log"), "a");
   // Next to this module in both layouts: dist/src/daemon/ (tsc) and dist/bundle/ (esbuild).
   const main = fileURLToPath(new URL("./ulvmd.js", import.meta.url));
+  const daemonEnv: NodeJS.ProcessEnv = { ...env, ULVM_RUN_DIR: paths.runDir, ULVM_SYSTEM_DIR: paths.systemDir, ULVM_DEV_DIR: paths.devDir };
+  // Test-only crash points (blockdev/open-device.ts) belong to the command that was given them.
+  delete daemonEnv.ULVM_TEST_CRASH_AFTER_WRITES;
+  delete daemonEnv.ULVM_TEST_CRASH_TEAR;
   const child = spawn(process.execPath, [main], {
     detached: true,
     stdio: ["ignore", log, log],
-    env: { ...env, ULVM_RUN_DIR: paths.runDir, ULVM_SYSTEM_DIR: paths.systemDir, ULVM_DEV_DIR: paths.devDir },
+    env: daemonEnv,
   });
   child.unref();
 }

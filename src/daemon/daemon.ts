@@ -1,6 +1,6 @@
 import { createServer, type Server, type Socket } from "node:net";
 import { chmodSync, mkdirSync, readFileSync, rmSync, writeFileSync, existsSync, unlinkSync } from "node:fs";
-import { daemonControlSocket, daemonPidFile, nbdSocket, type Paths } from "../config/paths.js";
+import { daemonControlSocket, daemonPidFile, nbdSocket, type Paths, ensureDir } from "../config/paths.js";
 import { loadConfig, type Config } from "../config/config.js";
 import { LvmError, NotFoundError, CommandError, BusyError } from "../errors/errors.js";
 import { MapperRegistry } from "../mapper/mapper-registry.js";
@@ -55,7 +55,7 @@ export class Daemon {
   private control: Server | undefined;
   private readonly vgQueues = new Map<string, Promise<unknown>>();
   private readonly policy: FailurePolicy;
-  private stopping = false;
+  private stopped: Promise<void> | undefined;
   log: (line: string) => void = (line) => process.stderr.write(`${new Date().toISOString()} ulvmd[${process.pid}]: ${line}\n`);
 
   constructor(readonly paths: Paths) {
@@ -77,7 +77,7 @@ export class Daemon {
   // ------------------------------------------------------------- life cycle
 
   async start(): Promise<void> {
-    mkdirSync(this.paths.runDir, { recursive: true, mode: 0o700 });
+    ensureDir(this.paths.runDir);
     const pidFile = daemonPidFile(this.paths);
     const other = readPid(pidFile);
     if (other && other !== process.pid && isAlive(other)) throw new BusyError(`ulvm daemon already running (pid ${other}).`);
@@ -107,9 +107,13 @@ export class Daemon {
     this.log(`started; control ${ctl}, nbd ${nbdSocket(this.paths)}`);
   }
 
-  async stop(): Promise<void> {
-    if (this.stopping) return;
-    this.stopping = true;
+  /** Stop gracefully; a second call (a second SIGTERM) waits for the first instead of exiting early. */
+  stop(): Promise<void> {
+    this.stopped ??= this.doStop();
+    return this.stopped;
+  }
+
+  private async doStop(): Promise<void> {
     this.policy.stop();
     this.control?.close();
     for (const a of [...this.active.values()].reverse()) {
@@ -375,6 +379,7 @@ export class Daemon {
         };
         let insync = 0;
         let total = 0;
+        let copied = 0;
         let legs: string[] | undefined;
         let logHealth: string | undefined;
         for (const line of d.statusLines()) {
@@ -382,11 +387,12 @@ export class Daemon {
           if (s.type === "mirror") {
             insync += s.insyncRegions;
             total += s.totalRegions;
+            copied += s.resync.copiedRegions;
             legs = s.legs.map((l) => l.health);
             logHealth = s.log.type === "disk" ? s.log.health : undefined;
           }
         }
-        if (legs) st.sync = { insyncRegions: insync, totalRegions: total, legHealth: legs, ...(logHealth ? { logHealth } : {}) };
+        if (legs) st.sync = { insyncRegions: insync, totalRegions: total, legHealth: legs, copiedRegions: copied, ...(logHealth ? { logHealth } : {}) };
         // A mirror running on one leg (the others failed or are being removed) counts as in sync, as lvm2 counts it.
         else if (n === a.nodes[a.nodes.length - 1] && a.nodes.length > 1 && n.lines.every((l) => l.targetType === "linear")) st.sync = { insyncRegions: 1, totalRegions: 1, legHealth: ["A"] };
         devices.push(st);

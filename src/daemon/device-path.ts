@@ -1,3 +1,4 @@
+import { ensureDir } from "../config/paths.js";
 import { execFile, spawn } from "node:child_process";
 import { open as openAsync } from "node:fs/promises";
 import { constants, existsSync, mkdirSync, readFileSync, readdirSync, readlinkSync, rmSync, rmdirSync, symlinkSync, unlinkSync, writeFileSync, lstatSync } from "node:fs";
@@ -94,7 +95,7 @@ export class DevicePaths {
   }
 
   private write(rec: DevicePathRecord): void {
-    mkdirSync(this.stateDir, { recursive: true, mode: 0o700 });
+    ensureDir(this.stateDir);
     writeFileSync(this.recordFile(rec.name), JSON.stringify(rec));
   }
 
@@ -111,7 +112,7 @@ export class DevicePaths {
     }
     await this.destroy(name, { force: true }); // whatever a previous daemon left
     const mountDir = join(this.fuseDir, name);
-    mkdirSync(mountDir, { recursive: true, mode: 0o700 });
+    ensureDir(mountDir);
     const fuseFile = join(mountDir, "dev");
     const pidFile = join(this.fuseDir, `${name}.pid`);
     rmSync(pidFile, { force: true });
@@ -143,7 +144,7 @@ export class DevicePaths {
       loop = r.stdout.trim();
     }
     const link = this.linkPath(vg, lv);
-    mkdirSync(dirname(link), { recursive: true });
+    ensureDir(dirname(link), 0o755);
     try {
       unlinkSync(link);
     } catch {

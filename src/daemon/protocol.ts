@@ -26,7 +26,7 @@ export interface MappedDeviceStatus {
   table: string;
   status: string;
   /** Mirror sync progress, when the device is a mirror. */
-  sync?: { insyncRegions: number; totalRegions: number; legHealth: string[]; logHealth?: string };
+  sync?: { insyncRegions: number; totalRegions: number; legHealth: string[]; logHealth?: string; copiedRegions?: number };
 }
 
 export interface ActiveLvStatus {

@@ -272,7 +272,8 @@ export function exportVgText(vg: VolumeGroup, opts: ExportOptions): string {
       f.out(`device_id = ${q(pv.deviceId)}`);
     }
     f.out(`status = ${strList(orderFlags(pv.status.filter((s) => s !== "MISSING"), PV_FLAG_ORDER))}`);
-    f.out(`flags = ${strList(orderFlags(pv.flags, PV_FLAG_ORDER))}`);
+    // MISSING belongs in flags (old metadata had it in status; it is read from either).
+    f.out(`flags = ${strList(orderFlags(pv.status.includes("MISSING") ? [...pv.flags, "MISSING"] : pv.flags, PV_FLAG_ORDER))}`);
     if (pv.tags.length) f.out(`tags = ${strList(pv.tags)}`);
     f.outSize(pv.devSizeSectors, `dev_size = ${pv.devSizeSectors}`);
     f.out(`pe_start = ${pv.peStartSectors}`);
