@@ -1,5 +1,5 @@
 import { lvmCrc } from "../base/crc.js";
-import { ascii, isAllZero, putAscii, readU32LE, readU64LE, SECTOR_BYTES, writeU32LE, writeU64LE } from "../base/bytes.js";
+import { ascii, isAllZero, putAscii, readU32LE, readU64LE, readU64LEBig, SECTOR_BYTES, writeU32LE, writeU64LE } from "../base/bytes.js";
 import { FormatError } from "../errors/errors.js";
 
 /**
@@ -55,8 +55,8 @@ function readLocnList(sec: Uint8Array, pos: number, what: string): { list: DiskL
 /** Decode one 512-byte sector; undefined when it carries no LVM2 label. */
 export function decodeLabelSector(sec: Uint8Array, sectorNumber: number): { label?: PvLabelDisk; reason?: string } {
   if (ascii(sec, 0, 8) !== LABEL_ID) return {};
-  const storedSector = readU64LE(sec, 8);
-  if (storedSector !== sectorNumber) return { reason: `Label for sector ${storedSector} found at sector ${sectorNumber} - ignoring.` };
+  const storedSector = readU64LEBig(sec, 8);
+  if (storedSector !== BigInt(sectorNumber)) return { reason: `Label for sector ${storedSector} found at sector ${sectorNumber} - ignoring.` };
   const crc = readU32LE(sec, 16);
   if (lvmCrc(sec.subarray(20, SECTOR_BYTES)) !== crc) return { reason: `Label checksum incorrect at sector ${sectorNumber} - ignoring.` };
   if (ascii(sec, 24, 32) !== LABEL_TYPE) return { reason: `Unsupported label type at sector ${sectorNumber}.` };
@@ -138,5 +138,5 @@ export function encodeLabelSector(label: Omit<PvLabelDisk, "extVersion"> & { ext
 
 /** True when a sector holds LABELONE stamped for that sector (what pvremove wipes). */
 export function isLabelSector(sec: Uint8Array, sectorNumber: number): boolean {
-  return sec.length >= 16 && ascii(sec, 0, 8) === LABEL_ID && readU64LE(sec, 8) === sectorNumber;
+  return sec.length >= 16 && ascii(sec, 0, 8) === LABEL_ID && readU64LEBig(sec, 8) === BigInt(sectorNumber);
 }
