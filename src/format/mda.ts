@@ -87,16 +87,6 @@ export function checkMdaHeader(buf: Uint8Array, expectedStartBytes: number, devN
 }
 
 export function decodeMdaHeader(buf: Uint8Array, expectedStartBytes: number): MdaHeaderDisk {
-  try {
-    return decodeMdaHeaderFields(buf, expectedStartBytes);
-  } catch (e) {
-    // A header with a valid checksum can still carry offsets past 2^53: not ours to trust.
-    if (e instanceof RangeError) throw new FormatError(`mda header at ${expectedStartBytes} has out-of-range fields`, { offsetBytes: expectedStartBytes });
-    throw e;
-  }
-}
-
-function decodeMdaHeaderFields(buf: Uint8Array, expectedStartBytes: number): MdaHeaderDisk {
   const c = checkMdaHeader(buf, expectedStartBytes);
   if (c.badFields) throw new FormatError(c.problems[0]!, { offsetBytes: expectedStartBytes, badFields: c.badFields });
   return c.header;
