@@ -5,7 +5,7 @@
 #   scripts/test.sh FILE...  the given compiled test files
 set -euo pipefail
 cd "$(dirname "$0")/.."
-npx tsc -p tsconfig.json
+bash scripts/build.sh
 case "${1:-all}" in
   unit) files=$(find dist/src -name '*.test.js' | sort) ;;
   all) files=$(find dist/src dist/test -name '*.test.js' | sort) ;;
