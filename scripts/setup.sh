@@ -30,4 +30,4 @@ fi
 if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
   npm ci --no-audit --no-fund >/dev/null 2>&1 || npm ci --no-audit --no-fund
 fi
-bash scripts/build.sh
+[ "${1:-}" = "--no-build" ] || bash scripts/build.sh
