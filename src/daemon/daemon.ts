@@ -5,6 +5,7 @@ import { loadConfig, type Config } from "../config/config.js";
 import { LvmError, NotFoundError, CommandError, BusyError } from "../errors/errors.js";
 import { MapperRegistry } from "../mapper/mapper-registry.js";
 import { Table } from "../mapper/table.js";
+import { defaultTargetTypes } from "../mapper/target-types.js";
 import { MIRROR_DISK_VERSION, MIRROR_MAGIC, NR_REGIONS_UNSET } from "../mapper/dirty-log/disk-log-format.js";
 import type { MapperEvent } from "../mapper/events.js";
 import type { BlockDevice } from "../blockdev/block-device.js";
@@ -59,11 +60,16 @@ export class Daemon {
   log: (line: string) => void = (line) => process.stderr.write(`${new Date().toISOString()} ulvmd[${process.pid}]: ${line}\n`);
 
   constructor(readonly paths: Paths) {
-    this.registry = new MapperRegistry({
-      openDevice: (name) => this.pvPool.open(name),
-      releaseDevice: (name, dev) => this.pvPool.release(name, dev),
-      onEvent: (e) => this.onEvent(e),
-    });
+    // activation/mirror_resync_rate (KiB/s, 0 = as fast as the devices go) throttles every mirror's copying.
+    const rateKib = loadConfig(paths, { required: false }).int("activation/mirror_resync_rate", 0);
+    this.registry = new MapperRegistry(
+      {
+        openDevice: (name) => this.pvPool.open(name),
+        releaseDevice: (name, dev) => this.pvPool.release(name, dev),
+        onEvent: (e) => this.onEvent(e),
+      },
+      defaultTargetTypes({ mirror: { resyncRateBytesPerSec: Math.max(0, rateKib) * 1024 } }),
+    );
     this.activator = new Activator(this.registry);
     this.nbd = new NbdServer({ log: (level, msg) => level !== "debug" && this.log(`nbd ${level}: ${msg}`) });
     this.devicePaths = new DevicePaths(paths, nbdSocket(paths));
