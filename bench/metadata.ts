@@ -42,6 +42,9 @@ function main(): void {
   try {
     for (const d of ["pv1", "pv2", "pv3", "pv4"]) lab.addDisk(d, 8192);
     lab.attachLoops();
+    // Both tools keep a backup of the metadata after each change (lvm2's default; ulvm does the same).
+    const conf = join(lab.dir, "lvm", "lvm.conf");
+    writeFileSync(conf, readFileSync(conf, "utf8").replace("backup = 0", `backup = 1\n\tbackup_dir = "${join(lab.dir, "lvm", "backup")}"`));
     const loops = ["pv1", "pv2", "pv3", "pv4"].map((d) => lab.loop(d));
     for (const l of loops) lab.lvmOk("pvcreate", "-q", l);
     lab.lvmOk("vgcreate", "-q", "-s", "4m", "benchvg", ...loops);

@@ -31,6 +31,18 @@ export const LV_SEGTYPE_FLAG_WORDS = new Set([
 
 /** Sort words into lvm2's table order; unknown words keep their relative order at the end. */
 export function orderFlags(words: readonly string[], order: readonly string[]): string[] {
+  // Fast path: already in table order without duplicates (what the importer hands back).
+  let last = -1;
+  let inOrder = true;
+  for (const w of words) {
+    const i = order.indexOf(w);
+    if (i <= last) {
+      inOrder = false;
+      break;
+    }
+    last = i;
+  }
+  if (inOrder) return words as string[];
   const uniq = [...new Set(words)];
   return uniq.sort((a, b) => {
     const ia = order.indexOf(a);
