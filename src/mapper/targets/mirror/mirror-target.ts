@@ -18,6 +18,12 @@ import { SECTOR_BYTES } from "../../../base/bytes.js";
 export interface MirrorOptions {
   /** Period of the background cleaner (flush legs, then mark idle regions clean); 0 = only on client flush and suspend. */
   readonly cleanIntervalMs: number;
+  /**
+   * While the cleaner runs, a dirty region is only cleaned (by it or by a
+   * client flush) after this many whole cleaner periods without a write to
+   * it; 0 = as soon as it is idle, as dm does. See RegionHash.cleanCandidates.
+   */
+  readonly cleanAfterIdlePeriods: number;
   /** Initial resync throttle; 0 = unthrottled. */
   readonly resyncRateBytesPerSec: number;
   /** Size of each resync read/write. */
@@ -32,6 +38,7 @@ export interface MirrorOptions {
 
 export const DEFAULT_MIRROR_OPTIONS: MirrorOptions = {
   cleanIntervalMs: 1000,
+  cleanAfterIdlePeriods: 2,
   resyncRateBytesPerSec: 0,
   resyncIoBytes: 1 << 20,
   resyncBatchBytes: 4 << 20,
@@ -344,7 +351,7 @@ export class MirrorTarget implements Target {
    * that records it runs in the background).
    */
   async flush(): Promise<void> {
-    const candidates = this.cleaningAllowed() ? this.regions.cleanCandidates() : [];
+    const candidates = this.cleaningAllowed() ? this.regions.cleanCandidates(this.cleanAgeEpochs()) : [];
     await this.flushLegs();
     await this.log.flush();
     if (this.failures.count > 0 && this.args.handleErrors) await this.failures.awaitRecorded();
@@ -379,9 +386,19 @@ export class MirrorTarget implements Target {
     return this.log.persistent && this.failures.allRecorded();
   }
 
-  private async clean(): Promise<number> {
+  /**
+   * With the periodic cleaner running, client flushes and the cleaner only
+   * clean regions idle for cleanAfterIdlePeriods whole cleaner periods
+   * (RegionHash.cleanCandidates); without it (cleanIntervalMs 0), and for
+   * cleanNow() and suspend, every idle region.
+   */
+  private cleanAgeEpochs(): number {
+    return this.cleanTimer !== undefined && this.opts.cleanAfterIdlePeriods > 0 ? this.opts.cleanAfterIdlePeriods + 1 : 0;
+  }
+
+  private async clean(minIdleEpochs = 0): Promise<number> {
     if (!this.cleaningAllowed()) return 0;
-    const candidates = this.regions.cleanCandidates();
+    const candidates = this.regions.cleanCandidates(minIdleEpochs);
     if (candidates.length === 0) return 0;
     try {
       await this.flushLegs();
@@ -397,8 +414,9 @@ export class MirrorTarget implements Target {
   private startCleanTimer(): void {
     if (this.cleanTimer !== undefined || this.opts.cleanIntervalMs <= 0) return;
     this.cleanTimer = setInterval(() => {
+      this.regions.advanceEpoch();
       if (this.cleaning === undefined) {
-        this.cleaning = this.clean()
+        this.cleaning = this.clean(this.cleanAgeEpochs())
           .then(() => undefined, () => undefined)
           .finally(() => {
             this.cleaning = undefined;

@@ -39,6 +39,9 @@ export class RegionHash {
   private quiesceWaiter: { first: number; last: number; resolve: () => void } | undefined;
   /** Regions whose clean bit is 0 and may be cleaned when idle and in sync. */
   private readonly dirty = new Set<number>();
+  /** Cleaner epoch (advanced by the periodic cleaner) and the epoch of each region's latest write. */
+  private epoch = 0;
+  private readonly writeEpoch: Uint32Array;
 
   constructor(
     private readonly log: DirtyLog,
@@ -49,6 +52,7 @@ export class RegionHash {
     this.pending = new Uint32Array(this.regionCount);
     this.gen = new Uint32Array(this.regionCount);
     this.recovering = new Uint8Array(this.regionCount);
+    this.writeEpoch = new Uint32Array(this.regionCount);
   }
 
   regionOf(sector: number): number {
@@ -96,6 +100,7 @@ export class RegionHash {
     for (let r = first; r <= last; r++) {
       this.pending[r]!++;
       this.gen[r] = (this.gen[r]! + 1) >>> 0;
+      this.writeEpoch[r] = this.epoch;
       if (this.log.isClean(r)) {
         this.log.markDirty(r);
         this.dirty.add(r);
@@ -151,6 +156,9 @@ export class RegionHash {
       if (inSync) {
         this.log.setInSync(r, true);
         if (!this.log.isClean(r)) this.dirty.add(r);
+        // Just written to the other legs: it ages like any written region, so
+        // a running resync is not followed by leg flushes every cleaner period.
+        this.writeEpoch[r] = this.epoch;
       }
     }
     const w = this.recoveryWaiters;
@@ -158,14 +166,33 @@ export class RegionHash {
     for (const f of w) f();
   }
 
-  /** Idle, in-sync dirty regions with their write generation, for the cleaner. */
-  cleanCandidates(): Array<{ region: number; gen: number }> {
+  /** The periodic cleaner starts a new epoch on each run. */
+  advanceEpoch(): void {
+    this.epoch = (this.epoch + 1) >>> 0;
+  }
+
+  /**
+   * Idle, in-sync dirty regions with their write generation, for the
+   * cleaner. With `minIdleEpochs` > 0 only regions not written during the
+   * last that many epochs qualify (n + 1 = idle for at least n whole cleaner
+   * periods).
+   *
+   * Why age them: cleaning a region costs a flush of every leg now and a
+   * durable log write (FUA) before the next write to it. A region that is
+   * still being written would be cleaned and dirtied again on every cleaner
+   * run, which puts a synchronous log write on the write path of sustained
+   * writes (and leg flushes of everything written meanwhile). md's bitmap
+   * ages its bits the same way before clearing them. Crash safety is not
+   * affected: a region stays dirty longer, so a crash resyncs it.
+   */
+  cleanCandidates(minIdleEpochs = 0): Array<{ region: number; gen: number }> {
     const out: Array<{ region: number; gen: number }> = [];
     for (const r of this.dirty) {
       if (this.log.isClean(r)) {
         this.dirty.delete(r);
         continue;
       }
+      if (minIdleEpochs > 0 && ((this.epoch - this.writeEpoch[r]!) >>> 0) < minIdleEpochs) continue;
       if (this.pending[r] === 0 && this.recovering[r] === 0 && this.log.isInSync(r)) out.push({ region: r, gen: this.gen[r]! });
     }
     return out;

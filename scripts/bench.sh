@@ -1,0 +1,233 @@
+#!/usr/bin/env bash
+# bench.sh - `npm run bench` (after scripts/setup.sh has built dist/): every
+# benchmark the issues ask for, each against its peers in the same run, and
+# one summary table of ratios against their goals at the end.
+#
+#   1. metadata: `ulvm lvs/vgs/lvcreate` on a VG of 1,000 LVs against lvm2's
+#      (bench/metadata.ts; issue 5).
+#   2. linear LV over NBD (issue 3): a linear LV served by the ulvm daemon
+#      (pvcreate, vgcreate, lvcreate -l 100%FREE, lvchange -ay; through the
+#      mapper) against `nbdkit file` and qemu-nbd (raw, writeback, aio=threads,
+#      glibc malloc tuned) on the same 1 GiB backing file: seq read/write 1 MiB
+#      QD8, random read/write 4 KiB QD1 and QD32 (bench/nbd/peers.sh, fio's
+#      nbd engine, ORDER=test: peers back to back per test).
+#   3. mirror LV over NBD (issue 4): a 2-leg mirror LV (disk log) against the
+#      linear LV, qemu-nbd's quorum driver over the same two files (tuned), and
+#      the host's mirror limit (fio writing both files at once): writes 1 MiB
+#      and 4 KiB random at QD32, reads 1 MiB QD8 and 4 KiB random QD32.
+#   4. resync: a mirror's initial sync (lvconvert -m1 on a linear LV) against
+#      a plain sequential copy (dd) of the same size (bench/resync.ts).
+#
+# Usage:  npm run bench            default run, ~8 minutes
+#         FULL=1 npm run bench     the long one (~40 minutes): 5 reps x 10 s,
+#                                  1 MiB at QD1 and QD32 too, serve-file (our
+#                                  NBD server on the bare file, no mapper) as
+#                                  a row of the linear run, resync of 4 GiB
+# Environment: OUT=DIR keeps every result there (results.tsv, summary.txt,
+# commands.log and fio JSON per part; summary.txt at the top); DIST=DIR runs
+# that build instead of dist/; ONLY="metadata linear mirror resync" runs a
+# subset; REPS, RUNTIME, RAMP override the peers.sh defaults below.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+# bin/ulvm runs dist/ (its bundle) as shipped; DIST=DIR runs another tsc build.
+if [[ -n ${DIST:-} ]]; then
+    DIST=$(realpath "$DIST")
+    export ULVM_DIST=$DIST
+else
+    DIST=$ROOT/dist
+fi
+[[ -f $DIST/src/cli/main.js && -f $DIST/bench/metadata.js && -f $DIST/bench/resync.js ]] ||
+    { echo "bench: $DIST is not built (run scripts/setup.sh)" >&2; exit 2; }
+ONLY=${ONLY:-metadata linear mirror resync}
+
+if [[ ${FULL:-0} == 1 ]]; then
+    : "${RUNTIME:=10}" "${RAMP:=2}" "${REPS:=5}"
+    LINEAR_TESTS="read:1m:1 read:1m:8 read:1m:32 write:1m:1 write:1m:8 write:1m:32 randread:4k:1 randread:4k:32 randwrite:4k:1 randwrite:4k:32"
+    RESYNC_GIB=4 MD_REPS=7
+else
+    : "${RUNTIME:=2}" "${RAMP:=1}" "${REPS:=3}"
+    LINEAR_TESTS="read:1m:8 write:1m:8 randread:4k:1 randread:4k:32 randwrite:4k:1 randwrite:4k:32"
+    RESYNC_GIB=2 MD_REPS=5
+fi
+MIRROR_TESTS="write:1m:32 randwrite:4k:32 read:1m:8 randread:4k:32"
+export RUNTIME RAMP REPS
+
+KEEP_OUT=1
+if [[ -z ${OUT:-} ]]; then
+    OUT=$(mktemp -d /var/tmp/ulvm-bench.XXXXXX)
+    KEEP_OUT=0
+fi
+mkdir -p "$OUT"
+OUT=$(realpath "$OUT")
+cleanup() { [[ $KEEP_OUT == 1 ]] || rm -rf -- "$OUT"; }
+trap cleanup EXIT
+log() { echo "[$(date +%H:%M:%S)] bench: $*" >&2; }
+t_start=$(date +%s)
+has() { [[ " $ONLY " == *" $1 "* ]]; }
+
+SERVER=$ROOT/bench/nbd/ulvm-server.sh
+# The ulvm rows: the daemon as the CLI starts it, nothing tuned.
+ULVM_LINEAR_CMD="exec bash $(printf '%q' "$SERVER") linear"
+ULVM_MIRROR_CMD="exec bash $(printf '%q' "$SERVER") mirror"
+
+# ------------------------------------------------------------ 1. metadata
+if has metadata; then
+    log "1/4 metadata: 1,000 LVs, ulvm vs lvm2"
+    node "$DIST/bench/metadata.js" --reps "$MD_REPS" 2>&1 | tee "$OUT/metadata.txt"
+fi
+
+# ------------------------------------------------------------ 2. linear LV
+if has linear; then
+    log "2/4 linear LV over NBD vs nbdkit and qemu-nbd"
+    servers="nbdkit qemu-nbd-tuned custom"
+    mirror_env=()
+    if [[ ${FULL:-0} == 1 ]]; then
+        # Our NBD server straight on the file: what the mapper and the daemon add.
+        servers+=" custom-mirror"
+        mirror_env=(SERVER_MIRROR_NAME=serve-file SERVER_MIRROR_EXPORT=
+            "SERVER_MIRROR_CMD=exec node $(printf '%q' "$DIST/src/nbd/serve-file.js") --unix \"\$SOCK\" \"\$FILE1\"")
+    fi
+    env SERVERS="$servers" TESTS="$LINEAR_TESTS" REF=nbdkit OUT="$OUT/linear" \
+        SERVER_NAME=ulvm-linear SERVER_EXPORT=ubl/lin SERVER_CMD="$ULVM_LINEAR_CMD" "${mirror_env[@]}" \
+        bash "$ROOT/bench/nbd/peers.sh"
+fi
+
+# ------------------------------------------------------------ 3. mirror LV
+if has mirror; then
+    log "3/4 mirror LV over NBD vs the linear LV, qemu quorum and the host"
+    env SERVERS="custom custom-mirror quorum-tuned host-mirror" TESTS="$MIRROR_TESTS" REF=custom OUT="$OUT/mirror" \
+        SERVER_NAME=ulvm-linear SERVER_EXPORT=ubl/lin SERVER_CMD="$ULVM_LINEAR_CMD" \
+        SERVER_MIRROR_NAME=ulvm-mirror SERVER_MIRROR_EXPORT=ubm/mir SERVER_MIRROR_CMD="$ULVM_MIRROR_CMD" \
+        bash "$ROOT/bench/nbd/peers.sh"
+fi
+
+# ------------------------------------------------------------ 4. resync
+if has resync; then
+    log "4/4 resync: lvconvert -m1 of ${RESYNC_GIB} GiB vs dd"
+    node "$DIST/bench/resync.js" --gib "$RESYNC_GIB" --reps "$REPS" 2>&1 | tee "$OUT/resync.txt"
+fi
+
+# ------------------------------------------------------------ summary
+elapsed=$(($(date +%s) - t_start))
+{
+    echo
+    echo "================================================================================"
+    echo "ulvm benchmark summary  $(date -u +%Y-%m-%dT%H:%MZ)  ($(nproc) CPUs, $((elapsed / 60)) min $((elapsed % 60)) s)"
+    echo "RUNTIME=${RUNTIME}s RAMP=${RAMP}s REPS=$REPS$([[ ${FULL:-0} == 1 ]] && echo ' FULL=1')"
+    echo "ratio = median of per-repetition ratios (IOPS or MB/s), [min..max] over the reps;"
+    echo "us/req = server CPU per request (all the server's threads), median"
+    echo "================================================================================"
+    printf '%-44s %6s %-13s %-8s %s\n' "measure" "ratio" "[spread]" "goal" "status"
+    awk -F'\t' -v md="$OUT/metadata.txt" -v rs="$OUT/resync.txt" '
+    function med(a, n,    i, j, x) {
+        for (i = 2; i <= n; i++) { x = a[i]; for (j = i - 1; j >= 1 && a[j] > x; j--) a[j + 1] = a[j]; a[j + 1] = x }
+        return (n % 2) ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2
+    }
+    # per-rep ratio of row A to row B (IOPS) in part p for test t
+    function ratio(p, A, B, t,    r, n, a, lo, hi, v) {
+        n = 0
+        for (r = 1; r <= maxrep[p]; r++) {
+            if (!((p, A, t, r) in iops) || !((p, B, t, r) in iops)) continue
+            if (iops[p, A, t, r] == "NA" || iops[p, B, t, r] == "NA" || iops[p, B, t, r] + 0 == 0) continue
+            v = iops[p, A, t, r] / iops[p, B, t, r]
+            a[++n] = v; if (n == 1 || v < lo) lo = v; if (n == 1 || v > hi) hi = v
+        }
+        if (n == 0) { R = -1; return }
+        R = med(a, n); LO = lo; HI = hi
+    }
+    function line(label, p, A, B, t, goal, cmp,    st) {
+        ratio(p, A, B, t)
+        if (R < 0) { printf "%-44s %6s %-13s %-8s %s\n", label, "-", "", cmp goal, "not measured"; return }
+        st = (cmp == ">=" ? (R >= goal) : (R <= goal)) ? "ok" : "MISSED"
+        if (goal == "") { st = "(info)"; cmp = "" }
+        printf "%-44s %6.2f [%.2f..%.2f] %-8s %s\n", label, R, LO, HI, cmp goal, st
+    }
+    function cpu(p, row, t,    r, n, a, v) {   # median us/req
+        n = 0
+        for (r = 1; r <= maxrep[p]; r++) {
+            if (!((p, row, t, r) in iops) || iops[p, row, t, r] == "NA" || iops[p, row, t, r] + 0 == 0 || cpct[p, row, t, r] == "NA") continue
+            a[++n] = cpct[p, row, t, r] / 100 / iops[p, row, t, r] * 1e6
+        }
+        return n ? sprintf("%.1f", med(a, n)) : "-"
+    }
+    FNR == 1 { p = (FILENAME ~ /\/linear\//) ? "L" : "M"; next }
+    {
+        iops[p, $2, $3, $1] = $5; cpct[p, $2, $3, $1] = $7
+        if ($1 + 0 > maxrep[p]) maxrep[p] = $1 + 0
+        if ($2 ~ /^ulvm-/ && $9 != "NA" && $9 + 0 > rss) rss = $9 + 0
+        seen[p, $2, $3] = 1
+    }
+    END {
+        while ((getline l < md) > 0) {
+            split(l, f, " ")
+            if (f[1] == "lvs" || f[1] == "vgs" || f[1] == "lvcreate")
+                printf "%-44s %6.2f %-13s %-8s %s\n", "metadata: ulvm/lvm2 time, " f[1] " (1,000 LVs)", f[4], "", (f[1] == "lvs" ? "<=1.5" : ""), (f[1] == "lvs" ? (f[4] <= 1.5 ? "ok" : "MISSED") : "(info)")
+        }
+        if (maxrep["L"] > 0) {
+            print "-- linear LV over NBD, ulvm / nbdkit (same file, same run)"
+            line("seq read 1 MiB QD8", "L", "ulvm-linear", "nbdkit", "read:1m:8", 0.9, ">=")
+            line("seq write 1 MiB QD8", "L", "ulvm-linear", "nbdkit", "write:1m:8", 0.8, ">=")
+            line("rand write 4 KiB QD32", "L", "ulvm-linear", "nbdkit", "randwrite:4k:32", 0.9, ">=")
+            line("rand read 4 KiB QD32 (noisiest)", "L", "ulvm-linear", "nbdkit", "randread:4k:32", 0.6, ">=")
+            line("rand read 4 KiB QD1", "L", "ulvm-linear", "nbdkit", "randread:4k:1", "", "")
+            line("rand write 4 KiB QD1", "L", "ulvm-linear", "nbdkit", "randwrite:4k:1", "", "")
+            if (seen["L", "ulvm-linear", "read:1m:32"]) {
+                line("seq read 1 MiB QD1", "L", "ulvm-linear", "nbdkit", "read:1m:1", "", "")
+                line("seq read 1 MiB QD32", "L", "ulvm-linear", "nbdkit", "read:1m:32", "", "")
+                line("seq write 1 MiB QD1", "L", "ulvm-linear", "nbdkit", "write:1m:1", "", "")
+                line("seq write 1 MiB QD32", "L", "ulvm-linear", "nbdkit", "write:1m:32", "", "")
+            }
+            print "-- linear LV, ulvm / qemu-nbd (malloc-tuned)"
+            line("seq read 1 MiB QD8", "L", "ulvm-linear", "qemu-nbd-tuned", "read:1m:8", "", "")
+            line("seq write 1 MiB QD8", "L", "ulvm-linear", "qemu-nbd-tuned", "write:1m:8", "", "")
+            line("rand read 4 KiB QD32", "L", "ulvm-linear", "qemu-nbd-tuned", "randread:4k:32", "", "")
+            line("rand write 4 KiB QD32", "L", "ulvm-linear", "qemu-nbd-tuned", "randwrite:4k:32", "", "")
+            if (seen["L", "serve-file", "read:1m:8"]) {
+                print "-- linear LV through the mapper / serve-file on the bare file (the mapper and daemon cost)"
+                line("seq read 1 MiB QD8", "L", "ulvm-linear", "serve-file", "read:1m:8", "", "")
+                line("seq write 1 MiB QD8", "L", "ulvm-linear", "serve-file", "write:1m:8", "", "")
+                line("rand read 4 KiB QD32", "L", "ulvm-linear", "serve-file", "randread:4k:32", "", "")
+                line("rand write 4 KiB QD32", "L", "ulvm-linear", "serve-file", "randwrite:4k:32", "", "")
+            }
+        }
+        if (maxrep["M"] > 0) {
+            print "-- mirror LV (2 legs, disk log) over NBD"
+            line("mirror/linear write 1 MiB QD32", "M", "ulvm-mirror", "ulvm-linear", "write:1m:32", 0.8, ">=")
+            line("mirror/linear rand write 4 KiB QD32", "M", "ulvm-mirror", "ulvm-linear", "randwrite:4k:32", 0.8, ">=")
+            line("mirror/quorum write 1 MiB QD32", "M", "ulvm-mirror", "quorum-tuned", "write:1m:32", 1.0, ">=")
+            line("mirror/quorum rand write 4 KiB QD32", "M", "ulvm-mirror", "quorum-tuned", "randwrite:4k:32", 1.0, ">=")
+            line("mirror/linear read 1 MiB QD8 (equal)", "M", "ulvm-mirror", "ulvm-linear", "read:1m:8", 0.9, ">=")
+            line("mirror/linear rand read 4 KiB QD32 (equal)", "M", "ulvm-mirror", "ulvm-linear", "randread:4k:32", 0.9, ">=")
+            line("mirror/host-mirror write 1 MiB QD32", "M", "ulvm-mirror", "host-mirror", "write:1m:32", "", "")
+            line("mirror/host-mirror rand write 4 KiB QD32", "M", "ulvm-mirror", "host-mirror", "randwrite:4k:32", "", "")
+        }
+        if (rs != "") while ((getline l < rs) > 0) {
+            split(l, f, " ")
+            if (f[1] == "RESYNC_RATIO") {
+                print "-- resync"
+                printf "%-44s %6.2f [%.2f..%.2f] %-8s %s\n", "resync/plain copy (lvconvert -m1 vs dd)", f[2], f[3], f[4], ">=0.8", (f[2] >= 0.8 ? "ok" : "MISSED")
+            }
+        }
+        if (rss > 0) {
+            print "-- memory"
+            printf "%-44s %6s %-13s %-8s %s\n", "daemon peak RSS (VmHWM), MiB", rss, "", "<150", (rss < 150 ? "ok" : "MISSED")
+        }
+        if (maxrep["L"] > 0) {
+            print ""
+            print "server CPU per request, us (median):"
+            printf "  %-18s %10s %10s %10s %10s\n", "test", "ulvm", "nbdkit", "qemu-nbd", "serve-file"
+            n = split("read:1m:8 write:1m:8 randread:4k:1 randread:4k:32 randwrite:4k:1 randwrite:4k:32", T, " ")
+            for (i = 1; i <= n; i++)
+                printf "  %-18s %10s %10s %10s %10s\n", T[i], cpu("L", "ulvm-linear", T[i]), cpu("L", "nbdkit", T[i]), cpu("L", "qemu-nbd-tuned", T[i]), cpu("L", "serve-file", T[i])
+        }
+        if (maxrep["M"] > 0) {
+            printf "  %-18s %10s %10s %10s\n", "test", "linear", "mirror", "quorum"
+            n = split("write:1m:32 randwrite:4k:32 read:1m:8 randread:4k:32", T, " ")
+            for (i = 1; i <= n; i++)
+                printf "  %-18s %10s %10s %10s\n", T[i], cpu("M", "ulvm-linear", T[i]), cpu("M", "ulvm-mirror", T[i]), cpu("M", "quorum-tuned", T[i])
+        }
+    }' $( [[ -f $OUT/linear/results.tsv ]] && echo "$OUT/linear/results.tsv") $( [[ -f $OUT/mirror/results.tsv ]] && echo "$OUT/mirror/results.tsv") </dev/null
+} | tee "$OUT/summary.txt"
+
+if [[ $KEEP_OUT == 1 ]]; then log "results in $OUT"; fi
