@@ -313,7 +313,7 @@ export class Daemon {
         await this.deactivate(a.vg, a.lv).catch((e) => this.log(`reload ${a.exportName}: ${(e as Error).message}`));
         continue;
       }
-      if (lv.name !== a.lv) throw new BusyError(`Logical volume ${vgName}/${a.lv} was renamed while active; deactivate it first.`);
+      if (lv.name !== a.lv) this.renameActive(a, lv.name);
       // A running LV that lost a device keeps running on what is left.
       const nodes = deviceTree(loaded.vg, lv.name, this.tableEnv(loaded, a.mode === "partial" ? "partial" : "degraded"));
       await this.activator.apply(nodes, a.nodes.map((n) => n.name));
@@ -360,6 +360,30 @@ export class Daemon {
     }
     this.log(`reset the mirror log of ${a.exportName}: every region resyncs from leg 0`);
     return { active: true, reset: true };
+  }
+
+  /**
+   * lvrename of an active LV (lvm2 renames its dm devices): mapped devices,
+   * NBD exports and the device path take the new names; connected clients
+   * keep their connections. Sub-LVs were renamed with their LV (new prefix).
+   */
+  private renameActive(a: ActiveLv, newLv: string): void {
+    const oldLv = a.lv;
+    const rename = (lvName: string): string => (lvName === oldLv ? newLv : lvName.startsWith(oldLv + "_") ? newLv + lvName.slice(oldLv.length) : lvName);
+    for (const n of a.nodes) {
+      const to = dmName(a.vg, rename(n.lvName));
+      if (to !== n.name && this.registry.get(n.name)) this.registry.rename(n.name, to);
+    }
+    const exportName = this.key(a.vg, newLv);
+    this.nbd.renameExport(a.exportName, exportName);
+    this.nbd.renameExport(DEVICE_PATH_EXPORT_PREFIX + a.exportName, DEVICE_PATH_EXPORT_PREFIX + exportName);
+    if (a.devicePath) a.devicePath = this.devicePaths.rename(dmName(a.vg, oldLv), dmName(a.vg, newLv), newLv, DEVICE_PATH_EXPORT_PREFIX + exportName);
+    this.active.delete(a.exportName);
+    a.nodes = a.nodes.map((n) => ({ ...n, name: dmName(a.vg, rename(n.lvName)), lvName: rename(n.lvName) }));
+    a.lv = newLv;
+    a.exportName = exportName;
+    this.active.set(exportName, a);
+    this.log(`renamed ${a.vg}/${oldLv} to ${exportName}`);
   }
 
   // ------------------------------------------------------------- status

@@ -202,6 +202,29 @@ export class DevicePaths {
     }
   }
 
+  /** lvrename of an active LV: the link moves, the loop device and FUSE mount stay as they are. */
+  rename(oldName: string, newName: string, lv: string, exportName: string): DevicePathRecord | undefined {
+    const rec = this.read(oldName);
+    if (!rec) return undefined;
+    const link = this.linkPath(rec.vg, lv);
+    ensureDir(dirname(link), 0o755);
+    try {
+      unlinkSync(link);
+    } catch {
+      /* none */
+    }
+    symlinkSync(rec.loop ?? rec.fuseFile, link);
+    try {
+      if (lstatSync(rec.link).isSymbolicLink()) unlinkSync(rec.link);
+    } catch {
+      /* gone */
+    }
+    const moved: DevicePathRecord = { ...rec, name: newName, lv, exportName, link };
+    this.write(moved);
+    if (newName !== oldName) rmSync(this.recordFile(oldName), { force: true });
+    return moved;
+  }
+
   /** Names with a record (from this or a previous daemon). */
   recorded(): string[] {
     try {

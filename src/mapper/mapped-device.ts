@@ -88,7 +88,7 @@ export class MappedDevice implements BlockDevice {
   private lifecycle: Promise<unknown> = Promise.resolve();
 
   constructor(
-    readonly name: string,
+    public name: string,
     opts: MappedDeviceOptions,
   ) {
     this.types = opts.targetTypes ?? defaultTargetTypes();

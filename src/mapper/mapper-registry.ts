@@ -70,6 +70,20 @@ export class MapperRegistry {
     return false;
   }
 
+  /**
+   * `dmsetup rename`: the device keeps its tables and its I/O keeps flowing;
+   * only the key changes. Tables of other devices that name it keep the old
+   * name until they are reloaded (lvm2 reloads them after renaming an LV).
+   */
+  rename(oldName: string, newName: string): void {
+    const d = this.devices.get(oldName);
+    if (d === undefined) throw new NotFoundError(`Device ${oldName} not found`, { device: oldName });
+    if (this.devices.has(newName)) throw new BusyError(`Device ${newName} already exists`, { device: newName });
+    this.devices.delete(oldName);
+    this.devices.set(newName, d);
+    d.name = newName;
+  }
+
   /** `dmsetup remove`: BusyError while another table uses the device. */
   async remove(name: string): Promise<void> {
     const d = this.devices.get(name);

@@ -36,7 +36,8 @@ export interface ExportClient {
 }
 
 export class NbdExport {
-  readonly name: string;
+  /** Changes only through NbdServer.renameExport; connections keep their export object. */
+  name: string;
   readonly device: BlockDevice;
   readonly readOnly: boolean;
   readonly description: string;

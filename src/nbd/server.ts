@@ -126,6 +126,19 @@ export class NbdServer implements ConnectionHost {
     await this.waitClosed(clients, opts.timeoutMs);
   }
 
+  /**
+   * Rename an export (lvrename of an active LV): connected clients keep
+   * their connection to the same device; new clients use the new name.
+   */
+  renameExport(oldName: string, newName: string): void {
+    const exp = this.exports.get(oldName);
+    if (exp === undefined) throw new NotFoundError(`NBD export "${oldName}" not found`, { exportName: oldName });
+    if (this.exports.has(newName)) throw new BusyError(`NBD export "${newName}" already exists`, { exportName: newName });
+    this.exports.delete(oldName);
+    exp.name = newName;
+    this.exports.set(newName, exp);
+  }
+
   hasExport(name: string): boolean {
     return this.exports.has(name);
   }

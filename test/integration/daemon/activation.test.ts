@@ -199,3 +199,33 @@ test("vgchange -ay / -an activate every LV of a VG and lvs, lvscan report it as 
     lab.cleanup();
   }
 });
+
+test("lvrename of an active, mounted LV moves its export and device path; the filesystem stays mounted", { skip: devicePathUnavailable() }, () => {
+  const lab = fixtureLab("a-linear", { devicePath: true });
+  try {
+    assert.equal(lab.ulvm("lvchange", "-ay", "fxlinear/lv_span").code, 0);
+    const dev = join(lab.dir, "dev", "fxlinear", "lv_span");
+    const mnt = join(lab.dir, "mnt");
+    mkdirSync(mnt);
+    assert.equal(lab.run("mkfs.ext3", ["-q", dev]).code, 0);
+    assert.equal(lab.run("mount", [dev, mnt]).code, 0);
+    writeFileSync(join(mnt, "f.txt"), "before rename\n");
+    const r = lab.ulvm("lvrename", "fxlinear", "lv_span", "lv_moved");
+    assert.equal(r.code, 0, r.stderr);
+    assert.ok(!existsSync(dev), "old device path gone");
+    assert.ok(existsSync(join(lab.dir, "dev", "fxlinear", "lv_moved")), "new device path");
+    appendFileSync(join(mnt, "f.txt"), "after rename\n");
+    assert.equal(lab.run("umount", [mnt]).code, 0);
+    const list = lab.run("nbdinfo", ["--list", `nbd+unix://?socket=${join(lab.dir, "run", "nbd.sock")}`]).stdout;
+    assert.match(list, /export="fxlinear\/lv_moved"/);
+    assert.doesNotMatch(list, /export="fxlinear\/lv_span"/);
+    assert.match(lab.ok("lvs", "--noheadings", "-o", "lv_name,lv_attr", "fxlinear/lv_moved"), /lv_moved\s+-wi-a-----/);
+    const dev2 = join(lab.dir, "dev", "fxlinear", "lv_moved");
+    assert.equal(lab.run("mount", [dev2, mnt]).code, 0);
+    assert.equal(readFileSync(join(mnt, "f.txt"), "utf8"), "before rename\nafter rename\n");
+    assert.equal(lab.run("umount", [mnt]).code, 0);
+    assert.equal(lab.ulvm("lvchange", "-an", "fxlinear/lv_moved").code, 0);
+  } finally {
+    lab.cleanup();
+  }
+});
