@@ -1,5 +1,5 @@
 import { open, readFile, type FileHandle } from "node:fs/promises";
-import { constants } from "node:fs";
+import { constants, writeSync } from "node:fs";
 import type { BlockDevice, BlockDeviceCaps, WriteOptions } from "./block-device.js";
 import { IoError } from "../errors/errors.js";
 
@@ -29,6 +29,7 @@ export class HandleBlockDevice implements BlockDevice {
   }
 
   async write(offsetBytes: number, data: Uint8Array, opts?: WriteOptions): Promise<void> {
+    if (TEST_CRASH_AFTER_WRITES !== undefined) testCrashPoint(this.fh.fd, offsetBytes, data);
     let done = 0;
     try {
       while (done < data.length) {
@@ -52,6 +53,33 @@ export class HandleBlockDevice implements BlockDevice {
   async close(): Promise<void> {
     await this.fh.close();
   }
+}
+
+/**
+ * Test-only crash points, for the torture suite's torn-metadata scenario.
+ * Every write a command makes to a device (labels, metadata texts and
+ * headers, mirror logs, zeroing) goes through this class, so
+ * ULVM_TEST_CRASH_AFTER_WRITES=N makes the process SIGKILL itself just
+ * before its (N+1)th write: after N whole writes, as a crash between two
+ * writes leaves the disk. With ULVM_TEST_CRASH_TEAR=1 that write is torn
+ * first: only its first half reaches the device (whole sectors when it spans
+ * several, half a sector otherwise). Unset (always, outside tests) this is
+ * one comparison per write. The daemon never inherits these variables
+ * (control-client.ts strips them).
+ */
+const TEST_CRASH_AFTER_WRITES = ((): number | undefined => {
+  const v = process.env.ULVM_TEST_CRASH_AFTER_WRITES;
+  return v !== undefined && /^[0-9]+$/.test(v) ? Number(v) : undefined;
+})();
+let testWritesDone = 0;
+
+function testCrashPoint(fd: number, offsetBytes: number, data: Uint8Array): void {
+  if (testWritesDone++ < TEST_CRASH_AFTER_WRITES!) return;
+  if (process.env.ULVM_TEST_CRASH_TEAR === "1" && data.length > 1) {
+    const torn = data.length >= 1024 ? Math.floor(data.length / 1024) * 512 : Math.floor(data.length / 2);
+    writeSync(fd, data, 0, torn, offsetBytes);
+  }
+  process.kill(process.pid, "SIGKILL");
 }
 
 function ioError(name: string, op: string, e: unknown): IoError {

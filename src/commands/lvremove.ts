@@ -135,8 +135,11 @@ async function removeInVg(ctx: ToolContext, vgName: string, all: boolean, names:
       failed = true;
       continue;
     }
-    if (lv.segments.some((s) => "opaque" in s)) {
-      ctx.out.error(`Can't remove ${disp}: segment type ${lv.segments.find((s) => "opaque" in s)!.type} is not supported by ulvm.`);
+    // Segments that hold no extents (the "error" segment lvm2 leaves in a detached mirror image
+    // between the two commits of a repair) are removed like any other; others are refused.
+    const unsupported = lv.segments.find((s) => "opaque" in s && s.areas.length > 0);
+    if (unsupported) {
+      ctx.out.error(`Can't remove ${disp}: segment type ${unsupported.type} is not supported by ulvm.`);
       failed = true;
       continue;
     }

@@ -457,7 +457,7 @@ export class VgEditor {
     if (isStripedSeg(seg)) {
       if (reduction % areas.length) throw new CommandError(`Segment extent reduction ${reduction} not divisible by #stripes ${areas.length}`);
       areaReduction = reduction / areas.length;
-    } else if (!isMirrorSeg(seg)) throw new CommandError(`Cannot reduce a ${seg.type} segment.`);
+    } else if (!isMirrorSeg(seg) && areas.length > 0) throw new CommandError(`Cannot reduce a ${seg.type} segment.`);
     for (const a of areas) {
       if (a.kind !== "lv") continue;
       const sub = this.idx.get(a.lvName);

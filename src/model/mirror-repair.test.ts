@@ -7,6 +7,7 @@ import { findLv, isMirrorSeg, lvExtents } from "./lv-info.js";
 import { validateVg } from "./validate.js";
 import { cloneVg } from "./clone.js";
 import { isLvPartial, partialLvNames, planMirrorRepair, removeMirrorImages } from "./mirror-repair.js";
+import { VgEditor } from "./allocate-lv.js";
 import type { StripedSegment, VolumeGroup } from "./types.js";
 
 /** Fixture b: lv_mirror (disk log on pv2), lv_corelog (core log), lv_lin on pv2. */
@@ -148,4 +149,16 @@ test("a detached sub-LV inherits the mirror's tags before its deletion commit, a
   const plan = planMirrorRepair(vg, "lv_mirror", new Set([PV2]));
   assert.deepEqual(findLv(plan.stages[1]!, "lv_mirror_mimage_1")!.tags, ["keep"]);
   assert.deepEqual(findLv(plan.result, "lv_mirror")!.tags, ["keep"]);
+});
+
+test("an image left with an error segment by an interrupted repair can be removed (VgEditor.lvRemove)", () => {
+  // A crash between the repair's commits leaves stage 0 on disk: the detached images and log are
+  // visible LVs, the emptied leg an "error" segment. Removing them is the way forward.
+  const first = planMirrorRepair(fixtureB(), "lv_mirror", new Set([PV2])).stages[0]!;
+  const vg = cloneVg(first);
+  const ed = new VgEditor(vg, { nowSeconds: 0, hostname: "h", newId: () => "x".repeat(32) });
+  for (const n of ["lv_mirror_mimage_0", "lv_mirror_mimage_1", "lv_mirror_mlog"]) ed.lvRemove(findLv(vg, n)!);
+  for (const n of ["lv_mirror_mimage_0", "lv_mirror_mimage_1", "lv_mirror_mlog"]) assert.equal(findLv(vg, n), undefined, n);
+  assert.deepEqual(stripes(vg, "lv_mirror"), [[PV1, 0, 8]]);
+  assert.deepEqual(validateVg(vg), []);
 });
