@@ -40,8 +40,10 @@ export const DEFAULT_MIRROR_OPTIONS: MirrorOptions = {
   cleanIntervalMs: 1000,
   cleanAfterIdlePeriods: 2,
   resyncRateBytesPerSec: 0,
-  resyncIoBytes: 1 << 20,
-  resyncBatchBytes: 4 << 20,
+  // 2 MiB copies (1 MiB took ~15 % longer: twice the thread-pool trips), and
+  // writes wait for at most one 8 MiB batch (a few ms) while it is copied.
+  resyncIoBytes: 2 << 20,
+  resyncBatchBytes: 8 << 20,
   resyncEnabled: true,
   logLogicalBlockBytes: 512,
 };

@@ -100,6 +100,8 @@ export class Resyncer {
       let first = log.nextToResync(cursor);
       if (first === undefined && cursor > 0) first = log.nextToResync(0);
       if (first === undefined) {
+        // The copy buffers are only needed while copying.
+        this.bufs = undefined;
         this.host.allInSync();
         return;
       }
