@@ -8,6 +8,11 @@ import type { ToolContext } from "./toolcontext.js";
 import type { ScannedDevice } from "./scan.js";
 import { commitChange, forEachVg, noMatchingSyntax, readVgForChange, silentFailure, vgArg } from "./vg-common.js";
 import { canonical } from "./device-list.js";
+import { planRestoredLegs } from "../model/restored-legs.js";
+import { findLv } from "../model/lv-info.js";
+import { isLvPartial } from "../model/mirror-repair.js";
+import { initMirrorLog } from "./lv-io.js";
+import { resetActiveMirrorLog } from "./activation.js";
 
 /**
  * vgextend (tools/vgextend.c): devices that are not PVs yet are initialised
@@ -67,6 +72,7 @@ async function preparePvs(ctx: ToolContext, names: readonly string[], args: Para
 async function restoreMissing(ctx: ToolContext, vgName: string, names: readonly string[]): Promise<void> {
   const loaded = await readVgForChange(ctx, vgName, { handlesMissingPvs: true });
   let fixed = 0;
+  const restored = new Set<string>();
   for (const name of names) {
     const id = findPvByDevice(loaded, name);
     const pv = loaded.vg.pvs.find((x) => x.id === id);
@@ -77,14 +83,41 @@ async function restoreMissing(ctx: ToolContext, vgName: string, names: readonly 
     const before = loaded.original.pvs.find((x) => x.id === pv.id);
     if (pv.flags.includes("MISSING")) {
       pv.flags = pv.flags.filter((f) => f !== "MISSING");
+      restored.add(pv.id);
       fixed++;
     } else if (before?.flags.includes("MISSING")) {
       fixed++; // an unused PV whose flag the read already cleared
     } else ctx.out.warn(`WARNING: PV ${name} was not missing in VG ${vgName}`);
   }
   if (!fixed) throw new CommandError("No PV has been restored.");
+  await resyncRestoredMirrors(ctx, loaded, restored);
   await commitChange(ctx, loaded);
   ctx.out.print(`Volume group "${vgName}" successfully extended`);
+}
+
+/**
+ * Mirror images on a PV that comes back missed every write made while it was
+ * away: never a source (planRestoredLegs puts an image that stayed first),
+ * and every region is resynced. The log is reset before the commit that lets
+ * the images back into the tables, so a crash in between cannot leave a log
+ * that calls a stale image in sync. An active mirror running without the
+ * images does not use its log meanwhile: the log is rewritten on the PVs.
+ */
+async function resyncRestoredMirrors(ctx: ToolContext, loaded: LoadedVg, restored: ReadonlySet<string>): Promise<void> {
+  const stillMissing = new Set(loaded.vg.pvs.filter((pv) => !loaded.deviceOf(pv.id) || pv.flags.includes("MISSING")).map((pv) => pv.id));
+  const plan = planRestoredLegs(loaded.vg, restored, stillMissing);
+  if (!plan.mirrors.length) return;
+  loaded.vg = plan.vg;
+  for (const m of plan.mirrors) {
+    ctx.out.warn(
+      `WARNING: Mirror ${loaded.vg.name}/${m.lvName}: ${m.staleImages.join(", ")} on the restored PV missed writes; every region will be resynchronised${m.newPrimary ? ` from ${m.newPrimary}` : ""}.`,
+    );
+    if (!m.logName || ctx.opts.test) continue;
+    const log = findLv(loaded.vg, m.logName);
+    if (!log || isLvPartial(loaded.vg, log, stillMissing)) continue;
+    const r = await resetActiveMirrorLog(ctx, loaded.vg.name, m.lvName);
+    if (!r.reset) await initMirrorLog(loaded, log, false);
+  }
 }
 
 async function extend(ctx: ToolContext, vgName: string, names: readonly string[]): Promise<void> {

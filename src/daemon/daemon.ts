@@ -49,7 +49,7 @@ const DEVICE_PATH_EXPORT_PREFIX = "#dev/";
 export class Daemon {
   readonly registry: MapperRegistry;
   readonly nbd: NbdServer;
-  readonly pvPool = new PvPool();
+  readonly pvPool: PvPool;
   readonly activator: Activator;
   readonly devicePaths: DevicePaths;
   readonly active = new Map<string, ActiveLv>();
@@ -59,7 +59,9 @@ export class Daemon {
   private stopped: Promise<void> | undefined;
   log: (line: string) => void = (line) => process.stderr.write(`${new Date().toISOString()} ulvmd[${process.pid}]: ${line}\n`);
 
-  constructor(readonly paths: Paths) {
+  /** `openPv` opens the PV devices tables use (tests wrap them in fault-injecting devices). */
+  constructor(readonly paths: Paths, opts: { openPv?: (path: string) => Promise<BlockDevice> } = {}) {
+    this.pvPool = new PvPool(opts.openPv);
     // activation/mirror_resync_rate (KiB/s, 0 = as fast as the devices go) throttles every mirror's copying.
     const rateKib = loadConfig(paths, { required: false }).int("activation/mirror_resync_rate", 0);
     this.registry = new MapperRegistry(
@@ -216,7 +218,9 @@ export class Daemon {
     const scan = await DeviceScan.run(entries.filter((e) => !own.has(e.real)));
     const loaded = loadVg(scan, vgName);
     if (!loaded) throw new NotFoundError(`Volume group "${vgName}" not found`);
-    // PVs the daemon knows to be gone stay gone even if something answers at their path.
+    // PVs the daemon knows to be gone stay gone even if something answers at their path,
+    // unless the metadata says they were restored.
+    this.policy.forgetRestored(loaded);
     this.policy.applyKnownFailures(loaded);
     return loaded;
   }

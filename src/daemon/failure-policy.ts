@@ -81,6 +81,26 @@ export class FailurePolicy {
     return (this.inFlight.get(vg) ?? 0) > 0;
   }
 
+  /**
+   * PVs the committed metadata no longer flags MISSING were restored by the
+   * administrator (vgextend --restoremissing, which also makes their mirror
+   * images resync from an image that stayed) or left the VG: forget their
+   * failure, so that the next activation or reload uses them again. Never
+   * while a failure of the VG is being recorded: until that record is
+   * committed, the PV that failed is not flagged yet.
+   */
+  forgetRestored(loaded: LoadedVg): void {
+    const vg = loaded.vg.name;
+    const set = this.failed.get(vg);
+    if (!set?.size || this.busy(vg)) return;
+    for (const id of [...set]) {
+      if (loaded.vg.pvs.find((p) => p.id === id)?.flags.includes("MISSING")) continue;
+      set.delete(id);
+      this.recording.delete(`${vg}:${id}`);
+      this.daemon.log(`PV ${formatId(id)} of VG ${vg} is no longer flagged MISSING: using it again`);
+    }
+  }
+
   /** A VG read by the daemon: PVs it knows have failed are missing, whatever answers at their path. */
   applyKnownFailures(loaded: LoadedVg): void {
     for (const id of this.failed.get(loaded.vg.name) ?? []) if (loaded.devices.has(id)) loaded.devices.set(id, undefined);

@@ -57,6 +57,8 @@ export class RevocableDevice implements BlockDevice {
 }
 
 export class PvPool {
+  constructor(private readonly openInner: (path: string) => Promise<BlockDevice> = (path) => FileBlockDevice.open(path)) {}
+
   private readonly devices = new Map<string, { dev: RevocableDevice; refs: number }>();
   private readonly opening = new Map<string, Promise<RevocableDevice>>();
 
@@ -68,7 +70,7 @@ export class PvPool {
     }
     let p = this.opening.get(path);
     if (!p) {
-      p = FileBlockDevice.open(path).then((d) => new RevocableDevice(d));
+      p = this.openInner(path).then((d) => new RevocableDevice(d));
       this.opening.set(path, p);
     }
     try {
