@@ -223,7 +223,8 @@ export class FaultBlockDevice implements BlockDevice {
       device: this.name,
       op: "write",
       offsetBytes,
-      data: data.slice(),
+      // A copy: Buffer#slice() is a view, and callers (the NBD server) reuse pooled buffers.
+      data: new Uint8Array(data),
       fua: opts?.fua === true,
     });
   }
@@ -257,7 +258,7 @@ export function crashImage(
   crashSeq: number,
   keepUncertain: (rec: IoRecord) => boolean,
 ): Uint8Array {
-  const img = base.slice();
+  const img = new Uint8Array(base);
   const mine = records.filter((r) => r.device === device && r.seq < crashSeq);
   // The newest flush that started after a write finished makes that write durable.
   const flushStarts = mine.filter((r) => r.op === "flush").map((r) => r.startSeq);
