@@ -173,13 +173,27 @@ const SPECIAL = "BUS";
 export type SuffixStyle = "long" | "short" | "unit";
 const STYLE_INDEX: Record<SuffixStyle, 0 | 1 | 2> = { long: 0, short: 1, unit: 2 };
 
+const formatted = new Map<string, string>();
+
 /**
  * dm_size_to_string with si_unit_consistency = 1 (lvm2's default): `sectors`
  * rendered in `unit`; the suffix style is "unit" for reports ("4.00m"),
  * "short" for messages and *display ("4.00 MiB"). Human-readable types always
  * carry a suffix; 'r'/'R' add '<' when rounding hides a remainder.
+ * Memoised: a report prints the same few sizes over and over.
  */
 export function formatSize(sectors: number, unit: UnitSpec, includeSuffix: boolean, style: SuffixStyle = "unit"): string {
+  const key = `${sectors}|${unit.type}|${unit.factorBytes}|${includeSuffix ? 1 : 0}|${style}`;
+  let v = formatted.get(key);
+  if (v === undefined) {
+    if (formatted.size > 4096) formatted.clear();
+    v = formatSizeUncached(sectors, unit, includeSuffix, style);
+    formatted.set(key, v);
+  }
+  return v;
+}
+
+function formatSizeUncached(sectors: number, unit: UnitSpec, includeSuffix: boolean, style: SuffixStyle = "unit"): string {
   const t = unit.type;
   const col = STYLE_INDEX[style];
   let base = BASE_UNKNOWN;

@@ -46,10 +46,13 @@ function tryBind(address: string): Promise<Server | undefined> {
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 export class LockManager {
-  private readonly scope: string;
+  private scopeCache: string | undefined;
   private readonly held = new Map<string, Lock>();
-  constructor(paths: Paths) {
-    this.scope = scopeOf(paths);
+  constructor(private readonly paths: Paths) {}
+
+  /** Computed on first use: commands that never lock (reports) skip the realpath and hash. */
+  private get scope(): string {
+    return (this.scopeCache ??= scopeOf(this.paths));
   }
 
   /** Wait for a lock (lvm2 waits by default). Names: "V_<vg>", "P_orphans", "P_global". */
