@@ -1,5 +1,4 @@
-import { createServer, type Server } from "node:net";
-import { createHash } from "node:crypto";
+import type { Server } from "node:net";
 import { realpathSync } from "node:fs";
 import { lockDir, type Paths, ensureDir } from "../config/paths.js";
 
@@ -18,7 +17,7 @@ export class Lock {
   }
 }
 
-function scopeOf(paths: Paths): string {
+async function scopeOf(paths: Paths): Promise<string> {
   let dir = paths.runDir;
   try {
     ensureDir(lockDir(paths));
@@ -26,10 +25,13 @@ function scopeOf(paths: Paths): string {
   } catch {
     // An unwritable run dir still gets a consistent scope from its name.
   }
+  const { createHash } = await import("node:crypto");
   return createHash("sha256").update(dir).digest("hex").slice(0, 24);
 }
 
-function tryBind(address: string): Promise<Server | undefined> {
+// Builtins are loaded on first use: most commands (reports) never lock.
+async function tryBind(address: string): Promise<Server | undefined> {
+  const { createServer } = await import("node:net");
   return new Promise((resolve, reject) => {
     const server = createServer();
     server.once("error", (e: NodeJS.ErrnoException) => {
@@ -51,15 +53,15 @@ export class LockManager {
   constructor(private readonly paths: Paths) {}
 
   /** Computed on first use: commands that never lock (reports) skip the realpath and hash. */
-  private get scope(): string {
-    return (this.scopeCache ??= scopeOf(this.paths));
+  private async scope(): Promise<string> {
+    return (this.scopeCache ??= await scopeOf(this.paths));
   }
 
   /** Wait for a lock (lvm2 waits by default). Names: "V_<vg>", "P_orphans", "P_global". */
   async acquire(name: string): Promise<Lock> {
     const existing = this.held.get(name);
     if (existing) return existing;
-    const address = `\0ulvm-${this.scope}-${name}`.slice(0, 107);
+    const address = `\0ulvm-${await this.scope()}-${name}`.slice(0, 107);
     let delayMs = 2;
     for (;;) {
       const server = await tryBind(address);

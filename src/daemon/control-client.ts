@@ -1,5 +1,4 @@
-import { connect, type Socket } from "node:net";
-import { spawn } from "node:child_process";
+import type { Socket } from "node:net";
 import { existsSync, mkdirSync, openSync, readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { daemonControlSocket, daemonPidFile, type Paths, ensureDir } from "../config/paths.js";
@@ -50,9 +49,10 @@ export class DaemonClient {
     sock.on("close", () => fail(new CommandError("Connection to the ulvm daemon was lost.")));
   }
 
-  static tryConnect(paths: Paths): Promise<DaemonClient | undefined> {
+  static async tryConnect(paths: Paths): Promise<DaemonClient | undefined> {
     const path = daemonControlSocket(paths);
-    if (!existsSync(path)) return Promise.resolve(undefined);
+    if (!existsSync(path)) return undefined;
+    const { connect } = await import("node:net");
     return new Promise((resolve) => {
       const s = connect(path);
       s.once("connect", () => {
@@ -67,7 +67,7 @@ export class DaemonClient {
   static async ensure(paths: Paths, env: NodeJS.ProcessEnv = process.env): Promise<DaemonClient> {
     const c = await DaemonClient.tryConnect(paths);
     if (c) return c;
-    startDaemon(paths, env);
+    await startDaemon(paths, env);
     for (let i = 0; i < 400; i++) {
       await new Promise((r) => setTimeout(r, 25));
       const c2 = await DaemonClient.tryConnect(paths);
@@ -113,7 +113,8 @@ export function daemonPid(paths: Paths): number | undefined {
   }
 }
 
-export function startDaemon(paths: Paths, env: NodeJS.ProcessEnv): void {
+export async function startDaemon(paths: Paths, env: NodeJS.ProcessEnv): Promise<void> {
+  const { spawn } = await import("node:child_process");
   ensureDir(paths.runDir);
   const log = openSync(join(paths.runDir, "ulvmd.log"), "a");
   // Next to this module in both layouts: dist/src/daemon/ (tsc) and dist/bundle/ (esbuild).
