@@ -106,6 +106,8 @@ export class ToolContext {
     if (!this.locks.isHeld(vgLockName(loaded.vg.name))) {
       throw new CommandError(`Internal error: VG ${loaded.vg.name} written without its lock.`);
     }
+    // lvm2 refuses too: which of two devices with the same PV is the real one is not ours to guess.
+    if (loaded.duplicateDevices.length) throw new CommandError(`Cannot update volume group ${loaded.vg.name} with duplicate PV devices.`);
     const text = await commitVg(loaded, { commandLine: this.commandLine, onWarning: (l) => this.out.warn(l) });
     // The next command reads back exactly this text: leave it its parse (see parse-cache.ts).
     this.parseCache().putWritten(text, loaded.vg);

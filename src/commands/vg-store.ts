@@ -39,6 +39,8 @@ export class LoadedVg {
   pvHeaderFixes: ScannedDevice[] = [];
   /** Devices whose metadata claims them for this VG (same VG id) but that the chosen copy no longer lists. */
   outdatedDevices: ScannedDevice[] = [];
+  /** Devices not used because another device carries the same PV (lvm2's duplicate PVs). */
+  duplicateDevices: ScannedDevice[] = [];
   constructor(
     public vg: VolumeGroup,
     readonly original: VolumeGroup,
@@ -143,11 +145,30 @@ export function loadVg(scan: DeviceScan, name: string, opts: { readOnly?: boolea
       outdated.push({ device: c.device, seqno: s });
     }
   }
+  // Two devices with one PV's label (a cloned disk, two paths to one disk): as lvm2 does when nothing
+  // else tells them apart, the one the metadata last named is used, else the first seen; the VG
+  // cannot be changed meanwhile (ToolContext.commit).
+  const duplicateWarnings: string[] = [];
+  const duplicateDevices: ScannedDevice[] = [];
+  const preferred = new Map<string, ScannedDevice>();
+  for (const pv of bestVg.pvs) {
+    const list = scan.duplicatePvs.get(pv.id);
+    if (!list || list.length < 2) continue;
+    const byName = list.find((d) => d.entry.name === pv.deviceHint);
+    const chosen = byName ?? list[0]!;
+    preferred.set(pv.id, chosen);
+    for (const d of list) {
+      if (d === chosen) continue;
+      duplicateWarnings.push(`WARNING: Not using device ${d.entry.name} for PV ${formatId(pv.id)}.`);
+      duplicateDevices.push(d);
+    }
+    duplicateWarnings.push(`WARNING: PV ${formatId(pv.id)} prefers device ${chosen.entry.name} because ${byName ? "device name matches previous" : "device was seen first"}.`);
+  }
   const devices = new Map<string, ScannedDevice | undefined>();
   const headerFixes: ScannedDevice[] = [];
   const extWarnings: string[] = [];
   for (const pv of bestVg.pvs) {
-    const d = scan.pvDevices.get(pv.id);
+    const d = preferred.get(pv.id) ?? scan.pvDevices.get(pv.id);
     devices.set(pv.id, d);
     if (!d) continue;
     let goodMdas = 0;
@@ -193,8 +214,9 @@ export function loadVg(scan: DeviceScan, name: string, opts: { readOnly?: boolea
   const outdatedWarnings: string[] = [];
   for (const o of outdated) outdatedWarnings.push(`WARNING: outdated PV ${o.device.entry.name} seqno ${o.seqno} has been removed in current VG ${name} seqno ${bestVg.seqno}.`);
   if (outdated.length) outdatedWarnings.push("See vgck --updatemetadata to clear outdated metadata.");
-  const warnings = [...scanWarnings, ...readWarnings, ...deviceWarnings, ...outdatedWarnings, ...extWarnings, ...missingWarnings];
+  const warnings = [...duplicateWarnings, ...scanWarnings, ...readWarnings, ...deviceWarnings, ...outdatedWarnings, ...extWarnings, ...missingWarnings];
   const loaded = new LoadedVg(working, bestVg, copies, best, devices, warnings, inconsistent);
+  loaded.duplicateDevices = duplicateDevices;
   loaded.mdaIssues = issues;
   loaded.pvHeaderFixes = headerFixes;
   loaded.outdatedDevices = outdated.map((o) => o.device);
