@@ -9,7 +9,7 @@ import { clearMdaHeader, commitHeaders, encodeText, initMda, planCommit, writeLa
 import { exportVgText } from "../format/vg-export.js";
 import { CommandError, InternalError } from "../errors/errors.js";
 import { cloneVg } from "../model/clone.js";
-import { validateVg } from "../model/validate.js";
+import { allocationProblems, validateVg } from "../model/validate.js";
 import type { VolumeGroup } from "../model/types.js";
 import type { DeviceScan, MetadataCopy, ScannedDevice } from "./scan.js";
 
@@ -113,10 +113,24 @@ export function badMdaWarnings(dev: ScannedDevice, mda: MdaRead): string[] {
 export function loadVg(scan: DeviceScan, name: string, opts: { readOnly?: boolean } = {}): LoadedVg | undefined {
   const copies = scan.copies.get(name);
   if (!copies) return undefined;
-  const good = copies.filter((c) => c.imported);
+  let good = copies.filter((c) => c.imported);
   if (good.length === 0) return undefined;
-  let best = good[0]!;
-  for (const c of good) if (c.imported!.vg.seqno > best.imported!.vg.seqno) best = c;
+  // The newest copy that describes a usable VG. One that parses but cannot be (an extent past the
+  // end of its PV, an extent owned twice) is as bad as one that does not parse: reported, skipped,
+  // and rewritten by the next commit; when no copy is usable, nothing is.
+  const newest = (): MetadataCopy => good.reduce((b, c) => (c.imported!.vg.seqno > b.imported!.vg.seqno ? c : b));
+  let best = newest();
+  for (let problems = allocationProblems(best.imported!.vg); problems.length; problems = allocationProblems(best.imported!.vg)) {
+    const bad = best.imported!.vg;
+    for (const c of good) {
+      if (c.imported!.vg !== bad && !(c.imported!.vg.seqno === bad.seqno && c.mda.textChecksum === best.mda.textChecksum)) continue;
+      c.problem = `Metadata seqno ${bad.seqno} of VG ${name} on ${c.device.entry.name} is invalid: ${problems[0]}.`;
+      c.imported = undefined;
+    }
+    good = good.filter((c) => c.imported);
+    if (!good.length) throw new CommandError(`Volume group ${name} has no usable metadata: ${problems[0]}.`);
+    best = newest();
+  }
   const scanWarnings: string[] = [];
   const readWarnings: string[] = [];
   const inconsistent = new Set<string>();

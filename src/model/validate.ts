@@ -22,6 +22,18 @@ export function validateVg(vg: VolumeGroup): string[] {
     names.add(lv.name);
     if (!validLvName(lv.name)) p.push(`invalid LV name ${lv.name}`);
   }
+  p.push(...allocationProblems(vg));
+  return p;
+}
+
+/**
+ * What makes metadata unusable whatever else it says: an extent past the end
+ * of its PV, an extent owned twice, a reference to a PV or LV that does not
+ * exist, segments that do not follow each other. Readers skip a copy with
+ * such problems (loadVg), as lvm2 cannot import or use one either.
+ */
+export function allocationProblems(vg: VolumeGroup): string[] {
+  const p: string[] = [];
   // Each PE belongs to at most one area, and lies inside its PV.
   const used = new Map<string, Uint8Array>();
   for (const pv of vg.pvs) used.set(pv.id, new Uint8Array(pv.peCount));
