@@ -2,7 +2,7 @@ import type { CommandDef } from "../cli/command-def.js";
 import type { Args, OptionSpec } from "../cli/args.js";
 import { CommandError, LvmError, UsageError } from "../errors/errors.js";
 import { VgEditor, effectivePolicy, type SpaceSpec } from "../model/allocate-lv.js";
-import { findLv, isMirrorSeg, isVisible, lvExtents } from "../model/lv-info.js";
+import { findLv, isMirrorSeg, isStripedSeg, isVisible, lvExtents } from "../model/lv-info.js";
 import { isLvPartial, mirrorImages, planMirrorRepair, removeMirrorImages } from "../model/mirror-repair.js";
 import type { LogicalVolume, MirrorSegment, VolumeGroup } from "../model/types.js";
 import { lvNameArg } from "./common.js";
@@ -196,7 +196,11 @@ async function repair(ctx: ToolContext, req: Request, args: Args): Promise<numbe
   if (!lv) throw new CommandError(`Failed to find logical volume "${req.vg}/${req.lv}"`);
   const name = displayLvName(vg, lv.name);
   const seg = mirrorSeg(lv);
-  if (!seg) throw new CommandError(`Can't repair non-mirrored LV ${name}.`);
+  if (!seg) {
+    // lvm2's command definition takes only mirror, raid, thin pool and cache LVs for --repair.
+    const type = lv.segments.every(isStripedSeg) ? (lv.segments.some((s) => isStripedSeg(s) && s.stripes.length > 1) ? "striped" : "linear") : (lv.segments[0]?.type ?? "linear");
+    throw new CommandError(`Command on LV ${name} does not accept LV type ${type}.\nCommand not permitted on LV ${name}.`);
+  }
   const missing = new Set(vg.pvs.filter((pv) => isPvMissing(loaded, pv)).map((pv) => pv.id));
   if (!isLvPartial(vg, lv, missing)) {
     ctx.out.print(`Volume ${name} is consistent. Nothing to repair.`);

@@ -8,6 +8,7 @@ import { validVgName } from "../model/names.js";
 import type { VolumeGroup } from "../model/types.js";
 import { PV_CREATE_OPTIONS, pvCreateParams } from "./pvcreate.js";
 import { sizeOption, vgNameArg } from "./common.js";
+import { nameError } from "./vg-common.js";
 import { vgLockName } from "./lock.js";
 import { LoadedVg } from "./vg-store.js";
 import { addPvsToVg, setPvUsedFlag } from "./vg-pvs.js";
@@ -85,7 +86,9 @@ export const vgcreate: CommandDef = {
     if (alloc === "inherit") throw new UsageError("Volume Group allocation policy cannot inherit from anything", "vgcreate");
     const p = pvCreateParams(args);
     if (!validVgName(name)) {
-      throw new CommandError(`New volume group name "${name}" is invalid.`);
+      // lvm2's validate_new_vg_name: why, which name, and a usage error (exit 3).
+      const why = nameError(name);
+      throw new UsageError(`${why ? `${why}\n` : ""}New volume group name "${name}" is invalid.`, "vgcreate");
     }
     if (existsSync(join(ctx.paths.devDir, name))) throw new CommandError(`${join(ctx.paths.devDir, name)}: already exists in filesystem`);
     const sizeProblem = extentSizeProblem(extentSize);
