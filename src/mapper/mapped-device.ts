@@ -1,5 +1,5 @@
 import type { BlockDevice, BlockDeviceCaps, WriteOptions } from "../blockdev/block-device.js";
-import type { Target, TargetEnv } from "./target.js";
+import type { Target, TargetEnv, TargetWriteOptions } from "./target.js";
 import type { TargetStatus } from "./status.js";
 import type { MapperEvent } from "./events.js";
 import type { TargetTypes } from "./target-types.js";
@@ -9,6 +9,12 @@ import { formatStatusInfo } from "./status.js";
 import { defaultTargetTypes } from "./target-types.js";
 import { BusyError, IoError } from "../errors/errors.js";
 import { SECTOR_BYTES } from "../base/bytes.js";
+
+const FUA_WRITE: TargetWriteOptions = Object.freeze({ fua: true });
+const PLAIN_WRITE: TargetWriteOptions = Object.freeze({ fua: false });
+const readPiece = (t: Target, sector: number, piece: Uint8Array): Promise<void> => t.read(sector, piece);
+const writePiece = (t: Target, sector: number, piece: Uint8Array): Promise<void> => t.write(sector, piece, PLAIN_WRITE);
+const writePieceFua = (t: Target, sector: number, piece: Uint8Array): Promise<void> => t.write(sector, piece, FUA_WRITE);
 
 interface LoadedTable {
   readonly table: Table;
@@ -431,7 +437,69 @@ export class MappedDevice implements BlockDevice {
     return Promise.all(parts).then(() => undefined);
   }
 
-  async read(offsetBytes: number, into: Uint8Array): Promise<void> {
+  /**
+   * The common case of read() and write() without async functions: an active
+   * device, a sector-aligned request inside it, no partial-sector write
+   * holding the device. Each async layer costs promises and microtask turns,
+   * and a mirror stacks three mapped-device layers per request (the LV and
+   * two images); at 4 KiB that was ~10 % of the CPU a cached read costs.
+   * Same semantics as the slow paths: counted in flight, released on
+   * settlement.
+   */
+  private fastTable(offsetBytes: number, lengthBytes: number): LoadedTable | undefined {
+    const lt = this.live;
+    if (this.suspended || this.removed || lt === undefined || lengthBytes === 0) return undefined;
+    if (offsetBytes % SECTOR_BYTES !== 0 || lengthBytes % SECTOR_BYTES !== 0) return undefined;
+    if (!Number.isSafeInteger(offsetBytes) || offsetBytes < 0 || offsetBytes + lengthBytes > lt.table.sizeSectors * SECTOR_BYTES) return undefined;
+    return lt;
+  }
+
+  private readonly settledRead = (): void => this.done();
+  private readonly failedRead = (e: unknown): never => {
+    this.done();
+    throw e;
+  };
+  private readonly settledWrite = (): void => {
+    this.releaseShared();
+    this.done();
+  };
+  private readonly failedWrite = (e: unknown): never => {
+    this.releaseShared();
+    this.done();
+    throw e;
+  };
+
+  read(offsetBytes: number, into: Uint8Array): Promise<void> {
+    const lt = this.fastTable(offsetBytes, into.length);
+    if (lt === undefined) return this.readSlow(offsetBytes, into);
+    this.inflight++;
+    let p: Promise<void>;
+    try {
+      p = this.route(lt, offsetBytes, into, readPiece);
+    } catch (e) {
+      this.done();
+      return Promise.reject(e);
+    }
+    return p.then(this.settledRead, this.failedRead);
+  }
+
+  write(offsetBytes: number, data: Uint8Array, opts?: WriteOptions): Promise<void> {
+    const lt = this.fastTable(offsetBytes, data.length);
+    if (lt === undefined || this.exclusiveHeld || this.exclusiveQueue.length > 0) return this.writeSlow(offsetBytes, data, opts);
+    this.inflight++;
+    this.sharedWrites++;
+    let p: Promise<void>;
+    try {
+      p = this.route(lt, offsetBytes, data, opts?.fua === true ? writePieceFua : writePiece);
+    } catch (e) {
+      this.releaseShared();
+      this.done();
+      return Promise.reject(e);
+    }
+    return p.then(this.settledWrite, this.failedWrite);
+  }
+
+  private async readSlow(offsetBytes: number, into: Uint8Array): Promise<void> {
     const lt = await this.admit();
     try {
       this.check(lt, offsetBytes, into.length, "read");
@@ -450,7 +518,7 @@ export class MappedDevice implements BlockDevice {
     }
   }
 
-  async write(offsetBytes: number, data: Uint8Array, opts?: WriteOptions): Promise<void> {
+  private async writeSlow(offsetBytes: number, data: Uint8Array, opts?: WriteOptions): Promise<void> {
     const lt = await this.admit();
     try {
       this.check(lt, offsetBytes, data.length, "write");

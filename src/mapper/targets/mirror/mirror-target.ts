@@ -210,7 +210,24 @@ export class MirrorTarget implements Target {
 
   // ---- reads --------------------------------------------------------------
 
-  async read(sector: number, into: Uint8Array): Promise<void> {
+  read(sector: number, into: Uint8Array): Promise<void> {
+    // Fast path (no async layer): everything in sync, nothing being copied,
+    // a live primary leg. A failure there falls through to readFrom(), which
+    // fails the leg and retries on the next one.
+    if (this.log.syncCount === this.regions.regionCount && !this.regions.anyRecoveringAt()) {
+      const leg = this.primaryLeg();
+      if (leg !== undefined) {
+        return leg.dev.read(leg.offsetBytes + sector * SECTOR_BYTES, into).catch((e: unknown) => {
+          if (!(e instanceof IoError)) throw e;
+          this.failLeg(leg, "read", e);
+          return this.readSlow(sector, into);
+        });
+      }
+    }
+    return this.readSlow(sector, into);
+  }
+
+  private async readSlow(sector: number, into: Uint8Array): Promise<void> {
     const endSector = sector + into.length / SECTOR_BYTES;
     const first = this.regions.regionOf(sector);
     const last = this.regions.regionOf(endSector - 1);

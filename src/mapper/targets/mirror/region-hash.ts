@@ -77,6 +77,11 @@ export class RegionHash {
     return this.recovering[region] === 0 && this.log.isInSync(region);
   }
 
+  /** Is any region being copied right now? */
+  anyRecoveringAt(): boolean {
+    return this.recoveringCount !== 0;
+  }
+
   anyRecovering(first: number, last: number): boolean {
     if (this.recoveringCount === 0) return false;
     for (let r = first; r <= last; r++) if (this.recovering[r] === 1) return true;
