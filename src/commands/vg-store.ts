@@ -181,10 +181,16 @@ export function loadVg(scan: DeviceScan, name: string, opts: { readOnly?: boolea
   const devices = new Map<string, ScannedDevice | undefined>();
   const headerFixes: ScannedDevice[] = [];
   const extWarnings: string[] = [];
+  const sizeWarnings: string[] = [];
   for (const pv of bestVg.pvs) {
     const d = preferred.get(pv.id) ?? scan.pvDevices.get(pv.id);
     devices.set(pv.id, d);
     if (!d) continue;
+    // lvm2's _check_pv_dev_sizes: a device shorter than the PV it carries (truncated, shrunk).
+    const devSectors = Math.floor(d.sizeBytes / 512);
+    if (pv.devSizeSectors && devSectors < pv.devSizeSectors) {
+      sizeWarnings.push(`WARNING: Device ${d.entry.name} has size of ${devSectors} sectors which is smaller than corresponding PV size of ${pv.devSizeSectors} sectors. Was device resized?`);
+    }
     let goodMdas = 0;
     for (const m of d.mdas) {
       if (m.problem) {
@@ -228,7 +234,8 @@ export function loadVg(scan: DeviceScan, name: string, opts: { readOnly?: boolea
   const outdatedWarnings: string[] = [];
   for (const o of outdated) outdatedWarnings.push(`WARNING: outdated PV ${o.device.entry.name} seqno ${o.seqno} has been removed in current VG ${name} seqno ${bestVg.seqno}.`);
   if (outdated.length) outdatedWarnings.push("See vgck --updatemetadata to clear outdated metadata.");
-  const warnings = [...duplicateWarnings, ...scanWarnings, ...readWarnings, ...deviceWarnings, ...outdatedWarnings, ...extWarnings, ...missingWarnings];
+  if (sizeWarnings.length) sizeWarnings.push(`WARNING: One or more devices used as PVs in VG ${name} have changed sizes.`);
+  const warnings = [...duplicateWarnings, ...scanWarnings, ...readWarnings, ...deviceWarnings, ...outdatedWarnings, ...extWarnings, ...sizeWarnings, ...missingWarnings];
   const loaded = new LoadedVg(working, bestVg, copies, best, devices, warnings, inconsistent);
   loaded.duplicateDevices = duplicateDevices;
   loaded.mdaIssues = issues;
