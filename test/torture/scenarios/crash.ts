@@ -1,0 +1,162 @@
+import assert from "node:assert/strict";
+import type { Figures, IterationContext, Scenario } from "../lib/scenario.js";
+import { sum, max } from "../lib/scenario.js";
+import { ModelClient, describeViolations } from "../lib/nbd-model.js";
+import { VG, createMirror, fioMissing, fioVerifyErrors, reap, sleep, startFio, threeDiskWorld } from "../lib/setups.js";
+import type { World } from "../lib/world.js";
+
+/**
+ * 1. Process crash under load. A 2-leg mirror served over NBD takes fio
+ * random writes (verify=crc32c, a flush every 16 writes) on its first half
+ * and the model client's writes, flushes and checked reads on its second
+ * half; the daemon gets SIGKILL at a seeded moment. Three moments in turn:
+ * a synced mirror, the initial sync, and `lvconvert -m1` of a linear LV.
+ *
+ * Before the restart the PV files (the page cache survives a killed
+ * process) must satisfy the log's promise: every region the on-disk log
+ * calls clean is identical on both legs, and a synced mirror has no dirty
+ * region in the half nothing wrote to. After `lvchange -ay`: exactly the
+ * regions the on-disk log marks dirty are resynced (never a full resync), every write acknowledged before the kill reads back, and
+ * the legs end byte-identical.
+ */
+const MODES = ["synced", "initial-sync", "lvconvert"] as const;
+
+export const crashScenario: Scenario = {
+  name: "crash",
+  title: "process crash under load (kill -9 of the daemon)",
+  defaultIterations: 9,
+  variants: MODES.length,
+  quickIterations: 3,
+  unavailable: fioMissing,
+  async iterate(ctx: IterationContext): Promise<Figures> {
+    const mode = MODES[ctx.variant]!;
+    const lvMiB = ctx.quick ? 32 : 64;
+    const regionKiB = 256;
+    const w = threeDiskWorld("ulvm-tort-crash-", lvMiB);
+    ctx.state("mode", mode);
+    let failed = true;
+    try {
+      const fig = await oneCrash(ctx, w, mode, lvMiB, regionKiB);
+      failed = false;
+      return fig;
+    } finally {
+      if (failed) ctx.state("daemon log", w.daemonLog().split("\n").slice(-25).join("\n"));
+      if (failed && ctx.keep) ctx.state("kept", w.preserve(`crash-${ctx.seed}`));
+      w.cleanup();
+    }
+  },
+  figure(all) {
+    const synced = all.filter((f) => f["synced"] === 1);
+    return (
+      `regions resynced after a kill = regions dirty on disk in ${sum(all, "exactDirty")}/${all.length}; ` +
+      `synced mirrors resynced ${sum(synced, "copied")} of ${sum(synced, "total")} regions (max ${max(synced, "copied")} in one); ` +
+      `acked writes lost ${sum(all, "lost")} of ${sum(all, "acked")}; clean-but-different regions ${sum(all, "cleanDiffer")}`
+    );
+  },
+};
+
+async function oneCrash(ctx: IterationContext, w: World, mode: (typeof MODES)[number], lvMiB: number, regionKiB: number): Promise<Figures> {
+  const rng = ctx.rng;
+  const lvBytes = lvMiB << 20;
+  const exp = `${VG}/m`;
+  let convert: ReturnType<World["ulvmAsync"]> | undefined;
+  if (mode === "lvconvert") {
+    w.ok("lvcreate", "-q", "-L", `${lvMiB}m`, "-n", "m", VG, w.disk("d1"));
+  } else {
+    createMirror(w, "m", lvMiB, regionKiB);
+    if (mode === "synced") {
+      await w.waitInSync(VG, "m");
+      await w.waitLogClean(VG, "m");
+    }
+  }
+  // fio on the first quarter, the model on the second; the second half is never written, so a
+  // synced mirror must never need to resync it.
+  const area = { startBytes: lvBytes / 4, lengthBytes: lvBytes / 4 };
+  const model = await ModelClient.open(w.nbdSocket, exp, area, ctx.seed);
+  const fio = startFio(w, exp, { offsetBytes: 0, sizeBytes: lvBytes / 4, runtimeS: 60, seed: ctx.seed });
+  let stop = false;
+  const load = model.load(rng.fork(1), { depth: 4, maxSectors: 128, flushEvery: 12, stop: () => stop });
+  if (mode === "lvconvert") {
+    await sleep(rng.range(50, 300));
+    convert = w.ulvmAsync(["lvconvert", "-m1", "-R", `${regionKiB}k`, "-i", "1", `${VG}/m`, w.disk("d2"), w.disk("d3")]);
+  }
+  const killAfter = mode === "synced" ? rng.range(300, 1500) : rng.range(30, 900);
+  ctx.state("kill after ms", killAfter);
+  await sleep(killAfter);
+  const pidBefore = w.daemonPid();
+  await w.killDaemon("SIGKILL");
+  stop = true;
+  await load;
+  model.close();
+  const fioResult = await reap(fio);
+  const fioBad = fioVerifyErrors(fioResult);
+  assert.equal(fioBad, undefined, `fio found corrupt data before the kill: ${fioBad}`);
+  const conv = convert ? await reap(convert, 30_000) : undefined;
+  ctx.state("lvconvert", conv ? `exit ${conv.code}: ${conv.stderr.trim().slice(0, 400)}` : "-");
+  ctx.log(`killed daemon ${pidBefore} after ${killAfter} ms; model acked ${model.writesAcked} writes, ${model.flushesDone} flushes`);
+
+  // The on-disk state the killed daemon left behind.
+  let loaded = await w.loadVg(VG);
+  const isMirror = loaded.vg.lvs.find((l) => l.name === "m")!.segments.some((s) => s.type === "mirror");
+  let dirtyOnDisk = 0;
+  let total = 0;
+  let cleanDiffer = 0;
+  if (isMirror) {
+    const layout = w.mirrorLayout(loaded, "m");
+    const log = w.diskLog(layout);
+    total = layout.regionCount;
+    const dirty = log ? log.dirty : Array.from({ length: layout.regionCount }, (_, r) => r);
+    dirtyOnDisk = dirty.length;
+    const dirtySet = new Set(dirty);
+    const clean = Array.from({ length: layout.regionCount }, (_, r) => r).filter((r) => !dirtySet.has(r));
+    for (const r of clean) if (w.legDiff(layout, 0, 1, [r]) !== -1) cleanDiffer++;
+    ctx.state("dirty regions on disk", dirty.slice(0, 64));
+    assert.equal(cleanDiffer, 0, `${cleanDiffer} regions are clean in the on-disk log but differ between the legs`);
+    if (mode === "synced") {
+      const untouched = dirty.filter((r) => r * layout.regionBytes >= lvBytes / 2);
+      assert.deepEqual(untouched, [], `a synced mirror has dirty regions nothing wrote to`);
+    }
+  }
+
+  // Restart: the next activation starts a new daemon.
+  const act = w.ulvm("lvchange", "-ay", `${VG}/m`);
+  assert.equal(act.code, 0, `activation after the kill: ${act.stderr}`);
+  let copied = 0;
+  if (isMirror) {
+    const s = await w.waitInSync(VG, "m");
+    copied = s.copied;
+    assert.equal(copied, dirtyOnDisk, `resynced ${copied} regions, the on-disk log marked ${dirtyOnDisk} dirty`);
+  }
+  const check = await ModelClient.open(w.nbdSocket, exp, area, ctx.seed);
+  const violations = await model.verifyAll("acked", async (off, len) => {
+    const r = await check.client.request({ type: 0, offsetBytes: off, lengthBytes: len });
+    if (r.error !== 0 || !r.data) throw new Error(`read after restart failed: NBD error ${r.error}`);
+    return r.data;
+  });
+  check.close();
+  assert.deepEqual(model.errors, [], "the client saw no I/O error before the kill");
+  assert.equal(violations.length, 0, `acknowledged writes lost: ${describeViolations(violations)}`);
+
+  // A conversion the kill interrupted must have a way forward: finish it.
+  if (!isMirror) {
+    const again = w.ulvm("lvconvert", "-m1", "-R", `${regionKiB}k`, "-i", "1", `${VG}/m`, w.disk("d2"), w.disk("d3"));
+    assert.equal(again.code, 0, `lvconvert -m1 after the interrupted one: ${again.stderr}`);
+  }
+  const off = w.ulvm("lvchange", "-an", `${VG}/m`);
+  assert.equal(off.code, 0, `deactivation: ${off.stderr}`);
+  loaded = await w.loadVg(VG);
+  const layout = w.mirrorLayout(loaded, "m");
+  const d = w.legDiff(layout);
+  assert.equal(d, -1, `legs differ at LV byte ${d} after resync`);
+  const vgck = w.ulvm("vgck", VG);
+  assert.equal(vgck.code, 0, `vgck: ${vgck.stderr}`);
+  return {
+    synced: mode === "synced" ? 1 : 0,
+    exactDirty: isMirror ? 1 : 0,
+    copied,
+    total,
+    acked: model.writesAcked,
+    lost: violations.length,
+    cleanDiffer,
+  };
+}
