@@ -18,7 +18,8 @@
 #   4. resync: a mirror's initial sync (lvconvert -m1 on a linear LV) against
 #      a plain sequential copy (dd) of the same size (bench/resync.ts).
 #
-# Usage:  npm run bench            default run, ~8 minutes
+# Usage:  npm run bench            default run, ~8 minutes: 3 reps x 2 s (+1 s
+#                                  warm-up) per measurement
 #         FULL=1 npm run bench     the long one (~40 minutes): 5 reps x 10 s,
 #                                  1 MiB at QD1 and QD32 too, serve-file (our
 #                                  NBD server on the bare file, no mapper) as
@@ -30,13 +31,17 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
-# bin/ulvm runs dist/ (its bundle) as shipped; DIST=DIR runs another tsc build.
+# The metadata part runs bin/ulvm as shipped (dist/'s bundle, unless DIST=DIR
+# names another tsc build). The data-path parts run the tsc build (dist/src)
+# through ULVM_DIST: the daemon's code is the same, and they do not depend on
+# the CLI bundle.
 if [[ -n ${DIST:-} ]]; then
     DIST=$(realpath "$DIST")
     export ULVM_DIST=$DIST
 else
     DIST=$ROOT/dist
 fi
+DATA_DIST=$DIST
 [[ -f $DIST/src/cli/main.js && -f $DIST/bench/metadata.js && -f $DIST/bench/resync.js ]] ||
     { echo "bench: $DIST is not built (run scripts/setup.sh)" >&2; exit 2; }
 ONLY=${ONLY:-metadata linear mirror resync}
@@ -65,6 +70,8 @@ trap cleanup EXIT
 log() { echo "[$(date +%H:%M:%S)] bench: $*" >&2; }
 t_start=$(date +%s)
 has() { [[ " $ONLY " == *" $1 "* ]]; }
+FAILED=""
+failed() { FAILED+=" $1"; log "part $1 FAILED (see above); going on with the others"; }
 
 SERVER=$ROOT/bench/nbd/ulvm-server.sh
 # The ulvm rows: the daemon as the CLI starts it, nothing tuned.
@@ -74,7 +81,7 @@ ULVM_MIRROR_CMD="exec bash $(printf '%q' "$SERVER") mirror"
 # ------------------------------------------------------------ 1. metadata
 if has metadata; then
     log "1/4 metadata: 1,000 LVs, ulvm vs lvm2"
-    node "$DIST/bench/metadata.js" --reps "$MD_REPS" 2>&1 | tee "$OUT/metadata.txt"
+    node "$DIST/bench/metadata.js" --reps "$MD_REPS" 2>&1 | tee "$OUT/metadata.txt" || failed "metadata"
 fi
 
 # ------------------------------------------------------------ 2. linear LV
@@ -88,24 +95,24 @@ if has linear; then
         mirror_env=(SERVER_MIRROR_NAME=serve-file SERVER_MIRROR_EXPORT=
             "SERVER_MIRROR_CMD=exec node $(printf '%q' "$DIST/src/nbd/serve-file.js") --unix \"\$SOCK\" \"\$FILE1\"")
     fi
-    env SERVERS="$servers" TESTS="$LINEAR_TESTS" REF=nbdkit OUT="$OUT/linear" \
+    env ULVM_DIST="$DATA_DIST" SERVERS="$servers" TESTS="$LINEAR_TESTS" REF=nbdkit OUT="$OUT/linear" \
         SERVER_NAME=ulvm-linear SERVER_EXPORT=ubl/lin SERVER_CMD="$ULVM_LINEAR_CMD" "${mirror_env[@]}" \
-        bash "$ROOT/bench/nbd/peers.sh"
+        bash "$ROOT/bench/nbd/peers.sh" || failed "linear"
 fi
 
 # ------------------------------------------------------------ 3. mirror LV
 if has mirror; then
     log "3/4 mirror LV over NBD vs the linear LV, qemu quorum and the host"
-    env SERVERS="custom custom-mirror quorum-tuned host-mirror" TESTS="$MIRROR_TESTS" REF=custom OUT="$OUT/mirror" \
+    env ULVM_DIST="$DATA_DIST" SERVERS="custom custom-mirror quorum-tuned host-mirror" TESTS="$MIRROR_TESTS" REF=custom OUT="$OUT/mirror" \
         SERVER_NAME=ulvm-linear SERVER_EXPORT=ubl/lin SERVER_CMD="$ULVM_LINEAR_CMD" \
         SERVER_MIRROR_NAME=ulvm-mirror SERVER_MIRROR_EXPORT=ubm/mir SERVER_MIRROR_CMD="$ULVM_MIRROR_CMD" \
-        bash "$ROOT/bench/nbd/peers.sh"
+        bash "$ROOT/bench/nbd/peers.sh" || failed "mirror"
 fi
 
 # ------------------------------------------------------------ 4. resync
 if has resync; then
     log "4/4 resync: lvconvert -m1 of ${RESYNC_GIB} GiB vs dd"
-    node "$DIST/bench/resync.js" --gib "$RESYNC_GIB" --reps "$REPS" 2>&1 | tee "$OUT/resync.txt"
+    ULVM_DIST="$DATA_DIST" node "$DIST/bench/resync.js" --gib "$RESYNC_GIB" --reps "$REPS" 2>&1 | tee "$OUT/resync.txt" || failed "resync"
 fi
 
 # ------------------------------------------------------------ summary
@@ -228,6 +235,8 @@ elapsed=$(($(date +%s) - t_start))
                 printf "  %-18s %10s %10s %10s\n", T[i], cpu("M", "ulvm-linear", T[i]), cpu("M", "ulvm-mirror", T[i]), cpu("M", "quorum-tuned", T[i])
         }
     }' $( [[ -f $OUT/linear/results.tsv ]] && echo "$OUT/linear/results.tsv") $( [[ -f $OUT/mirror/results.tsv ]] && echo "$OUT/mirror/results.tsv") </dev/null
+    [[ -z $FAILED ]] || echo "FAILED parts:$FAILED (their rows are missing above)"
 } | tee "$OUT/summary.txt"
 
 if [[ $KEEP_OUT == 1 ]]; then log "results in $OUT"; fi
+[[ -z $FAILED ]]
