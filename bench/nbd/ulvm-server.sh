@@ -67,10 +67,5 @@ for ((i = 0; i < 200; i++)); do
     sleep 0.05
 done
 "$ULVM" lvchange -ay "$VG/$LV" >&2
-# Let the fresh daemon settle (V8's start-up compilation and GC threads) as a
-# long-running one would have: started straight away, the 4 KiB QD1 rows were
-# bimodal (13k or 70k IOPS), depending on whether the scheduler had put fio
-# and the event loop on different vCPUs, which then stayed so for the run.
-sleep "${ULVM_BENCH_SETTLE:-1}"
 ln -sfn "$STATE/run/nbd.sock" "$SOCK"
 wait $dpid
