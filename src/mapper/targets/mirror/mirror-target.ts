@@ -8,7 +8,7 @@ import type { LegErrorKind, MirrorLeg } from "./mirror-leg.js";
 import { legHealth } from "./mirror-leg.js";
 import { formatMirrorArgs } from "./mirror-args.js";
 import { RegionHash } from "./region-hash.js";
-import { WriteOrder } from "./write-order.js";
+import { WriteOrder, type OrderTicket } from "./write-order.js";
 import { LegFailures } from "./leg-failures.js";
 import { Resyncer } from "./resync.js";
 import { IoError } from "../../../errors/errors.js";
@@ -35,6 +35,8 @@ export interface MirrorOptions {
   /** Logical block size of the log device: log transfers are rounded up to it. */
   readonly logLogicalBlockBytes: number;
 }
+
+const FUA = Object.freeze({ fua: true });
 
 export const DEFAULT_MIRROR_OPTIONS: MirrorOptions = {
   cleanIntervalMs: 1000,
@@ -282,20 +284,92 @@ export class MirrorTarget implements Target {
 
   // ---- writes -------------------------------------------------------------
 
-  async write(sector: number, data: Uint8Array, opts: TargetWriteOptions): Promise<void> {
+  write(sector: number, data: Uint8Array, opts: TargetWriteOptions): Promise<void> {
     const endSector = sector + data.length / SECTOR_BYTES;
     const first = this.regions.regionOf(sector);
     const last = this.regions.regionOf(endSector - 1);
     const { ticket, wait } = this.order.enter(sector, endSector);
+    // Fast path, without async layers (they cost as much as the rest of the
+    // mirror's bookkeeping together): nothing earlier overlaps, every leg is
+    // live and in sync, nothing is being copied, and the regions are already
+    // durably dirty. Same steps as below: both legs at once from the same
+    // buffer, acknowledged when both have it; a failure is sorted out by
+    // afterLegFailure() exactly as writeLegs() does.
+    if (wait === undefined && this.failures.count === 0 && this.legs.length > 1 && this.log.syncCount === this.regions.regionCount && !this.regions.anyRecoveringAt()) {
+      if (this.regions.beginWrite(first, last)) return this.writeBegun(sector, data, opts, first, last, ticket, true);
+      const legs = this.legs;
+      const offsetBytes = sector * SECTOR_BYTES;
+      const wo = opts.fua ? FUA : undefined;
+      const pending: Promise<void>[] = new Array(legs.length);
+      for (let i = 0; i < legs.length; i++) pending[i] = legs[i]!.dev.write(legs[i]!.offsetBytes + offsetBytes, data, wo);
+      return Promise.all(pending).then(
+        () => {
+          this.regions.endWrite(first, last);
+          this.order.leave(ticket);
+        },
+        () => this.afterLegFailure(legs, pending, first, last, ticket),
+      );
+    }
+    return this.writeSlow(sector, data, opts, first, last, ticket, wait);
+  }
+
+  private async writeSlow(
+    sector: number,
+    data: Uint8Array,
+    opts: TargetWriteOptions,
+    first: number,
+    last: number,
+    ticket: OrderTicket,
+    wait: Promise<void> | undefined,
+  ): Promise<void> {
+    let needLog: boolean;
     try {
       if (wait !== undefined) await wait;
       // Writes wait while the resync copies their regions (dm delays them too).
       while (this.regions.anyRecovering(first, last)) await this.regions.waitForRecovery();
-      const needLog = this.regions.beginWrite(first, last);
+      needLog = this.regions.beginWrite(first, last);
+    } catch (e) {
+      this.order.leave(ticket);
+      throw e;
+    }
+    return this.writeBegun(sector, data, opts, first, last, ticket, needLog);
+  }
+
+  /** After beginWrite(): log flush if needed, the legs, then release the regions and the order ticket. */
+  private async writeBegun(
+    sector: number,
+    data: Uint8Array,
+    opts: TargetWriteOptions,
+    first: number,
+    last: number,
+    ticket: OrderTicket,
+    needLog: boolean,
+  ): Promise<void> {
+    try {
       try {
         // The dirty mark must be on stable storage before any leg sees the data.
         if (needLog) await this.log.flush();
         await this.writeLegs(sector, data, opts, first, last);
+      } finally {
+        this.regions.endWrite(first, last);
+      }
+    } finally {
+      this.order.leave(ticket);
+    }
+    if (this.failures.count > 0 && this.args.handleErrors) await this.failures.awaitRecorded();
+  }
+
+  /** The fast path's leg writes did not all succeed: wait for every leg, then as writeLegs() and writeBegun(). */
+  private async afterLegFailure(legs: readonly MirrorLeg[], pending: Promise<void>[], first: number, last: number, ticket: OrderTicket): Promise<void> {
+    try {
+      try {
+        const errors = await settle(pending);
+        let ok = 0;
+        errors.forEach((err, i) => {
+          if (err === undefined) ok++;
+          else this.failLeg(legs[i]!, "write", err);
+        });
+        if (ok === 0) throw new IoError(`${this.deviceName}: write failed on every leg`, errors[0]?.errno ?? "EIO");
       } finally {
         this.regions.endWrite(first, last);
       }

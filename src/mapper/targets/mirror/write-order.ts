@@ -29,18 +29,18 @@ export class WriteOrder {
   enter(startSector: number, endSector: number): { ticket: OrderTicket; wait: Promise<void> | undefined } {
     const ticket: OrderTicket = { startSector, endSector, waiters: undefined };
     let pending = 0;
+    for (const t of this.active) if (t.startSector < endSector && startSector < t.endSector) pending++;
+    if (pending === 0) {
+      this.active.add(ticket);
+      return { ticket, wait: undefined };
+    }
+    // Only now a closure: overlaps are the exception.
     let resolve: (() => void) | undefined;
     const onDone = (): void => {
       if (--pending === 0) resolve?.();
     };
-    for (const t of this.active) {
-      if (t.startSector < endSector && startSector < t.endSector) {
-        pending++;
-        (t.waiters ??= []).push(onDone);
-      }
-    }
+    for (const t of this.active) if (t.startSector < endSector && startSector < t.endSector) (t.waiters ??= []).push(onDone);
     this.active.add(ticket);
-    if (pending === 0) return { ticket, wait: undefined };
     return { ticket, wait: new Promise<void>((r) => (resolve = r)) };
   }
 
