@@ -11,7 +11,7 @@ rm -rf dist/bundle
 mkdir -p dist/bundle
 echo '{ "type": "commonjs" }' > dist/bundle/package.json
 for entry in "src/cli/main.js:ulvm.js" "src/daemon/ulvmd.js:ulvmd.js"; do
-  npx esbuild "dist/${entry%%:*}" --bundle --platform=node --format=cjs --target=node20 \
+  npx esbuild "dist/${entry%%:*}" --bundle --platform=node --format=cjs --target=node20 --supported:dynamic-import=false \
     --outfile="dist/bundle/${entry##*:}" --log-level=warning \
     --inject:scripts/esbuild/import-meta-url.js --define:import.meta.url=importMetaUrl
 done

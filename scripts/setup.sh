@@ -1,8 +1,20 @@
 #!/usr/bin/env bash
 # One-time (idempotent) set-up on a fresh Debian machine: system packages the
 # tests and the demo use, npm dependencies, and the TypeScript build.
+#   scripts/setup.sh [--no-build] [--with-oracle]
+#     --no-build     skip the build (scripts/test.sh builds anyway)
+#     --with-oracle  also build lvm2's allocator as the mirror oracle for the
+#                    differential tests when it is missing (scripts/lvm-oracle.sh)
 set -euo pipefail
 cd "$(dirname "$0")/.."
+build=1 oracle=0
+for arg in "$@"; do
+  case $arg in
+    --no-build) build=0 ;;
+    --with-oracle) oracle=1 ;;
+    *) echo "setup: unknown option $arg" >&2; exit 3 ;;
+  esac
+done
 
 need=()
 command -v lvm >/dev/null || need+=(lvm2)
@@ -30,4 +42,5 @@ fi
 if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
   npm ci --no-audit --no-fund >/dev/null 2>&1 || npm ci --no-audit --no-fund
 fi
-[ "${1:-}" = "--no-build" ] || bash scripts/build.sh
+[ $oracle = 0 ] || bash scripts/lvm-oracle.sh
+[ $build = 0 ] || bash scripts/build.sh

@@ -204,7 +204,13 @@ export class Lab {
       if (name && back && back.startsWith(this.dir + "/")) spawnSync("losetup", ["-d", name]);
     }
     for (const m of this.mountsUnder()) spawnSync("fusermount3", ["-uz", m]);
-    for (const l of this.loops) spawnSync("losetup", ["-d", l]);
+    // Our disks' loops went with the pass above. Detaching this.loops by name again would
+    // race with a concurrent test that has just been given the freed number: only a loop
+    // still backed by a file of ours is ours.
+    for (const l of this.loops) {
+      const back = spawnSync("losetup", ["-n", "-O", "BACK-FILE", l], { encoding: "utf8" }).stdout?.trim() ?? "";
+      if (back.startsWith(this.dir + "/")) spawnSync("losetup", ["-d", l]);
+    }
     this.loops = [];
     this.loopOf.clear();
     rmSync(this.dir, { recursive: true, force: true });

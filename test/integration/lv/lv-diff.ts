@@ -34,7 +34,7 @@ export function writeUlvmConf(lab: Lab, activation: boolean): void {
 export function oracleUnavailable(): string | undefined {
   const why = lvmUnavailable();
   if (why) return why;
-  if (!existsSync(ORACLE)) return `no mirror oracle at ${ORACLE} (run test/integration/lv/build-lvm-oracle.sh)`;
+  if (!existsSync(ORACLE)) return `no mirror oracle at ${ORACLE} (scripts/lvm-oracle.sh builds it; npm test runs that as root)`;
   return undefined;
 }
 

@@ -31,7 +31,7 @@ interface LvModel {
 export const concurrencyScenario: Scenario = {
   name: "concurrency",
   title: "8 workers on one VG while a mirror serves fio",
-  defaultIterations: 3,
+  defaultIterations: 4,
   quickIterations: 1,
   unavailable: fioMissing,
   async iterate(ctx: IterationContext): Promise<Figures> {

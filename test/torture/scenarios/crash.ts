@@ -24,9 +24,9 @@ const MODES = ["synced", "initial-sync", "lvconvert"] as const;
 export const crashScenario: Scenario = {
   name: "crash",
   title: "process crash under load (kill -9 of the daemon)",
-  defaultIterations: 9,
+  defaultIterations: 12,
   variants: MODES.length,
-  quickIterations: 3,
+  quickIterations: 2,
   unavailable: fioMissing,
   async iterate(ctx: IterationContext): Promise<Figures> {
     const mode = MODES[ctx.variant]!;
@@ -48,6 +48,7 @@ export const crashScenario: Scenario = {
   figure(all) {
     const synced = all.filter((f) => f["synced"] === 1);
     return (
+      `kills: ${synced.length} on a synced mirror, ${sum(all, "midSync")} in the middle of a sync, ${sum(all, "converting")} around lvconvert -m1 (the command killed too in ${sum(all, "cliKilled")}; a mirror on disk afterwards in ${sum(all, "convertedAtKill")}); ` +
       `regions resynced after a kill = regions dirty on disk in ${sum(all, "exactDirty")}/${all.length}; ` +
       `synced mirrors resynced ${sum(synced, "copied")} of ${sum(synced, "total")} regions (max ${max(synced, "copied")} in one); ` +
       `acked writes lost ${sum(all, "lost")} of ${sum(all, "acked")}; clean-but-different regions ${sum(all, "cleanDiffer")}`
@@ -80,10 +81,14 @@ async function oneCrash(ctx: IterationContext, w: World, mode: (typeof MODES)[nu
     await sleep(rng.range(50, 300));
     convert = w.ulvmAsync(["lvconvert", "-m1", "-R", `${regionKiB}k`, "-i", "1", `${VG}/m`, w.disk("d2"), w.disk("d3")]);
   }
-  const killAfter = mode === "synced" ? rng.range(300, 1500) : rng.range(30, 900);
+  // lvconvert: from right after it starts (before its commit) to well into the new leg's sync.
+  const killAfter = mode === "synced" ? rng.range(300, 1500) : mode === "lvconvert" ? rng.range(0, 1200) : rng.range(30, 900);
   ctx.state("kill after ms", killAfter);
   await sleep(killAfter);
   const pidBefore = w.daemonPid();
+  // Half the time the conversion dies with the daemon (the whole host went down), often before its commit.
+  const killCli = convert !== undefined && rng.chance(0.5);
+  if (killCli) convert!.child.kill("SIGKILL");
   await w.killDaemon("SIGKILL");
   stop = true;
   await load;
@@ -101,6 +106,7 @@ async function oneCrash(ctx: IterationContext, w: World, mode: (typeof MODES)[nu
   let dirtyOnDisk = 0;
   let total = 0;
   let cleanDiffer = 0;
+  let midSync = 0;
   if (isMirror) {
     const layout = w.mirrorLayout(loaded, "m");
     const log = w.diskLog(layout);
@@ -112,10 +118,10 @@ async function oneCrash(ctx: IterationContext, w: World, mode: (typeof MODES)[nu
     for (const r of clean) if (w.legDiff(layout, 0, 1, [r]) !== -1) cleanDiffer++;
     ctx.state("dirty regions on disk", dirty.slice(0, 64));
     assert.equal(cleanDiffer, 0, `${cleanDiffer} regions are clean in the on-disk log but differ between the legs`);
-    if (mode === "synced") {
-      const untouched = dirty.filter((r) => r * layout.regionBytes >= lvBytes / 2);
-      assert.deepEqual(untouched, [], `a synced mirror has dirty regions nothing wrote to`);
-    }
+    const untouched = dirty.filter((r) => r * layout.regionBytes >= lvBytes / 2);
+    if (mode === "synced") assert.deepEqual(untouched, [], `a synced mirror has dirty regions nothing wrote to`);
+    // Regions nothing wrote to are dirty only while the initial sync (or the new leg's) is under way.
+    midSync = untouched.length > 0 ? 1 : 0;
   }
 
   // Restart: the next activation starts a new daemon.
@@ -158,5 +164,9 @@ async function oneCrash(ctx: IterationContext, w: World, mode: (typeof MODES)[nu
     acked: model.writesAcked,
     lost: violations.length,
     cleanDiffer,
+    midSync,
+    converting: mode === "lvconvert" ? 1 : 0,
+    cliKilled: killCli ? 1 : 0,
+    convertedAtKill: mode === "lvconvert" && isMirror ? 1 : 0,
   };
 }

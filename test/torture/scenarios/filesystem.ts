@@ -29,7 +29,7 @@ const LV_MIB = 96;
 export const filesystemScenario: Scenario = {
   name: "filesystem",
   title: "ext4 on a mirror: exerciser and tar loop, a leg fails, the daemon is killed",
-  defaultIterations: 2,
+  defaultIterations: 3,
   quickIterations: 1,
   unavailable: () => devicePathUnavailable() ?? (which("mkfs.ext4") && which("e2fsck") ? undefined : "e2fsprogs not installed"),
   async iterate(ctx: IterationContext): Promise<Figures> {

@@ -34,7 +34,7 @@ const KINDS: readonly Kind[] = ["garbage-negotiation", "bad-options", "bad-magic
 export const hostileNbdScenario: Scenario = {
   name: "hostile-nbd",
   title: "hostile NBD clients (raw-socket fuzzer) beside fio",
-  defaultIterations: 3,
+  defaultIterations: 4,
   quickIterations: 1,
   unavailable: fioMissing,
   async iterate(ctx: IterationContext): Promise<Figures> {

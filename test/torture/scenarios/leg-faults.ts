@@ -38,7 +38,7 @@ const LV_MIB = 24;
 export const legFaultsScenario: Scenario = {
   name: "leg-faults",
   title: "leg faults: fault device and nbdkit error filter",
-  defaultIterations: 14,
+  defaultIterations: 21,
   quickIterations: 2,
   variants: KINDS.length,
   unavailable: () => undefined,

@@ -45,7 +45,7 @@ const DISKS = [
 export const powerLossScenario: Scenario = {
   name: "power-loss",
   title: "power loss: recorded writes replayed as crash states",
-  defaultIterations: 5,
+  defaultIterations: 6,
   quickIterations: 1,
   unavailable: () => (which("nbdfuse") ? devicePathUnavailable() : "nbdfuse not installed (apt-get install libnbd-bin)"),
   async iterate(ctx: IterationContext): Promise<Figures> {

@@ -1,0 +1,51 @@
+#!/usr/bin/env bash
+# Build the "mirror oracle" (test/integration/lv/build-lvm-oracle.sh: Debian's
+# lvm2 2.03.16 with the two guards that need device-mapper relaxed) when it is
+# missing, so that the differential tests compare ulvm's mirror layouts with
+# lvm2's own allocator on this machine too. Its source is Debian's lvm2 source
+# package (the orig tarball of the version Debian 12 ships, checked against its
+# known SHA-256), fetched from Debian's archive; gcc, make, pkg-config and
+# libaio-dev come from apt. About 1.5 minutes on 2 cores, once per machine.
+#
+# Never fatal: when something is missing (not root, no network, no compiler),
+# it says what and the mirror differential tests skip with that reason.
+#   scripts/lvm-oracle.sh [DEST]    (default /var/tmp/ulvm-lvm-oracle; ULVM_NO_ORACLE=1 skips)
+set -uo pipefail
+cd "$(dirname "$0")/.."
+DEST=${1:-${ULVM_LVM_ORACLE_DIR:-/var/tmp/ulvm-lvm-oracle}}
+VERSION=2.03.16
+SHA256=9eee14d34f7962ade7d4624114ce7b6bd3d868d210afb72b3769f8c6a082646e
+URL=${ULVM_LVM2_SOURCE_URL:-http://deb.debian.org/debian/pool/main/l/lvm2/lvm2_${VERSION}.orig.tar.xz}
+
+[ "${ULVM_NO_ORACLE:-0}" = 1 ] && exit 0
+[ -x "$DEST/tools/lvm" ] && exit 0
+say() { echo "setup: mirror oracle: $*" >&2; }
+if [ "$(id -u)" != 0 ]; then say "not built (needs root for its build packages); mirror differential tests will skip"; exit 0; fi
+
+missing=()
+command -v gcc >/dev/null || missing+=(gcc)
+command -v make >/dev/null || missing+=(make)
+command -v pkg-config >/dev/null || missing+=(pkg-config)
+command -v curl >/dev/null || missing+=(curl)
+dpkg -s libaio-dev >/dev/null 2>&1 || missing+=(libaio-dev)
+if [ ${#missing[@]} -gt 0 ]; then
+  DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "${missing[@]}" >/dev/null 2>&1 ||
+    { say "could not install ${missing[*]}; mirror differential tests will skip"; exit 0; }
+fi
+
+work=$(mktemp -d /var/tmp/ulvm-lvm2-src.XXXXXX)
+trap 'rm -rf "$work"' EXIT
+say "building lvm2 $VERSION from Debian's source (once per machine, ~1.5 min)"
+if ! curl -sfL --retry 2 -o "$work/lvm2.tar.xz" "$URL"; then
+  say "could not download $URL; mirror differential tests will skip"; exit 0
+fi
+if ! echo "$SHA256  $work/lvm2.tar.xz" | sha256sum -c --quiet - >/dev/null 2>&1; then
+  say "$URL does not have the expected SHA-256; not built"; exit 0
+fi
+tar -C "$work" -xf "$work/lvm2.tar.xz" || { say "could not unpack the source"; exit 0; }
+if ! bash test/integration/lv/build-lvm-oracle.sh "$work/LVM2.$VERSION" "$DEST.tmp" >"$work/build.log" 2>&1; then
+  tail -5 "$work/build.log" >&2
+  for f in configure.log make.log; do [ -f "$DEST.tmp/$f" ] && tail -5 "$DEST.tmp/$f" >&2; done
+  say "build failed; mirror differential tests will skip"; rm -rf "$DEST.tmp"; exit 0
+fi
+rm -rf "$DEST" && mv "$DEST.tmp" "$DEST" && say "built $DEST/tools/lvm"
