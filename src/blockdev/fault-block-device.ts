@@ -1,4 +1,4 @@
-import type { BlockDevice, BlockDeviceCaps, WriteOptions } from "./block-device.js";
+import type { BlockDevice, BlockDeviceCaps, ReadOptions, WriteOptions } from "./block-device.js";
 import { IoError } from "../errors/errors.js";
 
 /**
@@ -205,9 +205,9 @@ export class FaultBlockDevice implements BlockDevice {
     }
   }
 
-  async read(offsetBytes: number, into: Uint8Array): Promise<void> {
+  async read(offsetBytes: number, into: Uint8Array, opts?: ReadOptions): Promise<void> {
     await this.gate("read", offsetBytes, into.length);
-    await this.inner.read(offsetBytes, into);
+    await this.inner.read(offsetBytes, into, opts);
     this.stats.reads++;
     this.stats.bytesRead += into.length;
   }

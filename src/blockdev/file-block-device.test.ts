@@ -55,6 +55,29 @@ for (const mode of [
   });
 }
 
+test("FileBlockDevice: bulk transfers (a resync's copy) up to 1 MiB run in-line; the same sizes from clients go to the thread pool", async (t) => {
+  const size = 4 << 20;
+  const { file, cleanup } = tmpFile(pattern(size, 3));
+  t.after(cleanup);
+  const dev = await FileBlockDevice.open(file);
+  const buf = new Uint8Array(1 << 20);
+  await dev.read(1 << 20, buf, { bulk: true });
+  assert.deepEqual(Buffer.from(buf), pattern(size, 3).subarray(1 << 20, 2 << 20));
+  await dev.write(2 << 20, buf, { bulk: true });
+  assert.deepEqual({ r: dev.stats.inlineBulkReads, w: dev.stats.inlineBulkWrites }, { r: 1, w: 1 });
+  // Client-sized requests of 1 MiB stay off the event loop (their own gates' limits).
+  await dev.read(0, buf);
+  await dev.write(3 << 20, buf);
+  assert.deepEqual({ r: dev.stats.inlineReads, w: dev.stats.inlineWrites, br: dev.stats.inlineBulkReads }, { r: 0, w: 0, br: 1 });
+  // Bigger than the bulk limit: the pool again.
+  await dev.read(0, new Uint8Array(2 << 20), { bulk: true });
+  assert.equal(dev.stats.inlineBulkReads, 1);
+  await dev.close();
+  const b = fs.readFileSync(file);
+  assert.deepEqual(b.subarray(2 << 20, 3 << 20), pattern(size, 3).subarray(1 << 20, 2 << 20));
+  assert.deepEqual(b.subarray(3 << 20, 4 << 20), pattern(size, 3).subarray(0, 1 << 20));
+});
+
 test("FileBlockDevice.writeZeroes handles ranges larger than its iovec batch", async (t) => {
   const size = 20 << 20;
   const { file, cleanup } = tmpFile(Buffer.alloc(size, 0xaa));

@@ -23,7 +23,7 @@
  */
 import fs from "node:fs";
 import { performance } from "node:perf_hooks";
-import type { BlockDevice, BlockDeviceCaps, WriteOptions } from "./block-device.js";
+import type { BlockDevice, BlockDeviceCaps, ReadOptions, WriteOptions } from "./block-device.js";
 import { InlineIoGate } from "./inline-io-gate.js";
 import { IoError } from "../errors/errors.js";
 
@@ -49,6 +49,14 @@ export interface FileBlockDeviceOptions {
  */
 export const DEFAULT_INLINE_READ_MAX_BYTES = 128 * 1024;
 export const DEFAULT_INLINE_WRITE_MAX_BYTES = 64 * 1024;
+/**
+ * Bulk transfers (ReadOptions.bulk: a resync's copy) up to this size run
+ * in-line while the device answers at page-cache speed: a 1 MiB chunk read
+ * and written on one core stays in its cache (a 2 GiB copy here: ~8 GB/s
+ * in-line against ~4.8 GB/s through the pool). The copier yields to the
+ * event loop between chunks, so a client waits at most one chunk (~0.3 ms).
+ */
+export const BULK_INLINE_MAX_BYTES = 1024 * 1024;
 
 const ZERO_CHUNK_BYTES = 1024 * 1024;
 const ZERO_IOVEC_COUNT = 16;
@@ -73,6 +81,9 @@ export class FileBlockDevice implements BlockDevice {
   private closeWaiters: Array<() => void> = [];
   private readonly readGate: InlineIoGate;
   private readonly writeGate: InlineIoGate;
+  /** Bulk reads and writes have gates of their own: a slow resync must not push client I/O off the fast path, nor the reverse. */
+  private readonly bulkReadGate = new InlineIoGate({ maxBytes: BULK_INLINE_MAX_BYTES });
+  private readonly bulkWriteGate = new InlineIoGate({ maxBytes: BULK_INLINE_MAX_BYTES });
   // group commit state (see flush())
   private syncRunning = false;
   private coveredByRunning: Array<Callback> = [];
@@ -126,8 +137,10 @@ export class FileBlockDevice implements BlockDevice {
   }
 
   /** Inline-I/O counters, for benchmarks and tests. */
-  get stats(): Readonly<Record<"inlineReads" | "slowInlineReads" | "readBackoffs" | "inlineWrites" | "slowInlineWrites" | "writeBackoffs", number>> {
+  get stats(): Readonly<Record<"inlineReads" | "slowInlineReads" | "readBackoffs" | "inlineWrites" | "slowInlineWrites" | "writeBackoffs" | "inlineBulkReads" | "inlineBulkWrites", number>> {
     return {
+      inlineBulkReads: this.bulkReadGate.inlineCount,
+      inlineBulkWrites: this.bulkWriteGate.inlineCount,
       inlineReads: this.readGate.inlineCount,
       slowInlineReads: this.readGate.slowCount,
       readBackoffs: this.readGate.backoffCount,
@@ -158,13 +171,14 @@ export class FileBlockDevice implements BlockDevice {
     }
   }
 
-  read(offsetBytes: number, into: Uint8Array): Promise<void> {
+  read(offsetBytes: number, into: Uint8Array, opts?: ReadOptions): Promise<void> {
     const closed = this.checkOpen();
     if (closed) return Promise.reject(closed);
     const lengthBytes = into.length;
     if (lengthBytes === 0) return Promise.resolve();
     const t0 = performance.now();
-    if (this.readGate.allow(lengthBytes, t0)) {
+    const gate = opts?.bulk === true ? this.bulkReadGate : this.readGate;
+    if (gate.allow(lengthBytes, t0)) {
       try {
         let done = 0;
         while (done < lengthBytes) {
@@ -175,7 +189,7 @@ export class FileBlockDevice implements BlockDevice {
       } catch (e) {
         return Promise.reject(this.ioError("read", offsetBytes, e));
       }
-      this.readGate.record(lengthBytes, t0, performance.now());
+      gate.record(lengthBytes, t0, performance.now());
       return Promise.resolve();
     }
     return new Promise((resolve, reject) => {
@@ -206,12 +220,13 @@ export class FileBlockDevice implements BlockDevice {
     if (this.readOnly) return Promise.reject(new IoError(`${this.name}: device is read-only`, "EROFS", { device: this.name }));
     if (opts?.fua === true && this.stickyFlushError !== null) return Promise.reject(this.stickyFlushError);
     const lengthBytes = data.length;
+    const gate = opts?.bulk === true ? this.bulkWriteGate : this.writeGate;
     const written =
-      lengthBytes === 0 ? Promise.resolve() : this.writeGate.allow(lengthBytes, performance.now()) ? this.writeInline(offsetBytes, data) : this.writePooled(offsetBytes, data);
+      lengthBytes === 0 ? Promise.resolve() : gate.allow(lengthBytes, performance.now()) ? this.writeInline(gate, offsetBytes, data) : this.writePooled(offsetBytes, data);
     return opts?.fua === true ? written.then(() => this.flush()) : written;
   }
 
-  private writeInline(offsetBytes: number, data: Uint8Array): Promise<void> {
+  private writeInline(gate: InlineIoGate, offsetBytes: number, data: Uint8Array): Promise<void> {
     const t0 = performance.now();
     try {
       let done = 0;
@@ -219,7 +234,7 @@ export class FileBlockDevice implements BlockDevice {
     } catch (e) {
       return Promise.reject(this.ioError("write", offsetBytes, e));
     }
-    this.writeGate.record(data.length, t0, performance.now());
+    gate.record(data.length, t0, performance.now());
     return Promise.resolve();
   }
 

@@ -1,4 +1,4 @@
-import type { BlockDevice, BlockDeviceCaps, WriteOptions } from "../blockdev/block-device.js";
+import type { BlockDevice, BlockDeviceCaps, ReadOptions, WriteOptions } from "../blockdev/block-device.js";
 import { FileBlockDevice } from "../blockdev/file-block-device.js";
 import { IoError } from "../errors/errors.js";
 
@@ -35,9 +35,9 @@ export class RevocableDevice implements BlockDevice {
   }
   // Not async: every request of every LV passes here, and an async wrapper
   // around a returned promise costs three microtask turns.
-  read(offsetBytes: number, into: Uint8Array): Promise<void> {
+  read(offsetBytes: number, into: Uint8Array, opts?: ReadOptions): Promise<void> {
     if (this.revokedErrno) return Promise.reject(this.gone());
-    return this.inner.read(offsetBytes, into);
+    return this.inner.read(offsetBytes, into, opts);
   }
   write(offsetBytes: number, data: Uint8Array, opts?: WriteOptions): Promise<void> {
     if (this.revokedErrno) return Promise.reject(this.gone());

@@ -1,4 +1,4 @@
-import type { BlockDevice, BlockDeviceCaps, WriteOptions } from "../blockdev/block-device.js";
+import type { BlockDevice, BlockDeviceCaps, ReadOptions, WriteOptions } from "../blockdev/block-device.js";
 import type { Target, TargetEnv, TargetWriteOptions } from "./target.js";
 import type { TargetStatus } from "./status.js";
 import type { MapperEvent } from "./events.js";
@@ -15,6 +15,10 @@ const PLAIN_WRITE: TargetWriteOptions = Object.freeze({ fua: false });
 const readPiece = (t: Target, sector: number, piece: Uint8Array): Promise<void> => t.read(sector, piece);
 const writePiece = (t: Target, sector: number, piece: Uint8Array): Promise<void> => t.write(sector, piece, PLAIN_WRITE);
 const writePieceFua = (t: Target, sector: number, piece: Uint8Array): Promise<void> => t.write(sector, piece, FUA_WRITE);
+const BULK_READ: ReadOptions = Object.freeze({ bulk: true });
+const BULK_WRITE: TargetWriteOptions = Object.freeze({ fua: false, bulk: true });
+const readPieceBulk = (t: Target, sector: number, piece: Uint8Array): Promise<void> => t.read(sector, piece, BULK_READ);
+const writePieceBulk = (t: Target, sector: number, piece: Uint8Array): Promise<void> => t.write(sector, piece, BULK_WRITE);
 
 interface LoadedTable {
   readonly table: Table;
@@ -469,13 +473,13 @@ export class MappedDevice implements BlockDevice {
     throw e;
   };
 
-  read(offsetBytes: number, into: Uint8Array): Promise<void> {
+  read(offsetBytes: number, into: Uint8Array, opts?: ReadOptions): Promise<void> {
     const lt = this.fastTable(offsetBytes, into.length);
     if (lt === undefined) return this.readSlow(offsetBytes, into);
     this.inflight++;
     let p: Promise<void>;
     try {
-      p = this.route(lt, offsetBytes, into, readPiece);
+      p = this.route(lt, offsetBytes, into, opts?.bulk === true ? readPieceBulk : readPiece);
     } catch (e) {
       this.done();
       return Promise.reject(e);
@@ -490,7 +494,7 @@ export class MappedDevice implements BlockDevice {
     this.sharedWrites++;
     let p: Promise<void>;
     try {
-      p = this.route(lt, offsetBytes, data, opts?.fua === true ? writePieceFua : writePiece);
+      p = this.route(lt, offsetBytes, data, opts?.fua === true ? writePieceFua : opts?.bulk === true ? writePieceBulk : writePiece);
     } catch (e) {
       this.releaseShared();
       this.done();

@@ -1,4 +1,4 @@
-import type { BlockDevice } from "../blockdev/block-device.js";
+import type { BlockDevice, ReadOptions } from "../blockdev/block-device.js";
 import type { MapperEvent } from "./events.js";
 import type { TargetStatus } from "./status.js";
 
@@ -46,6 +46,8 @@ export interface DeviceUse {
 
 export interface TargetWriteOptions {
   readonly fua: boolean;
+  /** A background bulk transfer (BlockDevice ReadOptions.bulk). */
+  readonly bulk?: boolean;
 }
 
 /**
@@ -57,7 +59,7 @@ export interface TargetWriteOptions {
 export interface Target {
   readonly type: string;
   readonly lengthSectors: number;
-  read(sector: number, into: Uint8Array): Promise<void>;
+  read(sector: number, into: Uint8Array, opts?: ReadOptions): Promise<void>;
   write(sector: number, data: Uint8Array, opts: TargetWriteOptions): Promise<void>;
   flush(): Promise<void>;
   /** Called while the device is being suspended, after client I/O drained. */

@@ -1,10 +1,13 @@
-import type { BlockDevice } from "../../blockdev/block-device.js";
+import type { BlockDevice, ReadOptions, WriteOptions } from "../../blockdev/block-device.js";
 import type { DeviceUse, Target, TargetContext, TargetType, TargetWriteOptions } from "../target.js";
 import type { TargetStatus } from "../status.js";
 import { DeviceSet, constructWith } from "../device-set.js";
 import { parseUnsigned } from "../args.js";
 import { TableError } from "../table-error.js";
 import { SECTOR_BYTES } from "../../base/bytes.js";
+
+const FUA: WriteOptions = Object.freeze({ fua: true });
+const BULK: WriteOptions = Object.freeze({ bulk: true });
 
 /** `linear <dev> <offsetSectors>`: target sector s is device sector offset + s (dm-linear.c). */
 export class LinearTarget implements Target {
@@ -21,12 +24,12 @@ export class LinearTarget implements Target {
     this.offsetBytes = offsetSectors * SECTOR_BYTES;
   }
 
-  read(sector: number, into: Uint8Array): Promise<void> {
-    return this.dev.read(this.offsetBytes + sector * SECTOR_BYTES, into);
+  read(sector: number, into: Uint8Array, opts?: ReadOptions): Promise<void> {
+    return this.dev.read(this.offsetBytes + sector * SECTOR_BYTES, into, opts);
   }
 
   write(sector: number, data: Uint8Array, opts: TargetWriteOptions): Promise<void> {
-    return this.dev.write(this.offsetBytes + sector * SECTOR_BYTES, data, opts.fua ? { fua: true } : undefined);
+    return this.dev.write(this.offsetBytes + sector * SECTOR_BYTES, data, opts.fua ? FUA : opts.bulk === true ? BULK : undefined);
   }
 
   flush(): Promise<void> {

@@ -1,8 +1,13 @@
 import type { DirtyLog } from "../../dirty-log/dirty-log.js";
 import type { RegionHash } from "./region-hash.js";
 import type { MirrorLeg } from "./mirror-leg.js";
+import type { ReadOptions, WriteOptions } from "../../../blockdev/block-device.js";
 import { IoError } from "../../../errors/errors.js";
 import { SECTOR_BYTES } from "../../../base/bytes.js";
+
+/** The copier's I/O is a bulk transfer: devices may serve it in-line while they answer from cache. */
+const BULK_READ: ReadOptions = Object.freeze({ bulk: true });
+const BULK_WRITE: WriteOptions = Object.freeze({ bulk: true });
 
 /** What the copier needs from the mirror it works for. */
 export interface ResyncHost {
@@ -143,7 +148,7 @@ export class Resyncer {
     const baseBytes = startSector * SECTOR_BYTES;
 
     const readChunk = (buf: Uint8Array, off: number): Promise<IoError | undefined> =>
-      source.dev.read(source.offsetBytes + baseBytes + off, buf).then(
+      source.dev.read(source.offsetBytes + baseBytes + off, buf, BULK_READ).then(
         () => undefined,
         (e: unknown) => {
           if (e instanceof IoError) return e;
@@ -167,7 +172,7 @@ export class Resyncer {
       if (nextLen > 0) reading = readChunk(bufs[1 - cur]!.subarray(0, nextLen), next);
       const results = await Promise.all(
         dests.map((d) =>
-          d.dev.write(d.offsetBytes + baseBytes + offset, data).then(
+          d.dev.write(d.offsetBytes + baseBytes + offset, data, BULK_WRITE).then(
             () => undefined,
             (e: unknown) => {
               if (e instanceof IoError) return e;
@@ -193,6 +198,9 @@ export class Resyncer {
       offset = next;
       len = nextLen;
       cur = 1 - cur;
+      // Chunks served in-line complete without ever leaving this task: let
+      // client requests in between them.
+      if (offset < totalBytes) await new Promise<void>((r) => setImmediate(r));
     }
     // If the source failed meanwhile (e.g. a client read hit an error) what
     // we copied is not trusted: the regions stay out of sync.
