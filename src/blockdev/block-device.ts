@@ -30,6 +30,9 @@ export interface ReadOptions {
   readonly bulk?: boolean;
 }
 
+/** The options of every bulk read and write (one frozen object: no allocation per chunk). */
+export const BULK_IO: ReadOptions & WriteOptions = Object.freeze({ bulk: true });
+
 export interface BlockDevice {
   readonly name: string;
   readonly sizeBytes: number;

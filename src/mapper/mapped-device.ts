@@ -1,4 +1,4 @@
-import type { BlockDevice, BlockDeviceCaps, ReadOptions, WriteOptions } from "../blockdev/block-device.js";
+import { BULK_IO, type BlockDevice, type BlockDeviceCaps, type ReadOptions, type WriteOptions } from "../blockdev/block-device.js";
 import type { Target, TargetEnv, TargetWriteOptions } from "./target.js";
 import type { TargetStatus } from "./status.js";
 import type { MapperEvent } from "./events.js";
@@ -15,9 +15,8 @@ const PLAIN_WRITE: TargetWriteOptions = Object.freeze({ fua: false });
 const readPiece = (t: Target, sector: number, piece: Uint8Array): Promise<void> => t.read(sector, piece);
 const writePiece = (t: Target, sector: number, piece: Uint8Array): Promise<void> => t.write(sector, piece, PLAIN_WRITE);
 const writePieceFua = (t: Target, sector: number, piece: Uint8Array): Promise<void> => t.write(sector, piece, FUA_WRITE);
-const BULK_READ: ReadOptions = Object.freeze({ bulk: true });
 const BULK_WRITE: TargetWriteOptions = Object.freeze({ fua: false, bulk: true });
-const readPieceBulk = (t: Target, sector: number, piece: Uint8Array): Promise<void> => t.read(sector, piece, BULK_READ);
+const readPieceBulk = (t: Target, sector: number, piece: Uint8Array): Promise<void> => t.read(sector, piece, BULK_IO);
 const writePieceBulk = (t: Target, sector: number, piece: Uint8Array): Promise<void> => t.write(sector, piece, BULK_WRITE);
 
 interface LoadedTable {

@@ -1,4 +1,4 @@
-import type { BlockDevice, ReadOptions, WriteOptions } from "../../blockdev/block-device.js";
+import { BULK_IO, type BlockDevice, type ReadOptions, type WriteOptions } from "../../blockdev/block-device.js";
 import type { DeviceUse, Target, TargetContext, TargetType, TargetWriteOptions } from "../target.js";
 import type { TargetStatus } from "../status.js";
 import { DeviceSet, constructWith } from "../device-set.js";
@@ -7,7 +7,6 @@ import { TableError } from "../table-error.js";
 import { SECTOR_BYTES } from "../../base/bytes.js";
 
 const FUA: WriteOptions = Object.freeze({ fua: true });
-const BULK: WriteOptions = Object.freeze({ bulk: true });
 
 /** `linear <dev> <offsetSectors>`: target sector s is device sector offset + s (dm-linear.c). */
 export class LinearTarget implements Target {
@@ -29,7 +28,7 @@ export class LinearTarget implements Target {
   }
 
   write(sector: number, data: Uint8Array, opts: TargetWriteOptions): Promise<void> {
-    return this.dev.write(this.offsetBytes + sector * SECTOR_BYTES, data, opts.fua ? FUA : opts.bulk === true ? BULK : undefined);
+    return this.dev.write(this.offsetBytes + sector * SECTOR_BYTES, data, opts.fua ? FUA : opts.bulk === true ? BULK_IO : undefined);
   }
 
   flush(): Promise<void> {

@@ -1,6 +1,6 @@
 import { open, mkdir, readdir, stat, type FileHandle } from "node:fs/promises";
 import { join } from "node:path";
-import type { Rng } from "./rng.js";
+import { xorshiftFill, type Rng } from "./rng.js";
 
 /**
  * An fsx-like exerciser for a mounted file system: a few files written,
@@ -48,15 +48,7 @@ export class FsExerciser {
 
   private data(n: number): Buffer {
     const b = Buffer.allocUnsafe(n);
-    let x = this.rng.u32() || 1;
-    for (let i = 0; i + 4 <= n; i += 4) {
-      x ^= x << 13;
-      x >>>= 0;
-      x ^= x >>> 17;
-      x ^= x << 5;
-      x >>>= 0;
-      b.writeUInt32LE(x, i);
-    }
+    xorshiftFill(b, 0, n, this.rng.u32());
     for (let i = n - (n % 4); i < n; i++) b[i] = this.rng.int(256);
     return b;
   }

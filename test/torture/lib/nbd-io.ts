@@ -1,5 +1,6 @@
 import { createHash } from "node:crypto";
 import { RawNbdClient } from "../../integration/nbd/raw-client.js";
+import { xorshiftFill } from "./rng.js";
 import { NBD_CMD_FLUSH, NBD_CMD_READ, NBD_CMD_WRITE } from "../../../src/nbd/protocol.js";
 
 /** Whole-export reads and writes over the daemon's NBD socket, for set-ups and final checks. */
@@ -53,15 +54,7 @@ export async function nbdReadAll(socketPath: string, exportName: string, lengthB
 /** Deterministic bytes for a seed. */
 export function patternBytes(sizeBytes: number, seed: number): Buffer {
   const b = Buffer.allocUnsafe(sizeBytes);
-  let x = (seed * 2654435761) >>> 0 || 1;
-  for (let i = 0; i + 4 <= sizeBytes; i += 4) {
-    x ^= x << 13;
-    x >>>= 0;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    x >>>= 0;
-    b.writeUInt32LE(x, i);
-  }
+  xorshiftFill(b, 0, sizeBytes, seed * 2654435761);
   return b;
 }
 

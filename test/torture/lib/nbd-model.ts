@@ -1,7 +1,7 @@
 import { RawNbdClient, type Reply } from "../../integration/nbd/raw-client.js";
 import { NBD_CMD_FLAG_FUA, NBD_CMD_FLUSH, NBD_CMD_READ, NBD_CMD_WRITE } from "../../../src/nbd/protocol.js";
 import { lvmCrc } from "../../../src/base/crc.js";
-import type { Rng } from "./rng.js";
+import { xorshiftFill, type Rng } from "./rng.js";
 
 /**
  * A model-checked NBD client: the oracle of the data scenarios.
@@ -99,15 +99,7 @@ export class ModelClient {
     b.writeUInt32LE(lvSector >>> 0, 8);
     b.writeUInt32LE(Math.floor(lvSector / 4294967296), 12);
     b.writeUInt32LE(this.tag, 16);
-    let x = (Math.imul(token, 2654435761) ^ Math.imul(lvSector + 1, 40503) ^ this.tag) >>> 0 || 1;
-    for (let i = 20; i < SECTOR - 4; i += 4) {
-      x ^= x << 13;
-      x >>>= 0;
-      x ^= x >>> 17;
-      x ^= x << 5;
-      x >>>= 0;
-      b.writeUInt32LE(x, i);
-    }
+    xorshiftFill(b, 20, SECTOR - 4, Math.imul(token, 2654435761) ^ Math.imul(lvSector + 1, 40503) ^ this.tag);
     b.writeUInt32LE(lvmCrc(b.subarray(0, SECTOR - 4)), SECTOR - 4);
     return b;
   }

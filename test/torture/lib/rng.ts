@@ -47,6 +47,23 @@ export class Rng {
   }
 }
 
+/**
+ * Fill whole 32-bit words of b[start, end) with xorshift32 from `seed` (0 is
+ * replaced by 1, xorshift's one fixed point): cheap deterministic data, the
+ * same bytes for the same seed. A trailing partial word is left as it was.
+ */
+export function xorshiftFill(b: Buffer, start: number, end: number, seed: number): void {
+  let x = seed >>> 0 || 1;
+  for (let i = start; i + 4 <= end; i += 4) {
+    x ^= x << 13;
+    x >>>= 0;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    x >>>= 0;
+    b.writeUInt32LE(x, i);
+  }
+}
+
 /** Seed of iteration `i` of a run with base seed `base`: iteration 0 uses the base itself (replay with --iterations 1). */
 export function iterationSeed(base: number, i: number): number {
   return i === 0 ? base >>> 0 : mixSeed(base, i);

@@ -1,13 +1,9 @@
 import type { DirtyLog } from "../../dirty-log/dirty-log.js";
 import type { RegionHash } from "./region-hash.js";
 import type { MirrorLeg } from "./mirror-leg.js";
-import type { ReadOptions, WriteOptions } from "../../../blockdev/block-device.js";
+import { BULK_IO } from "../../../blockdev/block-device.js";
 import { IoError } from "../../../errors/errors.js";
 import { SECTOR_BYTES } from "../../../base/bytes.js";
-
-/** The copier's I/O is a bulk transfer: devices may serve it in-line while they answer from cache. */
-const BULK_READ: ReadOptions = Object.freeze({ bulk: true });
-const BULK_WRITE: WriteOptions = Object.freeze({ bulk: true });
 
 /** What the copier needs from the mirror it works for. */
 export interface ResyncHost {
@@ -148,7 +144,7 @@ export class Resyncer {
     const baseBytes = startSector * SECTOR_BYTES;
 
     const readChunk = (buf: Uint8Array, off: number): Promise<IoError | undefined> =>
-      source.dev.read(source.offsetBytes + baseBytes + off, buf, BULK_READ).then(
+      source.dev.read(source.offsetBytes + baseBytes + off, buf, BULK_IO).then(
         () => undefined,
         (e: unknown) => {
           if (e instanceof IoError) return e;
@@ -172,7 +168,7 @@ export class Resyncer {
       if (nextLen > 0) reading = readChunk(bufs[1 - cur]!.subarray(0, nextLen), next);
       const results = await Promise.all(
         dests.map((d) =>
-          d.dev.write(d.offsetBytes + baseBytes + offset, data, BULK_WRITE).then(
+          d.dev.write(d.offsetBytes + baseBytes + offset, data, BULK_IO).then(
             () => undefined,
             (e: unknown) => {
               if (e instanceof IoError) return e;
