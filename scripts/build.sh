@@ -10,8 +10,14 @@ npx tsc -p tsconfig.json
 rm -rf dist/bundle
 mkdir -p dist/bundle
 echo '{ "type": "commonjs" }' > dist/bundle/package.json
-for entry in "src/cli/main.js:ulvm.js" "src/daemon/ulvmd.js:ulvmd.js"; do
-  npx esbuild "dist/${entry%%:*}" --bundle --platform=node --format=cjs --target=node20 --supported:dynamic-import=false \
-    --outfile="dist/bundle/${entry##*:}" --log-level=warning \
-    --inject:scripts/esbuild/import-meta-url.js --define:import.meta.url=importMetaUrl
-done
+# Both are ASCII-only (--charset=ascii): V8 then keeps the source as a one-byte
+# string, which reads and hashes faster than a two-byte one. The CLI is fully
+# minified, as it is read and compiled (from its code cache) on every command:
+# 440 KB instead of 830 KB, ~20 ms less per `ulvm lvs` here; its source map
+# sits next to it for `node --enable-source-maps bin/ulvm` when a stack trace
+# (ULVM_DEBUG=1) has to be read. The daemon starts once and logs stack traces,
+# so it keeps its names.
+common=(--bundle --platform=node --format=cjs --target=node20 --supported:dynamic-import=false --charset=ascii --log-level=warning
+  --inject:scripts/esbuild/import-meta-url.js --define:import.meta.url=importMetaUrl)
+npx esbuild dist/src/cli/main.js "${common[@]}" --minify --sourcemap --outfile=dist/bundle/ulvm.js
+npx esbuild dist/src/daemon/ulvmd.js "${common[@]}" --minify-whitespace --minify-syntax --outfile=dist/bundle/ulvmd.js

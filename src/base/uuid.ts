@@ -1,4 +1,6 @@
-import { randomBytes } from "node:crypto";
+import { lazyBuiltin } from "./lazy-builtin.js";
+
+const crypto = lazyBuiltin<typeof import("node:crypto")>("node:crypto");
 
 /**
  * LVM ids (lib/uuid/uuid.c): 32 characters from [0-9a-zA-Z], shown with dashes
@@ -9,7 +11,7 @@ export const ID_LEN = 32;
 const GROUPS = [6, 4, 4, 4, 4, 4, 6];
 
 export function newId(): string {
-  const bytes = randomBytes(ID_LEN);
+  const bytes = crypto().randomBytes(ID_LEN);
   let s = "";
   // 62 symbols: reject-free bias is acceptable for an identifier, as in lvm2 (% 62).
   for (const b of bytes) s += ID_CHARS[b % ID_CHARS.length];

@@ -1,5 +1,5 @@
 import { openBlockDevice } from "../blockdev/open-device.js";
-import { readDevice, type DeviceRead, type MdaRead } from "../format/pv-read.js";
+import { readDevice, TextCopies, type DeviceRead, type MdaRead } from "../format/pv-read.js";
 import { parseVgText, type ImportedVg } from "../format/vg-import.js";
 import { LvmError } from "../errors/errors.js";
 import type { DeviceEntry } from "./device-list.js";
@@ -34,12 +34,13 @@ export class DeviceScan {
     const scan = new DeviceScan();
     const parsed = new Map<string, ImportedVg | LvmError>();
     // Devices are read concurrently: a scan of many devices is I/O-latency bound.
+    const copies = new TextCopies();
     const reads = await Promise.all(
       entries.map(async (entry) => {
         try {
           const dev = await openBlockDevice(entry.name, { write: false });
           try {
-            return { entry, read: await readDevice(dev, entry.name) };
+            return { entry, read: await readDevice(dev, entry.name, copies) };
           } finally {
             await dev.close();
           }
@@ -65,15 +66,16 @@ export class DeviceScan {
       }
       scan.pvDevices.set(id, sd);
       for (const mda of sd.mdas) {
-        if (mda.text === undefined || mda.vgName === undefined) continue;
-        const key = `${mda.textChecksum}:${mda.text.length}`;
+        if (mda.textBytes === undefined || mda.vgName === undefined) continue;
+        // As lvm2: copies with the same checksum and size are one text, parsed once.
+        const key = `${mda.textChecksum}:${mda.textBytes.length}`;
         let imp = parsed.get(key);
         if (!imp) {
-          imp = cache.get(mda.text);
+          imp = cache.get(mda.textBytes);
           if (!imp) {
             try {
-              imp = parseVgText(mda.text, sd.entry.name);
-              cache.put(mda.text, imp);
+              imp = parseVgText(mda.text!, sd.entry.name);
+              cache.put(mda.textBytes, imp);
             } catch (e) {
               if (!(e instanceof LvmError)) throw e;
               imp = e;

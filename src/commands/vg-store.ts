@@ -197,7 +197,7 @@ export function loadVg(scan: DeviceScan, name: string, opts: { readOnly?: boolea
         scanWarnings.push(...badMdaWarnings(d, m));
         inconsistent.add(d.entry.real);
         if (!issues.some((i) => i.mda === m)) issues.push({ device: d, mda: m, kind: "bad" });
-      } else if (!m.ignored && m.text === undefined) {
+      } else if (!m.ignored && m.textBytes === undefined) {
         // An in-use area that holds no text (a PV added while its header was rebuilt): written by the next commit.
         inconsistent.add(d.entry.real);
       } else goodMdas++;

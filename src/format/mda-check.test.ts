@@ -3,7 +3,7 @@ import assert from "node:assert/strict";
 import { MemoryBlockDevice } from "../blockdev/memory-block-device.js";
 import { BAD_MDA_CHECKSUM, BAD_MDA_HEADER, BAD_MDA_MAGIC, BAD_MDA_START, BAD_MDA_TEXT, checkMdaHeader, EMPTY_LOCN, encodeMdaHeader } from "./mda.js";
 import { encodeLabelSector } from "./label.js";
-import { readDevice } from "./pv-read.js";
+import { readDevice, TextCopies } from "./pv-read.js";
 import { commitHeaders, encodeText, planCommit, writeTexts } from "./pv-write.js";
 
 const MDA = 4096;
@@ -13,13 +13,13 @@ function header(): Uint8Array {
   return encodeMdaHeader({ startBytes: MDA, sizeBytes: MDA_SIZE, committed: EMPTY_LOCN, precommitted: EMPTY_LOCN });
 }
 
-/** A 4 MiB PV with one mda holding a tiny VG text. */
-async function pvWithText(): Promise<MemoryBlockDevice> {
-  const dev = new MemoryBlockDevice("mem0", 4 * 1024 * 1024);
+/** A 4 MiB PV with one mda holding a tiny VG text (or `body` inside the VG section). */
+async function pvWithText(name = "mem0", body = ""): Promise<MemoryBlockDevice> {
+  const dev = new MemoryBlockDevice(name, 4 * 1024 * 1024);
   await dev.write(512, encodeLabelSector({ sector: 1, pvIdRaw: "a".repeat(32), deviceSizeBytes: dev.sizeBytes, dataAreas: [{ offsetBytes: 1048576, sizeBytes: 0 }], metadataAreas: [{ offsetBytes: MDA, sizeBytes: MDA_SIZE }], extFlags: 1, bootloaderAreas: [] }));
   await dev.write(MDA, header());
-  const text = encodeText('vg {\nid = "x"\n}\ncontents = "Text Format Volume Group"\nversion = 1\n');
-  const plans = planCommit([{ dev, devName: "mem0", header: { startBytes: MDA, sizeBytes: MDA_SIZE, committed: EMPTY_LOCN, precommitted: EMPTY_LOCN } }], text, "vg", 1);
+  const text = encodeText(`vg {\nid = "x"\n${body}}\ncontents = "Text Format Volume Group"\nversion = 1\n`);
+  const plans = planCommit([{ dev, devName: name, header: { startBytes: MDA, sizeBytes: MDA_SIZE, committed: EMPTY_LOCN, precommitted: EMPTY_LOCN } }], text, "vg", 1);
   await writeTexts(plans, text);
   await commitHeaders(plans);
   return dev;
@@ -65,4 +65,28 @@ test("readDevice() marks a text whose checksum does not match as BAD_MDA_TEXT, n
   const r = await readDevice(dev, "mem0");
   assert.equal(r.mdas[0]!.badFields, BAD_MDA_TEXT);
   assert.equal(r.mdas[0]!.problem, `Checksum error on mem0 at offset ${MDA + 512}.`);
+});
+
+test("a scan reads every copy whole and checks it, but holds one buffer for copies that are byte for byte the same", async () => {
+  // Over the 64 KiB verify chunk, so that copies are compared in several pieces.
+  const body = `description = "${"x".repeat(150 * 1024)}"\n`;
+  const devs = await Promise.all(["m0", "m1", "m2"].map((n) => pvWithText(n, body)));
+  // m2: same header (checksum, size), one byte changed past the first chunk: its CRC no longer holds.
+  const m2Text = MDA + 512 + 100 * 1024;
+  const orig = new Uint8Array(1);
+  await devs[2]!.read(m2Text, orig);
+  await devs[2]!.write(m2Text, new Uint8Array([orig[0] === 0x78 ? 0x79 : 0x78]));
+  const copies = new TextCopies();
+  const reads = await Promise.all(devs.map((d) => readDevice(d, d.name, copies)));
+  const [a, b, c] = reads.map((r) => r.mdas[0]!);
+  assert.equal(a!.badFields, 0);
+  assert.equal(b!.badFields, 0);
+  assert.equal(a!.textBytes!.buffer, b!.textBytes!.buffer, "identical copies share one buffer");
+  assert.equal(b!.text, a!.text);
+  assert.equal(c!.badFields, BAD_MDA_TEXT, "a copy that differs is read on its own and fails its CRC");
+  assert.equal(c!.problem, `Checksum error on m2 at offset ${MDA + 512}.`);
+  // Without the shared state every copy is read alone, with the same results.
+  const alone = await Promise.all(devs.map((d) => readDevice(d, d.name)));
+  assert.deepEqual(alone.map((r) => r.mdas[0]!.badFields), [0, 0, BAD_MDA_TEXT]);
+  assert.equal(alone[1]!.mdas[0]!.text, a!.text);
 });

@@ -21,6 +21,7 @@ export function fakeMda(sizeBytes = 1044480, textBytes = 2048, ignored = false):
     },
     ignored,
     text: undefined,
+    textBytes: undefined,
     textChecksum: undefined,
     vgName: undefined,
     problem: undefined,
