@@ -1,3 +1,5 @@
+import type { IoError } from "../errors/errors.js";
+
 /**
  * BlockDevice: what every layer serves and consumes (PV files, mapped devices,
  * NBD exports). Byte-addressed; callers keep requests inside [0, sizeBytes).
@@ -30,6 +32,27 @@ export interface ReadOptions {
   readonly bulk?: boolean;
 }
 
+/** A byte range of a file or block device this process has open. */
+export interface FileExtent {
+  readonly fd: number;
+  readonly offsetBytes: number;
+  readonly lengthBytes: number;
+}
+
+/**
+ * Where a range of a device lives, for a bulk copy done off the event loop
+ * (the resync copier's worker threads read and write these descriptors
+ * directly). Every layer counts the lease as I/O in flight until release(),
+ * so no suspend, table swap or close happens under it.
+ */
+export interface ExtentLease {
+  /** In order, covering the range exactly. */
+  readonly extents: readonly FileExtent[];
+  /** The error any layer would now answer I/O with (a PV revoked meanwhile), if any. */
+  problem(): IoError | undefined;
+  release(): void;
+}
+
 /** The options of every bulk read and write (one frozen object: no allocation per chunk). */
 export const BULK_IO: ReadOptions & WriteOptions = Object.freeze({ bulk: true });
 
@@ -47,5 +70,12 @@ export interface BlockDevice {
   discard?(offsetBytes: number, lengthBytes: number): Promise<void>;
   /** Make a range read back as zeroes. */
   writeZeroes?(offsetBytes: number, lengthBytes: number, opts?: WriteOptions): Promise<void>;
+  /**
+   * See ExtentLease. Undefined when some part of the range is not plain
+   * positional file I/O (memory, NBD, fault injection, zero/error targets)
+   * or the device cannot take I/O right now (suspended, closed): callers
+   * then use read() and write().
+   */
+  leaseExtents?(offsetBytes: number, lengthBytes: number, forWrite: boolean): ExtentLease | undefined;
   close(): Promise<void>;
 }

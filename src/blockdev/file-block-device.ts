@@ -23,7 +23,7 @@
  */
 import fs from "node:fs";
 import { performance } from "node:perf_hooks";
-import type { BlockDevice, BlockDeviceCaps, ReadOptions, WriteOptions } from "./block-device.js";
+import type { BlockDevice, BlockDeviceCaps, ExtentLease, ReadOptions, WriteOptions } from "./block-device.js";
 import { InlineIoGate } from "./inline-io-gate.js";
 import { IoError } from "../errors/errors.js";
 
@@ -354,6 +354,22 @@ export class FileBlockDevice implements BlockDevice {
       step(0);
     });
     return opts?.fua === true ? written.then(() => this.flush()) : written;
+  }
+
+  /** The descriptor itself, counted in flight until released (close() waits for it). */
+  leaseExtents(offsetBytes: number, lengthBytes: number, forWrite: boolean): ExtentLease | undefined {
+    if (this.closed || (forWrite && this.readOnly)) return undefined;
+    this.begin();
+    let released = false;
+    return {
+      extents: [{ fd: this.fd, offsetBytes, lengthBytes }],
+      problem: () => undefined,
+      release: () => {
+        if (released) return;
+        released = true;
+        this.end();
+      },
+    };
   }
 
   /** Waits for operations in flight (a queued pool job must never see a reused fd number), then closes. */

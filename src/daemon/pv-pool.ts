@@ -1,4 +1,4 @@
-import type { BlockDevice, BlockDeviceCaps, ReadOptions, WriteOptions } from "../blockdev/block-device.js";
+import type { BlockDevice, BlockDeviceCaps, ExtentLease, ReadOptions, WriteOptions } from "../blockdev/block-device.js";
 import { FileBlockDevice } from "../blockdev/file-block-device.js";
 import { IoError } from "../errors/errors.js";
 
@@ -55,6 +55,17 @@ export class RevocableDevice implements BlockDevice {
   async discard(offsetBytes: number, lengthBytes: number): Promise<void> {
     this.check();
     if (this.inner.discard) return this.inner.discard(offsetBytes, lengthBytes);
+  }
+  /** Passed through; a revocation while leased shows in problem(). */
+  leaseExtents(offsetBytes: number, lengthBytes: number, forWrite: boolean): ExtentLease | undefined {
+    if (this.revokedErrno) return undefined;
+    const inner = this.inner.leaseExtents?.(offsetBytes, lengthBytes, forWrite);
+    if (inner === undefined) return undefined;
+    return {
+      extents: inner.extents,
+      problem: () => (this.revokedErrno ? this.gone() : inner.problem()),
+      release: () => inner.release(),
+    };
   }
   close(): Promise<void> {
     return this.inner.close();

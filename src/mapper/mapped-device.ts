@@ -1,4 +1,4 @@
-import { BULK_IO, type BlockDevice, type BlockDeviceCaps, type ReadOptions, type WriteOptions } from "../blockdev/block-device.js";
+import { BULK_IO, type BlockDevice, type BlockDeviceCaps, type ExtentLease, type FileExtent, type ReadOptions, type WriteOptions } from "../blockdev/block-device.js";
 import type { Target, TargetEnv, TargetWriteOptions } from "./target.js";
 import type { TargetStatus } from "./status.js";
 import type { MapperEvent } from "./events.js";
@@ -500,6 +500,52 @@ export class MappedDevice implements BlockDevice {
       return Promise.reject(e);
     }
     return p.then(this.settledWrite, this.failedWrite);
+  }
+
+  /**
+   * The range's extents through every target it spans, counted as a read or
+   * write in flight (suspend drains it) until released. Undefined unless the
+   * device is live and every target passes data through (linear), and for a
+   * write while a partial-sector write holds the device.
+   */
+  leaseExtents(offsetBytes: number, lengthBytes: number, forWrite: boolean): ExtentLease | undefined {
+    const lt = this.fastTable(offsetBytes, lengthBytes);
+    if (lt === undefined || (forWrite && (this.exclusiveHeld || this.exclusiveQueue.length > 0))) return undefined;
+    const taken: ExtentLease[] = [];
+    const endSector = (offsetBytes + lengthBytes) / SECTOR_BYTES;
+    let i = this.targetIndex(lt, offsetBytes / SECTOR_BYTES);
+    for (let s = offsetBytes / SECTOR_BYTES; s < endSector; i++) {
+      const start = lt.starts[i]!;
+      const t = lt.targets[i]!;
+      const e = Math.min(endSector, start + t.lengthSectors);
+      const lease = t.lease?.(s - start, e - s, forWrite);
+      if (lease === undefined) {
+        for (const l of taken) l.release();
+        return undefined;
+      }
+      taken.push(lease);
+      s = e;
+    }
+    this.inflight++;
+    if (forWrite) this.sharedWrites++;
+    let released = false;
+    return {
+      extents: taken.length === 1 ? taken[0]!.extents : taken.flatMap((l): readonly FileExtent[] => l.extents),
+      problem: () => {
+        for (const l of taken) {
+          const p = l.problem();
+          if (p !== undefined) return p;
+        }
+        return undefined;
+      },
+      release: () => {
+        if (released) return;
+        released = true;
+        for (const l of taken) l.release();
+        if (forWrite) this.releaseShared();
+        this.done();
+      },
+    };
   }
 
   private async readSlow(offsetBytes: number, into: Uint8Array): Promise<void> {

@@ -1,4 +1,4 @@
-import type { BlockDevice, ReadOptions } from "../blockdev/block-device.js";
+import type { BlockDevice, ExtentLease, ReadOptions } from "../blockdev/block-device.js";
 import type { MapperEvent } from "./events.js";
 import type { TargetStatus } from "./status.js";
 
@@ -74,6 +74,8 @@ export interface Target {
   devices(): readonly DeviceUse[];
   /** Like `dmsetup message`: a runtime command; throw TableError if unknown. */
   message?(words: readonly string[]): Promise<string | void>;
+  /** BlockDevice.leaseExtents for [sector, sector + lengthSectors) of this target; only targets that pass data through unchanged have it. */
+  lease?(sector: number, lengthSectors: number, forWrite: boolean): ExtentLease | undefined;
 }
 
 export interface TargetType {

@@ -56,3 +56,32 @@ test("commands that lock, scan, write and report run through the bundle, with an
     lab.cleanup();
   }
 });
+
+test("the daemon bundle's copy thread (dist/bundle/copy-worker.js) loads as a worker and copies", { skip: why }, async () => {
+  const { Worker } = await import("node:worker_threads");
+  const { closeSync, mkdtempSync, openSync, rmSync, writeFileSync } = await import("node:fs");
+  const { tmpdir } = await import("node:os");
+  const dir = mkdtempSync(join(tmpdir(), "ulvm-bundle-worker-"));
+  const worker = new Worker(join(REPO_ROOT, "dist", "bundle", "copy-worker.js"));
+  try {
+    writeFileSync(join(dir, "src"), Buffer.alloc(8192, 0x5a));
+    writeFileSync(join(dir, "dst"), Buffer.alloc(8192));
+    const src = openSync(join(dir, "src"), "r");
+    const dst = openSync(join(dir, "dst"), "r+");
+    try {
+      const result = await new Promise((resolve, reject) => {
+        worker.once("message", resolve);
+        worker.once("error", reject);
+        worker.postMessage({ id: 1, src: [{ fd: src, offsetBytes: 0, lengthBytes: 8192 }], dsts: [[{ fd: dst, offsetBytes: 0, lengthBytes: 8192 }]] });
+      });
+      assert.deepEqual(result, { id: 1, srcError: undefined, dstErrors: [null], copiedBytes: 8192 });
+      assert.deepEqual(readFileSync(join(dir, "dst")), Buffer.alloc(8192, 0x5a));
+    } finally {
+      closeSync(src);
+      closeSync(dst);
+    }
+  } finally {
+    await worker.terminate();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});

@@ -1,4 +1,4 @@
-import { BULK_IO, type BlockDevice, type ReadOptions, type WriteOptions } from "../../blockdev/block-device.js";
+import { BULK_IO, type BlockDevice, type ExtentLease, type ReadOptions, type WriteOptions } from "../../blockdev/block-device.js";
 import type { DeviceUse, Target, TargetContext, TargetType, TargetWriteOptions } from "../target.js";
 import type { TargetStatus } from "../status.js";
 import { DeviceSet, constructWith } from "../device-set.js";
@@ -33,6 +33,10 @@ export class LinearTarget implements Target {
 
   flush(): Promise<void> {
     return this.dev.flush();
+  }
+
+  lease(sector: number, lengthSectors: number, forWrite: boolean): ExtentLease | undefined {
+    return this.dev.leaseExtents?.(this.offsetBytes + sector * SECTOR_BYTES, lengthSectors * SECTOR_BYTES, forWrite);
   }
 
   async destroy(): Promise<void> {

@@ -11,6 +11,7 @@ import { RegionHash } from "./region-hash.js";
 import { WriteOrder, type OrderTicket } from "./write-order.js";
 import { LegFailures } from "./leg-failures.js";
 import { Resyncer } from "./resync.js";
+import { sharedCopyEngine } from "../../copy-threads/copy-engine.js";
 import { IoError } from "../../../errors/errors.js";
 import { TableError } from "../../table-error.js";
 import { SECTOR_BYTES } from "../../../base/bytes.js";
@@ -30,6 +31,14 @@ export interface MirrorOptions {
   readonly resyncIoBytes: number;
   /** How much the resync quiesces and copies at a time. */
   readonly resyncBatchBytes: number;
+  /**
+   * Copy threads for the resync (copy-threads/copy-engine.ts), shared by every
+   * mirror of the process; 0 = copy on the event loop only. Used where every
+   * leg is plain file I/O (BlockDevice.leaseExtents).
+   */
+  readonly resyncThreads: number;
+  /** The batch when the threads copy unthrottled: larger, as each batch costs a round trip to them. */
+  readonly resyncThreadBatchBytes: number;
   /** Start the resync on resume (false: wait for setResyncEnabled(true)). */
   readonly resyncEnabled: boolean;
   /** Logical block size of the log device: log transfers are rounded up to it. */
@@ -48,6 +57,13 @@ export const DEFAULT_MIRROR_OPTIONS: MirrorOptions = {
   // writes wait for at most one 8 MiB batch (a few ms) while it is copied.
   resyncIoBytes: 1 << 20,
   resyncBatchBytes: 8 << 20,
+  // Two threads copy ~1.3 times as fast as dd here (one alone ~0.85): more
+  // would only contend for the same memory bandwidth.
+  resyncThreads: 2,
+  // ~3 ms of copying per batch at that speed: the round trip stays small
+  // beside it, and a write to the batch waits no longer than an 8 MiB batch
+  // copied on the event loop.
+  resyncThreadBatchBytes: 32 << 20,
   resyncEnabled: true,
   logLogicalBlockBytes: 512,
 };
@@ -120,7 +136,13 @@ export class MirrorTarget implements Target {
         failLeg: (leg, op, err) => this.failLeg(leg, op, err),
         allInSync: () => this.onAllInSync(),
       },
-      { ioBytes: opts.resyncIoBytes, batchBytes: opts.resyncBatchBytes, rateBytesPerSec: opts.resyncRateBytesPerSec },
+      {
+        ioBytes: opts.resyncIoBytes,
+        batchBytes: opts.resyncBatchBytes,
+        rateBytesPerSec: opts.resyncRateBytesPerSec,
+        engine: sharedCopyEngine(opts.resyncThreads),
+        engineBatchBytes: opts.resyncThreadBatchBytes,
+      },
     );
   }
 
@@ -575,6 +597,8 @@ export class MirrorTarget implements Target {
 
   async resume(): Promise<void> {
     if (!this.activated) {
+      // A new leg (lvconvert -m+N) is copied in full: have the copy threads start while the log is prepared.
+      if (this.legs.some((l) => l.stale)) this.resyncer.warmUp();
       await this.log.resume();
       if (this.legs.some((l) => l.stale)) {
         this.log.markAllOutOfSync();

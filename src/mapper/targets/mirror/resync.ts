@@ -1,7 +1,8 @@
 import type { DirtyLog } from "../../dirty-log/dirty-log.js";
 import type { RegionHash } from "./region-hash.js";
 import type { MirrorLeg } from "./mirror-leg.js";
-import { BULK_IO } from "../../../blockdev/block-device.js";
+import { BULK_IO, type ExtentLease } from "../../../blockdev/block-device.js";
+import type { CopyEngine } from "../../copy-threads/copy-engine.js";
 import { IoError } from "../../../errors/errors.js";
 import { SECTOR_BYTES } from "../../../base/bytes.js";
 
@@ -25,6 +26,10 @@ export interface ResyncOptions {
   readonly batchBytes: number;
   /** 0 = as fast as the devices go. */
   readonly rateBytesPerSec: number;
+  /** Copy threads, used for a batch whenever they are up and every leg can lease its extents. */
+  readonly engine?: CopyEngine | undefined;
+  /** The batch size while the threads copy unthrottled. */
+  readonly engineBatchBytes?: number;
 }
 
 /**
@@ -35,6 +40,10 @@ export interface ResyncOptions {
  * (reading the next chunk while the current one is being written), and
  * marks the regions in sync. Until then reads of those regions come from
  * the source only, so no client ever reads a leg that lacks the data.
+ *
+ * Where every leg is plain file I/O, the copy engine's threads copy each
+ * batch on the leased descriptors, off the event loop; otherwise (and while
+ * the threads start) the batch is copied here with bulk reads and writes.
  */
 export class Resyncer {
   rateBytesPerSec: number;
@@ -63,9 +72,21 @@ export class Resyncer {
     this.stopping = false;
     this.windowStartMs = Date.now();
     this.windowBytes = 0;
+    this.warmUp();
     this.loop = this.run().finally(() => {
       this.loop = undefined;
     });
+  }
+
+  /** Start the copy threads if the legs can use them (their extents can be leased): they take a while to come up. */
+  warmUp(): void {
+    const engine = this.opts.engine;
+    const source = this.host.resyncSource();
+    if (engine === undefined || source === undefined) return;
+    const probe = source.dev.leaseExtents?.(source.offsetBytes, SECTOR_BYTES, false);
+    if (probe === undefined) return;
+    probe.release();
+    engine.warmUp();
   }
 
   /** Finish the batch being copied, then stop (presuspend). */
@@ -93,7 +114,7 @@ export class Resyncer {
   private async run(): Promise<void> {
     const { regions, log } = this.host;
     const regionBytes = regions.regionSectors * SECTOR_BYTES;
-    const batchRegions = Math.max(1, Math.floor(this.opts.batchBytes / regionBytes));
+    const batchRegionsFor = (bytes: number): number => Math.max(1, Math.floor(bytes / regionBytes));
     let cursor = 0;
     // Let the caller's resume() finish before the first batch.
     await Promise.resolve();
@@ -109,6 +130,8 @@ export class Resyncer {
       const source = this.host.resyncSource();
       // No valid source: these regions cannot be recovered in this activation.
       if (source === undefined) return;
+      const threads = this.opts.engine?.ready === true && this.rateBytesPerSec <= 0;
+      const batchRegions = batchRegionsFor(threads ? (this.opts.engineBatchBytes ?? this.opts.batchBytes) : this.opts.batchBytes);
       let last = first;
       while (last + 1 < regions.regionCount && last + 1 - first < batchRegions && !log.isInSync(last + 1)) last++;
       regions.startRecovery(first, last);
@@ -139,6 +162,10 @@ export class Resyncer {
     if (dests.length === 0) return true;
     const startSector = regions.regionStartSector(first);
     const totalBytes = (regions.regionStartSector(last) + regions.regionLengthSectors(last) - startSector) * SECTOR_BYTES;
+    if (this.opts.engine?.ready === true) {
+      const done = await this.copyOnThreads(this.opts.engine, source, dests, startSector * SECTOR_BYTES, totalBytes);
+      if (done !== undefined) return done;
+    }
     const ioBytes = Math.max(SECTOR_BYTES, Math.floor(this.opts.ioBytes / SECTOR_BYTES) * SECTOR_BYTES);
     const bufs = (this.bufs ??= [new Uint8Array(ioBytes), new Uint8Array(ioBytes)]);
     const baseBytes = startSector * SECTOR_BYTES;
@@ -201,6 +228,50 @@ export class Resyncer {
     // If the source failed meanwhile (e.g. a client read hit an error) what
     // we copied is not trusted: the regions stay out of sync.
     return !source.failed;
+  }
+
+  /**
+   * Copy [baseBytes, baseBytes + totalBytes) of the mirror with the engine's
+   * threads, on the legs' leased extents. Undefined (copy it the other way)
+   * when some leg cannot lease them or the threads are gone.
+   */
+  private async copyOnThreads(engine: CopyEngine, source: MirrorLeg, dests: MirrorLeg[], baseBytes: number, totalBytes: number): Promise<boolean | undefined> {
+    const leases: ExtentLease[] = [];
+    try {
+      const src = source.dev.leaseExtents?.(source.offsetBytes + baseBytes, totalBytes, false);
+      if (src === undefined) return undefined;
+      leases.push(src);
+      for (const d of dests) {
+        const l = d.dev.leaseExtents?.(d.offsetBytes + baseBytes, totalBytes, true);
+        if (l === undefined) return undefined;
+        leases.push(l);
+      }
+      let outcome;
+      try {
+        outcome = await engine.copy(
+          src.extents,
+          leases.slice(1).map((l) => l.extents),
+        );
+      } catch {
+        return undefined; // the threads died or were stopped: the batch is still quiesced, copy it here
+      }
+      // A PV revoked while its descriptor was in use counts as that leg's error.
+      const srcErr = outcome.srcError ?? src.problem();
+      if (srcErr !== undefined) {
+        this.host.failLeg(source, "resync", srcErr instanceof IoError ? srcErr : new IoError(`${source.name}: resync read failed: ${srcErr.message}`, srcErr.code));
+        return false;
+      }
+      dests.forEach((d, i) => {
+        const e = outcome.dstErrors[i] ?? leases[i + 1]!.problem();
+        if (e === null || e === undefined) return;
+        this.host.failLeg(d, "resync", e instanceof IoError ? e : new IoError(`${d.name}: resync write failed: ${e.message}`, e.code));
+      });
+      this.copiedBytes += totalBytes;
+      this.windowBytes += totalBytes;
+      return !source.failed;
+    } finally {
+      for (const l of leases) l.release();
+    }
   }
 
   /** Keep the average copy rate at or below rateBytesPerSec (measured since start or the last rate change). */

@@ -1,0 +1,107 @@
+import { readSync, writeSync } from "node:fs";
+import type { FileExtent } from "../../blockdev/block-device.js";
+
+/**
+ * One piece of a bulk copy, as a copy thread runs it: the bytes of `src`
+ * (extents in order) to the same positions of every `dsts[k]` (extents of the
+ * same total length), a chunk at a time through one buffer, with synchronous
+ * positional I/O. Plain data in and out, so it crosses a worker boundary and
+ * runs the same in a test on the main thread.
+ */
+/** Each thread reads and writes this much at a time (dd bs=1M). */
+export const COPY_CHUNK_BYTES = 1024 * 1024;
+
+export interface CopyJob {
+  readonly id: number;
+  readonly src: readonly FileExtent[];
+  readonly dsts: ReadonlyArray<readonly FileExtent[]>;
+}
+
+export interface CopyFailure {
+  readonly code: string;
+  readonly message: string;
+}
+
+export interface CopyResult {
+  readonly id: number;
+  /** The source could not be read: the copy stopped there. */
+  readonly srcError: CopyFailure | undefined;
+  /** Per destination: why it stopped being written, or null if it got every byte. */
+  readonly dstErrors: Array<CopyFailure | null>;
+  readonly copiedBytes: number;
+}
+
+export function extentsLength(extents: readonly FileExtent[]): number {
+  let n = 0;
+  for (const e of extents) n += e.lengthBytes;
+  return n;
+}
+
+/** The part [from, from + length) of a list of extents, as extents. */
+export function sliceExtents(extents: readonly FileExtent[], from: number, length: number): FileExtent[] {
+  const out: FileExtent[] = [];
+  let pos = 0;
+  for (const e of extents) {
+    const start = Math.max(from, pos);
+    const end = Math.min(from + length, pos + e.lengthBytes);
+    if (start < end) out.push({ fd: e.fd, offsetBytes: e.offsetBytes + (start - pos), lengthBytes: end - start });
+    pos += e.lengthBytes;
+    if (pos >= from + length) break;
+  }
+  return out;
+}
+
+function failure(e: unknown): CopyFailure {
+  const code = (e as NodeJS.ErrnoException | null)?.code;
+  return { code: typeof code === "string" && /^E[A-Z0-9]+$/.test(code) ? code : "EIO", message: (e as Error)?.message ?? String(e) };
+}
+
+/** Calls io(fd, fileOffset, bufferOffset, length) for each extent piece of [pos, pos + length). */
+function eachPiece(extents: readonly FileExtent[], pos: number, length: number, io: (fd: number, at: number, bufOffset: number, n: number) => void): void {
+  let base = 0;
+  for (const e of extents) {
+    const start = Math.max(pos, base);
+    const end = Math.min(pos + length, base + e.lengthBytes);
+    if (start < end) io(e.fd, e.offsetBytes + (start - base), start - pos, end - start);
+    base += e.lengthBytes;
+    if (base >= pos + length) return;
+  }
+}
+
+function readFully(fd: number, buf: Uint8Array, bufOffset: number, n: number, at: number): void {
+  for (let done = 0; done < n; ) {
+    const got = readSync(fd, buf, bufOffset + done, n - done, at + done);
+    if (got === 0) throw Object.assign(new Error(`read past the end of the device at ${at + done}`), { code: "EIO" });
+    done += got;
+  }
+}
+
+function writeFully(fd: number, buf: Uint8Array, bufOffset: number, n: number, at: number): void {
+  for (let done = 0; done < n; ) done += writeSync(fd, buf, bufOffset + done, n - done, at + done);
+}
+
+export function runCopyJob(job: CopyJob, buf: Uint8Array): CopyResult {
+  const total = extentsLength(job.src);
+  const dstErrors: Array<CopyFailure | null> = job.dsts.map(() => null);
+  let live = job.dsts.length;
+  let pos = 0;
+  while (pos < total && live > 0) {
+    const n = Math.min(buf.length, total - pos);
+    try {
+      eachPiece(job.src, pos, n, (fd, at, o, len) => readFully(fd, buf, o, len, at));
+    } catch (e) {
+      return { id: job.id, srcError: failure(e), dstErrors, copiedBytes: pos };
+    }
+    for (let k = 0; k < job.dsts.length; k++) {
+      if (dstErrors[k] !== null) continue;
+      try {
+        eachPiece(job.dsts[k]!, pos, n, (fd, at, o, len) => writeFully(fd, buf, o, len, at));
+      } catch (e) {
+        dstErrors[k] = failure(e);
+        live--;
+      }
+    }
+    pos += n;
+  }
+  return { id: job.id, srcError: undefined, dstErrors, copiedBytes: pos };
+}
