@@ -6,6 +6,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/build.sh
+node scripts/check-imports.mjs
 case "${1:-all}" in
   unit) files=$(find dist/src -name '*.test.js' | sort) ;;
   all) files=$(find dist/src dist/test -name '*.test.js' | sort) ;;
