@@ -8,7 +8,7 @@ import { VG, fioMissing, fioVerifyErrors, reap, startFio } from "../lib/setups.j
 import { nbdReadAll, nbdWriteAll, patternBytes } from "../lib/nbd-io.js";
 import { RawNbdClient, type Reply } from "../../integration/nbd/raw-client.js";
 import { encodeClientFlags, encodeOption, encodeRequest } from "../../../src/nbd/client-codec.js";
-import { NBD_CMD_READ, NBD_CMD_WRITE } from "../../../src/nbd/protocol.js";
+import { NBD_CMD_READ, NBD_CMD_TRIM, NBD_CMD_WRITE, NBD_CMD_WRITE_ZEROES } from "../../../src/nbd/protocol.js";
 import { DaemonClient } from "../../../src/daemon/control-client.js";
 import type { Rng } from "../lib/rng.js";
 
@@ -56,7 +56,7 @@ export const hostileNbdScenario: Scenario = {
       const pid = w.daemonPid()!;
       const rss0 = rssMiB(pid);
       fio = startFio(w, `${VG}/served`, { offsetBytes: 0, sizeBytes: 16 << 20, runtimeS: 600, iodepth: 4, seed: ctx.seed });
-      const writes: Array<{ offset: number; length: number; byte: number }> = [];
+      const writes: Written[] = [];
       const stats = { connections: 0, requests: 0, errorReplies: 0, disconnects: 0, leftOpen: 0, mustFail: 0, rssMaxGrowth: 0 };
       const n = ctx.quick ? 20 : 70;
       for (let i = 0; i < n; i++) {
@@ -79,7 +79,7 @@ export const hostileNbdScenario: Scenario = {
       const now = await nbdReadAll(w.nbdSocket, `${VG}/target`);
       for (let b = 0; b < now.length; b++) {
         if (now[b] === target[b]) continue;
-        const ok = writes.some((x) => b >= x.offset && b < x.offset + x.length && now[b] === x.byte);
+        const ok = writes.some((x) => b >= x.offset && b < x.offset + x.length && (x.byte === undefined || now[b] === x.byte));
         if (!ok) assert.fail(`target byte ${b} changed to ${now[b]} outside every write sent`);
       }
       assert.ok((await nbdReadAll(w.nbdSocket, `${VG}/canary`)).equals(canary), "the neighbouring LV is untouched");
@@ -125,7 +125,17 @@ interface Stats {
 
 const SIZE = TARGET_MIB << 20;
 
-async function oneConnection(w: World, kind: Kind, r: Rng, writes: Array<{ offset: number; length: number; byte: number }>, st: Stats, i: number): Promise<void> {
+/**
+ * A range a request may have changed, and to what: `byte`, or anything
+ * (`byte` undefined: a TRIM leaves its range unspecified).
+ */
+interface Written {
+  offset: number;
+  length: number;
+  byte: number | undefined;
+}
+
+async function oneConnection(w: World, kind: Kind, r: Rng, writes: Written[], st: Stats, i: number): Promise<void> {
   const sock = w.nbdSocket;
   const fill = 0x80 | (i & 0x3f);
   switch (kind) {
@@ -202,7 +212,15 @@ async function oneConnection(w: World, kind: Kind, r: Rng, writes: Array<{ offse
           }
           pending.push(judge(client.request({ type, flags, offsetBytes: offset, lengthBytes: length }, Buffer.alloc(length, fill)), mustFail || unknown, st));
         } else {
-          pending.push(judge(client.request({ type, flags, offsetBytes: offset, lengthBytes: length }), mustFail || unknown, st));
+          const reply = client.request({ type, flags, offsetBytes: offset, lengthBytes: length });
+          // An in-range WRITE_ZEROES or TRIM the server accepts changes data too (to zeroes, or to anything).
+          if ((type === NBD_CMD_WRITE_ZEROES || type === NBD_CMD_TRIM) && !outside && length > 0) {
+            reply.then(
+              (rep) => rep.error === 0 && writes.push({ offset: Number(offset), length, byte: type === NBD_CMD_TRIM ? undefined : 0 }),
+              () => writes.push({ offset: Number(offset), length, byte: type === NBD_CMD_TRIM ? undefined : 0 }), // hung up: it may have run
+            );
+          }
+          pending.push(judge(reply, mustFail || unknown, st));
         }
         st.requests++;
       }

@@ -2,7 +2,7 @@ import type { DirtyLog } from "../../dirty-log/dirty-log.js";
 import type { RegionHash } from "./region-hash.js";
 import type { MirrorLeg } from "./mirror-leg.js";
 import { BULK_IO, type ExtentLease } from "../../../blockdev/block-device.js";
-import type { CopyEngine } from "../../copy-threads/copy-engine.js";
+import type { CopyEngine, CopyOutcome } from "../../copy-threads/copy-engine.js";
 import { IoError } from "../../../errors/errors.js";
 import { SECTOR_BYTES } from "../../../base/bytes.js";
 
@@ -80,13 +80,16 @@ export class Resyncer {
 
   /** Start the copy threads if the legs can use them (their extents can be leased): they take a while to come up. */
   warmUp(): void {
-    const engine = this.opts.engine;
+    if (this.legsLend()) this.opts.engine!.warmUp();
+  }
+
+  /** There is an engine, and the source leg lends its extents (legs of one mirror are built alike). */
+  private legsLend(): boolean {
     const source = this.host.resyncSource();
-    if (engine === undefined || source === undefined) return;
+    if (this.opts.engine === undefined || source === undefined) return false;
     const probe = source.dev.leaseExtents?.(source.offsetBytes, SECTOR_BYTES, false);
-    if (probe === undefined) return;
-    probe.release();
-    engine.warmUp();
+    probe?.release();
+    return probe !== undefined;
   }
 
   /** Finish the batch being copied, then stop (presuspend). */
@@ -118,6 +121,7 @@ export class Resyncer {
     let cursor = 0;
     // Let the caller's resume() finish before the first batch.
     await Promise.resolve();
+    const lend = this.legsLend();
     while (!this.stopping) {
       let first = log.nextToResync(cursor);
       if (first === undefined && cursor > 0) first = log.nextToResync(0);
@@ -130,7 +134,8 @@ export class Resyncer {
       const source = this.host.resyncSource();
       // No valid source: these regions cannot be recovered in this activation.
       if (source === undefined) return;
-      const threads = this.opts.engine?.ready === true && this.rateBytesPerSec <= 0;
+      // Larger batches only where the threads will copy them: on the event loop a batch holds writes to it longer.
+      const threads = lend && this.opts.engine?.ready === true && this.rateBytesPerSec <= 0;
       const batchRegions = batchRegionsFor(threads ? (this.opts.engineBatchBytes ?? this.opts.batchBytes) : this.opts.batchBytes);
       let last = first;
       while (last + 1 < regions.regionCount && last + 1 - first < batchRegions && !log.isInSync(last + 1)) last++;
@@ -246,7 +251,7 @@ export class Resyncer {
         if (l === undefined) return undefined;
         leases.push(l);
       }
-      let outcome;
+      let outcome: CopyOutcome;
       try {
         outcome = await engine.copy(
           src.extents,
