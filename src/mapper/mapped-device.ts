@@ -79,6 +79,8 @@ export interface TargetStatusLine {
  * 512-byte preferred block size. A device with no live table has size 0
  * and fails I/O.
  */
+const SUSPENDING = Object.freeze({ suspending: true });
+
 export class MappedDevice implements BlockDevice {
   readonly caps: BlockDeviceCaps = { write: true, flush: true, fua: true, trim: false };
   /** Bytes per sector; requests must be multiples of it. */
@@ -241,7 +243,7 @@ export class MappedDevice implements BlockDevice {
     this.suspended = true;
     if (this.inflight > 0) await new Promise<void>((r) => this.drainWaiters.push(r));
     for (const t of this.live?.targets ?? []) {
-      if (flush) await t.flush().catch(() => undefined);
+      if (flush) await t.flush(SUSPENDING).catch(() => undefined);
       await t.suspend?.().catch(() => undefined);
     }
   }

@@ -61,7 +61,11 @@ export interface Target {
   readonly lengthSectors: number;
   read(sector: number, into: Uint8Array, opts?: ReadOptions): Promise<void>;
   write(sector: number, data: Uint8Array, opts: TargetWriteOptions): Promise<void>;
-  flush(): Promise<void>;
+  /**
+   * Make completed writes durable. `suspending`: the mapped device's own
+   * flush before suspend, which no client waits on.
+   */
+  flush(opts?: { readonly suspending?: boolean }): Promise<void>;
   /** Called while the device is being suspended, after client I/O drained. */
   suspend?(): Promise<void>;
   /** Called when the table goes live, and on every later resume. */

@@ -416,3 +416,22 @@ test("a write spanning an in-sync and an out-of-sync region reaches every leg", 
   await r.target.whenInSync();
   assert.ok(equalBytes(r.legMems[0]!.bytes, r.legMems[1]!.bytes));
 });
+
+test("handle_errors: suspend does not wait for a leg failure to be recorded (the command reloading may hold the lock the record needs); a client flush does", async () => {
+  for (const who of ["suspend", "client flush"] as const) {
+    const r = await mirrorRig({ handleErrors: true });
+    await r.dev.write(0, fill(512, 1)); // a dirty region, so that cleaning flushes the legs
+    // The policy's record does not complete meanwhile (its VG lock is held by the reloading command).
+    const record = deferred();
+    r.env.handler = (e) => (e.kind === "leg-failed" ? record.promise : undefined);
+    r.legs[1]!.addRule({ ops: ["flush"] });
+    await r.target.cleanNow(); // the background cleaner's flush fails the leg; nothing waits on it
+    assert.equal(r.target.status().legs[1]!.health, "F");
+    const done = who === "suspend" ? r.dev.suspend() : r.dev.flush();
+    const finished = await Promise.race([done.then(() => true), new Promise<boolean>((res) => setTimeout(() => res(false), 300))]);
+    if (who === "suspend") assert.equal(finished, true, "suspend finished while the record was still pending");
+    else assert.equal(finished, false, "a client flush waits for the record");
+    record.resolve();
+    await done;
+  }
+});
