@@ -56,15 +56,21 @@ function failure(e: unknown): CopyFailure {
   return { code: typeof code === "string" && /^E[A-Z0-9]+$/.test(code) ? code : "EIO", message: (e as Error)?.message ?? String(e) };
 }
 
-/** Calls io(fd, fileOffset, bufferOffset, length) for each extent piece of [pos, pos + length). */
-function eachPiece(extents: readonly FileExtent[], pos: number, length: number, io: (fd: number, at: number, bufOffset: number, n: number) => void): void {
-  let base = 0;
-  for (const e of extents) {
-    const start = Math.max(pos, base);
-    const end = Math.min(pos + length, base + e.lengthBytes);
-    if (start < end) io(e.fd, e.offsetBytes + (start - base), start - pos, end - start);
-    base += e.lengthBytes;
-    if (base >= pos + length) return;
+/** Read [pos, pos + n) of the extents into buf[0, n). */
+function readAt(extents: readonly FileExtent[], pos: number, n: number, buf: Uint8Array): void {
+  let o = 0;
+  for (const e of sliceExtents(extents, pos, n)) {
+    readFully(e.fd, buf, o, e.lengthBytes, e.offsetBytes);
+    o += e.lengthBytes;
+  }
+}
+
+/** Write buf[0, n) to [pos, pos + n) of the extents. */
+function writeAt(extents: readonly FileExtent[], pos: number, n: number, buf: Uint8Array): void {
+  let o = 0;
+  for (const e of sliceExtents(extents, pos, n)) {
+    writeFully(e.fd, buf, o, e.lengthBytes, e.offsetBytes);
+    o += e.lengthBytes;
   }
 }
 
@@ -88,14 +94,14 @@ export function runCopyJob(job: CopyJob, buf: Uint8Array): CopyResult {
   while (pos < total && live > 0) {
     const n = Math.min(buf.length, total - pos);
     try {
-      eachPiece(job.src, pos, n, (fd, at, o, len) => readFully(fd, buf, o, len, at));
+      readAt(job.src, pos, n, buf);
     } catch (e) {
       return { id: job.id, srcError: failure(e), dstErrors, copiedBytes: pos };
     }
     for (let k = 0; k < job.dsts.length; k++) {
       if (dstErrors[k] !== null) continue;
       try {
-        eachPiece(job.dsts[k]!, pos, n, (fd, at, o, len) => writeFully(fd, buf, o, len, at));
+        writeAt(job.dsts[k]!, pos, n, buf);
       } catch (e) {
         dstErrors[k] = failure(e);
         live--;

@@ -42,7 +42,12 @@ async function fileMirror(dir: string) {
   const dev = new MappedDevice("vg-lv", { env, targetTypes: types });
   const [t] = await dev.load(Table.parse(`0 ${LEG_BYTES / 512} mirror disk 2 log ${REGION_SECTORS} 2 img0 0 img1 0\n`));
   if (!MirrorTarget.is(t)) throw new Error("not a mirror");
-  return { data, pvs, images, dev, target: t };
+  const close = async (): Promise<void> => {
+    await dev.remove();
+    for (const img of images) await img.remove();
+    for (const d of Object.values(pvs)) await d.close();
+  };
+  return { data, dev, target: t, close };
 }
 
 /** The shared engine, its threads up (a short resync could otherwise finish before they start, copied here). */
@@ -68,9 +73,7 @@ test("a new leg on plain files is copied by the copy threads, and ends identical
     await m.dev.suspend(); // drains, flushes the legs
     assert.deepEqual(readFileSync(join(dir, "pv1")).subarray(LEG_OFFSET), m.data);
     assert.equal(engine.copiedBytes - before, LEG_BYTES, "the threads copied it all");
-    await m.dev.remove();
-    for (const img of m.images) await img.remove();
-    for (const d of Object.values(m.pvs)) await d.close();
+    await m.close();
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
@@ -95,16 +98,14 @@ test("a source that cannot be read during a threaded copy fails that leg with a 
     };
     try {
       await m.dev.resume();
-    for (let i = 0; i < 500 && !/ SA /.test(m.dev.status()); i++) await new Promise((r) => setTimeout(r, 10));
+      for (let i = 0; i < 500 && !/ SA /.test(m.dev.status()); i++) await new Promise((r) => setTimeout(r, 10));
     } finally {
       engine.copy = copy;
     }
     assert.match(m.dev.status(), / SA /, "leg 0 failed with a resync error, leg 1 alive");
     assert.ok(m.target.legs[0]!.failed);
     assert.equal(handed, 1, "the failing batch was the threads'");
-    await m.dev.remove();
-    for (const img of m.images) await img.remove();
-    for (const d of Object.values(m.pvs)) await d.close();
+    await m.close();
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
