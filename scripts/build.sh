@@ -21,5 +21,7 @@ common=(--bundle --platform=node --format=cjs --target=node20 --supported:dynami
   --inject:scripts/esbuild/import-meta-url.js --define:import.meta.url=importMetaUrl)
 npx esbuild dist/src/cli/main.js "${common[@]}" --minify --sourcemap --outfile=dist/bundle/ulvm.js
 npx esbuild dist/src/daemon/ulvmd.js "${common[@]}" --minify-whitespace --minify-syntax --outfile=dist/bundle/ulvmd.js
-# The resync's copy threads load this file from beside whichever bundle runs the daemon.
+# The resync's copy threads and the mirror's write thread load these files
+# from beside whichever bundle runs the daemon.
 npx esbuild dist/src/mapper/copy-threads/copy-worker.js "${common[@]}" --minify-whitespace --minify-syntax --outfile=dist/bundle/copy-worker.js
+npx esbuild dist/src/mapper/write-thread/write-worker.js "${common[@]}" --minify-whitespace --minify-syntax --outfile=dist/bundle/write-worker.js

@@ -1,5 +1,5 @@
 import { BULK_IO, type BlockDevice, type BlockDeviceCaps, type ExtentLease, type FileExtent, type ReadOptions, type WriteOptions } from "../blockdev/block-device.js";
-import type { Target, TargetEnv, TargetWriteOptions } from "./target.js";
+import { RequeueRequest, type Target, type TargetEnv, type TargetWriteOptions } from "./target.js";
 import type { TargetStatus } from "./status.js";
 import type { MapperEvent } from "./events.js";
 import type { TargetTypes } from "./target-types.js";
@@ -241,6 +241,8 @@ export class MappedDevice implements BlockDevice {
     this.assertNotRemoved();
     if (this.suspended) return;
     this.suspended = true;
+    // Before the drain: held I/O that could wait on the suspender is given back (RequeueRequest).
+    for (const t of this.live?.targets ?? []) t.presuspend?.();
     if (this.inflight > 0) await new Promise<void>((r) => this.drainWaiters.push(r));
     for (const t of this.live?.targets ?? []) {
       if (flush) await t.flush(SUSPENDING).catch(() => undefined);
@@ -439,7 +441,7 @@ export class MappedDevice implements BlockDevice {
       s = e;
       i++;
     }
-    return Promise.all(parts).then(() => undefined);
+    return settleParts(parts);
   }
 
   /**
@@ -468,11 +470,10 @@ export class MappedDevice implements BlockDevice {
     this.releaseShared();
     this.done();
   };
-  private readonly failedWrite = (e: unknown): never => {
+  private failedWrite(_e: unknown): void {
     this.releaseShared();
     this.done();
-    throw e;
-  };
+  }
 
   read(offsetBytes: number, into: Uint8Array, opts?: ReadOptions): Promise<void> {
     const lt = this.fastTable(offsetBytes, into.length);
@@ -501,7 +502,12 @@ export class MappedDevice implements BlockDevice {
       this.done();
       return Promise.reject(e);
     }
-    return p.then(this.settledWrite, this.failedWrite);
+    return p.then(this.settledWrite, (e: unknown) => {
+      this.failedWrite(e);
+      // Given back while suspending: out of flight now, issued again after resume.
+      if (e instanceof RequeueRequest) return this.writeSlow(offsetBytes, data, opts);
+      throw e;
+    });
   }
 
   /**
@@ -570,24 +576,34 @@ export class MappedDevice implements BlockDevice {
   }
 
   private async writeSlow(offsetBytes: number, data: Uint8Array, opts?: WriteOptions): Promise<void> {
-    const lt = await this.admit();
-    try {
-      this.check(lt, offsetBytes, data.length, "write");
-      if (data.length === 0) return;
-      const wo = { fua: opts?.fua === true };
-      if (offsetBytes % SECTOR_BYTES !== 0 || data.length % SECTOR_BYTES !== 0) {
-        await this.writeUnaligned(lt, offsetBytes, data, wo);
-        return;
-      }
-      if (this.exclusiveHeld || this.exclusiveQueue.length > 0) await this.acquireShared();
-      else this.sharedWrites++;
+    for (;;) {
+      const lt = await this.admit();
       try {
-        await this.route(lt, offsetBytes, data, (t, s, piece) => t.write(s, piece, wo));
+        await this.writeAdmitted(lt, offsetBytes, data, opts);
+        return;
+      } catch (e) {
+        if (!(e instanceof RequeueRequest)) throw e;
+        // given back while suspending: issue it again after resume
       } finally {
-        this.releaseShared();
+        this.done();
       }
+    }
+  }
+
+  private async writeAdmitted(lt: LoadedTable, offsetBytes: number, data: Uint8Array, opts?: WriteOptions): Promise<void> {
+    this.check(lt, offsetBytes, data.length, "write");
+    if (data.length === 0) return;
+    const wo = { fua: opts?.fua === true };
+    if (offsetBytes % SECTOR_BYTES !== 0 || data.length % SECTOR_BYTES !== 0) {
+      await this.writeUnaligned(lt, offsetBytes, data, wo);
+      return;
+    }
+    if (this.exclusiveHeld || this.exclusiveQueue.length > 0) await this.acquireShared();
+    else this.sharedWrites++;
+    try {
+      await this.route(lt, offsetBytes, data, (t, s, piece) => t.write(s, piece, wo));
     } finally {
-      this.done();
+      this.releaseShared();
     }
   }
 
@@ -624,11 +640,17 @@ export class MappedDevice implements BlockDevice {
   }
 
   async flush(): Promise<void> {
-    const lt = await this.admit();
-    try {
-      await Promise.all(lt.targets.map((t) => t.flush()));
-    } finally {
-      this.done();
+    for (;;) {
+      const lt = await this.admit();
+      try {
+        await settleParts(lt.targets.map((t) => t.flush()));
+        return;
+      } catch (e) {
+        if (!(e instanceof RequeueRequest)) throw e;
+        // given back while suspending: flush again after resume
+      } finally {
+        this.done();
+      }
     }
   }
 
@@ -637,4 +659,22 @@ export class MappedDevice implements BlockDevice {
    * remove() (the NBD server closing an export leaves the LV active).
    */
   async close(): Promise<void> {}
+}
+
+/**
+ * Wait for every piece of a split request, then fail with the first error,
+ * preferring a real one to a RequeueRequest. Not Promise.all: the request
+ * must stay in flight until no piece is still running, or a suspend could
+ * finish under a piece, and a requeued request issued again could race
+ * with its own first attempt.
+ */
+async function settleParts(parts: Promise<void>[]): Promise<void> {
+  const results = await Promise.allSettled(parts);
+  let requeue: unknown;
+  for (const r of results) {
+    if (r.status === "fulfilled") continue;
+    if (!(r.reason instanceof RequeueRequest)) throw r.reason;
+    requeue ??= r.reason;
+  }
+  if (requeue !== undefined) throw requeue;
 }

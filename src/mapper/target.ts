@@ -51,6 +51,24 @@ export interface TargetWriteOptions {
 }
 
 /**
+ * A target's answer to an I/O it gives back to the mapped device instead of
+ * finishing it (dm's DM_ENDIO_REQUEUE): the device counts it out of flight
+ * and issues it again, whole, to the live table once the device is resumed.
+ * Only given while the device is suspending (Target.presuspend), so that an
+ * I/O held for something the suspender may be waiting on (a mirror's write
+ * held until a leg failure is recorded, which needs the VG lock of the very
+ * command that is reloading the mirror) cannot keep the suspend from
+ * finishing. Repeating a write of the same bytes is harmless; the client
+ * has not been answered yet.
+ */
+export class RequeueRequest extends Error {
+  constructor(device: string) {
+    super(`${device}: I/O given back while suspending, to be issued again after resume`);
+    this.name = "RequeueRequest";
+  }
+}
+
+/**
  * A target is "table line in, status line out". Sectors are relative to the
  * target's start; the mapped device has already checked that every request
  * lies inside [0, lengthSectors) and is sector-aligned, so targets trust
@@ -66,6 +84,13 @@ export interface Target {
    * flush before suspend, which no client waits on.
    */
   flush(opts?: { readonly suspending?: boolean }): Promise<void>;
+  /**
+   * Called when the device starts to suspend, before in-flight I/O drains:
+   * I/O the target is holding, and would hold, for something the suspend
+   * may be waiting on is answered with RequeueRequest from now until
+   * resume().
+   */
+  presuspend?(): void;
   /** Called while the device is being suspended, after client I/O drained. */
   suspend?(): Promise<void>;
   /** Called when the table goes live, and on every later resume. */

@@ -85,3 +85,42 @@ test("the daemon bundle's copy thread (dist/bundle/copy-worker.js) loads as a wo
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test("the daemon bundle's write thread (dist/bundle/write-worker.js) loads as a worker and writes the ring's slots", { skip: why }, async () => {
+  const { Worker } = await import("node:worker_threads");
+  const { closeSync, mkdtempSync, openSync, rmSync, writeFileSync } = await import("node:fs");
+  const { tmpdir } = await import("node:os");
+  const ringModule: typeof import("../../src/mapper/write-thread/write-ring.js") = await import(join(REPO_ROOT, "dist", "src", "mapper", "write-thread", "write-ring.js"));
+  const { newRing, slotWord, FD, LENGTH, RESULT, SUBMITTED, DONE, SLOT_BYTES } = ringModule;
+  const dir = mkdtempSync(join(tmpdir(), "ulvm-bundle-worker-"));
+  const ring = newRing();
+  const worker = new Worker(join(REPO_ROOT, "dist", "bundle", "write-worker.js"), { workerData: { sab: ring.sab } });
+  try {
+    writeFileSync(join(dir, "f"), Buffer.alloc(16384));
+    const fd = openSync(join(dir, "f"), "r+");
+    try {
+      // Slot 0: 4 KiB of 0x5a at 8 KiB; slot 1: the same at 0 on a descriptor it cannot write (EBADF).
+      ring.data.fill(0x5a, 0, 4096);
+      ring.data.fill(0x5a, SLOT_BYTES, SLOT_BYTES + 4096);
+      for (const [slot, f, at] of [[0, fd, 8192], [1, 987654, 0]] as const) {
+        ring.slotWords[slotWord(slot, FD)] = f;
+        ring.slotWords[slotWord(slot, LENGTH)] = 4096;
+        ring.positions[slot] = at;
+      }
+      Atomics.store(ring.control, SUBMITTED, 2);
+      Atomics.notify(ring.control, SUBMITTED);
+      for (let i = 0; i < 500 && Atomics.load(ring.control, DONE) !== 2; i++) await new Promise((r) => setTimeout(r, 10));
+      assert.equal(Atomics.load(ring.control, DONE), 2, "the thread finished both slots");
+      assert.equal(ring.slotWords[slotWord(0, RESULT)], 0);
+      assert.equal(ring.slotWords[slotWord(1, RESULT)], 9, "EBADF");
+      const back = readFileSync(join(dir, "f"));
+      assert.ok(back.subarray(8192, 12288).equals(Buffer.alloc(4096, 0x5a)));
+      assert.ok(back.subarray(0, 8192).equals(Buffer.alloc(8192)));
+    } finally {
+      closeSync(fd);
+    }
+  } finally {
+    await worker.terminate();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});

@@ -1,6 +1,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { mirrorRig } from "./mirror-rig.js";
+import { Table } from "../../table.js";
 import { IoRecorder } from "../../../blockdev/fault-block-device.js";
 import { decodeDiskLog } from "../../dirty-log/disk-log-format.js";
 import { testBit } from "../../dirty-log/bitset.js";
@@ -433,5 +434,45 @@ test("handle_errors: suspend does not wait for a leg failure to be recorded (the
     else assert.equal(finished, false, "a client flush waits for the record");
     record.resolve();
     await done;
+  }
+});
+
+test("handle_errors: a write or flush held for a failure's record is given back by a suspend (the reloading command may hold the lock the record needs) and finishes after resume", async () => {
+  for (const next of ["reload as linear", "same table"] as const) {
+    const r = await mirrorRig({ handleErrors: true });
+    const record = deferred();
+    r.env.handler = (e) => (e.kind === "leg-failed" ? record.promise : undefined);
+    r.legs[1]!.addRule({ ops: ["write"] });
+    let wrote = false;
+    let flushed = false;
+    const w = r.dev.write(0, fill(512, 7)).then(() => (wrote = true));
+    await tick();
+    await tick();
+    const f = r.dev.flush().then(() => (flushed = true));
+    await tick();
+    assert.equal(wrote, false, "held until the failure is recorded");
+    assert.equal(flushed, false, "held until the failure is recorded");
+    const suspended = await Promise.race([r.dev.suspend().then(() => true), new Promise<boolean>((res) => setTimeout(() => res(false), 300))]);
+    assert.equal(suspended, true, "suspend finished while the record was still pending: the held write and flush were given back");
+    assert.equal(r.dev.info().inflight, 0);
+    assert.equal(wrote, false, "a given-back write is not acknowledged");
+    assert.equal(flushed, false);
+    if (next === "reload as linear") {
+      // What vgreduce --removemissing does with a 2-leg mirror: the survivor alone, as a linear LV.
+      await r.dev.load(Table.parse(`0 ${r.sizeSectors} linear leg0 0\n`));
+      await r.dev.resume();
+      await Promise.all([w, f]);
+      assert.equal(r.legMems[0]!.bytes[0], 7, "issued again through the new table");
+    } else {
+      await r.dev.resume();
+      await tick();
+      await tick();
+      assert.equal(wrote, false, "issued again, and held again: the failure is still not recorded");
+      record.resolve();
+      await Promise.all([w, f]);
+      assert.equal(r.legMems[0]!.bytes[0], 7);
+    }
+    record.resolve();
+    await r.dev.remove();
   }
 });

@@ -1,6 +1,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { ftruncateSync, mkdtempSync, openSync, closeSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { execFileSync } from "node:child_process";
+import { ftruncateSync, mkdirSync, mkdtempSync, openSync, closeSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { randomFillSync } from "node:crypto";
@@ -11,26 +12,37 @@ import { Table } from "../../table.js";
 import { defaultTargetTypes } from "../../target-types.js";
 import { testEnv } from "../../test-helpers.js";
 import { sharedCopyEngine } from "../../copy-threads/copy-engine.js";
+import { sharedWriteThread } from "../../write-thread/write-thread.js";
 import { MIRROR_MAGIC, encodeDiskLog } from "../../dirty-log/disk-log-format.js";
 import { bitsetBytes } from "../../dirty-log/bitset.js";
 
 /**
- * The resync on real files, as the daemon runs it: legs are linear mapped
- * devices over FileBlockDevices, so the copy threads get their extents
- * (BlockDevice.leaseExtents) and copy off the event loop.
+ * The resync and the legs' writes on real files, as the daemon runs them:
+ * legs are linear mapped devices over FileBlockDevices, so the copy threads
+ * and the write thread get their extents (BlockDevice.leaseExtents) and do
+ * the I/O off the event loop.
  */
 const MiB = 1024 * 1024;
 const LEG_BYTES = 12 * MiB;
 const LEG_OFFSET = MiB; // the image starts 1 MiB into its file, as on a PV
 const REGION_SECTORS = 1024;
 
-async function fileMirror(dir: string) {
+/** pv1 in `pv1Dir` (default: `dir`); with `identical`, pv1 starts as a copy of pv0 (legs in sync, as after --nosync on equal files). */
+async function fileMirror(dir: string, opts: { identical?: boolean; pv1Dir?: string } = {}) {
   const data = randomFillSync(Buffer.alloc(LEG_BYTES));
   writeFileSync(join(dir, "pv0"), Buffer.concat([Buffer.alloc(LEG_OFFSET), data]));
-  writeFileSync(join(dir, "pv1"), Buffer.alloc(LEG_OFFSET + LEG_BYTES));
+  const pv1 = join(opts.pv1Dir ?? dir, "pv1");
+  if (opts.identical) writeFileSync(pv1, Buffer.concat([Buffer.alloc(LEG_OFFSET), data]));
+  else {
+    // Sparse: allocated only where written.
+    writeFileSync(pv1, "");
+    const fd = openSync(pv1, "r+");
+    ftruncateSync(fd, LEG_OFFSET + LEG_BYTES);
+    closeSync(fd);
+  }
   const regions = LEG_BYTES / 512 / REGION_SECTORS;
   writeFileSync(join(dir, "log"), Buffer.concat([encodeDiskLog({ magic: MIRROR_MAGIC, version: 2, nrRegions: BigInt(regions) }, new Uint8Array(bitsetBytes(regions)).fill(0xff), regions), Buffer.alloc(64 * 1024)]).subarray(0, 64 * 1024));
-  const pvs = { pv0: await FileBlockDevice.open(join(dir, "pv0")), pv1: await FileBlockDevice.open(join(dir, "pv1")), log: await FileBlockDevice.open(join(dir, "log")) };
+  const pvs = { pv0: await FileBlockDevice.open(join(dir, "pv0")), pv1: await FileBlockDevice.open(pv1), log: await FileBlockDevice.open(join(dir, "log")) };
   const env = testEnv(pvs);
   const types = defaultTargetTypes({ mirror: { cleanIntervalMs: 0 } });
   const images = [0, 1].map((i) => new MappedDevice(`img${i}`, { env, targetTypes: types }));
@@ -50,14 +62,15 @@ async function fileMirror(dir: string) {
   return { data, dev, target: t, close };
 }
 
-/** The shared engine, its threads up (a short resync could otherwise finish before they start, copied here). */
-async function threadsUp() {
-  const engine = sharedCopyEngine(2)!;
-  engine.warmUp();
-  for (let i = 0; i < 500 && !engine.ready; i++) await new Promise((r) => setTimeout(r, 10));
-  assert.ok(engine.ready);
-  return engine;
+/** Threads started and up (a short resync or a few writes could otherwise finish before they start, done the other way). */
+async function started<T extends { readonly ready: boolean; warmUp(): void }>(threads: T): Promise<T> {
+  threads.warmUp();
+  for (let i = 0; i < 500 && !threads.ready; i++) await new Promise((r) => setTimeout(r, 10));
+  assert.ok(threads.ready);
+  return threads;
 }
+const threadsUp = () => started(sharedCopyEngine(2)!);
+const writeThreadUp = () => started(sharedWriteThread(true)!);
 
 test("a new leg on plain files is copied by the copy threads, and ends identical", async () => {
   const dir = mkdtempSync(join(tmpdir(), "ulvm-mthreads-"));
@@ -141,3 +154,75 @@ test("a lease counts as I/O in flight: suspend waits for it, and a suspended dev
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test("small writes to file legs go through the write thread, overlapping ones in order, and both legs end identical", async () => {
+  const dir = mkdtempSync(join(tmpdir(), "ulvm-mthreads-"));
+  try {
+    const m = await fileMirror(dir, { identical: true });
+    await m.dev.resume();
+    const wt = await writeThreadUp();
+    const before = wt.writes;
+    const expected = Buffer.from(m.data);
+    // 600 writes of 512 B..16 KiB in flight at once, into a 256 KiB window so that many overlap.
+    const writes: Array<Promise<void>> = [];
+    for (let i = 0; i < 600; i++) {
+      const len = 512 * (1 + ((i * 13) % 32));
+      const at = ((i * 104729) % (512 * 1024 - len)) & ~511;
+      const piece = randomFillSync(Buffer.alloc(len));
+      piece.copy(expected, at);
+      writes.push(m.dev.write(at, piece));
+    }
+    await Promise.all(writes);
+    await m.dev.suspend();
+    assert.ok(wt.writes - before >= 2 * 100, `the thread wrote legs (${wt.writes - before} writes)`);
+    assert.ok(readFileSync(join(dir, "pv0")).subarray(LEG_OFFSET).equals(expected), "leg 0");
+    assert.ok(readFileSync(join(dir, "pv1")).subarray(LEG_OFFSET).equals(expected), "leg 1");
+    assert.match(m.dev.status(), / AA /);
+    await m.close();
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+const isRoot = process.getuid?.() === 0;
+
+test(
+  "a leg whose write fails on the write thread (ENOSPC on a full tmpfs) is failed, and the write still succeeds on the other leg",
+  { skip: isRoot ? false : "needs root, to mount a 1 MiB tmpfs for the failing leg" },
+  async () => {
+    const dir = mkdtempSync(join(tmpdir(), "ulvm-mthreads-"));
+    const small = join(dir, "small");
+    mkdirSync(small);
+    execFileSync("mount", ["-t", "tmpfs", "-o", "size=1m", "tmpfs", small]);
+    try {
+      // pv1 is sparse on a 1 MiB file system: its first MiB of new blocks fits, the rest is ENOSPC.
+      const m = await fileMirror(dir, { pv1Dir: small });
+      await m.dev.resume();
+      const wt = await writeThreadUp();
+      const before = wt.writes;
+      const expected = Buffer.from(m.data);
+      for (let i = 0; i < 512 && !m.target.legs[1]!.failed; i++) {
+        const piece = randomFillSync(Buffer.alloc(4096));
+        piece.copy(expected, i * 4096);
+        await m.dev.write(i * 4096, piece);
+      }
+      assert.ok(m.target.legs[1]!.failed, "leg 1 failed once its file system was full");
+      assert.ok(m.target.legs[1]!.errors.has("write"));
+      assert.ok(wt.writes > before, "through the write thread");
+      assert.match(m.dev.status(), / AD /);
+      // Writes go on, to leg 0 alone; and everything written reads back.
+      const after = randomFillSync(Buffer.alloc(8192));
+      after.copy(expected, 3 * MiB);
+      await m.dev.write(3 * MiB, after);
+      const back = Buffer.alloc(LEG_BYTES);
+      await m.dev.read(0, back);
+      assert.ok(back.equals(expected));
+      await m.dev.suspend();
+      assert.ok(readFileSync(join(dir, "pv0")).subarray(LEG_OFFSET).equals(expected), "leg 0 has every write");
+      await m.close();
+    } finally {
+      execFileSync("umount", [small]);
+      rmSync(dir, { recursive: true, force: true });
+    }
+  },
+);
