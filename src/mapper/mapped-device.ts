@@ -466,11 +466,8 @@ export class MappedDevice implements BlockDevice {
     this.done();
     throw e;
   };
-  private readonly settledWrite = (): void => {
-    this.releaseShared();
-    this.done();
-  };
-  private failedWrite(_e: unknown): void {
+  private readonly settledWrite = (): void => this.releaseWrite();
+  private releaseWrite(): void {
     this.releaseShared();
     this.done();
   }
@@ -503,7 +500,7 @@ export class MappedDevice implements BlockDevice {
       return Promise.reject(e);
     }
     return p.then(this.settledWrite, (e: unknown) => {
-      this.failedWrite(e);
+      this.releaseWrite();
       // Given back while suspending: out of flight now, issued again after resume.
       if (e instanceof RequeueRequest) return this.writeSlow(offsetBytes, data, opts);
       throw e;

@@ -1,4 +1,4 @@
-import os from "node:os";
+import { getSystemErrorName } from "node:util";
 import { Worker } from "node:worker_threads";
 import { DONE, FD, LENGTH, MAIN_WAITING, RESULT, RING_SLOTS, SLOT_BYTES, STOP, SUBMITTED, WORKER_SLEEPING, newRing, slotWord, type WriteRing } from "./write-ring.js";
 
@@ -29,12 +29,15 @@ import { DONE, FD, LENGTH, MAIN_WAITING, RESULT, RING_SLOTS, SLOT_BYTES, STOP, S
  */
 export const WRITE_NOT_DONE = -1;
 
-const errnoNames = new Map<number, string>();
-
-/** The errno's name (EIO for 5), for IoError. */
+/** The name of a (positive) errno the thread reported, for IoError: EBADF for 9; EIO if unknown. */
 export function errnoName(errno: number): string {
-  if (errnoNames.size === 0) for (const [name, n] of Object.entries(os.constants.errno)) errnoNames.set(n, name);
-  return errnoNames.get(errno) ?? "EIO";
+  let name: string;
+  try {
+    name = getSystemErrorName(-errno);
+  } catch {
+    return "EIO";
+  }
+  return /^E[A-Z0-9]+$/.test(name) ? name : "EIO";
 }
 
 type Resolve = (result: number) => void;

@@ -1,5 +1,6 @@
 import type { BlockDevice } from "../../../blockdev/block-device.js";
 import type { LegHealth } from "../../status.js";
+import { SECTOR_BYTES } from "../../../base/bytes.js";
 
 /** Why a leg failed, as dm-raid1's error_type bits. */
 export type LegErrorKind = "flush" | "write" | "resync" | "read";
@@ -36,4 +37,15 @@ export function legHealth(leg: MirrorLeg): LegHealth {
   if (leg.errors.has("resync")) return "S";
   if (leg.errors.has("read")) return "R";
   return "U";
+}
+
+/**
+ * The leg's device lends its file extents (BlockDevice.leaseExtents), so
+ * the copy threads and the write thread can do its I/O: probed with a
+ * lease of its first sector, released at once.
+ */
+export function legLendsExtents(leg: MirrorLeg, forWrite: boolean): boolean {
+  const probe = leg.dev.leaseExtents?.(leg.offsetBytes, SECTOR_BYTES, forWrite);
+  probe?.release();
+  return probe !== undefined;
 }

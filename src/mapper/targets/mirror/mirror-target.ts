@@ -5,7 +5,7 @@ import type { DirtyLog } from "../../dirty-log/dirty-log.js";
 import type { DeviceSet } from "../../device-set.js";
 import type { MirrorArgs } from "./mirror-args.js";
 import type { LegErrorKind, MirrorLeg } from "./mirror-leg.js";
-import { legHealth } from "./mirror-leg.js";
+import { legHealth, legLendsExtents } from "./mirror-leg.js";
 import { formatMirrorArgs } from "./mirror-args.js";
 import { RegionHash } from "./region-hash.js";
 import { WriteOrder, type OrderTicket } from "./write-order.js";
@@ -694,7 +694,7 @@ export class MirrorTarget implements Target {
   async resume(): Promise<void> {
     this.requeueing = false;
     this.requeueSignal = undefined;
-    if (this.writeThread !== undefined && this.legs.length > 1 && this.legs.some((l) => legLends(l))) this.writeThread.warmUp();
+    if (this.writeThread !== undefined && this.legs.length > 1 && this.legs.some((l) => legLendsExtents(l, true))) this.writeThread.warmUp();
     if (!this.activated) {
       // A new leg (lvconvert -m+N) is copied in full: have the copy threads start while the log is prepared.
       if (this.legs.some((l) => l.stale)) this.resyncer.warmUp();
@@ -793,11 +793,4 @@ async function settle(ps: Promise<void>[]): Promise<Array<IoError | undefined>> 
     ),
   );
   return out;
-}
-
-/** The leg's device lends its file extents (leaseExtents): its writes can go to the write thread. */
-function legLends(leg: MirrorLeg): boolean {
-  const probe = leg.dev.leaseExtents?.(leg.offsetBytes, SECTOR_BYTES, true);
-  probe?.release();
-  return probe !== undefined;
 }

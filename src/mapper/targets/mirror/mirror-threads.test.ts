@@ -27,6 +27,16 @@ const LEG_BYTES = 12 * MiB;
 const LEG_OFFSET = MiB; // the image starts 1 MiB into its file, as on a PV
 const REGION_SECTORS = 1024;
 
+/** Run `fn` in a fresh temporary directory, removed afterwards whatever happens. */
+async function inTempDir(fn: (dir: string) => Promise<void>): Promise<void> {
+  const dir = mkdtempSync(join(tmpdir(), "ulvm-mthreads-"));
+  try {
+    await fn(dir);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
 /** pv1 in `pv1Dir` (default: `dir`); with `identical`, pv1 starts as a copy of pv0 (legs in sync, as after --nosync on equal files). */
 async function fileMirror(dir: string, opts: { identical?: boolean; pv1Dir?: string } = {}) {
   const data = randomFillSync(Buffer.alloc(LEG_BYTES));
@@ -73,8 +83,7 @@ const threadsUp = () => started(sharedCopyEngine(2)!);
 const writeThreadUp = () => started(sharedWriteThread(true)!);
 
 test("a new leg on plain files is copied by the copy threads, and ends identical", async () => {
-  const dir = mkdtempSync(join(tmpdir(), "ulvm-mthreads-"));
-  try {
+  await inTempDir(async (dir) => {
     const m = await fileMirror(dir);
     const engine = await threadsUp();
     const before = engine.copiedBytes;
@@ -87,14 +96,11 @@ test("a new leg on plain files is copied by the copy threads, and ends identical
     assert.deepEqual(readFileSync(join(dir, "pv1")).subarray(LEG_OFFSET), m.data);
     assert.equal(engine.copiedBytes - before, LEG_BYTES, "the threads copied it all");
     await m.close();
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
+  });
 });
 
 test("a source that cannot be read during a threaded copy fails that leg with a resync error", async () => {
-  const dir = mkdtempSync(join(tmpdir(), "ulvm-mthreads-"));
-  try {
+  await inTempDir(async (dir) => {
     const m = await fileMirror(dir);
     // The source PV loses its data area under the open descriptor: reads past the new end return nothing.
     const fd = openSync(join(dir, "pv0"), "r+");
@@ -119,14 +125,11 @@ test("a source that cannot be read during a threaded copy fails that leg with a 
     assert.ok(m.target.legs[0]!.failed);
     assert.equal(handed, 1, "the failing batch was the threads'");
     await m.close();
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
+  });
 });
 
 test("a lease counts as I/O in flight: suspend waits for it, and a suspended device lends nothing", async () => {
-  const dir = mkdtempSync(join(tmpdir(), "ulvm-mthreads-"));
-  try {
+  await inTempDir(async (dir) => {
     writeFileSync(join(dir, "a"), Buffer.alloc(2 * MiB));
     writeFileSync(join(dir, "b"), Buffer.alloc(2 * MiB));
     const a = await FileBlockDevice.open(join(dir, "a"));
@@ -150,14 +153,11 @@ test("a lease counts as I/O in flight: suspend waits for it, and a suspended dev
     await dev.remove();
     await a.close();
     await b.close();
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
+  });
 });
 
 test("small writes to file legs go through the write thread, overlapping ones in order, and both legs end identical", async () => {
-  const dir = mkdtempSync(join(tmpdir(), "ulvm-mthreads-"));
-  try {
+  await inTempDir(async (dir) => {
     const m = await fileMirror(dir, { identical: true });
     await m.dev.resume();
     const wt = await writeThreadUp();
@@ -179,9 +179,7 @@ test("small writes to file legs go through the write thread, overlapping ones in
     assert.ok(readFileSync(join(dir, "pv1")).subarray(LEG_OFFSET).equals(expected), "leg 1");
     assert.match(m.dev.status(), / AA /);
     await m.close();
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
+  });
 });
 
 const isRoot = process.getuid?.() === 0;
@@ -190,39 +188,39 @@ test(
   "a leg whose write fails on the write thread (ENOSPC on a full tmpfs) is failed, and the write still succeeds on the other leg",
   { skip: isRoot ? false : "needs root, to mount a 1 MiB tmpfs for the failing leg" },
   async () => {
-    const dir = mkdtempSync(join(tmpdir(), "ulvm-mthreads-"));
-    const small = join(dir, "small");
-    mkdirSync(small);
-    execFileSync("mount", ["-t", "tmpfs", "-o", "size=1m", "tmpfs", small]);
-    try {
-      // pv1 is sparse on a 1 MiB file system: its first MiB of new blocks fits, the rest is ENOSPC.
-      const m = await fileMirror(dir, { pv1Dir: small });
-      await m.dev.resume();
-      const wt = await writeThreadUp();
-      const before = wt.writes;
-      const expected = Buffer.from(m.data);
-      for (let i = 0; i < 512 && !m.target.legs[1]!.failed; i++) {
-        const piece = randomFillSync(Buffer.alloc(4096));
-        piece.copy(expected, i * 4096);
-        await m.dev.write(i * 4096, piece);
+    await inTempDir(async (dir) => {
+      const small = join(dir, "small");
+      mkdirSync(small);
+      execFileSync("mount", ["-t", "tmpfs", "-o", "size=1m", "tmpfs", small]);
+      try {
+        // pv1 is sparse on a 1 MiB file system: its first MiB of new blocks fits, the rest is ENOSPC.
+        const m = await fileMirror(dir, { pv1Dir: small });
+        await m.dev.resume();
+        const wt = await writeThreadUp();
+        const before = wt.writes;
+        const expected = Buffer.from(m.data);
+        for (let i = 0; i < 512 && !m.target.legs[1]!.failed; i++) {
+          const piece = randomFillSync(Buffer.alloc(4096));
+          piece.copy(expected, i * 4096);
+          await m.dev.write(i * 4096, piece);
+        }
+        assert.ok(m.target.legs[1]!.failed, "leg 1 failed once its file system was full");
+        assert.ok(m.target.legs[1]!.errors.has("write"));
+        assert.ok(wt.writes > before, "through the write thread");
+        assert.match(m.dev.status(), / AD /);
+        // Writes go on, to leg 0 alone; and everything written reads back.
+        const after = randomFillSync(Buffer.alloc(8192));
+        after.copy(expected, 3 * MiB);
+        await m.dev.write(3 * MiB, after);
+        const back = Buffer.alloc(LEG_BYTES);
+        await m.dev.read(0, back);
+        assert.ok(back.equals(expected));
+        await m.dev.suspend();
+        assert.ok(readFileSync(join(dir, "pv0")).subarray(LEG_OFFSET).equals(expected), "leg 0 has every write");
+        await m.close();
+      } finally {
+        execFileSync("umount", [small]);
       }
-      assert.ok(m.target.legs[1]!.failed, "leg 1 failed once its file system was full");
-      assert.ok(m.target.legs[1]!.errors.has("write"));
-      assert.ok(wt.writes > before, "through the write thread");
-      assert.match(m.dev.status(), / AD /);
-      // Writes go on, to leg 0 alone; and everything written reads back.
-      const after = randomFillSync(Buffer.alloc(8192));
-      after.copy(expected, 3 * MiB);
-      await m.dev.write(3 * MiB, after);
-      const back = Buffer.alloc(LEG_BYTES);
-      await m.dev.read(0, back);
-      assert.ok(back.equals(expected));
-      await m.dev.suspend();
-      assert.ok(readFileSync(join(dir, "pv0")).subarray(LEG_OFFSET).equals(expected), "leg 0 has every write");
-      await m.close();
-    } finally {
-      execFileSync("umount", [small]);
-      rmSync(dir, { recursive: true, force: true });
-    }
+    });
   },
 );

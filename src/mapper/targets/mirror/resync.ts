@@ -1,6 +1,6 @@
 import type { DirtyLog } from "../../dirty-log/dirty-log.js";
 import type { RegionHash } from "./region-hash.js";
-import type { MirrorLeg } from "./mirror-leg.js";
+import { legLendsExtents, type MirrorLeg } from "./mirror-leg.js";
 import { BULK_IO, type ExtentLease } from "../../../blockdev/block-device.js";
 import type { CopyEngine, CopyOutcome } from "../../copy-threads/copy-engine.js";
 import { IoError } from "../../../errors/errors.js";
@@ -86,10 +86,7 @@ export class Resyncer {
   /** There is an engine, and the source leg lends its extents (legs of one mirror are built alike). */
   private legsLend(): boolean {
     const source = this.host.resyncSource();
-    if (this.opts.engine === undefined || source === undefined) return false;
-    const probe = source.dev.leaseExtents?.(source.offsetBytes, SECTOR_BYTES, false);
-    probe?.release();
-    return probe !== undefined;
+    return this.opts.engine !== undefined && source !== undefined && legLendsExtents(source, false);
   }
 
   /** Finish the batch being copied, then stop (presuspend). */
