@@ -61,7 +61,7 @@ const FUA = Object.freeze({ fua: true });
  * protocol, but one thread then makes every pwrite; sharing leg 0 when the
  * thread is behind balances the two. A 4 KiB random-write run at QD32
  * (bench/nbd/ulvm-server.sh mirror, 6 interleaved rounds against the linear
- * LV): mirror/linear 0.65 with both legs on the event loop, 0.65 with both
+ * LV): mirror/linear 0.65 with both legs on the event loop, 0.70 with both
  * always on the thread, 0.74 with this rule at 8.
  */
 const SHARE_LEG0_BACKLOG = 8;
