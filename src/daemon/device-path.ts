@@ -1,9 +1,10 @@
 import { ensureDir } from "../config/paths.js";
 import { execFile, spawn } from "node:child_process";
-import { open as openAsync } from "node:fs/promises";
+import { open as openAsync, stat as statAsync } from "node:fs/promises";
 import { constants, existsSync, mkdirSync, readFileSync, readdirSync, readlinkSync, rmSync, rmdirSync, symlinkSync, unlinkSync, writeFileSync, lstatSync } from "node:fs";
-import { dirname, join } from "node:path";
+import { basename, dirname, join } from "node:path";
 import { BusyError, CommandError } from "../errors/errors.js";
+import { devString } from "../base/dev-number.js";
 import type { Paths } from "../config/paths.js";
 
 /**
@@ -31,6 +32,13 @@ export interface DevicePathRecord {
   fusePid: number | undefined;
   loop: string | undefined;
   link: string;
+  /**
+   * The FUSE file's file system ("MAJ:MIN") and inode. A loop device over it
+   * is found by these even after its FUSE mount is gone: the kernel then
+   * shows the loop's backing file as the path inside the lost mount ("/dev").
+   */
+  fuseDev?: string;
+  fuseIno?: number;
 }
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
@@ -68,6 +76,48 @@ export function run(cmd: string, args: string[]): Promise<{ status: number; stdo
       resolve({ status, stdout: stdout ?? "", stderr: stderr ?? "" });
     });
   });
+}
+
+interface LoopRow {
+  name: string;
+  backingFile: string;
+  backingDev: string;
+  backingInode: number | undefined;
+}
+
+async function loopTable(): Promise<LoopRow[]> {
+  const r = await run("losetup", ["-J", "-l", "-O", "NAME,BACK-INO,BACK-MAJ:MIN,BACK-FILE"]);
+  if (r.status !== 0 || !r.stdout.trim()) return [];
+  try {
+    type Row = { name: string; "back-ino"?: number | string | null; "back-maj:min"?: string | null; "back-file"?: string | null };
+    return ((JSON.parse(r.stdout) as { loopdevices?: Row[] }).loopdevices ?? []).map((row) => ({
+      name: row.name,
+      backingFile: row["back-file"] ?? "",
+      backingDev: (row["back-maj:min"] ?? "").trim(),
+      backingInode: row["back-ino"] === null || row["back-ino"] === undefined || row["back-ino"] === "" ? undefined : Number(row["back-ino"]),
+    }));
+  } catch {
+    return [];
+  }
+}
+
+/**
+ * The loop devices over a device path's FUSE file. Found by file system and
+ * inode, whatever path the kernel shows (the path inside the mount, "/dev",
+ * once the mount is lost). When the FUSE server is gone too, the kernel can
+ * no longer tell the inode; the loop the record names is then still ours if
+ * it shows that same lost path with no inode (a reused number would show a
+ * file of its own).
+ */
+async function loopsOverFuseFile(rec: DevicePathRecord): Promise<string[]> {
+  const rows = await loopTable();
+  const found = new Set<string>();
+  for (const l of rows) {
+    if (rec.fuseDev !== undefined && rec.fuseIno !== undefined && l.backingDev === rec.fuseDev && l.backingInode === rec.fuseIno) found.add(l.name);
+    else if (l.name === rec.loop && l.backingFile.startsWith(rec.mountDir + "/")) found.add(l.name);
+    else if (l.name === rec.loop && l.backingInode === undefined && l.backingFile === "/" + basename(rec.fuseFile)) found.add(l.name);
+  }
+  return [...found];
 }
 
 export class DevicePaths {
@@ -134,6 +184,13 @@ export class DevicePaths {
       throw new CommandError(`Cannot create device path for ${vg}/${lv}: nbdfuse did not start.`);
     }
     const fusePid = Number(readFileSync(pidFile, "utf8").trim()) || child.pid;
+    // Asynchronously: nbdfuse answers the stat itself, but never block the event loop on FUSE.
+    const st = await statAsync(fuseFile);
+    const fuseDev = devString(st.dev);
+    const fuseIno = st.ino;
+    // Recorded before the loop exists: a daemon killed between losetup and the
+    // record below still leaves enough for the next start to find the loop.
+    this.write({ name, vg, lv, exportName, mountDir, fuseFile, fusePid, loop: undefined, link: this.linkPath(vg, lv), fuseDev, fuseIno });
     let loop: string | undefined;
     if (isRoot()) {
       const r = await run("losetup", ["-f", "--show", "--direct-io=off", fuseFile]);
@@ -151,7 +208,7 @@ export class DevicePaths {
       /* none */
     }
     symlinkSync(loop ?? fuseFile, link);
-    const rec: DevicePathRecord = { name, vg, lv, exportName, mountDir, fuseFile, fusePid, loop, link };
+    const rec: DevicePathRecord = { name, vg, lv, exportName, mountDir, fuseFile, fusePid, loop, link, fuseDev, fuseIno };
     this.write(rec);
     return rec;
   }
@@ -175,11 +232,11 @@ export class DevicePaths {
     } catch {
       /* not empty or gone */
     }
-    if (rec.loop) {
-      // A loop device still bound to our FUSE file: detach (autoclear if a mount still holds it).
-      const back = await run("losetup", ["-n", "-O", "BACK-FILE", rec.loop]);
-      if (back.status === 0 && back.stdout.trim().startsWith(rec.mountDir)) await run("losetup", ["-d", rec.loop]);
-    }
+    // Every loop device still bound to our FUSE file: detach (autoclear if a
+    // mount still holds it). By inode where the record has it: the recorded
+    // loop number may have been given to someone else since, and a loop whose
+    // FUSE mount was lost no longer shows our path.
+    for (const l of await loopsOverFuseFile(rec)) await run("losetup", ["-d", l]);
     await run("fusermount3", ["-u", rec.mountDir]);
     if (alive(rec.fusePid)) {
       for (let i = 0; i < 40 && alive(rec.fusePid); i++) await sleep(25);

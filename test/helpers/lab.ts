@@ -1,7 +1,9 @@
 import { spawnSync, execFileSync } from "node:child_process";
-import { mkdtempSync, mkdirSync, writeFileSync, readFileSync, rmSync, existsSync, truncateSync, closeSync, openSync } from "node:fs";
+import { mkdtempSync, mkdirSync, writeFileSync, readFileSync, readdirSync, rmSync, existsSync, truncateSync, closeSync, openSync } from "node:fs";
 import { join, resolve as resolvePath } from "node:path";
 import { REPO_ROOT, DIST_ROOT } from "./fixtures.js";
+import { releaseUnder } from "./leftovers.js";
+import { scratchBase } from "./scratch.js";
 
 /**
  * A throw-away world for integration tests: a directory with image files,
@@ -38,7 +40,11 @@ export function lvmUnavailable(): string | undefined {
 }
 
 export class Lab {
+  /** Labs not yet cleaned up: released when the test process ends, however it ends. */
+  static readonly live = new Set<Lab>();
   readonly dir: string;
+  /** Other directories whose loops, mounts and processes are this lab's (a World's tmpfs disks). */
+  readonly extraRoots: string[] = [];
   readonly env: NodeJS.ProcessEnv;
   readonly disks = new Map<string, string>();
   private loops: string[] = [];
@@ -46,8 +52,9 @@ export class Lab {
   readonly lvmDir: string;
 
   constructor(prefix = "ulvm-lab-") {
-    const base = existsSync("/var/tmp") ? "/var/tmp" : "/tmp";
-    this.dir = mkdtempSync(join(base, prefix));
+    this.dir = mkdtempSync(join(scratchBase(), prefix));
+    Lab.live.add(this);
+    releaseLabsOnExit();
     for (const d of ["etc", "run", "dev", "disks", "lvm"]) mkdirSync(join(this.dir, d));
     this.lvmDir = join(this.dir, "lvm");
     this.env = {
@@ -177,43 +184,72 @@ export class Lab {
     }
   }
 
-  /** Everything mounted under this lab (filesystems first, then FUSE), deepest first. */
-  private mountsUnder(): string[] {
-    let text = "";
-    try {
-      text = readFileSync("/proc/self/mounts", "utf8");
-    } catch {
-      return [];
-    }
-    return text
-      .split("\n")
-      .map((l) => l.split(" ")[1] ?? "")
-      .map((m) => m.replace(/\\040/g, " "))
-      .filter((m) => m.startsWith(this.dir + "/"))
-      .sort((a, b) => b.length - a.length);
-  }
-
+  /**
+   * Release everything this lab made (filesystems and FUSE mounts, daemons,
+   * nbdfuse, loop devices, also those over a device path whose FUSE mount
+   * is gone) through the shared helper, then remove its directories.
+   * Synchronous, so that it also runs from an exit handler.
+   */
   cleanup(): void {
-    for (const m of this.mountsUnder()) if (!m.includes("/run/fuse/")) spawnSync("umount", ["-l", m]);
+    Lab.live.delete(this);
     this.stopDaemon("SIGTERM");
     this.stopDaemon("SIGKILL");
-    // Loop devices over our FUSE files, then the FUSE mounts themselves.
-    const loops = spawnSync("losetup", ["-n", "-O", "NAME,BACK-FILE", "-l"], { encoding: "utf8" }).stdout ?? "";
-    for (const line of loops.split("\n")) {
-      const [name, back] = line.trim().split(/\s+/);
-      if (name && back && back.startsWith(this.dir + "/")) spawnSync("losetup", ["-d", name]);
-    }
-    for (const m of this.mountsUnder()) spawnSync("fusermount3", ["-uz", m]);
-    // Our disks' loops went with the pass above. Detaching this.loops by name again would
-    // race with a concurrent test that has just been given the freed number: only a loop
-    // still backed by a file of ours is ours.
-    for (const l of this.loops) {
-      const back = spawnSync("losetup", ["-n", "-O", "BACK-FILE", l], { encoding: "utf8" }).stdout?.trim() ?? "";
-      if (back.startsWith(this.dir + "/")) spawnSync("losetup", ["-d", l]);
-    }
+    releaseUnder([this.dir, ...this.extraRoots], recordedFuseFiles(join(this.dir, "run", "devices")));
     this.loops = [];
     this.loopOf.clear();
-    rmSync(this.dir, { recursive: true, force: true });
+    for (const d of [this.dir, ...this.extraRoots]) rmSync(d, { recursive: true, force: true });
+  }
+}
+
+/**
+ * The FUSE files of device paths a daemon recorded ("MAJ:MIN ino"): a loop
+ * device over one of them is the lab's even when its mount is gone and the
+ * loop shows its backing file as "/dev".
+ */
+function recordedFuseFiles(devicesDir: string): Set<string> {
+  const ids = new Set<string>();
+  let files: string[] = [];
+  try {
+    files = readdirSync(devicesDir).filter((f) => f.endsWith(".json"));
+  } catch {
+    return ids;
+  }
+  for (const f of files) {
+    try {
+      const rec = JSON.parse(readFileSync(join(devicesDir, f), "utf8")) as { fuseDev?: string; fuseIno?: number };
+      if (rec.fuseDev && rec.fuseIno !== undefined) ids.add(`${rec.fuseDev} ${rec.fuseIno}`);
+    } catch {
+      /* half-written record */
+    }
+  }
+  return ids;
+}
+
+let exitHookInstalled = false;
+/**
+ * A test file that fails, throws or is cancelled by the runner (SIGTERM on
+ * a timeout) still releases its labs: on exit, and on SIGINT/SIGTERM/SIGHUP.
+ * SIGKILL cannot be caught; the run's final check (test/leftovers-cli.ts)
+ * sweeps what that leaves.
+ */
+function releaseLabsOnExit(): void {
+  if (exitHookInstalled) return;
+  exitHookInstalled = true;
+  const releaseAll = (): void => {
+    for (const lab of [...Lab.live]) {
+      try {
+        lab.cleanup();
+      } catch {
+        /* best effort: the next lab still gets its turn */
+      }
+    }
+  };
+  process.on("exit", releaseAll);
+  for (const sig of ["SIGINT", "SIGTERM", "SIGHUP"] as const) {
+    process.once(sig, () => {
+      releaseAll();
+      process.kill(process.pid, sig);
+    });
   }
 }
 

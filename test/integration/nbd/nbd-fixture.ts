@@ -9,6 +9,7 @@ import os from "node:os";
 import path from "node:path";
 import type { TestContext } from "node:test";
 import { fileURLToPath } from "node:url";
+import { releaseUnder } from "../../helpers/leftovers.js";
 import { NbdServer } from "../../../src/nbd/server.js";
 import type { NbdServerOptions } from "../../../src/nbd/server.js";
 import type { NbdExportOptions } from "../../../src/nbd/nbd-export.js";
@@ -16,7 +17,11 @@ import type { NbdExportOptions } from "../../../src/nbd/nbd-export.js";
 /** A short temporary directory (unix socket paths must stay under 108 bytes). */
 export function tempDir(t: TestContext): string {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "ulvm-nbd-"));
-  t.after(() => fs.rmSync(dir, { recursive: true, force: true }));
+  t.after(() => {
+    // FUSE mounts, nbdfuse and servers a test started over this folder (the shared helper).
+    releaseUnder([dir]);
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
   return dir;
 }
 

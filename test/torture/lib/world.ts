@@ -3,6 +3,7 @@ import { createHash } from "node:crypto";
 import { closeSync, cpSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, readSync, renameSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { Lab, ULVM_BIN, lvmUnavailable, type RunResult } from "../../helpers/lab.js";
+import { scratchShmBase } from "../../helpers/scratch.js";
 import { DaemonClient } from "../../../src/daemon/control-client.js";
 import type { ActiveLvStatus } from "../../../src/daemon/protocol.js";
 import type { Paths } from "../../../src/config/paths.js";
@@ -60,7 +61,12 @@ export class World {
   constructor(readonly opts: WorldOptions) {
     this.lab = new Lab(opts.prefix);
     World.live.add(this);
-    if (opts.tmpfsDisks && existsSync("/dev/shm")) this.ownedDiskDir = mkdtempSync(join("/dev/shm", opts.prefix));
+    const shm = opts.tmpfsDisks ? scratchShmBase() : undefined;
+    if (shm) {
+      this.ownedDiskDir = mkdtempSync(join(shm, opts.prefix));
+      // Loops the real lvm reads these disks through, and anything else over them, go with the lab.
+      this.lab.extraRoots.push(this.ownedDiskDir);
+    }
     this.diskDir = opts.diskDir ?? this.ownedDiskDir ?? join(this.lab.dir, "disks");
     mkdirSync(this.diskDir, { recursive: true });
     for (const d of opts.disks) this.addDisk(d.name, d.sizeMiB);
@@ -427,8 +433,7 @@ export class World {
 
   cleanup(): void {
     World.live.delete(this);
-    this.lab.cleanup();
-    if (this.ownedDiskDir) rmSync(this.ownedDiskDir, { recursive: true, force: true });
+    this.lab.cleanup(); // the tmpfs disk folder too (lab.extraRoots)
   }
 }
 
