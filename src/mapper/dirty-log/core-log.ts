@@ -9,7 +9,7 @@ import { bitsetBytes, clearBit, countBits, findNextZero, setBit, testBit } from 
  * (dm-log.c create_log_context / core_*). The disk log extends it.
  */
 export class CoreDirtyLog implements DirtyLog {
-  readonly type: "core" | "disk" = "core";
+  readonly type: DirtyLog["type"] = "core";
   protected cleanBits: Uint8Array;
   protected syncBits: Uint8Array;
   protected syncCountValue: number;

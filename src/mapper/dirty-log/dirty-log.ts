@@ -19,10 +19,11 @@ export type SyncMode = "default" | "sync" | "nosync";
  *
  * Invariant kept by the mirror: !inSync(r) implies !clean(r), so a crash
  * while a region is out of sync leaves it dirty on disk and it is recopied.
- * "core" keeps both in memory; "disk" is core plus persistence of `clean`.
+ * "core" keeps both in memory; "disk" is core plus persistence of `clean`;
+ * "bitmap" (raid1) persists !clean as md's write-intent bitmap in the rmetas.
  */
 export interface DirtyLog {
-  readonly type: "core" | "disk";
+  readonly type: "core" | "disk" | "bitmap";
   readonly regionSectors: number;
   readonly regionCount: number;
   readonly syncMode: SyncMode;
