@@ -1,7 +1,9 @@
-import { existsSync, copyFileSync } from "node:fs";
+import { existsSync, copyFileSync, readFileSync } from "node:fs";
+import { createHash } from "node:crypto";
 import { spawnSync } from "node:child_process";
-import { join } from "node:path";
+import { join, dirname } from "node:path";
 import { Lab, lvmUnavailable, type RunResult } from "../../helpers/lab.js";
+import { REPO_ROOT } from "../../helpers/fixtures.js";
 import { DeviceScan } from "../../../src/commands/scan.js";
 import { listNamedDevices } from "../../../src/commands/device-list.js";
 import { loadVg } from "../../../src/commands/vg-store.js";
@@ -35,6 +37,26 @@ export function oracleUnavailable(): string | undefined {
   const why = lvmUnavailable();
   if (why) return why;
   if (!existsSync(ORACLE)) return `no mirror oracle at ${ORACLE} (scripts/lvm-oracle.sh builds it; npm test runs that as root)`;
+  return undefined;
+}
+
+/**
+ * Why the oracle cannot lay out raid1 LVs, or undefined. Only an oracle built
+ * by the current build-lvm-oracle.sh relaxes the raid1 guards: scripts/
+ * lvm-oracle.sh records that script's SHA-256 beside the build (DEST/
+ * ulvm-oracle.sha256, DEST = the oracle's tools/..) and rebuilds when it differs.
+ */
+export function raidOracleUnavailable(): string | undefined {
+  const why = oracleUnavailable();
+  if (why) return why;
+  const want = createHash("sha256").update(readFileSync(join(REPO_ROOT, "test/integration/lv/build-lvm-oracle.sh"))).digest("hex");
+  let have = "";
+  try {
+    have = readFileSync(join(dirname(dirname(ORACLE)), "ulvm-oracle.sha256"), "utf8").trim();
+  } catch {
+    /* an oracle from before the stamp */
+  }
+  if (have !== want) return `the mirror oracle at ${ORACLE} predates the raid1 guards (scripts/lvm-oracle.sh rebuilds it)`;
   return undefined;
 }
 
