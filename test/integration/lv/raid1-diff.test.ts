@@ -7,6 +7,9 @@
  * rmeta LVs visible to wipe them, then again).
  */
 import { test } from "node:test";
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import { Lab, lvmUnavailable } from "../../helpers/lab.js";
 import { DiffLab, raidOracleUnavailable } from "./lv-diff.js";
 import { same } from "./diff-assert.js";
 
@@ -59,3 +62,25 @@ test("lvcreate --type raid1: images, rmeta placement, -m2, -R, --nosync, recover
 test("raid1 at its limits: too few PVs, too little space, options raid1 does not take", { skip: raidSkip }, () => run([81, 81], ERRORS));
 test("-m1 makes raid1 when global/mirror_segtype_default is raid1", { skip: raidSkip }, () =>
   run([64, 64, 64], [["lvcreate", "-m1", "-l", "3", "-n", "dflt", "vg"], ["lvcreate", "-m2", "-L", "4m", "-n", "dflt2", "vg"]], { ulvmGlobal: '\tmirror_segtype_default = "raid1"\n' }));
+
+test("Debian's lvm reads ulvm's raid1 metadata: lvs -a -o +devices and vgck", { skip: lvmUnavailable() }, () => {
+  const lab = new Lab("ulvm-raid1-real-");
+  try {
+    for (const d of ["d0", "d1", "d2"]) lab.addDisk(d, 64);
+    lab.writeConfig(`devices {\n\tscan = [ "${join(lab.dir, "disks")}" ]\n}\nglobal {\n\tactivation = 0\n}\n`);
+    const disks = ["d0", "d1", "d2"].map((d) => lab.disk(d));
+    lab.ok("pvcreate", "-y", ...disks);
+    lab.ok("vgcreate", "vg", ...disks);
+    lab.ok("lvcreate", "--type", "raid1", "-m2", "-l", "3", "-n", "r", "vg");
+    lab.ok("lvcreate", "--type", "raid1", "-m1", "-l", "2", "--nosync", "-n", "n", "vg");
+    const loops = lab.attachLoops({ readOnlyView: true });
+    const out = lab.lvmOk("lvs", "-a", "--noheadings", "-o", "lv_name,segtype,devices", "vg").replace(/\s+/g, " ").trim();
+    assert.match(out, /^n raid1 n_rimage_0\(0\),n_rimage_1\(0\) /);
+    assert.ok(out.includes(`[r_rmeta_2] linear ${loops.get("d2")}(0)`), out);
+    assert.ok(out.includes(`[r_rimage_2] linear ${loops.get("d2")}(1)`), out);
+    assert.ok(out.includes(`[n_rimage_0] linear ${loops.get("d0")}(5)`), out);
+    assert.equal(lab.lvm("vgck", "vg").code, 0);
+  } finally {
+    lab.cleanup();
+  }
+});
