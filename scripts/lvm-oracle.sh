@@ -7,6 +7,10 @@
 # known SHA-256), fetched from Debian's archive; gcc, make, pkg-config and
 # libaio-dev come from apt. About 1.5 minutes on 2 cores, once per machine.
 #
+# DEST/ulvm-oracle.sha256 records the SHA-256 of the build-lvm-oracle.sh that
+# made it; an oracle without it, or made by another version of that script
+# (older guards relaxed), is rebuilt, and kept until the new one is built.
+#
 # Never fatal: when something is missing (not root, no network, no compiler),
 # it says what and the mirror differential tests skip with that reason.
 #   scripts/lvm-oracle.sh [DEST]    (default /var/tmp/ulvm-lvm-oracle; ULVM_NO_ORACLE=1 skips)
@@ -18,7 +22,9 @@ SHA256=9eee14d34f7962ade7d4624114ce7b6bd3d868d210afb72b3769f8c6a082646e
 URL=${ULVM_LVM2_SOURCE_URL:-http://deb.debian.org/debian/pool/main/l/lvm2/lvm2_${VERSION}.orig.tar.xz}
 
 [ "${ULVM_NO_ORACLE:-0}" = 1 ] && exit 0
-[ -x "$DEST/tools/lvm" ] && exit 0
+BUILD_SCRIPT=test/integration/lv/build-lvm-oracle.sh
+STAMP=$(sha256sum "$BUILD_SCRIPT" | cut -d' ' -f1)
+[ -x "$DEST/tools/lvm" ] && [ "$(cat "$DEST/ulvm-oracle.sha256" 2>/dev/null)" = "$STAMP" ] && exit 0
 say() { echo "setup: mirror oracle: $*" >&2; }
 if [ "$(id -u)" != 0 ]; then say "not built (needs root for its build packages); mirror differential tests will skip"; exit 0; fi
 
@@ -43,9 +49,10 @@ if ! echo "$SHA256  $work/lvm2.tar.xz" | sha256sum -c --quiet - >/dev/null 2>&1;
   say "$URL does not have the expected SHA-256; not built"; exit 0
 fi
 tar -C "$work" -xf "$work/lvm2.tar.xz" || { say "could not unpack the source"; exit 0; }
-if ! bash test/integration/lv/build-lvm-oracle.sh "$work/LVM2.$VERSION" "$DEST.tmp" >"$work/build.log" 2>&1; then
+if ! bash "$BUILD_SCRIPT" "$work/LVM2.$VERSION" "$DEST.tmp" >"$work/build.log" 2>&1; then
   tail -5 "$work/build.log" >&2
   for f in configure.log make.log; do [ -f "$DEST.tmp/$f" ] && tail -5 "$DEST.tmp/$f" >&2; done
   say "build failed; mirror differential tests will skip"; rm -rf "$DEST.tmp"; exit 0
 fi
+echo "$STAMP" >"$DEST.tmp/ulvm-oracle.sha256"
 rm -rf "$DEST" && mv "$DEST.tmp" "$DEST" && say "built $DEST/tools/lvm"

@@ -1,7 +1,7 @@
 import { openBlockDevice } from "../blockdev/open-device.js";
 import type { BlockDevice } from "../blockdev/block-device.js";
 import { CommandError } from "../errors/errors.js";
-import { findLv, isMirrorSeg, isStripedSeg, segAreaExtents } from "../model/lv-info.js";
+import { findLv, isMirrorSeg, isRaidSeg, isStripedSeg, segAreaExtents } from "../model/lv-info.js";
 import type { LogicalVolume, VolumeGroup } from "../model/types.js";
 import type { LoadedVg } from "./vg-store.js";
 
@@ -76,6 +76,14 @@ export function mapLvBytes(vg: VolumeGroup, lv: LogicalVolume, offsetBytes: numb
           if (!sub) throw new CommandError(`LV ${lv.name} uses unknown LV ${a.lvName}`);
           out.push(...mapLvBytes(vg, sub, a.startLe * extentBytes + o, n, srcBase + pos - offsetBytes, depth + 1));
         }
+      }
+    } else if (isRaidSeg(seg)) {
+      // raid1: every image holds the LV's bytes at the same offset (data_offset 0).
+      const n = chunkEnd - pos;
+      for (const r of seg.raids) {
+        const sub = findLv(vg, r.image);
+        if (!sub) throw new CommandError(`LV ${lv.name} uses unknown LV ${r.image}`);
+        out.push(...mapLvBytes(vg, sub, o, n, srcBase + pos - offsetBytes, depth + 1));
       }
     } else {
       throw new CommandError(`Cannot write to LV ${lv.name}: segment type ${seg.type} is not supported.`);

@@ -6,7 +6,7 @@ import { displaySize } from "../base/units.js";
 import { userLvNameProblem, validVgName } from "../model/names.js";
 import { VgEditor, effectivePolicy } from "../model/allocate-lv.js";
 import type { AllocPolicyName } from "../model/allocate.js";
-import { isMirrorSeg } from "../model/lv-info.js";
+import { isMirrorSeg, isRaidSeg } from "../model/lv-info.js";
 import { vgExtentCount } from "../model/extents.js";
 import { vgFreeCount } from "../model/allocate-pv-maps.js";
 import type { PvListEntry } from "../model/allocate-pv-maps.js";
@@ -16,6 +16,7 @@ import {
   allocValue,
   boolValue,
   extentsValue,
+  invalidArgument,
   mirrorLogValue,
   noMatchingSyntax,
   numberValue,
@@ -33,10 +34,11 @@ import { lvActivation } from "./lv-activation.js";
 import type { ToolContext } from "./toolcontext.js";
 
 /**
- * lvcreate for linear, striped and legacy mirror LVs (tools/lvcreate.c and
- * _lv_create_an_lv in lib/metadata/lv_manip.c): the same checks in the same
- * order, the same messages, the same layout. Plain -m N makes a "mirror"
- * (lvm2 2.03 would default to raid1, which ulvm does not implement).
+ * lvcreate for linear, striped, legacy mirror and raid1 LVs (tools/lvcreate.c
+ * and _lv_create_an_lv in lib/metadata/lv_manip.c): the same checks in the
+ * same order, the same messages, the same layout. Plain -m N makes what
+ * global/mirror_segtype_default names: ulvm's default is "mirror" (lvm2
+ * 2.03's is "raid1"); other raid levels are refused.
  */
 
 const OO_LVCREATE = [
@@ -136,7 +138,10 @@ export function checkAcceptedOptions(args: Args, accepted: readonly string[]): v
   }
 }
 
-type Variant = "linear" | "striped" | "mirror";
+type Variant = "linear" | "striped" | "mirror" | "raid1";
+
+/** What ulvm creates, named in the refusal of the other raid levels. */
+const SUPPORTED_TYPES = "linear, striped, mirror and raid1";
 
 interface CreateParams {
   variant: Variant;
@@ -151,6 +156,9 @@ interface CreateParams {
   logCount: number;
   regionSizeSectors: number;
   nosync: boolean;
+  /** raid1: KiB/s per device; 0 = unset. */
+  minRecoveryRate: number;
+  maxRecoveryRate: number;
   tags: string[];
   writable: boolean;
   allocArg: string | undefined;
@@ -175,8 +183,11 @@ function readParams(ctx: ToolContext, args: Args): CreateParams {
   let type = typeValue(args);
   const mirrorsArg = numberValue(args, "mirrors", "plus");
   const stripesArg = numberValue(args, "stripes", "unsigned");
-  if (type !== undefined && !["linear", "striped", "mirror"].includes(type))
-    throw new CommandError(`Segment type ${type} is not supported by ulvm (it creates linear, striped and mirror LVs).`);
+  if (type !== undefined && type.startsWith("raid") && type !== "raid1")
+    // As lvm2 built without a segment type answers (exit 3), naming what ulvm makes instead.
+    throw invalidArgument(args, "type", type, [`Segment type ${type} is not supported by ulvm (it creates ${SUPPORTED_TYPES} LVs).`]);
+  if (type !== undefined && !["linear", "striped", "mirror", "raid1"].includes(type))
+    throw new CommandError(`Segment type ${type} is not supported by ulvm (it creates ${SUPPORTED_TYPES} LVs).`);
   let onlyLinear = false;
   let variant: Variant;
   if (type === "linear") {
@@ -184,10 +195,15 @@ function readParams(ctx: ToolContext, args: Args): CreateParams {
     onlyLinear = true;
   } else if (type === "striped") variant = "striped";
   else if (type === "mirror") variant = "mirror";
+  else if (type === "raid1") variant = "raid1";
   else if (mirrorsArg && mirrorsArg.value > 0) {
-    if (stripesArg && stripesArg.value > 1)
+    // global/mirror_segtype_default: ulvm keeps "mirror" unless ulvm.conf says "raid1".
+    const dflt = ctx.config.str("global/mirror_segtype_default", "mirror");
+    if (stripesArg && stripesArg.value > 1) {
+      if (dflt === "raid1") throw invalidArgument(args, "type", "raid10", [`Segment type raid10 is not supported by ulvm (it creates ${SUPPORTED_TYPES} LVs).`]);
       throw new UsageError("-m with -i makes a raid10 LV in lvm2, which ulvm does not support; use --type mirror for mirrored stripes.", args.command);
-    variant = "mirror";
+    }
+    variant = dflt === "raid1" ? "raid1" : "mirror";
   } else if (args.has("stripes")) variant = "striped";
   else variant = "linear";
   void type;
@@ -197,15 +213,16 @@ function readParams(ctx: ToolContext, args: Args): CreateParams {
   const sizeOpts = ["size", "extents"];
   let accepted: string[];
   if (variant === "mirror") accepted = [...OO_LVCREATE, ...sizeOpts, "type", "mirrors", "mirrorlog", "corelog", "regionsize", "stripes", "stripesize"];
+  else if (variant === "raid1") accepted = [...OO_LVCREATE, ...sizeOpts, "type", "mirrors", "regionsize", "stripes", "stripesize", "minrecoveryrate", "maxrecoveryrate"];
   else if (variant === "striped") accepted = [...OO_LVCREATE, ...sizeOpts, "type", "stripes", "stripesize"];
   else accepted = [...OO_LVCREATE, ...sizeOpts, "type"];
   // The linear form accepts --mirrors 0 and --stripes 1 (its "IO" options).
-  if (variant !== "mirror" && mirrorsArg && mirrorsArg.value === 0) accepted.push("mirrors");
+  if (variant !== "mirror" && variant !== "raid1" && mirrorsArg && mirrorsArg.value === 0) accepted.push("mirrors");
   if (variant === "linear" && stripesArg && stripesArg.value === 1 && !onlyLinear) accepted.push("stripes");
   if (variant === "linear" && onlyLinear && stripesArg && stripesArg.value === 1) accepted.push("stripes");
   checkAcceptedOptions(args, accepted);
 
-  if (variant !== "mirror") {
+  if (variant !== "mirror" && variant !== "raid1") {
     for (const o of ["nosync", "regionsize"]) if (args.has(o)) throw usage(args, `--${o} is supported only with mirrors or raids.`);
   }
 
@@ -262,8 +279,9 @@ function readParams(ctx: ToolContext, args: Args): CreateParams {
   if (zeroes.length) throw usage(args, zeroes.join("\n"));
   if (ext && size) throw usage(args, "Please specify either size or extents (not both).");
 
-  // Stripes (get_stripe_params).
+  // Stripes (get_stripe_params; raid1 refuses them first, in _read_raid_params).
   let stripes = stripesArg ? stripesArg.value : 1;
+  if (variant === "raid1" && stripes > 1) throw usage(args, "Stripes argument cannot be used with segment type, raid1");
   let stripeSizeSectors = stripeSize ? stripeSize.sectors : 0;
   if (stripes < 1 || stripes > 128) throw usage(args, `Number of stripes (${stripes}) must be between 1 and 128.`);
   if (stripes === 1) {
@@ -285,11 +303,13 @@ function readParams(ctx: ToolContext, args: Args): CreateParams {
   if (mirrorsArg) {
     mirrors = mirrorsArg.value + 1;
     if (mirrors === 1) {
-      if (variant === "mirror") throw usage(args, "--mirrors must be at least 1 with segment type mirror.");
+      if (variant === "mirror" || variant === "raid1") throw usage(args, `--mirrors must be at least 1 with segment type ${variant}.`);
       ctx.out.print("Redundant mirrors argument: default is 0");
     }
-  } else mirrors = variant === "mirror" ? 2 : 1;
+  } else mirrors = variant === "mirror" || variant === "raid1" ? 2 : 1;
   if (variant === "mirror" && mirrors > 8) throw usage(args, "Only up to 8 mirrors in mirror supported currently.");
+  // DEFAULT_RAID1_MAX_IMAGES.
+  if (variant === "raid1" && mirrors > 64) throw usage(args, "Only up to 64 mirrors in raid1 supported currently.");
   const nosync = args.has("nosync");
   let regionSizeSectors = region ?? defaultRegionSize(ctx);
   let logCount = 0;
@@ -298,8 +318,19 @@ function readParams(ctx: ToolContext, args: Args): CreateParams {
     const ml = mirrorLogValue(args);
     logCount = ml ?? (corelog ? 0 : 1);
     if (corelog && logCount !== 0) throw usage(args, "Please use only one of --corelog or --mirrorlog.");
-  } else regionSizeSectors = 0;
+  } else if (variant !== "raid1") regionSizeSectors = 0;
   if (onlyLinear && stripes > 1) throw usage(args, "Cannot use stripes with linear type.");
+  // _read_raid_params.
+  let minRecoveryRate = 0;
+  let maxRecoveryRate = 0;
+  if (variant === "raid1") {
+    if (stripes > 1) throw usage(args, "Stripes argument cannot be used with segment type, raid1");
+    if (stripeSizeSectors) throw usage(args, "Stripe size argument cannot be used with segment type, raid1");
+    // Rates are recorded in KiB/s per device (the argument is read in sectors).
+    minRecoveryRate = Math.floor((sizeValue(args, "minrecoveryrate", "nonneg", 2)?.sectors ?? 0) / 2);
+    maxRecoveryRate = Math.floor((sizeValue(args, "maxrecoveryrate", "nonneg", 2)?.sectors ?? 0) / 2);
+    if (minRecoveryRate > maxRecoveryRate) throw usage(args, "Minimum recovery rate cannot be higher than maximum.");
+  }
 
   // Allocation policy.
   const contiguous = boolValue(args, "contiguous") ?? false;
@@ -323,6 +354,8 @@ function readParams(ctx: ToolContext, args: Args): CreateParams {
     logCount,
     regionSizeSectors,
     nosync,
+    minRecoveryRate,
+    maxRecoveryRate,
     tags: tagValues(args, "addtag"),
     writable: perm === "rw",
     allocArg: allocArg === "inherit" ? undefined : allocArg,
@@ -522,13 +555,15 @@ export const lvcreate: CommandDef = {
     if (p.allocArg !== "anywhere" && p.stripes > pvhSize) throw new CommandError(`Number of stripes (${p.stripes}) must not exceed number of physical volumes (${pvhSize})`);
     const status = ["READ", ...(p.writable ? ["WRITE"] : []), "VISIBLE"];
     let regionSizeSectors = p.regionSizeSectors;
-    if (p.variant === "mirror") {
+    if (p.variant === "mirror" || p.variant === "raid1") {
       regionSizeSectors = adjustedRegionSize(out, vg.extentSizeSectors, extents, regionSizeSectors);
       if (p.nosync) {
-        out.warn("WARNING: New mirror won't be synchronised. Don't read what you didn't write!");
+        out.warn(`WARNING: New ${p.variant} won't be synchronised. Don't read what you didn't write!`);
         status.push("NOTSYNCED");
       }
     }
+    // raid_ensure_min_region_size: at most 2^21 regions (a verbose-only message on create).
+    if (p.variant === "raid1") while ((extents * vg.extentSizeSectors) / regionSizeSectors > 2 ** 21) regionSizeSectors *= 2;
     if (!approx && freeCount < extents) throw new CommandError(`Volume group "${vg.name}" has insufficient free space (${freeCount} extents): ${extents} required.`);
 
     const lv = ed.createEmptyLv(p.lvName ?? "lvol%d", status, p.allocArg);
@@ -544,7 +579,7 @@ export const lvcreate: CommandDef = {
     try {
       ed.lvExtend(lv, {
         ...space,
-        segtype: p.variant === "mirror" ? "mirror" : "striped",
+        segtype: p.variant === "mirror" || p.variant === "raid1" ? p.variant : "striped",
         stripes: p.stripes,
         stripeSizeSectors: p.stripes > 1 ? stripeSizeSectors : 0,
         mirrors: p.mirrors,
@@ -556,6 +591,25 @@ export const lvcreate: CommandDef = {
     } catch (e) {
       if (e instanceof AllocationError) throw new CommandError(e.message);
       throw e;
+    }
+    if (p.variant === "raid1") {
+      // lv_extend's clear_metadata: lvm2 commits with the new LV skipped from activation and its
+      // rmeta LVs visible, wipes the start of each rmeta (through a temporary activation), then
+      // hides them again.
+      const seg = lv.segments[0]!;
+      const metas = isRaidSeg(seg) ? seg.raids.flatMap((r) => (r.meta !== undefined ? [ed.lv(r.meta)!] : [])) : [];
+      if (!ctx.opts.test && metas.length) {
+        lv.flags.push("ACTIVATION_SKIP");
+        for (const m of metas) m.status.push("VISIBLE");
+        await commitLvChange(ctx, loaded);
+        for (const m of metas) await zeroLvStart(loaded, m);
+        for (const m of metas) m.status = m.status.filter((w) => w !== "VISIBLE");
+        lv.flags = lv.flags.filter((w) => w !== "ACTIVATION_SKIP");
+      }
+      if (isRaidSeg(seg)) {
+        seg.minRecoveryRate = p.minRecoveryRate;
+        seg.maxRecoveryRate = p.maxRecoveryRate;
+      }
     }
     if (p.activationSkip === true) lv.flags.push("ACTIVATION_SKIP");
     if (p.noAutoActivate) lv.flags.push("NOAUTOACTIVATE");

@@ -2,7 +2,7 @@ import type { CommandDef } from "../cli/command-def.js";
 import { CommandError, LvmError } from "../errors/errors.js";
 import { noMatchingSyntax } from "./lv-args.js";
 import { VgEditor } from "../model/allocate-lv.js";
-import { isMirrorImage, isMirrorLog, isVisible } from "../model/lv-info.js";
+import { isMirrorImage, isMirrorLog, isRaidImage, isRaidMeta, isVisible } from "../model/lv-info.js";
 import type { LogicalVolume } from "../model/types.js";
 import { checkAcceptedOptions } from "./lvcreate.js";
 import { commitLvChange, displayLvName, lvEnv, readVgForUpdate } from "./lv-common.js";
@@ -127,6 +127,11 @@ async function removeInVg(ctx: ToolContext, vgName: string, all: boolean, names:
     }
     if (isMirrorLog(vg, lv)) {
       ctx.out.error(`Can't remove logical volume ${disp} used as mirror log.`);
+      failed = true;
+      continue;
+    }
+    if (isRaidImage(vg, lv) || isRaidMeta(vg, lv)) {
+      ctx.out.error(`Can't remove logical volume ${disp} used as RAID device.`);
       failed = true;
       continue;
     }

@@ -6,6 +6,7 @@ import { openBlockDevice } from "../blockdev/open-device.js";
 import { PV_EXT_USED, type PvLabelDisk } from "../format/label.js";
 import { writeLabel } from "../format/pv-write.js";
 import type { PhysicalVolume, VolumeGroup } from "../model/types.js";
+import { segAreas } from "../model/lv-info.js";
 import { daemonStatus } from "./activation.js";
 import { vgLockName } from "./lock.js";
 import type { ScannedDevice } from "./scan.js";
@@ -38,7 +39,7 @@ function renamePvId(vg: VolumeGroup, oldId: string, newIdRaw: string): void {
   for (const pv of vg.pvs) if (pv.id === oldId) pv.id = newIdRaw;
   for (const lv of vg.lvs)
     for (const seg of lv.segments) {
-      const areas = "opaque" in seg ? seg.areas : seg.type === "striped" ? seg.stripes : seg.mirrors;
+      const areas = segAreas(seg);
       for (const a of areas) if (a.kind === "pv" && a.pvId === oldId) a.pvId = newIdRaw;
     }
 }

@@ -218,6 +218,24 @@ function printSegment(f: Formatter, vg: VolumeGroup, n: number, seg: Segment, pv
     f.out(`stripe_count = ${seg.stripes.length}`, seg.stripes.length === 1 ? "# linear" : undefined);
     if (seg.stripes.length > 1) f.outSize(seg.stripeSizeSectors, `stripe_size = ${seg.stripeSizeSectors}`);
     printAreas(f, "stripes", seg.stripes, pvNames);
+  } else if (seg.type === "raid1") {
+    // lib/raid/raid.c _raid_text_export_raid, then out_areas(f, seg, "raid").
+    f.out(`device_count = ${seg.raids.length}`);
+    if (seg.regionSizeSectors) f.out(`region_size = ${seg.regionSizeSectors}`);
+    if (seg.stripeSizeSectors) f.out(`stripe_size = ${seg.stripeSizeSectors}`);
+    if (seg.writeBehind) f.out(`writebehind = ${seg.writeBehind}`);
+    if (seg.minRecoveryRate) f.out(`min_recovery_rate = ${seg.minRecoveryRate}`);
+    if (seg.maxRecoveryRate) f.out(`max_recovery_rate = ${seg.maxRecoveryRate}`);
+    if (seg.dataOffset !== undefined) f.out(`data_offset = ${seg.dataOffset}`);
+    f.nl();
+    f.out("raids = [");
+    f.inc();
+    seg.raids.forEach((r, i) => {
+      const last = i === seg.raids.length - 1 ? "" : ",";
+      f.out(r.meta !== undefined ? `"${r.meta}", "${r.image}"${last}` : `"${r.image}"${last}`);
+    });
+    f.dec();
+    f.out("]");
   } else {
     f.out(`mirror_count = ${seg.mirrors.length}`);
     if (seg.extentsMoved !== undefined) f.outSize(seg.extentsMoved * vg.extentSizeSectors, `extents_moved = ${seg.extentsMoved}`);

@@ -3,7 +3,7 @@ import { formatId, parseId } from "../base/uuid.js";
 import type { ConfigNode, ConfigScalar, ConfigSection, ConfigSetting } from "./text/config-tree.js";
 import { findNode, findSection, findSetting, subsections } from "./text/config-tree.js";
 import { parseConfig } from "./text/parser.js";
-import type { Area, LogicalVolume, PhysicalVolume, Segment, VolumeGroup } from "../model/types.js";
+import type { Area, LogicalVolume, PhysicalVolume, RaidImage, Segment, VolumeGroup } from "../model/types.js";
 import { LV_FLAG_WORDS, PV_FLAG_WORDS, VG_FLAG_WORDS, LV_SEGTYPE_FLAG_WORDS } from "./flags.js";
 
 /**
@@ -178,6 +178,7 @@ function readSegment(sec: ConfigSection, lvName: string, pvNames: Map<string, st
     if (mirrors.length !== mirrorCount) fail(`Incorrect number of areas in area array for segment '${sec.name}'.`, sec);
     return { ...common, type: "mirror", mirrorLog, regionSizeSectors: regionSize ?? 0, extentsMoved, mirrors };
   }
+  if (typeName === "raid1" && typeFlags.length === 0) return readRaid1(sec, lvName, lvNames, common);
   // Unknown to this version: keep the text, collect areas from any list of (name, offset) pairs.
   const raw = sec.children.filter((c) => !COMMON_SEG_KEYS.has(c.name));
   const areas: Area[] = [];
@@ -195,6 +196,55 @@ function readSegment(sec: ConfigSection, lvName: string, pvNames: Map<string, st
   }
   const stripeCount = getInt(sec, "stripe_count") ?? getInt(sec, "device_count") ?? 1;
   return { ...common, type: typeS.value.value, opaque: true, areas, areaExtents: Math.floor(extentCount / Math.max(1, stripeCount)), raw };
+}
+
+/** lib/raid/raid.c _raid_text_import for raid1, with its messages. */
+function readRaid1(sec: ConfigSection, lvName: string, lvNames: Set<string>, common: Pick<Segment, "startExtent" | "extentCount" | "tags" | "typeFlags">): Segment {
+  const deviceCount = optUint(sec, "device_count", `Couldn't read 'device_count' or 'stripe_count' for segment '${sec.name}'.`, 0xffffffff);
+  const stripeCount = optUint(sec, "stripe_count", `Couldn't read 'device_count' or 'stripe_count' for segment '${sec.name}'.`, 0xffffffff);
+  if (deviceCount === undefined && stripeCount === undefined) fail(`Couldn't read 'device_count' or 'stripe_count' for segment '${sec.name}'.`, sec);
+  if (deviceCount !== undefined && stripeCount !== undefined) fail(`Only one of 'device_count' and 'stripe_count' allowed for segment '${sec.name}'.`, sec);
+  const areaCount = (deviceCount ?? 0) + (stripeCount ?? 0);
+  const num = (key: string): number | undefined => optUint(sec, key, `Couldn't read '${key}' for segment ${sec.name} of logical volume ${lvName}.`, 0xffffffff);
+  const regionSize = num("region_size");
+  const stripeSize = num("stripe_size");
+  const writeBehind = num("writebehind");
+  const minRate = num("min_recovery_rate");
+  const maxRate = num("max_recovery_rate");
+  const dataOffsetS = findSetting(sec, "data_offset");
+  const dataOffset = dataOffsetS ? (dataOffsetS.value.kind === "int" && dataOffsetS.value.value >= 0 ? dataOffsetS.value.value : 0) : undefined;
+  const list = findSetting(sec, "raids");
+  if (!list || list.value.kind !== "array") fail(`Couldn't find RAID array for segment ${sec.name} of logical volume ${lvName}.`, list ?? sec);
+  if (areaCount === 0) fail(`No areas found for segment ${sec.name}`, sec);
+  const items = list.value.items;
+  const raids: RaidImage[] = [];
+  const nameAt = (i: number): string => {
+    const v = items[i]!;
+    if (v.kind !== "string") fail(`Bad volume name in areas array for segment ${sec.name}.`, list);
+    if (!lvNames.has(v.value)) fail(`Couldn't find volume '${v.value}' for segment '${sec.name}'.`, list);
+    return v.value;
+  };
+  let i = 0;
+  for (; i < items.length && raids.length < areaCount; i++) {
+    // Metadata device first: lvm2 knows it only by "_rmeta_" in its name.
+    let meta: string | undefined = nameAt(i);
+    if (meta.includes("_rmeta_")) i++;
+    else meta = undefined;
+    if (i >= items.length) fail(`Missing data device in areas array for segment ${sec.name}.`, list);
+    raids.push({ meta, image: nameAt(i) });
+  }
+  if (i < items.length || raids.length < areaCount) fail(`Incorrect number of areas in area array for segment '${sec.name}'.`, list);
+  return {
+    ...common,
+    type: "raid1",
+    regionSizeSectors: regionSize ?? 0,
+    stripeSizeSectors: stripeSize ?? 0,
+    writeBehind: writeBehind ?? 0,
+    minRecoveryRate: minRate ?? 0,
+    maxRecoveryRate: maxRate ?? 0,
+    dataOffset,
+    raids,
+  };
 }
 
 function readLv(sec: ConfigSection, pvNames: Map<string, string>, lvNames: Set<string>): LogicalVolume {

@@ -54,3 +54,40 @@ test("importer rejects an unknown status word and keeps unknown compat flags out
   const { vg } = parseVgText(base.replace(/flags = \[\]\ncreation_time/, `flags = ["FUTURE_FLAG"]\ncreation_time`));
   assert.ok(vg.lvs.every((lv) => !lv.flags.includes("FUTURE_FLAG")));
 });
+
+test("raid1 imports as a raid segment: counts, region, rates, rmeta/rimage pairs, written flags", () => {
+  const { vg } = parseVgText(readFixture("f-raid1", "vgcfgbackup.vg"));
+  const r1 = vg.lvs.find((l) => l.name === "r1")!.segments[0]!;
+  const r2 = vg.lvs.find((l) => l.name === "r2")!;
+  assert.ok(!("opaque" in r1) && r1.type === "raid1");
+  assert.equal(r1.regionSizeSectors, 4096);
+  assert.equal(r1.writeBehind, 64);
+  assert.deepEqual(r1.raids, [
+    { meta: "r1_rmeta_0", image: "r1_rimage_0" },
+    { meta: "r1_rmeta_1", image: "r1_rimage_1" },
+  ]);
+  const s2 = r2.segments[0]!;
+  assert.ok(s2.type === "raid1" && !("opaque" in s2));
+  assert.deepEqual([s2.raids.length, s2.regionSizeSectors, s2.minRecoveryRate, s2.maxRecoveryRate], [3, 1024, 100, 2048]);
+  assert.ok(r2.status.includes("NOTSYNCED"));
+  assert.deepEqual(vg.lvs.find((l) => l.name === "r1_rimage_1")!.status, ["READ", "WRITE", "REBUILD", "WRITEMOSTLY"]);
+  // RAID, RAID_IMAGE and RAID_META are derived, never written.
+  assert.doesNotMatch(exportVgText(vg, { style: "disk", description: "x", nowSeconds: 0 }), /RAID/);
+});
+
+test("raid1 import errors use lvm2's messages (lib/raid/raid.c)", () => {
+  const base = readFixture("f-raid1", "vgcfgbackup.vg");
+  const cases: [string, string, RegExp][] = [
+    ["device_count = 2\n", "", /Couldn't read 'device_count' or 'stripe_count' for segment 'segment1'\./],
+    ["device_count = 2\n", "device_count = 2\nstripe_count = 2\n", /Only one of 'device_count' and 'stripe_count' allowed for segment 'segment1'\./],
+    ["device_count = 2\n", "device_count = 3\n", /Incorrect number of areas in area array for segment 'segment1'\./],
+    ['"r1_rmeta_1", "r1_rimage_1"', '"r1_rmeta_1"', /Missing data device in areas array for segment segment1\./],
+    ['"r1_rmeta_0", "r1_rimage_0",', '"r1_rmeta_0", "nosuch",', /Couldn't find volume 'nosuch' for segment 'segment1'\./],
+    ["writebehind = 64", 'writebehind = "x"', /Couldn't read 'writebehind' for segment segment1 of logical volume r1\./],
+    ["raids = [", "raidz = [", /Couldn't find RAID array for segment segment1 of logical volume r1\./],
+  ];
+  for (const [from, to, re] of cases) {
+    assert.ok(base.includes(from), from);
+    assert.throws(() => parseVgText(base.replace(from, to)), re);
+  }
+});

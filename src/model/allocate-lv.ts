@@ -1,5 +1,5 @@
-import type { Area, LogicalVolume, MirrorSegment, Segment, StripedSegment, VolumeGroup } from "./types.js";
-import { isMirrorSeg, isStripedSeg, segAreaExtents, segAreas } from "./lv-info.js";
+import type { Area, LogicalVolume, MirrorSegment, RaidSegment, Segment, StripedSegment, VolumeGroup } from "./types.js";
+import { isMirrorSeg, isRaidSeg, isStripedSeg, segAreaExtents, segAreas } from "./lv-info.js";
 import { AllocationError, CommandError, InternalError } from "../errors/errors.js";
 import { validLvName } from "./names.js";
 import {
@@ -56,7 +56,7 @@ export interface SpaceSpec {
 }
 
 export interface ExtendParams extends SpaceSpec {
-  segtype: "striped" | "mirror";
+  segtype: "striped" | "mirror" | "raid1";
   stripes: number;
   stripeSizeSectors: number;
   /** Mirror legs (1 for linear/striped). */
@@ -195,7 +195,8 @@ export class VgEditor {
         segtype: p.segtype,
         stripes: p.stripes,
         mirrors: p.mirrors,
-        logCount: 0,
+        // raid1: one rmeta per image, allocated with it (lv_extend passes mirrors as the log count).
+        logCount: p.segtype === "raid1" ? (oldLe ? (isRaidSeg(lv.segments[0]!) ? lv.segments[0].raids.length : 0) : p.mirrors) : 0,
         regionSizeSectors: p.regionSizeSectors,
         extents: p.extents,
         pvs: p.pvs,
@@ -206,7 +207,10 @@ export class VgEditor {
       },
       this.idx,
     );
-    if (p.segtype !== "mirror") {
+    if (p.segtype === "raid1") {
+      if (!oldLe) this.insertEmptyRaidImages(lv, p.regionSizeSectors, p.mirrors);
+      this.extendLayeredRaid(res, lv, res.newExtents - res.logLen - oldLe);
+    } else if (p.segtype !== "mirror") {
       this.addSegments(res, 0, res.areaCount, lv, p.stripeSizeSectors);
     } else {
       if (!oldLe) this.insertEmptyMirrorImages(lv, p.regionSizeSectors, p.mirrors);
@@ -235,6 +239,50 @@ export class VgEditor {
       seg.mirrors.push({ kind: "lv", lvName: sub.name, startLe: 0 });
     }
     lv.segments.push(seg);
+  }
+
+  /**
+   * _lv_insert_empty_sublvs for raid1: the raid segment and its empty
+   * images, LV_rimage_N then LV_rmeta_N for each N (hidden, the parent's
+   * policy), as lvm2 creates them.
+   */
+  private insertEmptyRaidImages(lv: LogicalVolume, regionSizeSectors: number, devices: number): void {
+    const seg: RaidSegment = {
+      type: "raid1",
+      startExtent: 0,
+      extentCount: 0,
+      tags: [],
+      typeFlags: [],
+      regionSizeSectors,
+      stripeSizeSectors: 0,
+      writeBehind: 0,
+      minRecoveryRate: 0,
+      maxRecoveryRate: 0,
+      dataOffset: undefined,
+      raids: [],
+    };
+    for (let i = 0; i < devices; i++) {
+      const image = this.createEmptyLv(`${lv.name}_rimage_${i}`, ["READ", "WRITE"], lv.allocationPolicy);
+      const meta = this.createEmptyLv(`${lv.name}_rmeta_${i}`, ["READ", "WRITE"], lv.allocationPolicy);
+      seg.raids.push({ meta: meta.name, image: image.name });
+    }
+    lv.segments.push(seg);
+  }
+
+  /** _lv_extend_layered_lv for raid1: each image from its slot, each rmeta from slot areaCount + N. */
+  private extendLayeredRaid(res: AllocResult, lv: LogicalVolume, extents: number): void {
+    const seg = lv.segments[0];
+    if (!seg || !isRaidSeg(seg)) throw new InternalError(`${lv.name} has no raid segment to extend`);
+    seg.raids.forEach((r, s) => {
+      const image = this.idx.get(r.image);
+      if (!image) throw new InternalError(`raid image ${r.image} not found`);
+      this.addSegments(res, s, 1, image, 0);
+      if (r.meta === undefined || !res.slots[res.areaCount + s]?.length) return;
+      const meta = this.idx.get(r.meta);
+      if (!meta) throw new InternalError(`raid metadata ${r.meta} not found`);
+      this.addSegments(res, res.areaCount + s, 1, meta, 0);
+    });
+    seg.extentCount += extents;
   }
 
   /** _lv_extend_layered_lv: extend each image by its stripes, then the mirror segment. */
@@ -438,6 +486,12 @@ export class VgEditor {
           seg.mirrorLog = undefined;
           if (log) this.lvReduce(log, lvLeCount(log));
         }
+        // A raid segment dropped whole takes its rmeta LVs with it.
+        if (isRaidSeg(seg))
+          for (const r of seg.raids) {
+            const meta = r.meta !== undefined ? this.idx.get(r.meta) : undefined;
+            if (meta) this.lvReduce(meta, lvLeCount(meta));
+          }
         reduction = seg.extentCount;
         this.segmentReduce(seg, reduction);
         lv.segments.splice(i, 1);
@@ -457,7 +511,7 @@ export class VgEditor {
     if (isStripedSeg(seg)) {
       if (reduction % areas.length) throw new CommandError(`Segment extent reduction ${reduction} not divisible by #stripes ${areas.length}`);
       areaReduction = reduction / areas.length;
-    } else if (!isMirrorSeg(seg) && areas.length > 0) throw new CommandError(`Cannot reduce a ${seg.type} segment.`);
+    } else if (!isMirrorSeg(seg) && !isRaidSeg(seg) && areas.length > 0) throw new CommandError(`Cannot reduce a ${seg.type} segment.`);
     for (const a of areas) {
       if (a.kind !== "lv") continue;
       const sub = this.idx.get(a.lvName);

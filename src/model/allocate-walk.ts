@@ -1,5 +1,5 @@
 import type { LogicalVolume, Segment, VolumeGroup } from "./types.js";
-import { isMirrorSeg, isStripedSeg, segAreaExtents, segAreas } from "./lv-info.js";
+import { isMirrorSeg, isRaidSeg, isStripedSeg, segAreaExtents, segAreas } from "./lv-info.js";
 import { AllocationError } from "../errors/errors.js";
 
 /**
@@ -60,7 +60,7 @@ export function findSegByLe(lv: LogicalVolume, le: number): Segment | undefined 
 }
 
 /** _calc_area_multiple for the segment types handled here. */
-export function calcAreaMultiple(segtype: "striped" | "mirror", areaCount: number, stripes: number): number {
+export function calcAreaMultiple(segtype: "striped" | "mirror" | "raid1", areaCount: number, stripes: number): number {
   if (!areaCount) return 1;
   if (segtype === "striped") return areaCount;
   if (stripes) return stripes;
@@ -69,7 +69,7 @@ export function calcAreaMultiple(segtype: "striped" | "mirror", areaCount: numbe
 
 function segTypeName(seg: Segment): "striped" | "mirror" | "other" {
   if (isStripedSeg(seg)) return "striped";
-  if (isMirrorSeg(seg)) return "mirror";
+  if (isMirrorSeg(seg) || isRaidSeg(seg)) return "mirror";
   return "other";
 }
 
@@ -81,8 +81,9 @@ function segAreaMultiple(seg: Segment): number {
 
 /** For striped mirrors the parallel areas are counted through the mirror layer (_stripes_per_mimage). */
 export function stripesPerMimage(idx: LvIndex, seg: Segment): number {
-  if (isMirrorSeg(seg) && seg.mirrors.length && seg.mirrors[0]!.kind === "lv") {
-    const img = idx.get(seg.mirrors[0]!.lvName);
+  const first = isMirrorSeg(seg) || isRaidSeg(seg) ? segAreas(seg)[0] : undefined;
+  if (first && first.kind === "lv") {
+    const img = idx.get(first.lvName);
     const last = img?.segments[img.segments.length - 1];
     if (last && isStripedSeg(last)) return last.stripes.length;
   }
@@ -183,6 +184,16 @@ export function buildParallelAreas(vg: VolumeGroup, lv: LogicalVolume, idx = new
 }
 
 /** _mirror_log_extents: the disk log holds a 1 KiB header and one bit per region. */
+/**
+ * _raid_rmeta_extents (raid_manip.c): the dm-raid superblock and the MD
+ * bitmap superblock (4 KiB each) plus one bit per region, in extents.
+ */
+export function raidRmetaExtents(rimageExtents: number, regionSizeSectors: number, extentSizeSectors: number): number {
+  const regions = Math.floor((rimageExtents * extentSizeSectors) / regionSizeSectors);
+  const bytes = 2 * 4096 + Math.ceil(regions / 8);
+  return Math.ceil(Math.ceil(bytes / 512) / extentSizeSectors);
+}
+
 export function mirrorLogExtents(regionSizeSectors: number, extentSizeSectors: number, areaLen: number): number {
   const areaSize = areaLen * extentSizeSectors;
   const regionCount = Math.ceil(areaSize / regionSizeSectors);

@@ -1,9 +1,9 @@
 import type { LogicalVolume, VolumeGroup } from "./types.js";
 import { segAreas } from "./lv-info.js";
 import { AllocationError } from "../errors/errors.js";
-import { calcAreaMultiple, forEachPv, lastSeg, lvLeCount, LvIndex, mirrorLogExtents, stripesPerMimage, type PvSegment, type SegPvs, type SegRef } from "./allocate-walk.js";
+import { calcAreaMultiple, forEachPv, lastSeg, lvLeCount, LvIndex, mirrorLogExtents, raidRmetaExtents, stripesPerMimage, type PvSegment, type SegPvs, type SegRef } from "./allocate-walk.js";
 
-export { buildParallelAreas, calcAreaMultiple, findSegByLe, forEachPv, lastSeg, lvLeCount, LvIndex, mirrorLogExtents } from "./allocate-walk.js";
+export { buildParallelAreas, calcAreaMultiple, findSegByLe, forEachPv, lastSeg, lvLeCount, LvIndex, mirrorLogExtents, raidRmetaExtents } from "./allocate-walk.js";
 export type { PvSegment, SegPvs, SegRef } from "./allocate-walk.js";
 import {
   consumePvArea,
@@ -68,8 +68,14 @@ export interface AllocRequest {
   vg: VolumeGroup;
   /** The LV being extended: its last segment is what contiguous/cling follow on from. */
   lv: LogicalVolume | undefined;
-  /** Segment type of the new space: "striped" (also linear) or "mirror". */
-  segtype: "striped" | "mirror";
+  /**
+   * Segment type of the new space: "striped" (also linear), "mirror" or
+   * "raid1". For raid1 `logCount` is the number of rmeta areas (one per
+   * image, or 0 when extending images whose rmeta need no more space): each
+   * image's area is allocated `logLen` extents longer and split, rmeta
+   * first (alloc_and_split_meta); the rmeta pieces are slots areaCount.. .
+   */
+  segtype: "striped" | "mirror" | "raid1";
   /** Stripes per leg; 0 for a log-only request. */
   stripes: number;
   /** Mirror legs (1 = none); 0 for a log-only request. */
@@ -160,6 +166,9 @@ class Allocator {
   readonly areaMultiple: number;
   readonly logAreaCount: number;
   readonly logLen: number;
+  /** raid: each data area carries its rmeta at its front (ah->alloc_and_split_meta). */
+  readonly allocAndSplitMeta: boolean;
+  splitMetadataIsAllocated = false;
   totalAreaLen = 0;
   readonly maximiseCling: boolean;
   readonly mirrorLogsSeparate: boolean;
@@ -182,12 +191,26 @@ class Allocator {
     this.areaMultiple = calcAreaMultiple(req.segtype, areaCount, stripes);
     this.mirrorLogsSeparate = cfg.mirrorLogsRequireSeparatePvs;
     let total = req.mirrors || stripes ? req.extents : 0;
-    this.logAreaCount = req.logCount;
-    this.logLen = req.logCount ? mirrorLogExtents(req.regionSizeSectors, req.vg.extentSizeSectors, Math.floor((existing + req.extents) / this.areaMultiple)) : 0;
+    if (req.segtype === "raid1") {
+      // raid1 images are as long as the LV (raid_rimage_extents); rmeta grows only when the bitmap does.
+      this.logAreaCount = 0;
+      if (req.logCount) {
+        const cur = raidRmetaExtents(existing, req.regionSizeSectors, req.vg.extentSizeSectors);
+        const next = raidRmetaExtents(existing + req.extents, req.regionSizeSectors, req.vg.extentSizeSectors);
+        this.logLen = !existing ? next : Math.abs(next - cur);
+      } else this.logLen = 0;
+      this.allocAndSplitMeta = this.logLen > 0;
+      total += this.logLen;
+    } else {
+      this.allocAndSplitMeta = false;
+      this.logAreaCount = req.logCount;
+      this.logLen = req.logCount ? mirrorLogExtents(req.regionSizeSectors, req.vg.extentSizeSectors, Math.floor((existing + req.extents) / this.areaMultiple)) : 0;
+    }
     if (req.mirrors || stripes) total += existing;
     this.newExtents = total;
     this.slots = [];
-    for (let s = 0; s < areaCount + req.logCount; s++) this.slots.push([]);
+    const slotCount = req.segtype === "raid1" && req.logCount ? areaCount * 2 : areaCount + req.logCount;
+    for (let s = 0; s < slotCount; s++) this.slots.push([]);
     this.parallelAreas = req.parallelAreas;
     this.clingTags = cfg.clingTagList && cfg.clingTagList.length ? cfg.clingTagList : undefined;
     this.maximiseCling = cfg.maximiseCling;
@@ -421,7 +444,8 @@ class Allocator {
     if (!totalAreaCount) return;
     let areaLen = Math.floor(maxToAllocate / this.areaMultiple);
     for (let s = 0; s < this.areaCount + this.parityCount; s++) if (areaLen > st.areas[s]!.used) areaLen = st.areas[s]!.used;
-    const batch: AllocBatch = { areas: new Array<AllocedArea | undefined>(totalAreaCount).fill(undefined) };
+    const split = this.allocAndSplitMeta && !this.splitMetadataIsAllocated;
+    const batch: AllocBatch = { areas: new Array<AllocedArea | undefined>(split ? totalAreaCount * 2 : totalAreaCount).fill(undefined) };
     let ixLogSkip = 0;
     let len = areaLen;
     for (let s = 0; s < totalAreaCount; s++) {
@@ -429,13 +453,23 @@ class Allocator {
         ixLogSkip = ixLogOffset - this.areaCount;
         len = this.logLen;
       }
-      if (!len) continue;
       const pva = st.areas[s + ixLogSkip]!.pva!;
-      const aa: AllocedArea = { pvId: pva.map.pv.pvId, pe: pva.start, len };
+      if (split) {
+        // "The metadata area goes at the front of the allocated space."
+        const smeta = s + this.areaCount + this.parityCount;
+        if (this.logLen > pva.count) throw new AllocationError("Metadata does not fit on a single PV.");
+        batch.areas[smeta] = { pvId: pva.map.pv.pvId, pe: pva.start, len: this.logLen };
+        consumePvArea(pva, this.logLen);
+        this.slots[smeta]!.push({ batch, index: smeta });
+      }
+      const dataLen = split ? len - this.logLen : len;
+      if (!dataLen) continue;
+      const aa: AllocedArea = { pvId: pva.map.pv.pvId, pe: pva.start, len: dataLen };
       batch.areas[s] = aa;
-      consumePvArea(pva, len);
+      consumePvArea(pva, dataLen);
       this.slots[s]!.push({ batch, index: s });
     }
+    if (this.allocAndSplitMeta) this.splitMetadataIsAllocated = true;
     this.totalAreaLen += areaLen;
     st.allocated += areaLen * this.areaMultiple;
   }
@@ -589,8 +623,9 @@ class Allocator {
         const nextLe = (prev ? prev.seg.startExtent + prev.seg.extentCount : 0) + Math.floor(st.allocated / this.areaMultiple);
         for (const spvs of this.parallelAreas) {
           if (nextLe >= spvs.le + spvs.len) continue;
-          const maxTmp = maxToAllocate + st.allocated;
-          if (maxTmp > (spvs.le + spvs.len) * this.areaMultiple) maxToAllocate = (spvs.le + spvs.len) * this.areaMultiple - st.allocated;
+          const split = this.allocAndSplitMeta && !this.splitMetadataIsAllocated ? this.logLen : 0;
+          const maxTmp = maxToAllocate + st.allocated - split;
+          if (maxTmp > (spvs.le + spvs.len) * this.areaMultiple) maxToAllocate = (spvs.le + spvs.len) * this.areaMultiple - st.allocated + split;
           parallelPvs = spvs.pvIds;
           break;
         }

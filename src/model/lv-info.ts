@@ -1,4 +1,4 @@
-import type { Area, LogicalVolume, MirrorSegment, Segment, StripedSegment, VolumeGroup } from "./types.js";
+import type { Area, LogicalVolume, MirrorSegment, RaidSegment, Segment, StripedSegment, VolumeGroup } from "./types.js";
 
 /**
  * Derived facts about LVs that lvm2 computes on read instead of storing
@@ -26,16 +26,56 @@ export function isStripedSeg(s: Segment): s is StripedSegment {
   return s.type === "striped" && !("opaque" in s);
 }
 
-/** Areas of a segment whatever its type. */
+export function isRaidSeg(s: Segment): s is RaidSegment {
+  return s.type === "raid1" && !("opaque" in s);
+}
+
+/** A raid1 LV (lvm2's lv_is_raid for the one level ulvm models). */
+export function isRaid(lv: LogicalVolume): boolean {
+  return lv.segments.some(isRaidSeg);
+}
+
+/**
+ * Areas of a segment whatever its type. For raid, the data images (rimage)
+ * only, each from LE 0; the rmeta LVs are in raidMetaNames.
+ */
 export function segAreas(s: Segment): Area[] {
   if ("opaque" in s) return s.areas;
-  return s.type === "striped" ? s.stripes : s.mirrors;
+  if (s.type === "striped") return s.stripes;
+  if (s.type === "mirror") return s.mirrors;
+  return s.raids.map((r) => ({ kind: "lv", lvName: r.image, startLe: 0 }));
+}
+
+/** The rmeta LVs of a raid segment, in slot order (none for other types). */
+export function raidMetaNames(s: Segment): string[] {
+  if (!isRaidSeg(s)) return [];
+  return s.raids.flatMap((r) => (r.meta === undefined ? [] : [r.meta]));
 }
 
 /** Extents each area of a segment covers. */
 export function segAreaExtents(s: Segment): number {
   if ("opaque" in s) return s.areaExtents;
   return s.type === "striped" ? s.extentCount / s.stripes.length : s.extentCount;
+}
+
+/** The raid LV (and segment, slot) that has `name` as an rimage or rmeta, if any. */
+export function raidParentOf(vg: VolumeGroup, name: string): { lv: LogicalVolume; seg: RaidSegment; slot: number; meta: boolean } | undefined {
+  for (const lv of vg.lvs)
+    for (const seg of lv.segments) {
+      if (!isRaidSeg(seg)) continue;
+      const slot = seg.raids.findIndex((r) => r.image === name || r.meta === name);
+      if (slot !== -1) return { lv, seg, slot, meta: seg.raids[slot]!.meta === name };
+    }
+  return undefined;
+}
+
+export function isRaidImage(vg: VolumeGroup, lv: LogicalVolume): boolean {
+  const p = raidParentOf(vg, lv.name);
+  return p !== undefined && !p.meta;
+}
+
+export function isRaidMeta(vg: VolumeGroup, lv: LogicalVolume): boolean {
+  return raidParentOf(vg, lv.name)?.meta === true;
 }
 
 export function isMirror(lv: LogicalVolume): boolean {
@@ -73,6 +113,11 @@ export function subLvNames(vg: VolumeGroup, lv: LogicalVolume): string[] {
   const out: string[] = [];
   const visit = (l: LogicalVolume): void => {
     for (const s of l.segments) {
+      if (isRaidSeg(s))
+        for (const r of s.raids) {
+          if (r.meta !== undefined) push(r.meta);
+          push(r.image);
+        }
       for (const a of segAreas(s)) if (a.kind === "lv") push(a.lvName);
       if (isMirrorSeg(s) && s.mirrorLog) push(s.mirrorLog);
     }
@@ -91,7 +136,7 @@ export function subLvNames(vg: VolumeGroup, lv: LogicalVolume): string[] {
 export function topLevelLv(vg: VolumeGroup, lv: LogicalVolume): LogicalVolume {
   let cur = lv;
   for (let guard = 0; guard < 64; guard++) {
-    const p = mirrorParentOfImage(vg, cur.name)?.lv ?? mirrorParentOfLog(vg, cur.name)?.lv;
+    const p = mirrorParentOfImage(vg, cur.name)?.lv ?? mirrorParentOfLog(vg, cur.name)?.lv ?? raidParentOf(vg, cur.name)?.lv;
     if (!p) return cur;
     cur = p;
   }
@@ -114,6 +159,10 @@ export function pvIdsOfLv(vg: VolumeGroup, lv: LogicalVolume): Set<string> {
       if (isMirrorSeg(s) && s.mirrorLog) {
         const log = findLv(vg, s.mirrorLog);
         if (log) visit(log, depth + 1);
+      }
+      for (const m of raidMetaNames(s)) {
+        const meta = findLv(vg, m);
+        if (meta) visit(meta, depth + 1);
       }
     }
   };

@@ -39,6 +39,36 @@ export interface MirrorSegment extends SegmentCommon {
   mirrors: Area[];
 }
 
+/** One image of a raid segment: its metadata sub-LV (rmeta) and its data sub-LV (rimage). */
+export interface RaidImage {
+  /** The `_rmeta_N` LV; undefined for an image without one (lvm2 allows it, raid0 style). */
+  meta: string | undefined;
+  /** The `_rimage_N` LV. */
+  image: string;
+}
+
+/**
+ * lvm2's "raid1" segment type (lib/raid/raid.c). Only raid1 is modelled; the
+ * other raid levels stay opaque. The RAID, RAID_IMAGE and RAID_META LV flags
+ * are derived from this (never written), as lvm2 does on import.
+ */
+export interface RaidSegment extends SegmentCommon {
+  type: "raid1";
+  /** Sectors; 0 = not written. */
+  regionSizeSectors: number;
+  /** 0 for raid1 (written only when non-zero). */
+  stripeSizeSectors: number;
+  /** `writebehind`; 0 = none. */
+  writeBehind: number;
+  /** KiB/s per device; 0 = unset. */
+  minRecoveryRate: number;
+  maxRecoveryRate: number;
+  /** Reshape only; undefined = not written (lvm2 reads 0 as "offset 0"). */
+  dataOffset: number | undefined;
+  /** One entry per image, in slot order; every image spans the whole segment. */
+  raids: RaidImage[];
+}
+
 /**
  * A segment type this version does not implement (thin, raid, cache...). Kept
  * as its text so reports can show it; commands refuse to change such VGs.
@@ -54,7 +84,7 @@ export interface OpaqueSegment extends SegmentCommon {
   raw: import("../format/text/config-tree.js").ConfigNode[];
 }
 
-export type Segment = StripedSegment | MirrorSegment | OpaqueSegment;
+export type Segment = StripedSegment | MirrorSegment | RaidSegment | OpaqueSegment;
 
 export interface PhysicalVolume {
   /** 32-character id without dashes. */

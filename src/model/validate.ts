@@ -1,5 +1,5 @@
 import type { VolumeGroup } from "./types.js";
-import { findLv, isMirrorSeg, segAreaExtents, segAreas, lvExtents } from "./lv-info.js";
+import { findLv, isMirrorSeg, isRaidSeg, segAreaExtents, segAreas, lvExtents } from "./lv-info.js";
 import { validLvName, validVgName } from "./names.js";
 
 /**
@@ -83,6 +83,16 @@ export function allocationProblems(vg: VolumeGroup): string[] {
           if (!seg.regionSizeSectors) p.push(`mirror ${lv.name} has a log but no region size`);
         }
         if (seg.regionSizeSectors && (seg.regionSizeSectors & (seg.regionSizeSectors - 1)) !== 0) p.push(`mirror ${lv.name}: region size ${seg.regionSizeSectors} is not a power of two`);
+      }
+      if (isRaidSeg(seg)) {
+        if (seg.raids.length < 1) p.push(`raid1 ${lv.name} has no images`);
+        for (const r of seg.raids) {
+          const img = findLv(vg, r.image);
+          if (img && lvExtents(img) !== seg.extentCount) p.push(`raid image ${r.image} is ${lvExtents(img)} extents, segment is ${seg.extentCount}`);
+          if (r.meta === undefined) continue;
+          if (!findLv(vg, r.meta)) p.push(`LV ${lv.name} uses unknown LV ${r.meta}`);
+          lvUsers.set(r.meta, (lvUsers.get(r.meta) ?? 0) + 1);
+        }
       }
     }
   }

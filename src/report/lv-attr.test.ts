@@ -55,3 +55,15 @@ test("suspended and read-only activation show s and R", () => {
   const st = new StaticActivationState().set("vgm", "lin", { active: true, openCount: 0, suspended: true, readOnly: true });
   assert.equal(lvAttr(viewFromText(MIRROR_VG, { activation: st }).lvByName.get("lin")!), "-Ri-s-----");
 });
+
+test("lv_attr of an inactive raid1 (lv.c: R for NOTSYNCED, I images, e metadata, w write-mostly)", async () => {
+  const { readFixture } = await import("../../test/helpers/fixtures.js");
+  const v = viewFromText(readFixture("f-raid1", "vgcfgbackup.vg"));
+  const a = attrs(v);
+  assert.equal(a.r1, "rwi---r---");
+  assert.equal(a.r2, "Rwi---r---");
+  assert.equal(a.r1_rimage_0, "Iwi---r---");
+  assert.equal(a.r1_rimage_1, "Iwi---r-w-");
+  assert.equal(a.r1_rmeta_0, "ewi---r---");
+  assert.equal(a.r2_rmeta_2, "ewi---r---");
+});

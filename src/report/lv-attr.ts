@@ -82,7 +82,9 @@ export function lvAttr(lvv: LvView): string {
   const c: string[] = new Array<string>(10).fill("-");
   const firstType = lvv.firstType;
   if (lvv.isPvmove) c[0] = "p";
+  else if (lvv.raidOf?.meta) c[0] = "e";
   else if (lvv.isMirror) c[0] = lvv.notSynced ? "M" : "m";
+  else if (lvv.raidSeg) c[0] = lvv.notSynced ? "R" : "r";
   else if (firstType?.startsWith("raid")) c[0] = "r";
   else if (firstType === "thin") c[0] = "V";
   else if (firstType === "thin-pool") c[0] = "t";
@@ -90,6 +92,8 @@ export function lvAttr(lvv: LvView): string {
   else if (firstType === "vdo-pool") c[0] = "d";
   else if (firstType === "error" || firstType === "zero") c[0] = "v";
   else if (lvv.isMirrorImage) c[0] = mirrorImageInSync(lvv) ? "i" : "I";
+  // lv_raid_image_in_sync: "not active locally" counts as not in sync (ulvm does not activate raid1 yet).
+  else if (lvv.raidOf) c[0] = "I";
   else if (lvv.isMirrorLog) c[0] = "l";
   else if (firstType === "snapshot") c[0] = "s";
 
@@ -109,13 +113,15 @@ export function lvAttr(lvv: LvView): string {
 
   if (firstType === "thin" || firstType === "thin-pool") c[6] = "t";
   else if (firstType === "cache" || firstType === "cache-pool" || firstType === "writecache") c[6] = "C";
-  else if (firstType?.startsWith("raid")) c[6] = "r";
+  else if (firstType?.startsWith("raid") || lvv.raidOf) c[6] = "r";
   else if (lvv.isMirror || lvv.isMirrorImage || lvv.isMirrorLog || lvv.isPvmove) c[6] = "m";
   else if (firstType === "snapshot") c[6] = "s";
   else if (lvv.segs.some((s) => "opaque" in s.seg && !KNOWN_OPAQUE.has(s.seg.type) && !s.seg.type.startsWith("raid"))) c[6] = "u";
   else if (firstType === "error" || firstType === "zero") c[6] = "v";
 
   if (lvv.partial) c[8] = "p";
+  // Inactive raid is assumed healthy, without mismatches; a write-mostly image shows 'w'.
+  else if (lvv.raidOf && !lvv.raidOf.meta && hasFlag(lv, "WRITEMOSTLY")) c[8] = "w";
   c[9] = hasFlag(lv, "ACTIVATION_SKIP") ? "k" : "-";
   return c.join("");
 }

@@ -1,8 +1,8 @@
 import type { MdaRead } from "../format/pv-read.js";
 import { PV_EXT_USED } from "../format/label.js";
 import type { ScannedDevice } from "../commands/scan.js";
-import { isMirrorSeg, segAreaExtents, segAreas } from "../model/lv-info.js";
-import type { Area, LogicalVolume, MirrorSegment, PhysicalVolume, Segment, VolumeGroup } from "../model/types.js";
+import { isMirrorSeg, isRaidSeg, raidParentOf, segAreaExtents, segAreas } from "../model/lv-info.js";
+import type { Area, LogicalVolume, MirrorSegment, PhysicalVolume, RaidSegment, Segment, VolumeGroup } from "../model/types.js";
 import type { ActivationState, LvActivation } from "./activation-state.js";
 
 /**
@@ -191,6 +191,19 @@ export class LvView {
   get notSynced(): boolean {
     return this.lv.status.includes("NOTSYNCED");
   }
+  /** lv_is_raid (raid1, the level ulvm models): the first raid segment. */
+  get raidSeg(): RaidSegment | undefined {
+    const s = this.lv.segments[0];
+    return s && isRaidSeg(s) ? s : undefined;
+  }
+  /** The raid1 LV this LV is an rimage or rmeta of (RAID_IMAGE / RAID_META, derived). */
+  get raidOf(): { lv: LogicalVolume; seg: RaidSegment; meta: boolean } | undefined {
+    return raidParentOf(this.vgv.vg, this.lv.name);
+  }
+  /** lv_is_raid_type: the raid LV or one of its sub-LVs. */
+  get isRaidType(): boolean {
+    return this.raidSeg !== undefined || this.raidOf !== undefined;
+  }
   /** The kernel-side state, or undefined when inactive. */
   get state(): LvActivation | undefined {
     if (this.stateCache === null) this.stateCache = this.vgv.activation.lvState(this.vgv.name, this.lv.name);
@@ -219,7 +232,7 @@ function makeSegView(lvv: LvView, seg: Segment, index: number): SegView {
     areas,
     areaExtents: segAreaExtents(seg),
     stripeSizeSectors: seg.type === "striped" && !("opaque" in seg) ? seg.stripeSizeSectors : 0,
-    regionSizeSectors: mirror ? mirror.regionSizeSectors : 0,
+    regionSizeSectors: mirror ? mirror.regionSizeSectors : isRaidSeg(seg) ? seg.regionSizeSectors : 0,
     mirror,
   };
 }

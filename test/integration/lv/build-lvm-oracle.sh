@@ -1,14 +1,21 @@
 #!/usr/bin/env bash
-# Build the "mirror oracle": lvm2 2.03.16 from the reference source, with two
-# guards relaxed so that it lays out legacy mirrors without device-mapper.
+# Build the "mirror oracle": lvm2 2.03.16 from the reference source, with a
+# few guards relaxed so that it lays out legacy mirrors and raid1 LVs without
+# device-mapper.
 #
-# Stock lvm2 refuses `lvcreate --type mirror` when activation is disabled
-# ("Can't create mirror without using device-mapper kernel driver.", and
-# "Unable to create in-sync mirror log while activation is disabled." for
-# --nosync). This machine has no device-mapper, so to compare ulvm's mirror
-# layouts with what lvm2's allocator really does, the two checks are skipped
-# when ULVM_ORACLE_MIRROR is set in the environment. Nothing else changes:
-# the allocator, the metadata writer and every message are lvm2's own.
+# Stock lvm2 refuses `lvcreate --type mirror` and `--type raid1` when
+# activation is disabled ("Can't create mirror without using device-mapper
+# kernel driver.", the same for raid1, and "Unable to create in-sync mirror
+# log while activation is disabled." for a mirror without --nosync); and a
+# new raid LV's rmeta sub-LVs are wiped by activating them
+# (activate_and_wipe_lvlist), which cannot work without device-mapper. This
+# machine has no device-mapper, so to compare ulvm's layouts with what lvm2's
+# allocator really does, when ULVM_ORACLE_MIRROR is set in the environment
+# the three refusals are skipped and the rmeta wipe is skipped after its
+# metadata commit (lvm2 still commits the intermediate metadata with the
+# rmeta LVs visible, as it does with device-mapper, so seqno counts match).
+# Nothing else changes: the allocator, the metadata writer and every message
+# are lvm2's own.
 #
 #   test/integration/lv/build-lvm-oracle.sh [SRC] [DEST]
 #     SRC  lvm2 2.03.16 source tree   (default /work/ref/lvm2)
@@ -35,6 +42,12 @@ patch("lib/metadata/lv_manip.c",
 patch("lib/metadata/mirror.c",
       "\tif (!activation() && in_sync) {",
       "\tif (!activation() && in_sync && !getenv(\"ULVM_ORACLE_MIRROR\")) {")
+patch("lib/metadata/lv_manip.c",
+      "\t\t    (seg_is_raid(lp) && !seg_is_raid0(lp)) ||",
+      "\t\t    (seg_is_raid(lp) && !seg_is_raid0(lp) && !getenv(\"ULVM_ORACLE_MIRROR\")) ||")
+patch("lib/metadata/lv_manip.c",
+      "\twas_active = alloca(sz);\n",
+      "\tif (!activation() && getenv(\"ULVM_ORACLE_MIRROR\"))\n\t\treturn 1;\n\n\twas_active = alloca(sz);\n")
 PY
 ./configure --disable-udev_sync --disable-udev_rules --disable-blkid_wiping --disable-readline \
   --disable-selinux --disable-dmeventd --disable-lvmpolld --disable-notify-dbus --with-thin=none \

@@ -1,11 +1,13 @@
-import { existsSync, copyFileSync } from "node:fs";
+import { existsSync, copyFileSync, readFileSync } from "node:fs";
+import { createHash } from "node:crypto";
 import { spawnSync } from "node:child_process";
-import { join } from "node:path";
+import { join, dirname } from "node:path";
 import { Lab, lvmUnavailable, type RunResult } from "../../helpers/lab.js";
+import { REPO_ROOT } from "../../helpers/fixtures.js";
 import { DeviceScan } from "../../../src/commands/scan.js";
 import { listNamedDevices } from "../../../src/commands/device-list.js";
 import { loadVg } from "../../../src/commands/vg-store.js";
-import { isMirrorSeg, isStripedSeg, segAreas } from "../../../src/model/lv-info.js";
+import { isMirrorSeg, isRaidSeg, isStripedSeg, segAreas } from "../../../src/model/lv-info.js";
 import type { VolumeGroup } from "../../../src/model/types.js";
 
 /**
@@ -27,14 +29,35 @@ export const ORACLE = process.env.ULVM_LVM_ORACLE ?? "/var/tmp/ulvm-lvm-oracle/t
  * switch for "no device-mapper": the LV commands then activate nothing (no
  * daemon is started), as lvm2 behaves in these tests.
  */
-export function writeUlvmConf(lab: Lab, activation: boolean): void {
-  lab.writeConfig(`devices {\n\tscan = [ "${join(lab.dir, "disks")}" ]\n}\n${activation ? "" : "global {\n\tactivation = 0\n}\n"}`);
+export function writeUlvmConf(lab: Lab, activation: boolean, globalExtra = ""): void {
+  const global = `${activation ? "" : "\tactivation = 0\n"}${globalExtra}`;
+  lab.writeConfig(`devices {\n\tscan = [ "${join(lab.dir, "disks")}" ]\n}\n${global ? `global {\n${global}}\n` : ""}`);
 }
 
 export function oracleUnavailable(): string | undefined {
   const why = lvmUnavailable();
   if (why) return why;
   if (!existsSync(ORACLE)) return `no mirror oracle at ${ORACLE} (scripts/lvm-oracle.sh builds it; npm test runs that as root)`;
+  return undefined;
+}
+
+/**
+ * Why the oracle cannot lay out raid1 LVs, or undefined. Only an oracle built
+ * by the current build-lvm-oracle.sh relaxes the raid1 guards: scripts/
+ * lvm-oracle.sh records that script's SHA-256 beside the build (DEST/
+ * ulvm-oracle.sha256, DEST = the oracle's tools/..) and rebuilds when it differs.
+ */
+export function raidOracleUnavailable(): string | undefined {
+  const why = oracleUnavailable();
+  if (why) return why;
+  const want = createHash("sha256").update(readFileSync(join(REPO_ROOT, "test/integration/lv/build-lvm-oracle.sh"))).digest("hex");
+  let have = "";
+  try {
+    have = readFileSync(join(dirname(dirname(ORACLE)), "ulvm-oracle.sha256"), "utf8").trim();
+  } catch {
+    /* an oracle from before the stamp */
+  }
+  if (have !== want) return `the mirror oracle at ${ORACLE} predates the raid1 guards (scripts/lvm-oracle.sh rebuilds it)`;
   return undefined;
 }
 
@@ -61,7 +84,7 @@ export class DiffLab {
 
   constructor(
     sizesMiB: readonly number[],
-    readonly opts: { oracle?: boolean } = {},
+    readonly opts: { oracle?: boolean; ulvmGlobal?: string } = {},
   ) {
     this.l = new Lab("ulvm-lvdiff-l-");
     this.u = new Lab("ulvm-lvdiff-u-");
@@ -71,7 +94,7 @@ export class DiffLab {
       this.u.addDisk(`d${i}`, s);
     });
     this.loops = this.l.attachLoops();
-    writeUlvmConf(this.u, false);
+    writeUlvmConf(this.u, false, opts.ulvmGlobal);
   }
 
   /** The device path of disk `name` in a world. */
@@ -193,6 +216,11 @@ export function layoutText(vg: VolumeGroup | undefined): string {
       let kind = s.type;
       if (isStripedSeg(s)) kind = s.stripes.length > 1 ? `striped/${s.stripes.length}/${s.stripeSizeSectors}` : "linear";
       if (isMirrorSeg(s)) kind = `mirror/${s.mirrors.length} log=${s.mirrorLog ?? "core"} region=${s.regionSizeSectors}`;
+      if (isRaidSeg(s)) {
+        kind = `raid1/${s.raids.length} region=${s.regionSizeSectors} wb=${s.writeBehind} rate=${s.minRecoveryRate}-${s.maxRecoveryRate}`;
+        lines.push(`    ${s.startExtent}+${s.extentCount} ${kind} ${s.raids.map((r) => `${r.meta ?? "-"}+${r.image}`).join(" ")}`);
+        continue;
+      }
       lines.push(`    ${s.startExtent}+${s.extentCount} ${kind} ${areas}`);
     }
   }
