@@ -209,8 +209,9 @@ export class Raid1Target implements Target {
       let health: RaidDeviceHealth;
       if (d === undefined) health = "-";
       else if (leg.failed) health = "D";
-      // dm-raid: a device not In_sync, or any device while the array resyncs, is 'a'.
-      else if (leg.stale || !inSync) health = "a";
+      // dm-raid: a device not In_sync is 'a'; while the array resyncs (not
+      // a recovery) every device is.
+      else if (leg.stale || (!inSync && !recovering)) health = "a";
       else health = "A";
       return { meta: d?.meta, data: d?.data, health, recovery: this.recovery[i]! };
     });
