@@ -50,6 +50,37 @@ export interface MirrorStatus {
   readonly lostRegions: number;
 }
 
+/** dm-raid per-device health (__raid_dev_status): alive in sync, alive not in sync, dead, absent. */
+export type RaidDeviceHealth = "A" | "a" | "D" | "-";
+
+/** md's sync_action as dm-raid reports it (only the ones raid1 reaches here). */
+export type RaidSyncAction = "idle" | "resync" | "recover";
+
+/** The `raid` target (dm-raid), raid1 only so far. */
+export interface RaidStatus {
+  readonly type: "raid";
+  readonly raidType: "raid1";
+  readonly devices: ReadonlyArray<{
+    readonly meta: string | undefined;
+    readonly data: string | undefined;
+    readonly health: RaidDeviceHealth;
+    /** Recovered from the bitmap's dirty regions only (a returning leg), or in full. */
+    readonly recovery: "none" | "dirty" | "full";
+  }>;
+  /** Sectors in sync, and of the array (dm-raid's sync ratio; lvm2 calls them insync/total regions). */
+  readonly syncedSectors: number;
+  readonly totalSectors: number;
+  readonly syncAction: RaidSyncAction;
+  readonly mismatchCount: number;
+  readonly dataOffsetSectors: number;
+  readonly insyncRegions: number;
+  readonly totalRegions: number;
+  readonly regionSectors: number;
+  /** The set's md event counter (decimal; a u64). */
+  readonly eventCount: string;
+  readonly resync: { readonly running: boolean; readonly rateBytesPerSec: number; readonly copiedBytes: number; readonly copiedRegions: number };
+}
+
 /** For targets defined outside this folder: their own INFO text. */
 export interface OtherStatus {
   readonly type: "other";
@@ -57,7 +88,7 @@ export interface OtherStatus {
   readonly info: string;
 }
 
-export type TargetStatus = LinearStatus | StripedStatus | MirrorStatus | OtherStatus;
+export type TargetStatus = LinearStatus | StripedStatus | MirrorStatus | RaidStatus | OtherStatus;
 
 /** The INFO part of a `dmsetup status` line for one target. */
 export function formatStatusInfo(s: TargetStatus): string {
@@ -74,6 +105,11 @@ export function formatStatusInfo(s: TargetStatus): string {
       const log = s.log.type === "core" ? "1 core" : `3 disk ${s.log.device} ${s.log.health}`;
       return `${legs} ${s.insyncRegions}/${s.totalRegions} 1 ${health} ${log}`;
     }
+    case "raid":
+      // dm-raid raid_status STATUSTYPE_INFO: type, #devs, health, sync ratio
+      // in sectors, sync action, mismatch count, data offset, journal char
+      // (`-`: no journal device).
+      return `${s.raidType} ${s.devices.length} ${s.devices.map((d) => d.health).join("")} ${s.syncedSectors}/${s.totalSectors} ${s.syncAction} ${s.mismatchCount} ${s.dataOffsetSectors} -`;
     case "other":
       return s.info;
   }

@@ -4,18 +4,30 @@ import { linearTargetType } from "./targets/linear.js";
 import { stripedTargetType } from "./targets/striped.js";
 import { errorTargetType, zeroTargetType } from "./targets/zero-error.js";
 import { createMirrorTargetType } from "./targets/mirror/mirror-type.js";
+import { createRaid1TargetType } from "./targets/raid1/raid1-type.js";
 
 /** The target types a mapped device can load, keyed by dm name. */
 export type TargetTypes = ReadonlyMap<string, TargetType>;
 
 /**
- * linear, striped, zero, error and mirror. `mirror` options set defaults for
- * every mirror (cleaner period, resync rate and I/O size); `extra` adds or
- * replaces types (e.g. a test's own target).
+ * linear, striped, zero, error, mirror and raid (raid1). `mirror` options set
+ * defaults for every mirror (cleaner period, resync rate and I/O size), and
+ * for raid1 too unless `raid` gives its own (raid1 is the mirror core);
+ * `extra` adds or replaces types (e.g. a test's own target).
  */
-export function defaultTargetTypes(opts: { mirror?: Partial<MirrorOptions>; extra?: readonly TargetType[] } = {}): TargetTypes {
+export function defaultTargetTypes(
+  opts: { mirror?: Partial<MirrorOptions>; raid?: Partial<MirrorOptions>; extra?: readonly TargetType[] } = {},
+): TargetTypes {
   const m = new Map<string, TargetType>();
-  for (const t of [linearTargetType, stripedTargetType, zeroTargetType, errorTargetType, createMirrorTargetType(opts.mirror ?? {})]) m.set(t.name, t);
+  const types = [
+    linearTargetType,
+    stripedTargetType,
+    zeroTargetType,
+    errorTargetType,
+    createMirrorTargetType(opts.mirror ?? {}),
+    createRaid1TargetType(opts.raid ?? opts.mirror ?? {}),
+  ];
+  for (const t of types) m.set(t.name, t);
   for (const t of opts.extra ?? []) m.set(t.name, t);
   return m;
 }

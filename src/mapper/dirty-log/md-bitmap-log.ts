@@ -149,6 +149,15 @@ export class MdBitmapDirtyLog extends CoreDirtyLog {
     return this.events;
   }
 
+  /**
+   * Stop writing this slot's rmeta, without reporting it: its leg failed,
+   * and md writes neither superblock nor bitmap to a Faulty device. The
+   * freshest superblock then carries the leg's failed bit.
+   */
+  retireSlot(slot: number): void {
+    if (this.states[slot] === "live") this.states[slot] = "failed";
+  }
+
   private failSlot(slot: number, errno: string): void {
     if (this.states[slot] !== "live") return;
     this.states[slot] = "failed";

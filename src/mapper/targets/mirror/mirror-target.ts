@@ -9,7 +9,7 @@ import { legHealth, legLendsExtents } from "./mirror-leg.js";
 import { formatMirrorArgs } from "./mirror-args.js";
 import { RegionHash } from "./region-hash.js";
 import { WriteOrder, type OrderTicket } from "./write-order.js";
-import { LegFailures } from "./leg-failures.js";
+import { LegFailures, type FailureRecorder } from "./leg-failures.js";
 import { Resyncer } from "./resync.js";
 import { sharedCopyEngine } from "../../copy-threads/copy-engine.js";
 import { WRITE_NOT_DONE, errnoName, sharedWriteThread, type WriteThread } from "../../write-thread/write-thread.js";
@@ -52,6 +52,41 @@ export interface MirrorOptions {
   /** Logical block size of the log device: log transfers are rounded up to it. */
   readonly logLogicalBlockBytes: number;
 }
+
+/**
+ * What a wrapper of the mirror core changes in it: raid1 (targets/raid1/)
+ * is the mirror core with md's persistence. The mirror target itself uses
+ * none of these. Fan-out, failure handling, region tracking and the copier
+ * stay shared; only how the region and leg state persists differs.
+ */
+export interface MirrorPersonality {
+  /**
+   * Records a leg failure durably; writes that missed the leg (and client
+   * flushes) are acknowledged only after it resolved, as with
+   * handle_errors, which it replaces. raid1: events+1 and the failed bit in
+   * every rmeta's superblock.
+   */
+  readonly recordFailure?: FailureRecorder;
+  /**
+   * md: a bit is never cleared while the set is degraded (a leg failed or
+   * absent), so a leg that returns is recovered from exactly the regions
+   * written meanwhile.
+   */
+  readonly keepDirtyWhileDegraded?: boolean;
+  /**
+   * md's "recover": while some live leg is stale the copier writes only the
+   * stale legs (the others are in sync), and every write goes to every live
+   * leg, out-of-sync regions included, so no in-sync leg misses one.
+   */
+  readonly recoverOnlyStale?: boolean;
+  /** After the log loaded and stale legs were applied, before the first resync (dm-raid preresume). */
+  readonly preresume?: () => Promise<void>;
+  /** Every region in sync: `recovered` are the legs that were stale until now. */
+  readonly inSync?: (recovered: readonly MirrorLeg[]) => void;
+}
+
+/** How a stale leg is recovered: every region, or only those the log has out of sync (md bitmap-based recovery). */
+export type StaleRecovery = "full" | "dirty";
 
 const FUA = Object.freeze({ fua: true });
 
@@ -136,6 +171,8 @@ export class MirrorTarget implements Target {
   private requeueing = false;
   private requeueSignal: { promise: Promise<void>; wake: () => void } | undefined;
   private inSyncWaiters: Array<() => void> = [];
+  /** Stale legs that get every region (the others only what the log has out of sync). */
+  private readonly fullRecovery = new Set<MirrorLeg>();
 
   constructor(
     readonly lengthSectors: number,
@@ -146,10 +183,12 @@ export class MirrorTarget implements Target {
     private readonly env: TargetEnv,
     private readonly deviceName: string,
     private readonly opts: MirrorOptions,
+    private readonly personality: MirrorPersonality = {},
   ) {
     this.legs = legs;
     this.regions = new RegionHash(log, args.regionSectors, lengthSectors);
-    this.failures = new LegFailures(legs, deviceName, args.handleErrors, (e) => this.emit(e));
+    const record = personality.recordFailure ?? (args.handleErrors ? (_l: MirrorLeg, e: MapperEvent) => this.emit(e) : undefined);
+    this.failures = new LegFailures(legs, deviceName, record, (e) => this.emit(e));
     this.resyncEnabled = opts.resyncEnabled;
     this.writeThread = sharedWriteThread(opts.legWriteThread);
     this.resyncer = new Resyncer(
@@ -157,7 +196,7 @@ export class MirrorTarget implements Target {
         regions: this.regions,
         log,
         resyncSource: () => this.resyncSource(),
-        resyncDestinations: () => this.legs.filter((l) => !l.failed && l.index !== this.sourceIndex),
+        resyncDestinations: () => this.resyncDestinations(),
         failLeg: (leg, op, err) => this.failLeg(leg, op, err),
         allInSync: () => this.onAllInSync(),
       },
@@ -182,12 +221,27 @@ export class MirrorTarget implements Target {
    * after a failure): every region is resynced *to* it and it is never a
    * source. Call after load(), before the table is resumed.
    */
-  markLegStale(leg: number): void {
+  markLegStale(leg: number, recovery: StaleRecovery = "full"): void {
     const l = this.legAt(leg);
     if (this.activated) throw new TableError(`mirror: leg ${leg} can only be marked stale before the table is resumed`);
-    if (this.legs.every((x) => x === l || x.stale)) throw new TableError("mirror: at least one leg must hold valid data");
+    if (this.legs.every((x) => x === l || x.stale || x.failed)) throw new TableError("mirror: at least one leg must hold valid data");
     l.stale = true;
-    if (this.sourceIndex === leg) this.sourceIndex = this.legs.find((x) => !x.stale)!.index;
+    if (recovery === "full") this.fullRecovery.add(l);
+    else this.fullRecovery.delete(l);
+    if (this.sourceIndex === leg) this.sourceIndex = this.legs.find((x) => !x.stale && !x.failed)!.index;
+  }
+
+  /**
+   * A leg with no device (raid1's `- -` slot): failed from the start and
+   * already recorded, never read, written or copied to, and no event.
+   * Before the table is resumed.
+   */
+  markLegAbsent(leg: number): void {
+    const l = this.legAt(leg);
+    if (this.activated) throw new TableError(`mirror: leg ${leg} can only be marked absent before the table is resumed`);
+    if (this.legs.every((x) => x === l || x.stale || x.failed)) throw new TableError("mirror: at least one leg must hold valid data");
+    this.failures.markAbsent(l);
+    if (this.sourceIndex === leg) this.sourceIndex = this.legs.find((x) => !x.stale && !x.failed)!.index;
   }
 
   /**
@@ -243,6 +297,18 @@ export class MirrorTarget implements Target {
   }
 
   // ---- leg choice ---------------------------------------------------------
+
+  /** Live legs other than the source; with recoverOnlyStale, only the stale ones while there are any. */
+  private resyncDestinations(): MirrorLeg[] {
+    const others = this.legs.filter((l) => !l.failed && l.index !== this.sourceIndex);
+    if (this.personality.recoverOnlyStale === true && others.some((l) => l.stale)) return others.filter((l) => l.stale);
+    return others;
+  }
+
+  /** recoverOnlyStale and a live leg is stale: writes go to every live leg (md writes every non-faulty leg). */
+  private recovering(): boolean {
+    return this.personality.recoverOnlyStale === true && this.legs.some((l) => l.stale && !l.failed);
+  }
 
   resyncSource(): MirrorLeg | undefined {
     const l = this.legs[this.sourceIndex]!;
@@ -444,7 +510,7 @@ export class MirrorTarget implements Target {
     } finally {
       this.order.leave(ticket);
     }
-    if (this.failures.count > 0 && this.args.handleErrors) await this.awaitRecordedForClient();
+    if (this.failures.count > 0 && this.failures.gated) await this.awaitRecordedForClient();
   }
 
   /** The fast path's leg writes did not all succeed: wait for every leg, then as writeLegs() and writeBegun(). */
@@ -464,12 +530,12 @@ export class MirrorTarget implements Target {
     } finally {
       this.order.leave(ticket);
     }
-    if (this.failures.count > 0 && this.args.handleErrors) await this.awaitRecordedForClient();
+    if (this.failures.count > 0 && this.failures.gated) await this.awaitRecordedForClient();
   }
 
   private async writeLegs(sector: number, data: Uint8Array, opts: TargetWriteOptions, first: number, last: number): Promise<void> {
     let targets: MirrorLeg[];
-    if (this.allInSync(first, last)) {
+    if (this.allInSync(first, last) || this.recovering()) {
       targets = this.liveLegs();
     } else {
       // Part of the write is in regions only the source holds: without the
@@ -541,7 +607,7 @@ export class MirrorTarget implements Target {
     // suspend's own flush has no client, and must not wait: the record needs the VG
     // lock, which the command that is reloading this mirror may hold (a deadlock CI
     // once hit, in vgreduce --removemissing right after a leg failed).
-    if (this.failures.count > 0 && this.args.handleErrors && opts?.suspending !== true) await this.awaitRecordedForClient();
+    if (this.failures.count > 0 && this.failures.gated && opts?.suspending !== true) await this.awaitRecordedForClient();
     if (candidates.length > 0 && this.cleaningAllowed() && this.regions.commitClean(candidates) > 0) {
       void this.log.flush().catch(() => undefined);
     }
@@ -570,6 +636,7 @@ export class MirrorTarget implements Target {
    * activation will not trust that leg, and cleaning is safe again.
    */
   private cleaningAllowed(): boolean {
+    if (this.personality.keepDirtyWhileDegraded === true && this.failures.count > 0) return false;
     return this.log.persistent && this.failures.allRecorded();
   }
 
@@ -670,7 +737,10 @@ export class MirrorTarget implements Target {
   }
 
   private onAllInSync(): void {
+    const recovered = this.legs.filter((l) => l.stale && !l.failed);
     for (const l of this.legs) if (!l.failed) l.stale = false;
+    this.fullRecovery.clear();
+    if (recovered.length > 0 || !this.inSyncReported) this.personality.inSync?.(recovered);
     const w = this.inSyncWaiters;
     this.inSyncWaiters = [];
     for (const f of w) f();
@@ -699,10 +769,11 @@ export class MirrorTarget implements Target {
       // A new leg (lvconvert -m+N) is copied in full: have the copy threads start while the log is prepared.
       if (this.legs.some((l) => l.stale)) this.resyncer.warmUp();
       await this.log.resume();
-      if (this.legs.some((l) => l.stale)) {
+      if (this.legs.some((l) => l.stale && this.fullRecovery.has(l))) {
         this.log.markAllOutOfSync();
         await this.log.flush();
       }
+      await this.personality.preresume?.();
       this.activated = true;
     }
     this.startCleanTimer();

@@ -1,0 +1,247 @@
+import type { DeviceUse, Target, TargetEnv, TargetWriteOptions } from "../../target.js";
+import type { RaidDeviceHealth, RaidStatus, RaidSyncAction } from "../../status.js";
+import type { MapperEvent } from "../../events.js";
+import type { DeviceSet } from "../../device-set.js";
+import type { ReadOptions } from "../../../blockdev/block-device.js";
+import type { MirrorLeg } from "../mirror/mirror-leg.js";
+import type { MdBitmapDirtyLog } from "../../dirty-log/md-bitmap-log.js";
+import type { Raid1Args } from "./raid1-args.js";
+import type { Raid1Plan } from "./raid1-plan.js";
+import { MirrorTarget, type MirrorOptions } from "../mirror/mirror-target.js";
+import { formatRaid1Args } from "./raid1-args.js";
+import { MAX_SECTOR, withPositionFailed } from "../../raid/dm-raid-superblock.js";
+import { IoError } from "../../../errors/errors.js";
+
+/**
+ * The raid1 target (dm-raid with md raid1): a thin adapter over the mirror
+ * core (MirrorTarget), as dm-raid is over md. The core does the write
+ * fan-out, leg failures, region tracking and the copier; this adds what
+ * md persists in each leg's rmeta: the write-intent bitmap (the core's
+ * DirtyLog is an MdBitmapDirtyLog) and the dm-raid superblocks, rewritten
+ * (events + 1) at preresume, when a leg fails and when a recovery ends.
+ *
+ * Crash-safety of a leg failure: the core holds every write that missed
+ * the failed leg (and every client flush) until the failure is recorded
+ * (MirrorPersonality.recordFailure, the gate handle_errors uses for the
+ * mirror); here the record is the superblocks with the leg's failed bit,
+ * durable on every remaining rmeta. A crash after the acknowledgement finds
+ * the bit and never trusts that leg's data; the bitmap keeps every region
+ * written meanwhile dirty (no bit is cleared while degraded), so the leg,
+ * once back, is recovered from exactly those regions.
+ */
+export class Raid1Target implements Target {
+  readonly type = "raid";
+  readonly core: MirrorTarget;
+  /** Per slot: how its recovery runs (none once in sync). Kept until the recovery ends. */
+  private readonly recovery: Array<"none" | "dirty" | "full">;
+  private resyncDone: boolean;
+  private sbChain: Promise<void> = Promise.resolve();
+  /** Superblock commits done (events raised) since load, for tests. */
+  superblockCommits = 0;
+
+  constructor(
+    readonly lengthSectors: number,
+    private readonly args: Raid1Args,
+    private readonly plan: Raid1Plan,
+    legs: MirrorLeg[],
+    readonly log: MdBitmapDirtyLog,
+    set: DeviceSet,
+    private readonly env: TargetEnv,
+    private readonly deviceName: string,
+    opts: MirrorOptions,
+  ) {
+    this.resyncDone = plan.resyncDone;
+    this.recovery = plan.slots.map((s) => (s.kind === "recover" ? s.recovery : "none"));
+    this.core = new MirrorTarget(
+      lengthSectors,
+      {
+        log: { type: "core" },
+        regionSectors: args.regionSectors,
+        syncMode: args.syncMode,
+        legs: legs.map((l) => ({ device: l.name, offsetSectors: 0 })),
+        handleErrors: false,
+      },
+      legs,
+      log,
+      set,
+      env,
+      deviceName,
+      opts,
+      {
+        recordFailure: (leg, event) => this.recordFailure(leg, event),
+        keepDirtyWhileDegraded: true,
+        recoverOnlyStale: true,
+        preresume: () => this.commit(),
+        inSync: (recovered) => this.onInSync(recovered),
+      },
+    );
+    plan.slots.forEach((s, i) => {
+      if (s.kind === "absent" || s.kind === "faulty") this.core.markLegAbsent(i);
+      else if (s.kind === "recover") this.core.markLegStale(i, s.recovery);
+    });
+    if (args.maxRecoveryRateKiBPerSec !== undefined && args.maxRecoveryRateKiBPerSec > 0) this.core.setResyncRate(args.maxRecoveryRateKiBPerSec * 1024);
+  }
+
+  /** The rmeta of `slot` failed (read, write or decode): md fails the whole device. */
+  rmetaFailed(slot: number, errno: string): void {
+    const leg = this.core.legs[slot];
+    if (leg === undefined || leg.failed) return;
+    this.core.failLeg(leg, "write", new IoError(`${this.deviceName}: metadata device of slot ${slot} failed: ${errno}`, errno));
+  }
+
+  // ---- superblocks --------------------------------------------------------
+
+  /**
+   * A leg failed: stop writing its rmeta (md writes no Faulty device) and
+   * record its bit in every other; only then report the event. Rejects
+   * (so the core fails the held writes with EIO) if no rmeta is left.
+   */
+  private async recordFailure(leg: MirrorLeg, event: MapperEvent): Promise<void> {
+    this.log.retireSlot(leg.index);
+    await this.commit();
+    if (!this.log.persistent) throw new IoError(`${this.deviceName}: no metadata device left to record the failure of slot ${leg.index}`, "EIO");
+    void Promise.resolve()
+      .then(() => this.env.onEvent?.(event))
+      .catch(() => undefined);
+  }
+
+  private onInSync(recovered: readonly MirrorLeg[]): void {
+    let changed = !this.resyncDone;
+    this.resyncDone = true;
+    for (const l of recovered) {
+      if (this.recovery[l.index] !== "none") changed = true;
+      this.recovery[l.index] = "none";
+    }
+    if (changed) void this.commit().catch(() => undefined);
+  }
+
+  /**
+   * Write every live rmeta's superblock from the current state, events + 1,
+   * one commit at a time (super_sync): failed bit for failed and absent
+   * legs, and for a leg still being recovered from the bitmap (POLICY,
+   * unconfirmed: the kernel clears it at preresume; keeping it until the
+   * recovery ends makes a crash meanwhile repeat the bitmap-based recovery
+   * rather than a full one); disk_recovery_offset 0 for a leg recovered in
+   * full until it ends, MaxSector otherwise; array_resync_offset MaxSector
+   * once the initial sync is done.
+   */
+  private commit(): Promise<void> {
+    const run = this.sbChain.then(() => this.writeSuperblocks());
+    this.sbChain = run.catch(() => undefined);
+    return run;
+  }
+
+  private async writeSuperblocks(): Promise<void> {
+    let failed = 0n;
+    const offsets = this.core.legs.map((l, i) => {
+      if (l.failed || this.recovery[i] === "dirty") failed = withPositionFailed(failed, i, true);
+      return this.recovery[i] === "full" ? 0n : MAX_SECTOR;
+    });
+    const len = BigInt(this.lengthSectors);
+    await this.log.commitSuperblocks(
+      {
+        ...this.plan.template,
+        numDevices: this.core.legs.length,
+        failedDevices: failed,
+        arrayResyncOffsetSectors: this.resyncDone ? MAX_SECTOR : 0n,
+        arraySectors: len,
+        sectors: len,
+        deltaDisks: 0,
+      },
+      { diskRecoveryOffsetsSectors: offsets },
+    );
+    this.superblockCommits++;
+  }
+
+  // ---- I/O: the core's -----------------------------------------------------
+
+  read(sector: number, into: Uint8Array, _opts?: ReadOptions): Promise<void> {
+    return this.core.read(sector, into);
+  }
+
+  write(sector: number, data: Uint8Array, opts: TargetWriteOptions): Promise<void> {
+    return this.core.write(sector, data, opts);
+  }
+
+  flush(opts?: { readonly suspending?: boolean }): Promise<void> {
+    return this.core.flush(opts);
+  }
+
+  presuspend(): void {
+    this.core.presuspend();
+  }
+
+  async suspend(): Promise<void> {
+    await this.core.suspend();
+    await this.sbChain;
+  }
+
+  resume(): Promise<void> {
+    return this.core.resume();
+  }
+
+  async destroy(): Promise<void> {
+    await this.core.destroy();
+    await this.sbChain;
+  }
+
+  /** Every region in sync and the superblocks that say so written. */
+  async whenInSync(): Promise<void> {
+    await this.core.whenInSync();
+    await this.sbChain;
+  }
+
+  /** Superblock writes queued so far have finished. */
+  async settled(): Promise<void> {
+    await this.sbChain;
+  }
+
+  // ---- reporting ----------------------------------------------------------
+
+  status(): RaidStatus {
+    const core = this.core;
+    const st = core.status();
+    const inSync = st.insyncRegions === st.totalRegions;
+    const recovering = core.legs.some((l) => l.stale && !l.failed);
+    const syncAction: RaidSyncAction = inSync ? "idle" : recovering ? "recover" : "resync";
+    const devices = this.args.devices.map((d, i) => {
+      const leg = core.legs[i]!;
+      let health: RaidDeviceHealth;
+      if (d === undefined) health = "-";
+      else if (leg.failed) health = "D";
+      // dm-raid: a device not In_sync is 'a'; while the array resyncs (not
+      // a recovery) every device is.
+      else if (leg.stale || (!inSync && !recovering)) health = "a";
+      else health = "A";
+      return { meta: d?.meta, data: d?.data, health, recovery: this.recovery[i]! };
+    });
+    return {
+      type: "raid",
+      raidType: "raid1",
+      devices,
+      syncedSectors: inSync ? this.lengthSectors : Math.min(this.lengthSectors, st.insyncRegions * this.args.regionSectors),
+      totalSectors: this.lengthSectors,
+      syncAction,
+      mismatchCount: 0,
+      dataOffsetSectors: 0,
+      insyncRegions: st.insyncRegions,
+      totalRegions: st.totalRegions,
+      regionSectors: this.args.regionSectors,
+      eventCount: this.log.eventCount.toString(),
+      resync: st.resync,
+    };
+  }
+
+  tableArgs(): readonly string[] {
+    return formatRaid1Args(this.args);
+  }
+
+  devices(): readonly DeviceUse[] {
+    return this.core.devices();
+  }
+
+  /** Narrow a Target to a Raid1Target. */
+  static is(t: Target | undefined): t is Raid1Target {
+    return t instanceof Raid1Target;
+  }
+}
