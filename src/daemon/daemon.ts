@@ -418,7 +418,20 @@ export class Daemon {
         let logHealth: string | undefined;
         for (const line of d.statusLines()) {
           const s = line.status;
-          if (s.type === "mirror") {
+          if (s.type === "raid") {
+            // The regions drive lvconvert's progress as for a mirror; lvs reads the sectors, as lvm2 does.
+            insync += s.insyncRegions;
+            total += s.totalRegions;
+            copied += s.resync.copiedRegions;
+            legs = s.devices.map((x) => x.health);
+            st.raid = {
+              health: s.devices.map((x) => x.health).join(""),
+              syncedSectors: s.syncedSectors,
+              totalSectors: s.totalSectors,
+              syncAction: s.syncAction,
+              mismatchCount: s.mismatchCount,
+            };
+          } else if (s.type === "mirror") {
             insync += s.insyncRegions;
             total += s.totalRegions;
             copied += s.resync.copiedRegions;

@@ -27,6 +27,8 @@ export interface MappedDeviceStatus {
   status: string;
   /** Mirror sync progress, when the device is a mirror. */
   sync?: { insyncRegions: number; totalRegions: number; legHealth: string[]; logHealth?: string; copiedRegions?: number };
+  /** dm-raid's status, when the device is a raid1: health chars per slot, sync ratio in sectors, sync action, mismatches. */
+  raid?: { health: string; syncedSectors: number; totalSectors: number; syncAction: string; mismatchCount: number };
 }
 
 export interface ActiveLvStatus {

@@ -14,6 +14,16 @@ export interface MirrorRegionStatus {
   totalRegions: number;
 }
 
+export interface RaidDeviceStatus {
+  /** One char per slot: A alive and in sync, a alive and recovering, D dead, - absent. */
+  health: string;
+  syncedSectors: number;
+  totalSectors: number;
+  /** idle, frozen, resync, recover, check, repair, reshape. */
+  syncAction: string;
+  mismatchCount: number;
+}
+
 export interface LvActivation {
   /** A live table is loaded (lvm2: info.exists && info.live_table). */
   active: boolean;
@@ -32,6 +42,8 @@ export interface LvActivation {
    * attribute of the legs.
    */
   mirrorSegments?: MirrorRegionStatus[];
+  /** For raid1 LVs: dm-raid's status (health char per slot, sync ratio in sectors, sync action, mismatch count). */
+  raid?: RaidDeviceStatus;
   /** dmeventd-style monitoring text for lvdisplay -m ("monitored", "not monitored", ""). */
   monitoring?: string;
 }

@@ -20,7 +20,10 @@ export function activationFromStatus(lvs: readonly ActiveLvStatus[]): StaticActi
         openCount: top ? a.openCount : d.openCount,
         suspended: d.state === "SUSPENDED",
       };
-      if (d.sync) {
+      if (d.raid) {
+        s.raid = { ...d.raid };
+        s.monitoring = "monitored";
+      } else if (d.sync) {
         s.mirrorSegments = [{ inSyncRegions: d.sync.insyncRegions, totalRegions: d.sync.totalRegions }];
         // The daemon watches every active mirror's events, as dmeventd does.
         s.monitoring = "monitored";

@@ -3,7 +3,7 @@ import { formatId } from "../base/uuid.js";
 import { formatSize, type UnitSpec } from "../base/units.js";
 import type { FieldDef, ObjectType } from "./engine.js";
 import { FIELD_ROWS, type FieldObject } from "./field-table.js";
-import { allocName, copyPercent, hasFlag, lvAttr, mirrorImageInSync, pvAttr, vgAttr } from "./lv-attr.js";
+import { allocName, copyPercent, hasFlag, lvAttr, mirrorImageInSync, pvAttr, raidActiveStatus, raidHealthy, raidSyncPercent, vgAttr } from "./lv-attr.js";
 import { percentText, PERCENT_INVALID } from "./percent.js";
 import { formatLvTime } from "./time-format.js";
 import { EMPTY, NUM_UNDEF, num, str, strList, type FieldKind, type Value } from "./value.js";
@@ -243,8 +243,11 @@ const VALUES: Record<string, Fn> = {
   lv_full_ancestors: L(() => strList([])),
   lv_descendants: L(() => strList([])),
   lv_full_descendants: L(() => strList([])),
-  raid_mismatch_count: L(() => undefNum),
-  raid_sync_action: L(() => EMPTY),
+  raid_mismatch_count: L((l) => {
+    const st = raidActiveStatus(l);
+    return st ? num(st.mismatchCount) : undefNum;
+  }, undefNum),
+  raid_sync_action: L((l) => str(raidActiveStatus(l)?.syncAction ?? "")),
   // _raidwritebehind_disp and friends: first_seg(lv)'s value when the LV is raid type and it is set.
   raid_write_behind: L((l) => (l.raidSeg?.writeBehind ? num(l.raidSeg.writeBehind) : undefNum)),
   raid_min_recovery_rate: L((l) => (l.raidSeg?.minRecoveryRate ? num(l.raidSeg.minRecoveryRate) : undefNum)),
@@ -301,8 +304,8 @@ const VALUES: Record<string, Fn> = {
   data_percent: L(() => invalidPct, invalidPct),
   snap_percent: L(() => invalidPct, invalidPct),
   metadata_percent: L(() => invalidPct, invalidPct),
-  copy_percent: L((l) => (l.isMirror ? pct(copyPercent(l)) : invalidPct), invalidPct),
-  sync_percent: L((l) => (l.isMirror ? pct(copyPercent(l)) : invalidPct), invalidPct),
+  copy_percent: L((l) => (l.raidSeg ? pct(raidSyncPercent(l)) : l.isMirror ? pct(copyPercent(l)) : invalidPct), invalidPct),
+  sync_percent: L((l) => (l.raidSeg ? pct(raidSyncPercent(l)) : l.isMirror ? pct(copyPercent(l)) : invalidPct), invalidPct),
   cache_total_blocks: L(() => undefNum),
   cache_used_blocks: L(() => undefNum),
   cache_dirty_blocks: L(() => undefNum),
@@ -313,7 +316,14 @@ const VALUES: Record<string, Fn> = {
   kernel_cache_settings: L(() => strList([])),
   kernel_cache_policy: L(() => EMPTY),
   kernel_metadata_format: L(() => undefNum),
-  lv_health_status: L((l) => str(l.partial ? "partial" : l.raidOf && !l.raidOf.meta && l.lv.status.includes("WRITEMOSTLY") ? "writemostly" : "")),
+  // _lvhealthstatus_disp (lvm2 says "unknown" without activation; ulvm always knows: inactive is healthy).
+  lv_health_status: L((l) => {
+    if (l.partial) return str("partial");
+    if (!l.isRaidType) return str("");
+    if (!raidHealthy(l)) return str("refresh needed");
+    if (l.raidSeg) return str((raidActiveStatus(l)?.mismatchCount ?? 0) > 0 ? "mismatches exist" : "");
+    return str(!l.raidOf?.meta && l.lv.status.includes("WRITEMOSTLY") ? "writemostly" : "");
+  }),
   kernel_discards: L(() => EMPTY),
   lv_check_needed: L((_l, o) => binUndef(o), binUndef),
   lv_merge_failed: L((_l, o) => binUndef(o), binUndef),

@@ -1,5 +1,7 @@
 import { makePercent, PERCENT_100, PERCENT_INVALID } from "./percent.js";
 import type { LvView, PvView, VgView } from "./vg-view.js";
+import type { RaidDeviceStatus } from "./activation-state.js";
+import { raidParentOf } from "../model/lv-info.js";
 
 /**
  * lvm2's attribute strings (lib/metadata/lv.c lv_attr_dup_with_info_and_seg_status,
@@ -68,6 +70,43 @@ export function copyPercent(lvv: LvView): number {
   return denominator ? makePercent(numerator, denominator) : PERCENT_100;
 }
 
+/**
+ * The dm-raid status behind a raid1 LV or one of its sub-LVs, with the slot
+ * of the sub-LV; undefined when the LV (or its raid1 LV) is not active.
+ */
+function raidStatus(lvv: LvView): { status: RaidDeviceStatus; slot: number | undefined } | undefined {
+  if (!lvv.state?.active) return undefined;
+  if (lvv.raidSeg) return lvv.state.raid ? { status: lvv.state.raid, slot: undefined } : undefined;
+  const parent = raidParentOf(lvv.vgv.vg, lvv.lv.name);
+  if (!parent) return undefined;
+  const st = lvv.vgv.activation.lvState(lvv.vgv.name, parent.lv.name)?.raid;
+  return st ? { status: st, slot: parent.slot } : undefined;
+}
+
+/** lv_raid_healthy: no dead slot (the raid1 LV), or this slot not dead (a sub-LV); an inactive LV counts as healthy. */
+export function raidHealthy(lvv: LvView): boolean {
+  const r = raidStatus(lvv);
+  if (!r) return true;
+  return r.slot === undefined ? !r.status.health.includes("D") : r.status.health[r.slot] !== "D";
+}
+
+/** lv_raid_image_in_sync: the image's slot is 'A'; not active counts as not in sync. */
+export function raidImageInSync(lvv: LvView): boolean {
+  const r = raidStatus(lvv);
+  return r !== undefined && r.slot !== undefined && r.status.health[r.slot] === "A";
+}
+
+/** lv_raid_percent: dm-raid's sync ratio (sectors), or invalid when inactive. */
+export function raidSyncPercent(lvv: LvView): number {
+  const st = lvv.raidSeg && lvv.state?.active ? lvv.state.raid : undefined;
+  return st ? makePercent(st.syncedSectors, st.totalSectors) : PERCENT_INVALID;
+}
+
+/** The raid1 LV's mismatch count and sync action while active. */
+export function raidActiveStatus(lvv: LvView): RaidDeviceStatus | undefined {
+  return lvv.raidSeg && lvv.state?.active ? lvv.state.raid : undefined;
+}
+
 /** lv_mirror_image_in_sync. */
 export function mirrorImageInSync(lvv: LvView): boolean {
   const parent = lvv.imageOf?.lvv;
@@ -92,8 +131,8 @@ export function lvAttr(lvv: LvView): string {
   else if (firstType === "vdo-pool") c[0] = "d";
   else if (firstType === "error" || firstType === "zero") c[0] = "v";
   else if (lvv.isMirrorImage) c[0] = mirrorImageInSync(lvv) ? "i" : "I";
-  // lv_raid_image_in_sync: "not active locally" counts as not in sync (ulvm does not activate raid1 yet).
-  else if (lvv.raidOf) c[0] = "I";
+  // lv_raid_image_in_sync: "not active locally" counts as not in sync.
+  else if (lvv.raidOf) c[0] = raidImageInSync(lvv) ? "i" : "I";
   else if (lvv.isMirrorLog) c[0] = "l";
   else if (firstType === "snapshot") c[0] = "s";
 
@@ -121,7 +160,10 @@ export function lvAttr(lvv: LvView): string {
 
   if (lvv.partial) c[8] = "p";
   // Inactive raid is assumed healthy, without mismatches; a write-mostly image shows 'w'.
-  else if (lvv.raidOf && !lvv.raidOf.meta && hasFlag(lv, "WRITEMOSTLY")) c[8] = "w";
+  else if (lvv.isRaidType && !raidHealthy(lvv)) c[8] = "r";
+  else if (lvv.raidSeg) {
+    if ((raidActiveStatus(lvv)?.mismatchCount ?? 0) > 0) c[8] = "m";
+  } else if (lvv.raidOf && !lvv.raidOf.meta && hasFlag(lv, "WRITEMOSTLY")) c[8] = "w";
   c[9] = hasFlag(lv, "ACTIVATION_SKIP") ? "k" : "-";
   return c.join("");
 }

@@ -1,6 +1,7 @@
 import type { TableLine } from "../mapper/table.js";
 import type { Area, LogicalVolume, Segment, VolumeGroup } from "../model/types.js";
-import { findLv, isMirrorSeg, isStripedSeg } from "../model/lv-info.js";
+import { findLv, isMirrorSeg, isRaidSeg, isStripedSeg } from "../model/lv-info.js";
+import type { RaidSegment } from "../model/types.js";
 import { dmName } from "./dm-names.js";
 
 /**
@@ -97,7 +98,49 @@ function segmentLine(vg: VolumeGroup, lv: LogicalVolume, seg: Segment, env: Tabl
     if (env.handleErrors) args.push("1", "handle_errors");
     return { startSector, lengthSectors, targetType: "mirror", args };
   }
+  if (isRaidSeg(seg)) return raidLine(vg, lv, seg, env, startSector, lengthSectors);
   throw new UnsupportedSegmentError(seg.type, lv.name);
+}
+
+/**
+ * dm-raid's table line (`raid raid1 ...`), with its parameters in the order lvm2 emits them for
+ * dm-raid >= 1.11 (libdm-deptree.c _raid_emit_segment_line): the chunk size
+ * (0 for raid1), then nosync, rebuild i, min/max_recovery_rate, write_mostly
+ * i, max_write_behind, region_size; then the slots as "<rmeta> <rimage>",
+ * "- -" for a slot whose image is on a missing PV. NOTSYNCED (lvcreate
+ * --nosync) loads as nosync, an image flagged REBUILD as "rebuild <slot>".
+ */
+function raidLine(vg: VolumeGroup, lv: LogicalVolume, seg: RaidSegment, env: TableEnv, startSector: number, lengthSectors: number): TableLine {
+  const params: string[] = [];
+  if (lv.status.includes("NOTSYNCED")) params.push("nosync");
+  const flagged = (flag: string): number[] =>
+    seg.raids.flatMap((r, slot) => (findLv(vg, r.image)?.status.includes(flag) ? [slot] : []));
+  for (const slot of flagged("REBUILD")) params.push("rebuild", String(slot));
+  if (seg.minRecoveryRate) params.push("min_recovery_rate", String(seg.minRecoveryRate));
+  if (seg.maxRecoveryRate) params.push("max_recovery_rate", String(seg.maxRecoveryRate));
+  for (const slot of flagged("WRITEMOSTLY")) params.push("write_mostly", String(slot));
+  if (seg.writeBehind) params.push("max_write_behind", String(seg.writeBehind));
+  if (seg.regionSizeSectors) params.push("region_size", String(seg.regionSizeSectors));
+  // POLICY: as for a mirror leg, an image (or its rmeta) on a missing PV is
+  // left out of the live table; the metadata keeps it, its PV flagged MISSING.
+  const slots = seg.raids.map((r) => (lvUsable(vg, r.image, env) && (r.meta === undefined || lvUsable(vg, r.meta, env)) ? r : undefined));
+  const live = slots.filter((r) => r !== undefined).length;
+  if (live < slots.length) {
+    const gone = seg.raids.find((_, i) => slots[i] === undefined)!;
+    const missing = lvMissingPvOf(vg, gone.image, env, 0) ?? (gone.meta ? lvMissingPvOf(vg, gone.meta, env, 0) : undefined) ?? "";
+    if (live === 0) {
+      if (env.mode === "partial") return { startSector, lengthSectors, targetType: "error", args: [] };
+      throw new MissingDeviceError(missing, lv.name);
+    }
+    if (env.mode === "complete") throw new MissingDeviceError(missing, lv.name);
+  }
+  // dm's target is "raid"; the level is its first argument.
+  const args = ["raid1", String(params.length + 1), "0", ...params, String(slots.length)];
+  for (const r of slots) {
+    if (!r) args.push("-", "-");
+    else args.push(r.meta ? dmName(vg.name, r.meta) : "-", dmName(vg.name, r.image));
+  }
+  return { startSector, lengthSectors, targetType: "raid", args };
 }
 
 export class UnsupportedSegmentError extends Error {
