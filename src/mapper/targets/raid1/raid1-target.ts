@@ -100,7 +100,13 @@ export class Raid1Target implements Target {
     this.log.retireSlot(leg.index);
     await this.commit();
     if (!this.log.persistent) throw new IoError(`${this.deviceName}: no metadata device left to record the failure of slot ${leg.index}`, "EIO");
-    void Promise.resolve()
+    // Then the event, and its handler's record (the daemon commits the PV as
+    // MISSING in the VG metadata, as for a mirror with handle_errors): the
+    // writes that missed the leg are acknowledged only once both records are
+    // durable. The kernel acknowledges after the superblocks alone; ulvm's
+    // promise is that the VG metadata, which every tool reads, says it too.
+    // A handler that fails leaves the superblocks as the record.
+    await Promise.resolve()
       .then(() => this.env.onEvent?.(event))
       .catch(() => undefined);
   }
