@@ -2,7 +2,7 @@ import type { CommandDef } from "../cli/command-def.js";
 import { UsageError, CommandError, NotFoundError } from "../errors/errors.js";
 import { findLv, isVisible } from "../model/lv-info.js";
 import { lvNameArg, vgNameArg, exitFor } from "./common.js";
-import { activateLv, activationModeArg, deactivateLv, reloadVg } from "./activation.js";
+import { activateLv, activationModeArg, deactivateLv, isLvActive, reloadVg } from "./activation.js";
 import type { ToolContext } from "./toolcontext.js";
 import type { Args } from "../cli/args.js";
 import { ALLOC_NAMES } from "./vgcreate.js";
@@ -45,6 +45,10 @@ export const lvchange: CommandDef = {
 	[    --alloc contiguous|cling|cling_by_tags|normal|anywhere|inherit ]
 	[ COMMON_OPTIONS ]
 
+  Reactivate an LV using the latest metadata.
+  lvchange --refresh VG|LV|Tag|Select ...
+	[ COMMON_OPTIONS ]
+
   Activate or deactivate an LV.
   lvchange -a|--activate y|n|ay VG|LV|Tag|Select ...
 	[    --activationmode partial|degraded|complete ]
@@ -68,6 +72,7 @@ export const lvchange: CommandDef = {
     { name: "ignoremonitoring", value: false },
     { name: "noudevsync", value: false },
     { name: "reportformat", value: true },
+    { name: "refresh", value: false },
   ],
   async run(ctx, args) {
     const activate = activateArg(args.str("activate"), "lvchange");
@@ -86,7 +91,8 @@ export const lvchange: CommandDef = {
     }
     const skip = args.yesNo("setactivationskip");
     const metaChange = perm !== undefined || alloc !== undefined || readAhead !== undefined || skip !== undefined || args.has("addtag") || args.has("deltag");
-    if (activate === undefined && !metaChange) {
+    const refresh = args.has("refresh");
+    if (activate === undefined && !metaChange && !refresh) {
       throw new UsageError("No command with matching syntax recognised.  Run 'lvchange --help' for more information.", undefined, { runHelp: false });
     }
     if (args.positional.length === 0) throw new UsageError("No command with matching syntax recognised.  Run 'lvchange --help' for more information.", undefined, { runHelp: false });
@@ -146,6 +152,13 @@ export const lvchange: CommandDef = {
             ctx.out.print(`Logical volume ${t.vg}/${name} changed.`);
             await reloadVg(ctx, t.vg);
           }
+        }
+        if (refresh) {
+          // lv_refresh: reload the live tables from the committed metadata (an inactive LV has none:
+          // nothing to do). For raid1 this re-admits an image whose PV came back; its superblock's
+          // failed bit then makes the target recover only the regions the bitmap marks dirty.
+          if (await isLvActive(ctx, t.vg, name)) await reloadVg(ctx, t.vg);
+          continue;
         }
         if (activate === true) {
           if (lv.flags.includes("ACTIVATION_SKIP") && !args.has("ignoreactivationskip") && t.lv === undefined) continue;
