@@ -34,6 +34,11 @@ interface WatchedPv {
   path: string;
 }
 
+/** The LV's top device is dm-raid (a raid1 LV). */
+function isRaidTop(a: ActiveLv): boolean {
+  return a.nodes[a.nodes.length - 1]?.lines.some((l) => l.targetType === "raid") ?? false;
+}
+
 export class FailurePolicy {
   /** Failed PV ids per VG, for as long as the daemon runs (after that, MISSING flags remember). */
   private readonly failed = new Map<string, Set<string>>();
@@ -189,9 +194,15 @@ export class FailurePolicy {
     }
     // POLICY: "allocate" replaces the lost legs from free space, as dmeventd runs
     // `lvconvert --repair --use-policies`; "remove" (the default) stops at the reload above.
-    if (this.daemon.config().str("activation/mirror_image_fault_policy", "remove") === "remove") return;
-    // Mirrors are the LVs built from sub-devices; lvconvert says "nothing to repair" for intact ones.
-    for (const a of [...this.daemon.active.values()].filter((x) => x.vg === vg && x.nodes.length > 1)) await this.repairLv(vg, a.lv);
+    // raid1 LVs follow activation/raid_fault_policy instead: "warn" (the default, as lvm2's)
+    // only logs; "allocate" (or lvm2's alias "replace") repairs from free space.
+    const mirrorPolicy = this.daemon.config().str("activation/mirror_image_fault_policy", "remove");
+    const raidPolicy = this.daemon.config().str("activation/raid_fault_policy", "warn");
+    // Mirrors and raid1 are the LVs built from sub-devices; lvconvert says "nothing to repair" for intact ones.
+    for (const a of [...this.daemon.active.values()].filter((x) => x.vg === vg && x.nodes.length > 1)) {
+      const raid = isRaidTop(a);
+      if (raid ? raidPolicy === "allocate" || raidPolicy === "replace" : mirrorPolicy !== "remove") await this.repairLv(vg, a.lv);
+    }
   }
 
   /** Run the same repair the CLI runs, through the same code (commands/), in the background. */
@@ -214,6 +225,13 @@ export class FailurePolicy {
     // Which PVs does the failed image (or log) sit on? Those whose device is revoked or whose
     // label is bad are the culprits; if none can be told apart, all of them are failed (safe side).
     const subLv = sub?.lv;
+    if (e.kind === "leg-failed" && isRaidTop(a)) {
+      // dmeventd's raid plugin (daemons/dmeventd/plugins/raid/dmeventd_raid.c) says this, then
+      // runs `lvconvert --repair --use-policies`, which under the "warn" policy only advises.
+      this.daemon.log(`WARNING: Device #${e.leg} of raid1 array, ${e.device}, has failed.`);
+      const policy = this.daemon.config().str("activation/raid_fault_policy", "warn");
+      if (policy !== "allocate" && policy !== "replace") this.daemon.log(`Use 'lvconvert --repair ${owner.vg}/${owner.lv}' to replace failed device.`);
+    }
     return (async () => {
       const loaded = await this.daemon.readVg(owner.vg).catch(() => undefined);
       const lv = loaded && subLv ? findLv(loaded.vg, subLv) : undefined;
