@@ -61,6 +61,29 @@ export function raidOracleUnavailable(): string | undefined {
   return undefined;
 }
 
+/**
+ * The raid conversion oracle (build-lvm-oracle-raidconv.sh): the mirror
+ * oracle with lvm2's "must be active" and in-sync guards of raid conversions
+ * relaxed, so that lvconvert on raid1 LVs can be compared without
+ * device-mapper.
+ */
+export const RAIDCONV_ORACLE = process.env.ULVM_LVM_RAIDCONV_ORACLE ?? "/var/tmp/ulvm-lvm-oracle-raidconv/tools/lvm";
+
+export function raidConvOracleUnavailable(): string | undefined {
+  const why = raidOracleUnavailable();
+  if (why) return why;
+  if (!existsSync(RAIDCONV_ORACLE)) return `no raid conversion oracle at ${RAIDCONV_ORACLE} (test/integration/lv/build-lvm-oracle-raidconv.sh builds it from the mirror oracle)`;
+  const want = readFileSync(join(dirname(dirname(ORACLE)), "ulvm-oracle.sha256"), "utf8").trim();
+  let have = "";
+  try {
+    have = readFileSync(join(dirname(dirname(RAIDCONV_ORACLE)), "ulvm-oracle.sha256"), "utf8").trim();
+  } catch {
+    /* none */
+  }
+  if (have !== want) return `the raid conversion oracle at ${RAIDCONV_ORACLE} was built from another mirror oracle (rebuild it)`;
+  return undefined;
+}
+
 /** Lines lvm2 prints only because activation is disabled here, or because backups are off. */
 const LVM_NOISE = [
   /WARNING: Activation disabled\. No device-mapper interaction will be attempted\./,
@@ -84,7 +107,7 @@ export class DiffLab {
 
   constructor(
     sizesMiB: readonly number[],
-    readonly opts: { oracle?: boolean; ulvmGlobal?: string } = {},
+    readonly opts: { oracle?: boolean; ulvmGlobal?: string; oraclePath?: string } = {},
   ) {
     this.l = new Lab("ulvm-lvdiff-l-");
     this.u = new Lab("ulvm-lvdiff-u-");
@@ -123,7 +146,7 @@ export class DiffLab {
     const a = this.subst("l", args);
     if (this.opts.oracle) {
       const env = { ...this.l.env, LVM_SYSTEM_DIR: this.l.lvmDir, LVM_SUPPRESS_FD_WARNINGS: "1", ULVM_ORACLE_MIRROR: "1" };
-      const r = spawnSync(ORACLE, a, { env, cwd: this.l.dir, encoding: "utf8", input: "n\n" });
+      const r = spawnSync(this.opts.oraclePath ?? ORACLE, a, { env, cwd: this.l.dir, encoding: "utf8", input: "n\n" });
       return { code: r.status ?? 128, stdout: r.stdout ?? "", stderr: r.stderr ?? "" };
     }
     return this.l.lvm(...a);
