@@ -1,10 +1,14 @@
 import { CommandError } from "../errors/errors.js";
 import { VgEditor, effectivePolicy } from "../model/allocate-lv.js";
 import { findLv } from "../model/lv-info.js";
-import { isLvPartial } from "../model/mirror-repair.js";
+import { isLvPartial, removeMirrorImages } from "../model/mirror-repair.js";
 import {
   clearRaidRebuild,
   isLinearLv,
+  mirrorToRaid1Alloc,
+  mirrorToRaid1Attach,
+  raid1ToMirror,
+  raid1ToMirrorLog,
   raidAllocNewImages,
   raidAttachNewImages,
   raidExtractImages,
@@ -12,9 +16,9 @@ import {
   raidSegOf,
 } from "../model/raid1-convert.js";
 import type { LogicalVolume } from "../model/types.js";
-import { reloadVg } from "./activation.js";
+import { isLvActive, reloadVg } from "./activation.js";
 import { commitLvChange, createPvList, displayLvName, isPvMissing, lvEnv, vgPvEntries } from "./lv-common.js";
-import { zeroLvStart } from "./lv-io.js";
+import { initMirrorLog, zeroLvStart } from "./lv-io.js";
 import { defaultRegionSize } from "./lvcreate.js";
 import type { ToolContext } from "./toolcontext.js";
 import type { LoadedVg } from "./vg-store.js";
@@ -128,4 +132,85 @@ async function removeImages(ctx: ToolContext, loaded: LoadedVg, lv: LogicalVolum
   await commitReload(ctx, loaded);
   for (const r of removal) ed.lvRemove(r);
   await commitReload(ctx, loaded);
+}
+
+/** A yes/no question that -y does not answer (lvm2's bare yes_no_prompt). */
+async function ask(ctx: ToolContext, question: string): Promise<boolean> {
+  return ctx.opts.prompt ? ctx.opts.prompt(question) : false;
+}
+
+/**
+ * lvconvert --type raid1 on a mirror (_takeover_from_mirrored_to_raid1,
+ * _convert_mirror_to_raid1): rmeta per image on that image's PVs (committed
+ * visible, then wiped), the disk log removed (remove_mirror_log: an inactive
+ * mirror asks "Full resync required ...", which -y does not answer; lvm2
+ * asks it after committing the new rmeta LVs and leaves them behind on "n",
+ * ulvm asks first and leaves nothing), images renamed _rimage_N.
+ */
+export async function convertMirrorToRaid1(ctx: ToolContext, loaded: LoadedVg, lvName: string): Promise<number> {
+  const vg = loaded.vg;
+  const lv = findLv(vg, lvName)!;
+  const disp = displayLvName(vg.name, lv.name);
+  if (!(await ctx.confirm(`Are you sure you want to convert mirror LV ${disp} to raid1 type?`))) {
+    throw new CommandError(`Logical volume ${disp} NOT converted.\nConverting ${disp} from mirror is directly possible to the following layout:\n  raid1`);
+  }
+  const seg = lv.segments[0]!;
+  const logName = "mirrorLog" in seg ? seg.mirrorLog : undefined;
+  if (logName && !(await isLvActive(ctx, vg.name, lv.name))) {
+    if (!(await ask(ctx, `Full resync required to convert inactive mirror volume ${disp} to core log. Proceed?`)))
+      throw new CommandError(`Logical volume ${disp} NOT converted.\nFailed to remove mirror log.`);
+  }
+  const ed = new VgEditor(vg, lvEnv(ctx));
+  const metas = mirrorToRaid1Alloc(ed, lv, vgPvEntries(loaded), effectivePolicy(vg, undefined), defaultRegionSize(ctx));
+  if (!ctx.opts.test) {
+    await commitLvChange(ctx, loaded);
+    for (const m of metas) await zeroLvStart(loaded, findLv(loaded.vg, m)!);
+  }
+  if (logName) {
+    const r = removeMirrorImages(loaded.vg, lv.name, { count: 0, isRemovable: () => false, preferredOnly: true, removeLog: true });
+    for (const st of r.stages) {
+      st.seqno = loaded.vg.seqno; // the stages were cloned before the commit above
+      loaded.vg = st;
+      await commitLvChange(ctx, loaded);
+    }
+    r.result.seqno = loaded.vg.seqno;
+    loaded.vg = r.result;
+    const lv2 = findLv(loaded.vg, lvName)!;
+    lv2.status = lv2.status.filter((f) => f !== "NOTSYNCED");
+  }
+  const ed2 = new VgEditor(loaded.vg, lvEnv(ctx));
+  mirrorToRaid1Attach(ed2, findLv(loaded.vg, lvName)!, metas);
+  await commitReload(ctx, loaded);
+  ctx.out.print(`Logical volume ${disp} successfully converted.`);
+  return 0;
+}
+
+/**
+ * lvconvert --type mirror on a raid1 LV (_raid1_to_mirrored_wrapper,
+ * _convert_raid1_to_mirror): a disk log is allocated, committed visible and
+ * initialised (in sync), the rmeta LVs are extracted, the images renamed
+ * _mimage_N, the log attached; commit, remove the extracted LVs, commit.
+ * lvm2 passes no image count to this takeover: -m is ignored.
+ */
+export async function convertRaid1ToMirror(ctx: ToolContext, loaded: LoadedVg, lvName: string, pvArgs: string[]): Promise<number> {
+  const vg = loaded.vg;
+  const lv = findLv(vg, lvName)!;
+  const disp = displayLvName(vg.name, lv.name);
+  const seg = raidSegOf(lv)!;
+  if (!(await ctx.confirm(`Are you sure you want to convert ${disp} back to the older mirror type?`))) throw new CommandError(`Logical volume ${disp} NOT converted to "mirror".`);
+  const count = seg.raids.length;
+  if (count < 2) throw new CommandError(`can't convert ${disp} to fewer than 2 data_copies.`);
+  if (count > 8)
+    throw new CommandError(`Unable to convert raid1 LV ${disp} with ${count} images to mirror.\nAt least reduce to the maximum of 8 images with "lvconvert -m7 ${disp}".`);
+  const ed = new VgEditor(vg, lvEnv(ctx));
+  const pvs = pvArgs.length ? createPvList(ctx, loaded, pvArgs, true) : vgPvEntries(loaded);
+  const log = raid1ToMirrorLog(ed, lv, seg.regionSizeSectors, { pvs, policy: effectivePolicy(vg, undefined), approx: false });
+  await commitLvChange(ctx, loaded);
+  if (!ctx.opts.test) await initMirrorLog(loaded, log, true);
+  const removal = raid1ToMirror(ed, lv, log, seg.regionSizeSectors);
+  await commitReload(ctx, loaded);
+  for (const r of removal) ed.lvRemove(r);
+  await commitReload(ctx, loaded);
+  ctx.out.print(`Logical volume ${disp} successfully converted.`);
+  return 0;
 }

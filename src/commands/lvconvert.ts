@@ -16,7 +16,7 @@ import type { ToolContext } from "./toolcontext.js";
 import type { LoadedVg } from "./vg-store.js";
 import { vgLockName } from "./lock.js";
 import { isLinearLv, raidSegOf } from "../model/raid1-convert.js";
-import { changeRaidImageCount } from "./lvconvert-raid1.js";
+import { changeRaidImageCount, convertMirrorToRaid1, convertRaid1ToMirror } from "./lvconvert-raid1.js";
 
 /**
  * lvconvert for legacy mirrors (tools/lvconvert.c _lvconvert_mirrors*):
@@ -367,11 +367,17 @@ export const lvconvert: CommandDef = {
       await waitForConversion(ctx, vg, lv, lvExtents(lvObj), loaded.vg.extentSizeSectors * 512, req.intervalSec);
       return 0;
     }
-    if (type === "mirror" && mirrors === undefined) throw new CommandError("Conversions to --type mirror require -m/--mirrors");
     const loaded = await readVgForUpdate(ctx, vg);
     const lvObj = findLv(loaded.vg, lv);
     if (!lvObj) throw new CommandError(`Failed to find logical volume "${vg}/${lv}"`);
     if (!isVisible(lvObj)) throw new CommandError(`Operation not permitted on hidden LV ${displayLvName(vg, lv)}.`);
+    if (type === "raid1" && mirrorSeg(lvObj) && mirrors === undefined) {
+      if (logArg !== undefined) throw new CommandError("--corelog and --mirrorlog are only compatible with mirror devices");
+      return convertMirrorToRaid1(ctx, loaded, lv);
+    }
+    if (type === "mirror" && raidSegOf(lvObj)) {
+      return convertRaid1ToMirror(ctx, loaded, lv, req.pvArgs);
+    }
     const raidRoute = raid1Route(ctx, lvObj, type, mirrors !== undefined);
     if (raidRoute) {
       if (logArg !== undefined) throw new CommandError("--corelog and --mirrorlog are only compatible with mirror devices");
@@ -385,6 +391,7 @@ export const lvconvert: CommandDef = {
       return changeRaidImageCount(ctx, loaded, lv, { newCount: count, pvArgs: req.pvArgs, alloc });
     }
     if (type === "raid1") throw new CommandError(`Conversion using --type ${type} is not supported.`);
+    if (type === "mirror" && mirrors === undefined) throw new CommandError("Conversions to --type mirror require -m/--mirrors");
     const seg = mirrorSeg(lvObj);
     if (!seg && lvObj.segments.some((s) => s.type !== "striped")) throw new CommandError(`Cannot convert LV ${displayLvName(vg, lv)}.`);
     const oldImages = seg ? seg.mirrors.length : 1;

@@ -309,3 +309,157 @@ export function raidRemoveTopLayer(ed: VgEditor, lv: LogicalVolume, removal: Log
   dropStatus(lv, "NOTSYNCED");
   dropStatus(lv, "WRITEMOSTLY");
 }
+
+// ---- mirror <-> raid1 (takeover) ------------------------------------------------
+
+/**
+ * Stage 1 of _convert_mirror_to_raid1: one rmeta per mirror image, each
+ * allocated on the PVs of its image (_alloc_rmeta_for_lv), named
+ * LV_rmeta_N, visible and flagged REBUILD. lvm2 commits here and wipes them;
+ * then the disk log (if any) goes (remove_mirror_log), then
+ * mirrorToRaid1Attach. Returns the rmeta LVs' names in image order.
+ */
+export function mirrorToRaid1Alloc(ed: VgEditor, lv: LogicalVolume, vgPvs: SpaceSpec["pvs"], policy: SpaceSpec["policy"], defaultRegionSectors: number): string[] {
+  const seg = lv.segments[0];
+  if (lv.segments.length !== 1 || !seg || seg.type !== "mirror") throw new InternalError(`${lv.name} is not a mirror`);
+  const names: string[] = [];
+  for (const a of segAreas(seg)) {
+    if (a.kind !== "lv") throw new InternalError(`mirror ${lv.name} has a PV area`);
+    const image = ed.lv(a.lvName)!;
+    if (!isLinearLv(image)) throw new CommandError(`Internal error: Unable to allocate RAID metadata area for non-linear LV ${ed.vg.name}/${image.name}.`);
+    const le = lvLeCount(image);
+    const res = allocOrThrow(() =>
+      allocateExtents(
+        {
+          vg: ed.vg,
+          lv: undefined,
+          segtype: "striped",
+          stripes: 1,
+          mirrors: 1,
+          logCount: 0,
+          regionSizeSectors: defaultRegionSectors,
+          extents: raidRmetaExtents(le, defaultRegionSectors, ed.vg.extentSizeSectors),
+          pvs: pvsOfLv(image, { pvs: vgPvs, policy, approx: false }, vgPvs),
+          policy,
+          approx: false,
+          parallelAreas: undefined,
+          ...(ed.env.config ? { config: ed.env.config } : {}),
+        },
+        ed.idx,
+      ),
+    );
+    const meta = ed.createEmptyLv(`${lv.name}_rmeta_%d`, ["READ", "WRITE", "VISIBLE", "REBUILD"], undefined);
+    ed.addSegments(res, 0, 1, meta, 0);
+    names.push(meta.name);
+  }
+  return names;
+}
+
+/** The rest of _convert_mirror_to_raid1 (the log already gone): attach the rmeta LVs, rename _mimage_N to _rimage_N, raid1. */
+export function mirrorToRaid1Attach(ed: VgEditor, lv: LogicalVolume, metaNames: readonly string[]): void {
+  const seg = lv.segments[0];
+  if (lv.segments.length !== 1 || !seg || seg.type !== "mirror" || !("mirrors" in seg)) throw new InternalError(`${lv.name} is not a mirror`);
+  const raids: RaidSegment["raids"] = [];
+  seg.mirrors.forEach((a, s) => {
+    if (a.kind !== "lv") throw new InternalError(`mirror ${lv.name} has a PV area`);
+    const meta = ed.lv(metaNames[s]!)!;
+    dropStatus(meta, "REBUILD");
+    dropStatus(meta, "VISIBLE");
+    const image = ed.lv(a.lvName)!;
+    renameLv(ed, image, `${lv.name}_rimage_${s}`);
+    raids.push({ meta: meta.name, image: image.name });
+  });
+  const raid: RaidSegment = {
+    type: "raid1",
+    startExtent: seg.startExtent,
+    extentCount: seg.extentCount,
+    tags: seg.tags,
+    typeFlags: [],
+    regionSizeSectors: seg.regionSizeSectors,
+    stripeSizeSectors: 0,
+    writeBehind: 0,
+    minRecoveryRate: 0,
+    maxRecoveryRate: 0,
+    dataOffset: undefined,
+    raids,
+  };
+  lv.segments = [raid];
+}
+
+/**
+ * prepare_mirror_log for _convert_raid1_to_mirror: a disk log LV_mlog away
+ * from the LV's PVs, visible, with the VG's allocation policy recorded (lvm2
+ * passes vg->alloc). lvm2 commits, initialises it, then (raid1ToMirror)
+ * attaches it.
+ */
+export function raid1ToMirrorLog(ed: VgEditor, lv: LogicalVolume, regionSizeSectors: number, space: SpaceSpec): LogicalVolume {
+  let res: AllocResult;
+  try {
+    res = allocateExtents(
+      {
+        vg: ed.vg,
+        lv: undefined,
+        segtype: "mirror",
+        stripes: 0,
+        mirrors: 0,
+        logCount: 1,
+        regionSizeSectors,
+        extents: lvLeCount(lv),
+        pvs: space.pvs,
+        policy: space.policy,
+        approx: false,
+        parallelAreas: buildParallelAreas(ed.vg, lv, ed.idx),
+        ...(ed.env.config ? { config: ed.env.config } : {}),
+      },
+      ed.idx,
+    );
+  } catch (e) {
+    if (e instanceof AllocationError) throw new CommandError(`${e.message}\nUnable to allocate extents for mirror log.`);
+    throw e;
+  }
+  const log = ed.createEmptyLv(`${lv.name}_mlog`, ["READ", "WRITE", "VISIBLE"], ed.vg.allocationPolicy ?? "normal");
+  log.tags = [...lv.tags];
+  ed.addSegments(res, res.areaCount, 1, log, 0);
+  return log;
+}
+
+/**
+ * The rest of _convert_raid1_to_mirror: the rmeta LVs are extracted (renamed
+ * *_extracted, visible, an error segment in place of their extents), the
+ * images renamed _mimage_N, the segment becomes a mirror with `log`
+ * attached. Returns the extracted LVs: lvm2 commits with them, then removes
+ * them and commits again.
+ */
+export function raid1ToMirror(ed: VgEditor, lv: LogicalVolume, log: LogicalVolume, regionSizeSectors: number): LogicalVolume[] {
+  const seg = raidSegOf(lv);
+  if (!seg) throw new InternalError(`${lv.name} is not raid1`);
+  const removal: LogicalVolume[] = [];
+  for (const r of seg.raids) {
+    if (r.meta === undefined) continue;
+    const meta = ed.lv(r.meta)!;
+    addStatus(meta, "VISIBLE");
+    renameLv(ed, meta, `${meta.name}_extracted`);
+    meta.segments = [errorSegment(lvLeCount(meta))];
+    removal.push(meta);
+  }
+  const mirrors = seg.raids.map((r) => {
+    const image = ed.lv(r.image)!;
+    renameLv(ed, image, image.name.replace(/_rimage_(\d+)$/, "_mimage_$1"));
+    return { kind: "lv" as const, lvName: image.name, startLe: 0 };
+  });
+  lv.segments = [
+    {
+      type: "mirror",
+      startExtent: seg.startExtent,
+      extentCount: seg.extentCount,
+      tags: seg.tags,
+      typeFlags: [],
+      mirrorLog: log.name,
+      regionSizeSectors,
+      extentsMoved: undefined,
+      mirrors,
+    },
+  ];
+  dropStatus(log, "VISIBLE");
+  return removal;
+}

@@ -104,6 +104,8 @@ export class DiffLab {
   readonly names: string[];
   private loops = new Map<string, string>();
   readonly log: string[] = [];
+  /** What both tools read on stdin (prompts): "n" unless a test says otherwise. */
+  input = "n\n";
 
   constructor(
     sizesMiB: readonly number[],
@@ -136,9 +138,15 @@ export class DiffLab {
     // Longest paths first: /dev/loop1 must not eat the front of /dev/loop10.
     const byLength = [...this.names].sort((a, b) => this.dev(world, b).length - this.dev(world, a).length);
     for (const n of byLength) t = t.split(this.dev(world, n)).join(`%${n}`);
+    // A noise line can follow a prompt (which ends without a newline) on the same line: keep the prompt.
     return t
       .split("\n")
-      .filter((line) => !LVM_NOISE.some((re) => re.test(line)))
+      .flatMap((line) => {
+        if (!LVM_NOISE.some((re) => re.test(line))) return [line];
+        let rest = line;
+        for (const re of LVM_NOISE) rest = rest.replace(new RegExp(`(?:  )?${re.source}`), "");
+        return rest.trim() === "" ? [] : [rest];
+      })
       .join("\n");
   }
 
@@ -146,14 +154,14 @@ export class DiffLab {
     const a = this.subst("l", args);
     if (this.opts.oracle) {
       const env = { ...this.l.env, LVM_SYSTEM_DIR: this.l.lvmDir, LVM_SUPPRESS_FD_WARNINGS: "1", ULVM_ORACLE_MIRROR: "1" };
-      const r = spawnSync(this.opts.oraclePath ?? ORACLE, a, { env, cwd: this.l.dir, encoding: "utf8", input: "n\n" });
+      const r = spawnSync(this.opts.oraclePath ?? ORACLE, a, { env, cwd: this.l.dir, encoding: "utf8", input: this.input });
       return { code: r.status ?? 128, stdout: r.stdout ?? "", stderr: r.stderr ?? "" };
     }
     return this.l.lvm(...a);
   }
 
   runUlvm(args: readonly string[]): RunResult {
-    return this.u.ulvmInput("n\n", ...this.subst("u", args));
+    return this.u.ulvmInput(this.input, ...this.subst("u", args));
   }
 
   /** Run in both worlds; returns both results (normalised). */

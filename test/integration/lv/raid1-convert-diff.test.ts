@@ -69,3 +69,32 @@ test("lvconvert -m1 --type raid1 on a linear LV, and -m1 with mirror_segtype_def
     ],
     { ulvmGlobal: RAID1_DEFAULT },
   ));
+
+test("lvconvert --type raid1 on mirrors (core and disk log) and --type mirror on raid1", { skip }, async () => {
+  const lab = new DiffLab([64, 64, 64, 64], { oracle: true, oraclePath: RAIDCONV_ORACLE, ulvmGlobal: RAID1_DEFAULT });
+  try {
+    lab.setupVg("vg", lab.names);
+    const steps: Array<[string, string[]]> = [
+      ["n", ["lvcreate", "--type", "mirror", "-m2", "--mirrorlog", "core", "-l", "2", "-n", "c", "vg"]],
+      ["n", ["lvconvert", "--type", "raid1", "vg/c"]],
+      ["n", ["lvconvert", "-y", "--type", "raid1", "vg/c"]],
+      ["n", ["lvcreate", "--type", "mirror", "-m1", "-l", "3", "-n", "m", "vg"]],
+      ["y", ["lvconvert", "-y", "--type", "raid1", "vg/m"]],
+      ["n", ["lvcreate", "--type", "raid1", "-m1", "-l", "2", "-n", "r", "vg"]],
+      ["n", ["lvconvert", "--type", "mirror", "vg/r"]],
+      ["n", ["lvconvert", "-y", "--type", "mirror", "vg/r"]],
+      ["n", ["lvconvert", "-y", "--type", "mirror", "-m1", "vg/c"]],
+      ["n", ["lvconvert", "-y", "--type", "mirror", "vg/m"]],
+      ["n", ["lvconvert", "--type", "mirror", "vg/r"]],
+    ];
+    for (const [input, s] of steps) {
+      lab.input = `${input}\n`;
+      await same(lab, "vg", s);
+    }
+    lab.syncDisks("u");
+    const r = lab.l.lvm("vgck", "vg");
+    assert.equal(r.code, 0, `vgck: ${r.stdout}${r.stderr}`);
+  } finally {
+    lab.cleanup();
+  }
+});
