@@ -15,6 +15,8 @@ import { copyPercent, syncOf, waitForConversion } from "./conversion-progress.js
 import type { ToolContext } from "./toolcontext.js";
 import type { LoadedVg } from "./vg-store.js";
 import { vgLockName } from "./lock.js";
+import { isLinearLv, raidSegOf } from "../model/raid1-convert.js";
+import { changeRaidImageCount, convertMirrorToRaid1, convertRaid1ToMirror } from "./lvconvert-raid1.js";
 
 /**
  * lvconvert for legacy mirrors (tools/lvconvert.c _lvconvert_mirrors*):
@@ -263,6 +265,19 @@ async function repair(ctx: ToolContext, req: Request, args: Args): Promise<numbe
   return 0;
 }
 
+/**
+ * Whether lvm2 takes the raid path (_lvconvert_raid) for this LV: a raid1 LV
+ * (-m, --type raid1|linear), or a linear LV given -m with --type raid1 or,
+ * without --type, when global/mirror_segtype_default is "raid1" (ulvm's
+ * default stays "mirror").
+ */
+function raid1Route(ctx: ToolContext, lv: LogicalVolume, type: string | undefined, mirrorsGiven: boolean): boolean {
+  if (raidSegOf(lv)) return type === undefined || type === "raid1" || type === "linear";
+  if (!isLinearLv(lv) || !mirrorsGiven) return false;
+  if (type === "raid1") return true;
+  return type === undefined && ctx.config.str("global/mirror_segtype_default", "mirror") === "raid1";
+}
+
 export const lvconvert: CommandDef = {
   name: "lvconvert",
   summary: "Change logical volume layout",
@@ -328,7 +343,7 @@ export const lvconvert: CommandDef = {
     if (args.has("repair")) return repair(ctx, req, args);
     const mirrors = parseMirrors(args);
     const type = args.str("type");
-    if (type !== undefined && type !== "mirror" && type !== "linear") throw new CommandError(`Conversion using --type ${type} is not supported.`);
+    if (type !== undefined && type !== "mirror" && type !== "linear" && type !== "raid1") throw new CommandError(`Conversion using --type ${type} is not supported.`);
     if (args.has("corelog") && args.has("mirrorlog")) throw new UsageError("--mirrorlog and --corelog are incompatible.", "lvconvert");
     const logArg = args.has("corelog") ? 0 : mirrorLogValue(args);
     if (logArg === 2) throw new CommandError('Log type "mirrored" is DEPRECATED. Use RAID1 LV or disk log instead.');
@@ -352,11 +367,31 @@ export const lvconvert: CommandDef = {
       await waitForConversion(ctx, vg, lv, lvExtents(lvObj), loaded.vg.extentSizeSectors * 512, req.intervalSec);
       return 0;
     }
-    if (type === "mirror" && mirrors === undefined) throw new CommandError("Conversions to --type mirror require -m/--mirrors");
     const loaded = await readVgForUpdate(ctx, vg);
     const lvObj = findLv(loaded.vg, lv);
     if (!lvObj) throw new CommandError(`Failed to find logical volume "${vg}/${lv}"`);
     if (!isVisible(lvObj)) throw new CommandError(`Operation not permitted on hidden LV ${displayLvName(vg, lv)}.`);
+    if (type === "raid1" && mirrorSeg(lvObj) && mirrors === undefined) {
+      if (logArg !== undefined) throw new CommandError("--corelog and --mirrorlog are only compatible with mirror devices");
+      return convertMirrorToRaid1(ctx, loaded, lv);
+    }
+    if (type === "mirror" && raidSegOf(lvObj)) {
+      return convertRaid1ToMirror(ctx, loaded, lv, req.pvArgs);
+    }
+    const raidRoute = raid1Route(ctx, lvObj, type, mirrors !== undefined);
+    if (raidRoute) {
+      if (logArg !== undefined) throw new CommandError("--corelog and --mirrorlog are only compatible with mirror devices");
+      const cur = raidSegOf(lvObj)?.raids.length ?? 1;
+      let count = cur;
+      if (type === "linear") {
+        if (mirrors && mirrors.n !== 0) throw new CommandError("Cannot specify mirrors with linear type.");
+        count = 1;
+      } else if (mirrors) count = mirrors.sign === "+" ? cur + mirrors.n : mirrors.sign === "-" ? cur - mirrors.n : mirrors.n + 1;
+      if (count < 1) throw new CommandError("Unable to reduce images by specified amount.");
+      return changeRaidImageCount(ctx, loaded, lv, { newCount: count, pvArgs: req.pvArgs, alloc });
+    }
+    if (type === "raid1") throw new CommandError(`Conversion using --type ${type} is not supported.`);
+    if (type === "mirror" && mirrors === undefined) throw new CommandError("Conversions to --type mirror require -m/--mirrors");
     const seg = mirrorSeg(lvObj);
     if (!seg && lvObj.segments.some((s) => s.type !== "striped")) throw new CommandError(`Cannot convert LV ${displayLvName(vg, lv)}.`);
     const oldImages = seg ? seg.mirrors.length : 1;

@@ -373,7 +373,7 @@ function readParams(ctx: ToolContext, args: Args): CreateParams {
 }
 
 /** get_default_region_size: activation/raid_region_size (or the old mirror_region_size) in KiB, default 2 MiB. */
-function defaultRegionSize(ctx: ToolContext): number {
+export function defaultRegionSize(ctx: ToolContext): number {
   const mrs = 2 * ctx.config.int("activation/mirror_region_size", 0);
   const rrs = 2 * ctx.config.int("activation/raid_region_size", 0);
   let r = !mrs && !rrs ? 4096 : !mrs ? rrs : !rrs ? mrs : rrs;

@@ -61,6 +61,29 @@ export function raidOracleUnavailable(): string | undefined {
   return undefined;
 }
 
+/**
+ * The raid conversion oracle (build-lvm-oracle-raidconv.sh): the mirror
+ * oracle with lvm2's "must be active" and in-sync guards of raid conversions
+ * relaxed, so that lvconvert on raid1 LVs can be compared without
+ * device-mapper.
+ */
+export const RAIDCONV_ORACLE = process.env.ULVM_LVM_RAIDCONV_ORACLE ?? "/var/tmp/ulvm-lvm-oracle-raidconv/tools/lvm";
+
+export function raidConvOracleUnavailable(): string | undefined {
+  const why = raidOracleUnavailable();
+  if (why) return why;
+  if (!existsSync(RAIDCONV_ORACLE)) return `no raid conversion oracle at ${RAIDCONV_ORACLE} (test/integration/lv/build-lvm-oracle-raidconv.sh builds it from the mirror oracle)`;
+  const want = readFileSync(join(dirname(dirname(ORACLE)), "ulvm-oracle.sha256"), "utf8").trim();
+  let have = "";
+  try {
+    have = readFileSync(join(dirname(dirname(RAIDCONV_ORACLE)), "ulvm-oracle.sha256"), "utf8").trim();
+  } catch {
+    /* none */
+  }
+  if (have !== want) return `the raid conversion oracle at ${RAIDCONV_ORACLE} was built from another mirror oracle (rebuild it)`;
+  return undefined;
+}
+
 /** Lines lvm2 prints only because activation is disabled here, or because backups are off. */
 const LVM_NOISE = [
   /WARNING: Activation disabled\. No device-mapper interaction will be attempted\./,
@@ -81,10 +104,12 @@ export class DiffLab {
   readonly names: string[];
   private loops = new Map<string, string>();
   readonly log: string[] = [];
+  /** What both tools read on stdin (prompts): "n" unless a test says otherwise. */
+  input = "n\n";
 
   constructor(
     sizesMiB: readonly number[],
-    readonly opts: { oracle?: boolean; ulvmGlobal?: string } = {},
+    readonly opts: { oracle?: boolean; ulvmGlobal?: string; oraclePath?: string } = {},
   ) {
     this.l = new Lab("ulvm-lvdiff-l-");
     this.u = new Lab("ulvm-lvdiff-u-");
@@ -113,9 +138,15 @@ export class DiffLab {
     // Longest paths first: /dev/loop1 must not eat the front of /dev/loop10.
     const byLength = [...this.names].sort((a, b) => this.dev(world, b).length - this.dev(world, a).length);
     for (const n of byLength) t = t.split(this.dev(world, n)).join(`%${n}`);
+    // A noise line can follow a prompt (which ends without a newline) on the same line: keep the prompt.
     return t
       .split("\n")
-      .filter((line) => !LVM_NOISE.some((re) => re.test(line)))
+      .flatMap((line) => {
+        if (!LVM_NOISE.some((re) => re.test(line))) return [line];
+        let rest = line;
+        for (const re of LVM_NOISE) rest = rest.replace(new RegExp(`(?:  )?${re.source}`), "");
+        return rest.trim() === "" ? [] : [rest];
+      })
       .join("\n");
   }
 
@@ -123,14 +154,14 @@ export class DiffLab {
     const a = this.subst("l", args);
     if (this.opts.oracle) {
       const env = { ...this.l.env, LVM_SYSTEM_DIR: this.l.lvmDir, LVM_SUPPRESS_FD_WARNINGS: "1", ULVM_ORACLE_MIRROR: "1" };
-      const r = spawnSync(ORACLE, a, { env, cwd: this.l.dir, encoding: "utf8", input: "n\n" });
+      const r = spawnSync(this.opts.oraclePath ?? ORACLE, a, { env, cwd: this.l.dir, encoding: "utf8", input: this.input });
       return { code: r.status ?? 128, stdout: r.stdout ?? "", stderr: r.stderr ?? "" };
     }
     return this.l.lvm(...a);
   }
 
   runUlvm(args: readonly string[]): RunResult {
-    return this.u.ulvmInput("n\n", ...this.subst("u", args));
+    return this.u.ulvmInput(this.input, ...this.subst("u", args));
   }
 
   /** Run in both worlds; returns both results (normalised). */

@@ -1,0 +1,216 @@
+import { CommandError } from "../errors/errors.js";
+import { VgEditor, effectivePolicy } from "../model/allocate-lv.js";
+import { findLv } from "../model/lv-info.js";
+import { isLvPartial, removeMirrorImages } from "../model/mirror-repair.js";
+import {
+  clearRaidRebuild,
+  isLinearLv,
+  mirrorToRaid1Alloc,
+  mirrorToRaid1Attach,
+  raid1ToMirror,
+  raid1ToMirrorLog,
+  raidAllocNewImages,
+  raidAttachNewImages,
+  raidExtractImages,
+  raidRemoveTopLayer,
+  raidSegOf,
+} from "../model/raid1-convert.js";
+import type { LogicalVolume } from "../model/types.js";
+import { isLvActive, reloadVg } from "./activation.js";
+import { commitLvChange, createPvList, displayLvName, isPvMissing, lvEnv, vgPvEntries } from "./lv-common.js";
+import { initMirrorLog, zeroLvStart } from "./lv-io.js";
+import { defaultRegionSize } from "./lvcreate.js";
+import type { ToolContext } from "./toolcontext.js";
+import type { LoadedVg } from "./vg-store.js";
+
+/**
+ * lvconvert for raid1 LVs at the metadata level (tools/lvconvert.c
+ * _lvconvert_raid, lib/metadata/raid_manip.c): `-m N|+N|-N` on a raid1 LV,
+ * and `-m N` / `--type raid1` on a linear LV. See model/raid1-convert.ts for
+ * the stages lvm2 commits and the order of the sub-LVs.
+ *
+ * lvm2 refuses these on an LV that is not active ("must be active to perform
+ * this operation") and asks the kernel whether the array is in sync; ulvm
+ * changes the metadata of an inactive LV, which counts as in sync unless it
+ * is NOTSYNCED (lvm2 checks that separately). When the daemon has the LV,
+ * every commit is followed by a reload (reloadVg), as lvm2 reloads.
+ */
+
+export interface RaidImageRequest {
+  /** The image count asked for (1 = linear). */
+  newCount: number;
+  pvArgs: string[];
+  alloc: string | undefined;
+}
+
+/** lvseg_name of the LV's first segment, as lvm2 names it in prompts. */
+function segName(lv: LogicalVolume): string {
+  if (raidSegOf(lv)) return "raid1";
+  if (isLinearLv(lv)) return "linear";
+  return lv.segments[0]?.type ?? "linear";
+}
+
+async function commitReload(ctx: ToolContext, loaded: LoadedVg): Promise<void> {
+  await commitLvChange(ctx, loaded);
+  await reloadVg(ctx, loaded.vg.name);
+}
+
+/** _lv_get_nr_failed_components: images with a sub-LV on a missing PV or with an error segment. */
+export function failedRaidComponents(loaded: LoadedVg, lv: LogicalVolume): number {
+  const seg = raidSegOf(lv);
+  if (!seg) return 0;
+  const vg = loaded.vg;
+  const missing = new Set(vg.pvs.filter((pv) => isPvMissing(loaded, pv)).map((pv) => pv.id));
+  const degraded = (name: string | undefined): boolean => {
+    if (name === undefined) return false;
+    const sub = findLv(vg, name);
+    return !sub || isLvPartial(vg, sub, missing) || sub.segments.some((s) => s.type === "error");
+  };
+  return seg.raids.filter((r) => degraded(r.image) || degraded(r.meta)).length;
+}
+
+/** lv_raid_change_image_count: add or remove raid1 images (a linear LV becomes raid1, one image makes it linear). */
+export async function changeRaidImageCount(ctx: ToolContext, loaded: LoadedVg, lvName: string, req: RaidImageRequest): Promise<number> {
+  const vg = loaded.vg;
+  const lv = findLv(vg, lvName)!;
+  const disp = displayLvName(vg.name, lv.name);
+  const seg = raidSegOf(lv);
+  const oldCount = seg ? seg.raids.length : 1;
+  const newCount = req.newCount;
+  if (newCount > 64) throw new CommandError(`Only up to 64 mirrors in raid1 LV ${disp} supported currently.`);
+  if (newCount !== 1) {
+    const level = oldCount === 1 ? "raid1 with " : "";
+    const resil = newCount < oldCount ? "reducing" : "enhancing";
+    if (!(await ctx.confirm(`Are you sure you want to convert ${segName(lv)} LV ${disp} to ${level}${newCount} images ${resil} resilience?`)))
+      throw new CommandError(`Logical volume ${disp} NOT converted.`);
+  }
+  let ok = true;
+  if (seg && newCount >= oldCount && failedRaidComponents(loaded, lv)) {
+    ctx.out.error(`Can't change number of mirrors of degraded ${disp}.`);
+    ctx.out.error(`Please run "lvconvert --repair ${disp}" first.`);
+    ok = false;
+  }
+  if (oldCount === newCount) {
+    ctx.out.warn(`WARNING: ${disp} already has image count of ${newCount}.`);
+    if (!ok) throw new CommandError("");
+  } else if (newCount < oldCount) {
+    await removeImages(ctx, loaded, lv, newCount, req);
+  } else {
+    await addImages(ctx, loaded, lv, newCount, req);
+  }
+  ctx.out.print(`Logical volume ${disp} successfully converted.`);
+  return 0;
+}
+
+async function addImages(ctx: ToolContext, loaded: LoadedVg, lv: LogicalVolume, newCount: number, req: RaidImageRequest): Promise<void> {
+  if (lv.status.includes("NOTSYNCED")) throw new CommandError("Can't add image to out-of-sync RAID LV: use 'lvchange --resync' first.");
+  const ed = new VgEditor(loaded.vg, lvEnv(ctx));
+  const pvs = req.pvArgs.length ? createPvList(ctx, loaded, req.pvArgs, true) : vgPvEntries(loaded);
+  const space = { pvs, policy: effectivePolicy(loaded.vg, req.alloc ?? lv.allocationPolicy), approx: false };
+  const plan = raidAllocNewImages(ed, lv, newCount, space, vgPvEntries(loaded), defaultRegionSize(ctx));
+  // _clear_lvs: commit with the new LVs visible, then wipe the start of each new rmeta.
+  if (!ctx.opts.test) {
+    await commitLvChange(ctx, loaded);
+    for (const m of plan.metas) await zeroLvStart(loaded, m);
+  }
+  raidAttachNewImages(ed, lv, plan);
+  await commitReload(ctx, loaded);
+  if (clearRaidRebuild(loaded.vg, lv)) await commitLvChange(ctx, loaded);
+}
+
+async function removeImages(ctx: ToolContext, loaded: LoadedVg, lv: LogicalVolume, newCount: number, req: RaidImageRequest): Promise<void> {
+  const vg = loaded.vg;
+  const disp = displayLvName(vg.name, lv.name);
+  const ed = new VgEditor(vg, lvEnv(ctx));
+  const targets = req.pvArgs.length ? createPvList(ctx, loaded, req.pvArgs, false).map((e) => e.pv.pvId) : vg.pvs.map((p) => p.id);
+  const removal = raidExtractImages(ed, lv, newCount, new Set(targets), new Set(targets).size, req.pvArgs.length > 0);
+  if (newCount === 1) {
+    if (!(await ctx.confirm(`Are you sure you want to convert raid1 LV ${disp} to type linear losing all resilience?`)))
+      throw new CommandError(`Logical volume ${disp} NOT converted to "linear".`);
+    raidRemoveTopLayer(ed, lv, removal);
+  }
+  await commitReload(ctx, loaded);
+  for (const r of removal) ed.lvRemove(r);
+  await commitReload(ctx, loaded);
+}
+
+/** A yes/no question that -y does not answer (lvm2's bare yes_no_prompt). */
+async function ask(ctx: ToolContext, question: string): Promise<boolean> {
+  return ctx.opts.prompt ? ctx.opts.prompt(question) : false;
+}
+
+/**
+ * lvconvert --type raid1 on a mirror (_takeover_from_mirrored_to_raid1,
+ * _convert_mirror_to_raid1): rmeta per image on that image's PVs (committed
+ * visible, then wiped), the disk log removed (remove_mirror_log: an inactive
+ * mirror asks "Full resync required ...", which -y does not answer; lvm2
+ * asks it after committing the new rmeta LVs and leaves them behind on "n",
+ * ulvm asks first and leaves nothing), images renamed _rimage_N.
+ */
+export async function convertMirrorToRaid1(ctx: ToolContext, loaded: LoadedVg, lvName: string): Promise<number> {
+  const vg = loaded.vg;
+  const lv = findLv(vg, lvName)!;
+  const disp = displayLvName(vg.name, lv.name);
+  if (!(await ctx.confirm(`Are you sure you want to convert mirror LV ${disp} to raid1 type?`))) {
+    throw new CommandError(`Logical volume ${disp} NOT converted.\nConverting ${disp} from mirror is directly possible to the following layout:\n  raid1`);
+  }
+  const seg = lv.segments[0]!;
+  const logName = "mirrorLog" in seg ? seg.mirrorLog : undefined;
+  if (logName && !(await isLvActive(ctx, vg.name, lv.name))) {
+    if (!(await ask(ctx, `Full resync required to convert inactive mirror volume ${disp} to core log. Proceed?`)))
+      throw new CommandError(`Logical volume ${disp} NOT converted.\nFailed to remove mirror log.`);
+  }
+  const ed = new VgEditor(vg, lvEnv(ctx));
+  const metas = mirrorToRaid1Alloc(ed, lv, vgPvEntries(loaded), effectivePolicy(vg, undefined), defaultRegionSize(ctx));
+  if (!ctx.opts.test) {
+    await commitLvChange(ctx, loaded);
+    for (const m of metas) await zeroLvStart(loaded, findLv(loaded.vg, m)!);
+  }
+  if (logName) {
+    const r = removeMirrorImages(loaded.vg, lv.name, { count: 0, isRemovable: () => false, preferredOnly: true, removeLog: true });
+    for (const st of r.stages) {
+      st.seqno = loaded.vg.seqno; // the stages were cloned before the commit above
+      loaded.vg = st;
+      await commitLvChange(ctx, loaded);
+    }
+    r.result.seqno = loaded.vg.seqno;
+    loaded.vg = r.result;
+    const lv2 = findLv(loaded.vg, lvName)!;
+    lv2.status = lv2.status.filter((f) => f !== "NOTSYNCED");
+  }
+  const ed2 = new VgEditor(loaded.vg, lvEnv(ctx));
+  mirrorToRaid1Attach(ed2, findLv(loaded.vg, lvName)!, metas);
+  await commitReload(ctx, loaded);
+  ctx.out.print(`Logical volume ${disp} successfully converted.`);
+  return 0;
+}
+
+/**
+ * lvconvert --type mirror on a raid1 LV (_raid1_to_mirrored_wrapper,
+ * _convert_raid1_to_mirror): a disk log is allocated, committed visible and
+ * initialised (in sync), the rmeta LVs are extracted, the images renamed
+ * _mimage_N, the log attached; commit, remove the extracted LVs, commit.
+ * lvm2 passes no image count to this takeover: -m is ignored.
+ */
+export async function convertRaid1ToMirror(ctx: ToolContext, loaded: LoadedVg, lvName: string, pvArgs: string[]): Promise<number> {
+  const vg = loaded.vg;
+  const lv = findLv(vg, lvName)!;
+  const disp = displayLvName(vg.name, lv.name);
+  const seg = raidSegOf(lv)!;
+  if (!(await ctx.confirm(`Are you sure you want to convert ${disp} back to the older mirror type?`))) throw new CommandError(`Logical volume ${disp} NOT converted to "mirror".`);
+  const count = seg.raids.length;
+  if (count < 2) throw new CommandError(`can't convert ${disp} to fewer than 2 data_copies.`);
+  if (count > 8)
+    throw new CommandError(`Unable to convert raid1 LV ${disp} with ${count} images to mirror.\nAt least reduce to the maximum of 8 images with "lvconvert -m7 ${disp}".`);
+  const ed = new VgEditor(vg, lvEnv(ctx));
+  const pvs = pvArgs.length ? createPvList(ctx, loaded, pvArgs, true) : vgPvEntries(loaded);
+  const log = raid1ToMirrorLog(ed, lv, seg.regionSizeSectors, { pvs, policy: effectivePolicy(vg, undefined), approx: false });
+  await commitLvChange(ctx, loaded);
+  if (!ctx.opts.test) await initMirrorLog(loaded, log, true);
+  const removal = raid1ToMirror(ed, lv, log, seg.regionSizeSectors);
+  await commitReload(ctx, loaded);
+  for (const r of removal) ed.lvRemove(r);
+  await commitReload(ctx, loaded);
+  ctx.out.print(`Logical volume ${disp} successfully converted.`);
+  return 0;
+}

@@ -1,0 +1,465 @@
+import type { LogicalVolume, OpaqueSegment, RaidSegment, VolumeGroup } from "./types.js";
+import { isRaidSeg, isStripedSeg, segAreas } from "./lv-info.js";
+import { AllocationError, CommandError, InternalError } from "../errors/errors.js";
+import { allocateExtents, buildParallelAreas, lvLeCount, raidRmetaExtents, type AllocResult } from "./allocate.js";
+import type { SpaceSpec, VgEditor } from "./allocate-lv.js";
+
+/**
+ * raid1 image changes at the metadata level, as lib/metadata/raid_manip.c
+ * does them (lvconvert -m, linear <-> raid1). Pure: the VgEditor's VG is
+ * changed in memory; the command commits between the stages lvm2 commits
+ * and does the I/O (zeroing new rmeta LVs).
+ *
+ * Adding images (_raid_add_images):
+ *  1. raidAllocNewImages: allocate each new rmeta+rimage pair away from the
+ *     PVs the LV uses (a linear LV first gets LV_rmeta_0 on its own PVs);
+ *     the new LVs are visible, unattached, flagged REBUILD. lvm2 commits
+ *     here, then wipes the first 4 KiB of every new rmeta (_clear_lvs).
+ *  2. raidAttachNewImages: a linear LV moves its segments to LV_rimage_0
+ *     (insert_layer_for_lv) and becomes raid1; the new pairs take the next
+ *     slots and are hidden. Commit (and reload).
+ *  3. clearRaidRebuild: the REBUILD flags go (after the reload passed them
+ *     to the kernel); commit again if any was set.
+ * For a linear LV lvm2 drops REBUILD at stage 2 unless dm-raid >= 1.9.0
+ * says it can rebuild with empty metadata; without a kernel to ask (the
+ * oracle, and ulvm, whose new array is all freshly zeroed rmeta anyway and
+ * so resyncs whole from image 0) the flags go then, and there is no third
+ * commit.
+ *
+ * Removing images (_raid_remove_images): raidExtractImages picks the images
+ * (error-segment images first, then the last ones on the named PVs), renames
+ * them LV_rimage_N_extracted / LV_rmeta_N_extracted, visible, and shifts and
+ * renames the remaining pairs down; with one image left raidRemoveTopLayer
+ * makes the LV linear again (its segments come back from LV_rimage_0, which
+ * keeps an "error" segment until it is removed). Commit with the extracted
+ * LVs still present, remove them, commit again.
+ */
+
+export interface RaidAddPlan {
+  fromLinear: boolean;
+  metas: LogicalVolume[];
+  images: LogicalVolume[];
+  regionSizeSectors: number;
+}
+
+/** The raid1 segment of an LV (its only segment), if it is one. */
+export function raidSegOf(lv: LogicalVolume): RaidSegment | undefined {
+  const s = lv.segments[0];
+  return lv.segments.length === 1 && s && isRaidSeg(s) ? s : undefined;
+}
+
+/** seg_is_linear: one striped segment of one area (or several such). */
+export function isLinearLv(lv: LogicalVolume): boolean {
+  return lv.segments.length > 0 && lv.segments.every((s) => isStripedSeg(s) && s.stripes.length === 1);
+}
+
+/** raid_ensure_min_region_size: double the region size until there are at most 2^21 regions. */
+export function ensureMinRegionSize(sizeSectors: number, regionSizeSectors: number): number {
+  let r = regionSizeSectors;
+  while (sizeSectors / r > 2 ** 21) r *= 2;
+  return r;
+}
+
+function addStatus(lv: LogicalVolume, flag: string): void {
+  if (!lv.status.includes(flag)) lv.status.push(flag);
+}
+
+function dropStatus(lv: LogicalVolume, flag: string): void {
+  lv.status = lv.status.filter((s) => s !== flag);
+}
+
+/** get_pv_list_for_lv: the PVs an LV's segments use, in order of use, whole. */
+function pvsOfLv(lv: LogicalVolume, space: SpaceSpec, allPvs: SpaceSpec["pvs"]): SpaceSpec["pvs"] {
+  const ids: string[] = [];
+  for (const s of lv.segments) for (const a of segAreas(s)) if (a.kind === "pv" && !ids.includes(a.pvId)) ids.push(a.pvId);
+  void space;
+  return ids.flatMap((id) => allPvs.filter((e) => e.pv.pvId === id)).map((e) => ({ pv: e.pv, ranges: undefined }));
+}
+
+function allocOrThrow(fn: () => AllocResult): AllocResult {
+  try {
+    return fn();
+  } catch (e) {
+    if (e instanceof AllocationError) throw new CommandError(e.message);
+    throw e;
+  }
+}
+
+/**
+ * Stage 1 of adding images (see above). `space` is where new pairs may go
+ * (the PVs named, else the VG's); `vgPvs` every allocatable PV (a linear
+ * LV's rmeta_0 goes on its own PVs); `defaultRegionSectors` is
+ * get_default_region_size for a linear LV.
+ */
+export function raidAllocNewImages(ed: VgEditor, lv: LogicalVolume, newCount: number, space: SpaceSpec, vgPvs: SpaceSpec["pvs"], defaultRegionSectors: number): RaidAddPlan {
+  const vg = ed.vg;
+  const seg = raidSegOf(lv);
+  const fromLinear = !seg;
+  if (!seg && !isLinearLv(lv)) throw new CommandError(`Unable to add RAID images to ${vg.name}/${lv.name} of segment type ${lv.segments[0]?.type ?? "linear"}.`);
+  const oldCount = seg ? seg.raids.length : 1;
+  const count = newCount - oldCount;
+  const le = lvLeCount(lv);
+  const metas: LogicalVolume[] = [];
+  const images: LogicalVolume[] = [];
+  let region = seg?.regionSizeSectors ?? 0;
+  if (fromLinear) {
+    region = ensureMinRegionSize(le * vg.extentSizeSectors, defaultRegionSectors);
+    // _alloc_rmeta_for_lv: one rmeta on the PVs the LV uses.
+    const res = allocOrThrow(() =>
+      allocateExtents(
+        {
+          vg,
+          lv: undefined,
+          segtype: "striped",
+          stripes: 1,
+          mirrors: 1,
+          logCount: 0,
+          regionSizeSectors: region,
+          extents: raidRmetaExtents(le, region, vg.extentSizeSectors),
+          pvs: pvsOfLv(lv, space, vgPvs),
+          policy: space.policy,
+          approx: false,
+          parallelAreas: undefined,
+          ...(ed.env.config ? { config: ed.env.config } : {}),
+        },
+        ed.idx,
+      ),
+    );
+    const meta = ed.createEmptyLv(`${lv.name}_rmeta_%d`, ["READ", "WRITE", "VISIBLE", "REBUILD"], undefined);
+    ed.addSegments(res, 0, 1, meta, 0);
+    metas.push(meta);
+  }
+  // _alloc_image_components: the new pairs, away from the LV's PVs.
+  const parallel = buildParallelAreas(vg, lv, ed.idx);
+  const res = allocOrThrow(() =>
+    allocateExtents(
+      {
+        vg,
+        lv: undefined,
+        segtype: "raid1",
+        stripes: 1,
+        mirrors: count,
+        logCount: count,
+        regionSizeSectors: region,
+        extents: le,
+        pvs: space.pvs,
+        policy: space.policy,
+        approx: false,
+        parallelAreas: parallel,
+        ...(ed.env.config ? { config: ed.env.config } : {}),
+      },
+      ed.idx,
+    ),
+  );
+  for (let s = 0; s < count; s++) {
+    const meta = ed.createEmptyLv(`${lv.name}_rmeta_%d`, ["READ", "WRITE", "VISIBLE", "REBUILD"], undefined);
+    ed.addSegments(res, res.areaCount + s, 1, meta, 0);
+    metas.push(meta);
+    const image = ed.createEmptyLv(`${lv.name}_rimage_%d`, ["READ", "WRITE", "VISIBLE", "REBUILD"], undefined);
+    ed.addSegments(res, s, 1, image, 0);
+    images.push(image);
+  }
+  if (fromLinear) {
+    // The data LVs were named from _rimage_0 (the linear LV is not yet _rimage_0): shift the names up.
+    for (let i = images.length - 1; i >= 0; i--) renameLv(ed, images[i]!, `${lv.name}_rimage_${i + 1}`);
+  }
+  return { fromLinear, metas, images, regionSizeSectors: region };
+}
+
+function renameLv(ed: VgEditor, lv: LogicalVolume, name: string): void {
+  ed.idx.delete(lv.name);
+  lv.name = name;
+  ed.idx.add(lv);
+}
+
+/** Stage 2 of adding images: attach the new pairs (a linear LV becomes raid1 over LV_rimage_0). */
+export function raidAttachNewImages(ed: VgEditor, lv: LogicalVolume, plan: RaidAddPlan): void {
+  let seg = raidSegOf(lv);
+  const metas = [...plan.metas];
+  if (plan.fromLinear) {
+    const layer = ed.insertLayerForLv(lv, "_rimage_0");
+    const meta0 = metas.shift()!;
+    const raid: RaidSegment = {
+      type: "raid1",
+      startExtent: 0,
+      extentCount: lvLeCount(layer),
+      tags: [],
+      typeFlags: [],
+      regionSizeSectors: plan.regionSizeSectors,
+      stripeSizeSectors: 0,
+      writeBehind: 0,
+      minRecoveryRate: 0,
+      maxRecoveryRate: 0,
+      dataOffset: undefined,
+      raids: [{ meta: meta0.name, image: layer.name }],
+    };
+    lv.segments = [raid];
+    seg = raid;
+    // No dm-raid to say it rebuilds with empty metadata: the whole new array resyncs (see above).
+    for (const l of [meta0, ...metas, ...plan.images]) dropStatus(l, "REBUILD");
+    dropStatus(meta0, "VISIBLE");
+  }
+  if (!seg) throw new InternalError(`${lv.name} is not raid1`);
+  plan.images.forEach((image, i) => {
+    seg.raids.push({ meta: metas[i]!.name, image: image.name });
+  });
+  for (const l of [...metas, ...plan.images]) dropStatus(l, "VISIBLE");
+}
+
+/** Stage 3: drop REBUILD from the sub-LVs; true when any had it. */
+export function clearRaidRebuild(vg: VolumeGroup, lv: LogicalVolume): boolean {
+  const seg = raidSegOf(lv);
+  if (!seg) return false;
+  let any = false;
+  for (const r of seg.raids) {
+    for (const n of [r.image, r.meta]) {
+      const sub = n === undefined ? undefined : vg.lvs.find((l) => l.name === n);
+      if (sub?.status.includes("REBUILD")) {
+        any = true;
+        dropStatus(sub, "REBUILD");
+      }
+    }
+  }
+  return any;
+}
+
+function errorSegment(extentCount: number): OpaqueSegment {
+  return { type: "error", opaque: true, startExtent: 0, extentCount, tags: [], typeFlags: [], areas: [], areaExtents: extentCount, raw: [] };
+}
+
+function isErrorLv(lv: LogicalVolume | undefined): boolean {
+  return lv?.segments[0]?.type === "error";
+}
+
+function lvOnPvs(lv: LogicalVolume | undefined, pvIds: ReadonlySet<string>): boolean {
+  if (!lv) return false;
+  return lv.segments.some((s) => segAreas(s).some((a) => a.kind === "pv" && pvIds.has(a.pvId)));
+}
+
+/**
+ * _raid_extract_images with shifting: take `oldCount - newCount` images off
+ * (first those with error segments, then from the last slot down, the ones
+ * on `targetPvIds`), renamed *_extracted and visible. `targetCount` is the
+ * size of the PV list (lvm2 refuses when it is smaller than the count).
+ * `pvListGiven`: the PVs were named on the command line.
+ */
+export function raidExtractImages(ed: VgEditor, lv: LogicalVolume, newCount: number, targetPvIds: ReadonlySet<string>, targetCount: number, pvListGiven: boolean): LogicalVolume[] {
+  const seg = raidSegOf(lv);
+  if (!seg) throw new InternalError(`${lv.name} is not raid1`);
+  const disp = `${ed.vg.name}/${lv.name}`;
+  let extract = seg.raids.length - newCount;
+  if (targetCount < extract) throw new CommandError(`Unable to remove ${extract} images:  Only ${targetCount} device${targetCount === 1 ? "" : "s"} given.\nFailed to extract images from ${disp}.`);
+  const out: LogicalVolume[] = [];
+  // As lvm2: the loop's modulo follows the shrinking area count.
+  for (let ss = seg.raids.length * 2 - 1; ss >= 0 && extract; ss--) {
+    const n = seg.raids.length;
+    const s = ss % n;
+    const r = seg.raids[s];
+    if (!r) continue;
+    const image = ed.lv(r.image);
+    const meta = r.meta !== undefined ? ed.lv(r.meta) : undefined;
+    if (Math.floor(ss / n)) {
+      if (!isErrorLv(image) && !isErrorLv(meta)) continue;
+      if (pvListGiven)
+        throw new CommandError(
+          `${disp} has components with error targets that must be removed first: ${ed.vg.name}/${r.image}.\nTry removing the PV list and rerun. the command.\nFailed to extract images from ${disp}.`,
+        );
+    } else if (!lvOnPvs(image, targetPvIds) && !lvOnPvs(meta, targetPvIds)) continue;
+    // _extract_image_components, then _shift_and_rename_image_components.
+    seg.raids.splice(s, 1);
+    for (const l of [meta, image]) {
+      if (!l) continue;
+      addStatus(l, "VISIBLE");
+      renameLv(ed, l, `${l.name}_extracted`);
+      out.push(l);
+    }
+    for (let i = s; i < seg.raids.length; i++) {
+      const rr = seg.raids[i]!;
+      if (rr.meta !== undefined) {
+        const m = ed.lv(rr.meta)!;
+        renameLv(ed, m, `${lv.name}_rmeta_${i}`);
+        rr.meta = m.name;
+      }
+      const im = ed.lv(rr.image)!;
+      renameLv(ed, im, `${lv.name}_rimage_${i}`);
+      rr.image = im.name;
+    }
+    extract--;
+  }
+  if (extract) throw new CommandError(`Unable to extract enough images to satisfy request.\nFailed to extract images from ${disp}.`);
+  return out;
+}
+
+/** _raid_remove_top_layer: a one-image raid1 LV becomes linear; rmeta_0 and rimage_0 join `removal`. */
+export function raidRemoveTopLayer(ed: VgEditor, lv: LogicalVolume, removal: LogicalVolume[]): void {
+  const seg = raidSegOf(lv);
+  if (!seg || seg.raids.length !== 1) throw new InternalError("Unable to remove RAID layer when there is more than one sub-lv.");
+  const r = seg.raids[0]!;
+  const meta = r.meta !== undefined ? ed.lv(r.meta) : undefined;
+  const image = ed.lv(r.image)!;
+  if (meta) {
+    addStatus(meta, "VISIBLE");
+    removal.push(meta);
+  }
+  addStatus(image, "VISIBLE");
+  removal.push(image);
+  // remove_layer_from_lv: the LV takes the layer's segments; the layer keeps an error segment.
+  lv.segments = image.segments;
+  image.segments = [errorSegment(lvLeCount(lv))];
+  dropStatus(lv, "NOTSYNCED");
+  dropStatus(lv, "WRITEMOSTLY");
+}
+
+// ---- mirror <-> raid1 (takeover) ------------------------------------------------
+
+/**
+ * Stage 1 of _convert_mirror_to_raid1: one rmeta per mirror image, each
+ * allocated on the PVs of its image (_alloc_rmeta_for_lv), named
+ * LV_rmeta_N, visible and flagged REBUILD. lvm2 commits here and wipes them;
+ * then the disk log (if any) goes (remove_mirror_log), then
+ * mirrorToRaid1Attach. Returns the rmeta LVs' names in image order.
+ */
+export function mirrorToRaid1Alloc(ed: VgEditor, lv: LogicalVolume, vgPvs: SpaceSpec["pvs"], policy: SpaceSpec["policy"], defaultRegionSectors: number): string[] {
+  const seg = lv.segments[0];
+  if (lv.segments.length !== 1 || !seg || seg.type !== "mirror") throw new InternalError(`${lv.name} is not a mirror`);
+  const names: string[] = [];
+  for (const a of segAreas(seg)) {
+    if (a.kind !== "lv") throw new InternalError(`mirror ${lv.name} has a PV area`);
+    const image = ed.lv(a.lvName)!;
+    if (!isLinearLv(image)) throw new CommandError(`Internal error: Unable to allocate RAID metadata area for non-linear LV ${ed.vg.name}/${image.name}.`);
+    const le = lvLeCount(image);
+    const res = allocOrThrow(() =>
+      allocateExtents(
+        {
+          vg: ed.vg,
+          lv: undefined,
+          segtype: "striped",
+          stripes: 1,
+          mirrors: 1,
+          logCount: 0,
+          regionSizeSectors: defaultRegionSectors,
+          extents: raidRmetaExtents(le, defaultRegionSectors, ed.vg.extentSizeSectors),
+          pvs: pvsOfLv(image, { pvs: vgPvs, policy, approx: false }, vgPvs),
+          policy,
+          approx: false,
+          parallelAreas: undefined,
+          ...(ed.env.config ? { config: ed.env.config } : {}),
+        },
+        ed.idx,
+      ),
+    );
+    const meta = ed.createEmptyLv(`${lv.name}_rmeta_%d`, ["READ", "WRITE", "VISIBLE", "REBUILD"], undefined);
+    ed.addSegments(res, 0, 1, meta, 0);
+    names.push(meta.name);
+  }
+  return names;
+}
+
+/** The rest of _convert_mirror_to_raid1 (the log already gone): attach the rmeta LVs, rename _mimage_N to _rimage_N, raid1. */
+export function mirrorToRaid1Attach(ed: VgEditor, lv: LogicalVolume, metaNames: readonly string[]): void {
+  const seg = lv.segments[0];
+  if (lv.segments.length !== 1 || !seg || seg.type !== "mirror" || !("mirrors" in seg)) throw new InternalError(`${lv.name} is not a mirror`);
+  const raids: RaidSegment["raids"] = [];
+  seg.mirrors.forEach((a, s) => {
+    if (a.kind !== "lv") throw new InternalError(`mirror ${lv.name} has a PV area`);
+    const meta = ed.lv(metaNames[s]!)!;
+    dropStatus(meta, "REBUILD");
+    dropStatus(meta, "VISIBLE");
+    const image = ed.lv(a.lvName)!;
+    renameLv(ed, image, `${lv.name}_rimage_${s}`);
+    raids.push({ meta: meta.name, image: image.name });
+  });
+  const raid: RaidSegment = {
+    type: "raid1",
+    startExtent: seg.startExtent,
+    extentCount: seg.extentCount,
+    tags: seg.tags,
+    typeFlags: [],
+    regionSizeSectors: seg.regionSizeSectors,
+    stripeSizeSectors: 0,
+    writeBehind: 0,
+    minRecoveryRate: 0,
+    maxRecoveryRate: 0,
+    dataOffset: undefined,
+    raids,
+  };
+  lv.segments = [raid];
+}
+
+/**
+ * prepare_mirror_log for _convert_raid1_to_mirror: a disk log LV_mlog away
+ * from the LV's PVs, visible, with the VG's allocation policy recorded (lvm2
+ * passes vg->alloc). lvm2 commits, initialises it, then (raid1ToMirror)
+ * attaches it.
+ */
+export function raid1ToMirrorLog(ed: VgEditor, lv: LogicalVolume, regionSizeSectors: number, space: SpaceSpec): LogicalVolume {
+  let res: AllocResult;
+  try {
+    res = allocateExtents(
+      {
+        vg: ed.vg,
+        lv: undefined,
+        segtype: "mirror",
+        stripes: 0,
+        mirrors: 0,
+        logCount: 1,
+        regionSizeSectors,
+        extents: lvLeCount(lv),
+        pvs: space.pvs,
+        policy: space.policy,
+        approx: false,
+        parallelAreas: buildParallelAreas(ed.vg, lv, ed.idx),
+        ...(ed.env.config ? { config: ed.env.config } : {}),
+      },
+      ed.idx,
+    );
+  } catch (e) {
+    if (e instanceof AllocationError) throw new CommandError(`${e.message}\nUnable to allocate extents for mirror log.`);
+    throw e;
+  }
+  const log = ed.createEmptyLv(`${lv.name}_mlog`, ["READ", "WRITE", "VISIBLE"], ed.vg.allocationPolicy ?? "normal");
+  log.tags = [...lv.tags];
+  ed.addSegments(res, res.areaCount, 1, log, 0);
+  return log;
+}
+
+/**
+ * The rest of _convert_raid1_to_mirror: the rmeta LVs are extracted (renamed
+ * *_extracted, visible, an error segment in place of their extents), the
+ * images renamed _mimage_N, the segment becomes a mirror with `log`
+ * attached. Returns the extracted LVs: lvm2 commits with them, then removes
+ * them and commits again.
+ */
+export function raid1ToMirror(ed: VgEditor, lv: LogicalVolume, log: LogicalVolume, regionSizeSectors: number): LogicalVolume[] {
+  const seg = raidSegOf(lv);
+  if (!seg) throw new InternalError(`${lv.name} is not raid1`);
+  const removal: LogicalVolume[] = [];
+  for (const r of seg.raids) {
+    if (r.meta === undefined) continue;
+    const meta = ed.lv(r.meta)!;
+    addStatus(meta, "VISIBLE");
+    renameLv(ed, meta, `${meta.name}_extracted`);
+    meta.segments = [errorSegment(lvLeCount(meta))];
+    removal.push(meta);
+  }
+  const mirrors = seg.raids.map((r) => {
+    const image = ed.lv(r.image)!;
+    renameLv(ed, image, image.name.replace(/_rimage_(\d+)$/, "_mimage_$1"));
+    return { kind: "lv" as const, lvName: image.name, startLe: 0 };
+  });
+  lv.segments = [
+    {
+      type: "mirror",
+      startExtent: seg.startExtent,
+      extentCount: seg.extentCount,
+      tags: seg.tags,
+      typeFlags: [],
+      mirrorLog: log.name,
+      regionSizeSectors,
+      extentsMoved: undefined,
+      mirrors,
+    },
+  ];
+  dropStatus(log, "VISIBLE");
+  return removal;
+}
