@@ -24,8 +24,25 @@ URL=${ULVM_LVM2_SOURCE_URL:-http://deb.debian.org/debian/pool/main/l/lvm2/lvm2_$
 [ "${ULVM_NO_ORACLE:-0}" = 1 ] && exit 0
 BUILD_SCRIPT=test/integration/lv/build-lvm-oracle.sh
 STAMP=$(sha256sum "$BUILD_SCRIPT" | cut -d' ' -f1)
-[ -x "$DEST/tools/lvm" ] && [ "$(cat "$DEST/ulvm-oracle.sha256" 2>/dev/null)" = "$STAMP" ] && exit 0
 say() { echo "setup: mirror oracle: $*" >&2; }
+# The raid conversion oracle (build-lvm-oracle-raidconv.sh): a copy of the mirror
+# oracle with the "must be active" guards of raid conversions relaxed too; ~5 s.
+# Rebuilt whenever the mirror oracle or its own script changes.
+RAIDCONV_SCRIPT=test/integration/lv/build-lvm-oracle-raidconv.sh
+RAIDCONV_DEST=${ULVM_LVM_RAIDCONV_ORACLE_DIR:-/var/tmp/ulvm-lvm-oracle-raidconv}
+raidconv() {
+  local want
+  want="$STAMP $(sha256sum "$RAIDCONV_SCRIPT" | cut -d' ' -f1)"
+  [ -x "$RAIDCONV_DEST/tools/lvm" ] && [ "$(cat "$RAIDCONV_DEST/ulvm-raidconv.sha256" 2>/dev/null)" = "$want" ] && return 0
+  if bash "$RAIDCONV_SCRIPT" "$DEST" "$RAIDCONV_DEST" >/var/tmp/ulvm-lvm-oracle-raidconv.log 2>&1; then
+    echo "$want" >"$RAIDCONV_DEST/ulvm-raidconv.sha256"
+    say "built $RAIDCONV_DEST/tools/lvm"
+  else
+    tail -5 /var/tmp/ulvm-lvm-oracle-raidconv.log >&2
+    say "raid conversion oracle: build failed; raid1 conversion differential tests will skip"
+  fi
+}
+if [ -x "$DEST/tools/lvm" ] && [ "$(cat "$DEST/ulvm-oracle.sha256" 2>/dev/null)" = "$STAMP" ]; then raidconv; exit 0; fi
 if [ "$(id -u)" != 0 ]; then say "not built (needs root for its build packages); mirror differential tests will skip"; exit 0; fi
 
 missing=()
@@ -56,3 +73,4 @@ if ! bash "$BUILD_SCRIPT" "$work/LVM2.$VERSION" "$DEST.tmp" >"$work/build.log" 2
 fi
 echo "$STAMP" >"$DEST.tmp/ulvm-oracle.sha256"
 rm -rf "$DEST" && mv "$DEST.tmp" "$DEST" && say "built $DEST/tools/lvm"
+raidconv
