@@ -17,6 +17,10 @@
 #      and 4 KiB random at QD32, reads 1 MiB QD8 and 4 KiB random QD32.
 #   4. resync: a mirror's initial sync (lvconvert -m1 on a linear LV) against
 #      a plain sequential copy (dd) of the same size (bench/resync.ts).
+#   5. raid1 LV over NBD (issue 14): a raid1 LV (2 images, bitmap in rmeta)
+#      against the mirror LV, the linear LV and qemu-nbd's quorum over the same
+#      two files: writes 1 MiB and 4 KiB random at QD32, reads 1 MiB QD8 and
+#      4 KiB random QD32.
 #
 # Usage:  npm run bench            default run, ~8 minutes: 3 reps x 2 s (+1 s
 #                                  warm-up) per measurement
@@ -44,7 +48,7 @@ fi
 DATA_DIST=$DIST
 [[ -f $DIST/src/cli/main.js && -f $DIST/bench/metadata.js && -f $DIST/bench/resync.js ]] ||
     { echo "bench: $DIST is not built (run scripts/setup.sh)" >&2; exit 2; }
-ONLY=${ONLY:-metadata linear mirror resync}
+ONLY=${ONLY:-metadata linear mirror resync raid1}
 
 if [[ ${FULL:-0} == 1 ]]; then
     : "${RUNTIME:=10}" "${RAMP:=2}" "${REPS:=5}"
@@ -77,16 +81,17 @@ SERVER=$ROOT/bench/nbd/ulvm-server.sh
 # The ulvm rows: the daemon as the CLI starts it, nothing tuned.
 ULVM_LINEAR_CMD="exec bash $(printf '%q' "$SERVER") linear"
 ULVM_MIRROR_CMD="exec bash $(printf '%q' "$SERVER") mirror"
+ULVM_RAID1_CMD="exec bash $(printf '%q' "$SERVER") raid1"
 
 # ------------------------------------------------------------ 1. metadata
 if has metadata; then
-    log "1/4 metadata: 1,000 LVs, ulvm vs lvm2"
+    log "1/5 metadata: 1,000 LVs, ulvm vs lvm2"
     node "$DIST/bench/metadata.js" --reps "$MD_REPS" 2>&1 | tee "$OUT/metadata.txt" || failed "metadata"
 fi
 
 # ------------------------------------------------------------ 2. linear LV
 if has linear; then
-    log "2/4 linear LV over NBD vs nbdkit and qemu-nbd"
+    log "2/5 linear LV over NBD vs nbdkit and qemu-nbd"
     servers="nbdkit qemu-nbd-tuned custom"
     mirror_env=()
     if [[ ${FULL:-0} == 1 ]]; then
@@ -102,7 +107,7 @@ fi
 
 # ------------------------------------------------------------ 3. mirror LV
 if has mirror; then
-    log "3/4 mirror LV over NBD vs the linear LV, qemu quorum and the host"
+    log "3/5 mirror LV over NBD vs the linear LV, qemu quorum and the host"
     env ULVM_DIST="$DATA_DIST" SERVERS="custom custom-mirror quorum-tuned host-mirror" TESTS="$MIRROR_TESTS" REF=custom OUT="$OUT/mirror" \
         SERVER_NAME=ulvm-linear SERVER_EXPORT=ubl/lin SERVER_CMD="$ULVM_LINEAR_CMD" \
         SERVER_MIRROR_NAME=ulvm-mirror SERVER_MIRROR_EXPORT=ubm/mir SERVER_MIRROR_CMD="$ULVM_MIRROR_CMD" \
@@ -111,8 +116,18 @@ fi
 
 # ------------------------------------------------------------ 4. resync
 if has resync; then
-    log "4/4 resync: lvconvert -m1 of ${RESYNC_GIB} GiB vs dd"
+    log "4/5 resync: lvconvert -m1 of ${RESYNC_GIB} GiB vs dd"
     ULVM_DIST="$DATA_DIST" node "$DIST/bench/resync.js" --gib "$RESYNC_GIB" --reps "$REPS" 2>&1 | tee "$OUT/resync.txt" || failed "resync"
+fi
+
+# ------------------------------------------------------------ 5. raid1 LV
+if has raid1; then
+    log "5/5 raid1 LV over NBD vs the mirror LV, the linear LV and qemu quorum"
+    env ULVM_DIST="$DATA_DIST" SERVERS="custom custom-mirror custom-raid quorum-tuned" TESTS="$MIRROR_TESTS" REF=custom OUT="$OUT/raid1" \
+        SERVER_NAME=ulvm-linear SERVER_EXPORT=ubl/lin SERVER_CMD="$ULVM_LINEAR_CMD" \
+        SERVER_MIRROR_NAME=ulvm-mirror SERVER_MIRROR_EXPORT=ubm/mir SERVER_MIRROR_CMD="$ULVM_MIRROR_CMD" \
+        SERVER_RAID_NAME=ulvm-raid1 SERVER_RAID_EXPORT=ubr/r SERVER_RAID_CMD="$ULVM_RAID1_CMD" \
+        bash "$ROOT/bench/nbd/peers.sh" || failed "raid1"
 fi
 
 # ------------------------------------------------------------ summary
@@ -158,7 +173,7 @@ elapsed=$(($(date +%s) - t_start))
         }
         return n ? sprintf("%.1f", med(a, n)) : "-"
     }
-    FNR == 1 { p = (FILENAME ~ /\/linear\//) ? "L" : "M"; next }
+    FNR == 1 { p = (FILENAME ~ /\/linear\//) ? "L" : (FILENAME ~ /\/raid1\//) ? "R" : "M"; next }
     {
         iops[p, $2, $3, $1] = $5; cpct[p, $2, $3, $1] = $7
         if ($1 + 0 > maxrep[p]) maxrep[p] = $1 + 0
@@ -211,6 +226,17 @@ elapsed=$(($(date +%s) - t_start))
             line("mirror/host-mirror write 1 MiB QD32", "M", "ulvm-mirror", "host-mirror", "write:1m:32", "", "")
             line("mirror/host-mirror rand write 4 KiB QD32", "M", "ulvm-mirror", "host-mirror", "randwrite:4k:32", "", "")
         }
+        if (maxrep["R"] > 0) {
+            print "-- raid1 LV (2 images, bitmap in rmeta) over NBD"
+            line("raid1/mirror write 1 MiB QD32", "R", "ulvm-raid1", "ulvm-mirror", "write:1m:32", 1.0, ">=")
+            line("raid1/mirror rand write 4 KiB QD32", "R", "ulvm-raid1", "ulvm-mirror", "randwrite:4k:32", 1.0, ">=")
+            line("raid1/quorum write 1 MiB QD32", "R", "ulvm-raid1", "quorum-tuned", "write:1m:32", 1.0, ">=")
+            line("raid1/quorum rand write 4 KiB QD32", "R", "ulvm-raid1", "quorum-tuned", "randwrite:4k:32", 1.0, ">=")
+            line("raid1/linear read 1 MiB QD8", "R", "ulvm-raid1", "ulvm-linear", "read:1m:8", 1.0, ">=")
+            line("raid1/linear rand read 4 KiB QD32", "R", "ulvm-raid1", "ulvm-linear", "randread:4k:32", 1.0, ">=")
+            line("raid1/linear write 1 MiB QD32", "R", "ulvm-raid1", "ulvm-linear", "write:1m:32", "", "")
+            line("raid1/linear rand write 4 KiB QD32", "R", "ulvm-raid1", "ulvm-linear", "randwrite:4k:32", "", "")
+        }
         if (rs != "") while ((getline l < rs) > 0) {
             split(l, f, " ")
             if (f[1] == "RESYNC_RATIO") {
@@ -236,7 +262,7 @@ elapsed=$(($(date +%s) - t_start))
             for (i = 1; i <= n; i++)
                 printf "  %-18s %10s %10s %10s\n", T[i], cpu("M", "ulvm-linear", T[i]), cpu("M", "ulvm-mirror", T[i]), cpu("M", "quorum-tuned", T[i])
         }
-    }' $( [[ -f $OUT/linear/results.tsv ]] && echo "$OUT/linear/results.tsv") $( [[ -f $OUT/mirror/results.tsv ]] && echo "$OUT/mirror/results.tsv") </dev/null
+    }' $( [[ -f $OUT/linear/results.tsv ]] && echo "$OUT/linear/results.tsv") $( [[ -f $OUT/mirror/results.tsv ]] && echo "$OUT/mirror/results.tsv") $( [[ -f $OUT/raid1/results.tsv ]] && echo "$OUT/raid1/results.tsv") </dev/null
     [[ -z $FAILED ]] || echo "FAILED parts:$FAILED (their rows are missing above)"
 } | tee "$OUT/summary.txt"
 

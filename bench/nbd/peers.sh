@@ -47,7 +47,8 @@
 #                  e.g. SERVER_CMD='node dist/nbd-serve.js --unix "$SOCK" "$FILE"'
 #   SERVER_MIRROR_CMD  same, for row "custom-mirror": a 2-way mirror of FILE1
 #                  and FILE2 (which hold identical data at start).
-#   SERVER_NAME, SERVER_MIRROR_NAME  labels of those rows [custom, custom-mirror]
+#   SERVER_RAID_CMD    same, for row "custom-raid" (a second 2-way layout of FILE1 and FILE2)
+#   SERVER_NAME, SERVER_MIRROR_NAME, SERVER_RAID_NAME  labels of those rows [custom, custom-mirror, custom-raid]
 #   SERVER_EXPORT, SERVER_MIRROR_EXPORT  export name the custom rows serve ["" ]
 #   START_TIMEOUT  seconds to wait for a server to answer nbdinfo [20]
 #   SCRATCH_PARENT where the scratch directory is made [/var/tmp]
@@ -102,6 +103,8 @@ SERVER_CMD=${SERVER_CMD:-}
 SERVER_MIRROR_CMD=${SERVER_MIRROR_CMD:-}
 SERVER_NAME=${SERVER_NAME:-custom}
 SERVER_MIRROR_NAME=${SERVER_MIRROR_NAME:-custom-mirror}
+SERVER_RAID_CMD=${SERVER_RAID_CMD:-}
+SERVER_RAID_NAME=${SERVER_RAID_NAME:-custom-raid}
 START_TIMEOUT=${START_TIMEOUT:-20}
 SCRATCH_PARENT=${SCRATCH_PARENT:-/var/tmp}
 OUT=${OUT:-}
@@ -111,6 +114,7 @@ if [[ -z ${SERVERS:-} ]]; then
     SERVERS="host-psync host-uring host-uring-direct host-mirror nbdkit-null nbdkit nbdkit-t1 qemu-nbd qemu-nbd-tuned quorum quorum-tuned"
     [[ -n $SERVER_CMD ]] && SERVERS+=" custom"
     [[ -n $SERVER_MIRROR_CMD ]] && SERVERS+=" custom-mirror"
+    [[ -n $SERVER_RAID_CMD ]] && SERVERS+=" custom-raid"
 fi
 
 die() { echo "peers.sh: $*" >&2; exit 2; }
@@ -123,6 +127,7 @@ for r in $SERVERS; do
         qemu-nbd|qemu-nbd-tuned|quorum|quorum-tuned) ;;
         custom) [[ -n $SERVER_CMD ]] || die "row custom needs SERVER_CMD" ;;
         custom-mirror) [[ -n $SERVER_MIRROR_CMD ]] || die "row custom-mirror needs SERVER_MIRROR_CMD" ;;
+        custom-raid) [[ -n $SERVER_RAID_CMD ]] || die "row custom-raid needs SERVER_RAID_CMD" ;;
         *) die "unknown row '$r'" ;;
     esac
 done
@@ -141,7 +146,7 @@ fio --enghelp=nbd >/dev/null 2>&1 || die "this fio has no nbd ioengine"
 
 needs_two=0
 for r in $SERVERS; do
-    case $r in host-mirror|quorum|quorum-tuned|custom-mirror) needs_two=1 ;; esac
+    case $r in host-mirror|quorum|quorum-tuned|custom-mirror|custom-raid) needs_two=1 ;; esac
 done
 
 # ---------------------------------------------------------------- scratch, cleanup
@@ -248,6 +253,7 @@ server_cmd() {  # fills the array CMD for row $1
                      "driver=quorum,vote-threshold=1,read-pattern=$QUORUM_READ,children.0.driver=raw,children.0.file.driver=file,children.0.file.filename=$FILE1,children.1.driver=raw,children.1.file.driver=file,children.1.file.filename=$FILE2") ;;
         custom) CMD=(bash -c "$SERVER_CMD") ;;
         custom-mirror) CMD=(bash -c "$SERVER_MIRROR_CMD") ;;
+        custom-raid) CMD=(bash -c "$SERVER_RAID_CMD") ;;
     esac
 }
 
@@ -255,6 +261,7 @@ label() {
     case $1 in
         custom) echo "$SERVER_NAME" ;;
         custom-mirror) echo "$SERVER_MIRROR_NAME" ;;
+        custom-raid) echo "$SERVER_RAID_NAME" ;;
         *) echo "$1" ;;
     esac
 }
@@ -266,6 +273,7 @@ start_server() {  # row; sets SRV_PID, SOCK, URI; returns 1 if it does not come 
     case $row in
         custom) exp_name=${SERVER_EXPORT:-} ;;
         custom-mirror) exp_name=${SERVER_MIRROR_EXPORT:-} ;;
+        custom-raid) exp_name=${SERVER_RAID_EXPORT:-} ;;
     esac
     URI="nbd+unix:///$exp_name?socket=$SOCK"
     export SOCK URI

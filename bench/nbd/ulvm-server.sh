@@ -6,6 +6,9 @@
 #   ulvm-server.sh mirror   VG "ubm" on $FILE1 $FILE2 + a small log PV, LV "mir":
 #                           2-leg mirror, disk log, --nosync (the legs start
 #                           identical, as peers.sh makes them), export ubm/mir
+#   ulvm-server.sh raid1    VG "ubr" on $FILE1 $FILE2, LV "r": raid1, 2 images,
+#                           --nosync (each rmeta takes the first extent of its
+#                           PV, the image the rest), export ubr/r
 #
 # Each start (re)creates the layout: the first MiB of every PV file is zeroed
 # (label and metadata area; the LV data starts at pe_start = 1 MiB), then
@@ -19,7 +22,7 @@
 # directory for ulvm.conf, the run/dev dirs and the log PV [dirname of $FILE1];
 # ULVM_BIN [bin/ulvm of this repository]; ULVM_DIST as for bin/ulvm.
 set -euo pipefail
-mode=${1:?usage: ulvm-server.sh linear|mirror}
+mode=${1:?usage: ulvm-server.sh linear|mirror|raid1}
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 ULVM=${ULVM_BIN:-$ROOT/bin/ulvm}
 STATE=${ULVM_BENCH_STATE:-$(dirname "$FILE1")}/ulvm-$mode
@@ -53,6 +56,15 @@ case $mode in
         # Both legs fill their PV; the log goes on the third.
         extents=$("$ULVM" pvs --noheadings -o pv_pe_count "$FILE1" | tr -d ' ')
         "$ULVM" lvcreate -q -an --type mirror -m1 --nosync -l "$extents" -n "$LV" "$VG" "$FILE1" "$FILE2" "$LOGPV" >/dev/null 2>&1
+        ;;
+    raid1)
+        VG=ubr LV=r
+        conf "$FILE1" "$FILE2"
+        for f in "$FILE1" "$FILE2"; do wipe_label "$f"; done
+        "$ULVM" pvcreate -q "$FILE1" "$FILE2" >/dev/null
+        "$ULVM" vgcreate -q "$VG" "$FILE1" "$FILE2" >/dev/null
+        extents=$("$ULVM" pvs --noheadings -o pv_pe_count "$FILE1" | tr -d ' ')
+        "$ULVM" lvcreate -q -an --type raid1 -m1 --nosync -l $((extents - 1)) -n "$LV" "$VG" "$FILE1" "$FILE2" >/dev/null 2>&1
         ;;
     *) echo "ulvm-server.sh: unknown mode $mode" >&2; exit 3 ;;
 esac
