@@ -83,6 +83,13 @@ export interface MirrorPersonality {
   readonly preresume?: () => Promise<void>;
   /** Every region in sync: `recovered` are the legs that were stale until now. */
   readonly inSync?: (recovered: readonly MirrorLeg[]) => void;
+  /**
+   * md's read_balance: which live, in-sync leg serves a read of regions
+   * every leg holds (undefined: the primary, as dm-mirror reads). Asked only
+   * when the range is readable from any leg; a leg that then fails is failed
+   * and the question asked again.
+   */
+  readonly readLeg?: (sector: number, lengthSectors: number) => MirrorLeg | undefined;
 }
 
 /** How a stale leg is recovered: every region, or only those the log has out of sync (md bitmap-based recovery). */
@@ -332,7 +339,7 @@ export class MirrorTarget implements Target {
     // a live primary leg. A failure there falls through to readFrom(), which
     // fails the leg and retries on the next one.
     if (this.log.syncCount === this.regions.regionCount && !this.regions.anyRecoveringAt()) {
-      const leg = this.primaryLeg();
+      const leg = this.personality.readLeg?.(sector, into.length / SECTOR_BYTES) ?? this.primaryLeg();
       if (leg !== undefined) {
         return leg.dev.read(leg.offsetBytes + sector * SECTOR_BYTES, into).catch((e: unknown) => {
           if (!(e instanceof IoError)) throw e;
@@ -379,7 +386,7 @@ export class MirrorTarget implements Target {
   private async readFrom(sector: number, into: Uint8Array, first: number, last: number): Promise<void> {
     for (;;) {
       const anyLeg = this.allReadableFromAnyLeg(first, last);
-      const leg = anyLeg ? this.primaryLeg() : this.resyncSource();
+      const leg = anyLeg ? (this.personality.readLeg?.(sector, into.length / SECTOR_BYTES) ?? this.primaryLeg()) : this.resyncSource();
       if (leg === undefined) {
         throw new IoError(
           `${this.deviceName}: no leg holds valid data for sectors ${sector}..${sector + into.length / SECTOR_BYTES - 1}` +

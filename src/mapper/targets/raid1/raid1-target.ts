@@ -32,6 +32,8 @@ import { IoError } from "../../../errors/errors.js";
 export class Raid1Target implements Target {
   readonly type = "raid";
   readonly core: MirrorTarget;
+  /** Slots loaded with `write_mostly`: they serve reads only when no other leg can. */
+  private readonly writeMostly: ReadonlySet<number>;
   /** Per slot: how its recovery runs (none once in sync). Kept until the recovery ends. */
   private readonly recovery: Array<"none" | "dirty" | "full">;
   private resyncDone: boolean;
@@ -51,6 +53,7 @@ export class Raid1Target implements Target {
     opts: MirrorOptions,
   ) {
     this.resyncDone = plan.resyncDone;
+    this.writeMostly = new Set(args.writeMostly);
     this.recovery = plan.slots.map((s) => (s.kind === "recover" ? s.recovery : "none"));
     this.core = new MirrorTarget(
       lengthSectors,
@@ -73,6 +76,7 @@ export class Raid1Target implements Target {
         recoverOnlyStale: true,
         preresume: () => this.commit(),
         inSync: (recovered) => this.onInSync(recovered),
+        readLeg: (sector, lengthSectors) => this.readLeg(sector, lengthSectors),
       },
     );
     plan.slots.forEach((s, i) => {
@@ -80,6 +84,29 @@ export class Raid1Target implements Target {
       else if (s.kind === "recover") this.core.markLegStale(i, s.recovery);
     });
     if (args.maxRecoveryRateKiBPerSec !== undefined && args.maxRecoveryRateKiBPerSec > 0) this.core.setResyncRate(args.maxRecoveryRateKiBPerSec * 1024);
+  }
+
+  /** Per slot: the sector after the last read it served (md's next_seq_sect). */
+  private readonly nextReadSector: number[] = [];
+  private lastReadSlot = -1;
+
+  /**
+   * md's read_balance, in brief: only live legs that are not being recovered
+   * serve reads; write-mostly legs only when no other can. A read that
+   * continues the previous read of a leg stays on it (a sequential stream
+   * keeps one leg's readahead); any other read goes to the next candidate
+   * after the last one used, spreading random reads over the legs.
+   */
+  private readLeg(sector: number, lengthSectors: number): MirrorLeg | undefined {
+    const legs = this.core.legs;
+    let candidates = legs.filter((l) => !l.failed && !l.stale && !this.writeMostly.has(l.index));
+    if (candidates.length === 0) candidates = legs.filter((l) => !l.failed && !l.stale);
+    if (candidates.length === 0) return undefined;
+    let leg = candidates.find((l) => this.nextReadSector[l.index] === sector);
+    if (leg === undefined) leg = candidates.find((l) => l.index > this.lastReadSlot) ?? candidates[0]!;
+    this.lastReadSlot = leg.index;
+    this.nextReadSector[leg.index] = sector + lengthSectors;
+    return leg;
   }
 
   /** The rmeta of `slot` failed (read, write or decode): md fails the whole device. */
