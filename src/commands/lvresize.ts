@@ -4,7 +4,7 @@ import { AllocationError, CommandError } from "../errors/errors.js";
 import { displaySize, type Sign } from "../base/units.js";
 import { VgEditor, effectivePolicy } from "../model/allocate-lv.js";
 import { lvLeCount, LvIndex } from "../model/allocate.js";
-import { isMirrorSeg, isStripedSeg, isVisible, segAreaExtents, segAreas } from "../model/lv-info.js";
+import { isMirrorSeg, isRaidSeg, isStripedSeg, isVisible, segAreaExtents, segAreas } from "../model/lv-info.js";
 import { vgExtentCount } from "../model/extents.js";
 import { vgFreeCount } from "../model/allocate-pv-maps.js";
 import type { LogicalVolume, Segment } from "../model/types.js";
@@ -311,7 +311,7 @@ function makeResize(name: "lvextend" | "lvreduce" | "lvresize", mode: Mode, summ
 
       // _lvresize_adjust_extents.
       const segLast = lv.segments[lv.segments.length - 1]!;
-      const lastType = isMirrorSeg(segLast) ? "mirror" : "striped";
+      const lastType = isMirrorSeg(segLast) ? "mirror" : isRaidSeg(segLast) ? "raid1" : "striped";
       if (p.segtype === "error" || p.segtype === "zero") throw new CommandError(`Segment type ${p.segtype} is not supported by ulvm.`);
       if (p.segtype !== undefined && p.segtype !== lastType) {
         if (p.segtype === "striped" || p.segtype === "error" || p.segtype === "zero") {
@@ -331,7 +331,8 @@ function makeResize(name: "lvextend" | "lvreduce" | "lvresize", mode: Mode, summ
       const reducing = sign === "-" || (!sign && extents < existing);
       let segSize = 0;
       if (!reducing) {
-        const segMirrors = isMirrorSeg(segLast) ? mirrorCount(lv) : 0;
+        // lv_mirror_count: a raid1 LV counts its images, as a mirror its legs.
+        const segMirrors = isMirrorSeg(segLast) ? mirrorCount(lv) : isRaidSeg(segLast) ? segLast.raids.length : 0;
         if (!mirrors && segMirrors) {
           out.print(`Extending ${segMirrors} mirror images.`);
           mirrors = segMirrors;
@@ -339,7 +340,11 @@ function makeResize(name: "lvextend" | "lvreduce" | "lvresize", mode: Mode, summ
         if (!(stripes === 1 || (stripes > 1 && stripeSize))) {
           let segStripeSize = 0;
           let segStripesN = 0;
-          const base = segMirrors ? ed.lv((segLast as { mirrors: Array<{ lvName?: string }> }).mirrors[0]!.lvName ?? "") : lv;
+          const base = isRaidSeg(segLast)
+            ? ed.lv(segLast.raids[0]!.image)
+            : segMirrors
+              ? ed.lv((segLast as { mirrors: Array<{ lvName?: string }> }).mirrors[0]!.lvName ?? "")
+              : lv;
           for (const s of base?.segments ?? []) {
             if (!isStripedSeg(s)) continue;
             const sz = s.stripeSizeSectors;
@@ -384,7 +389,7 @@ function makeResize(name: "lvextend" | "lvreduce" | "lvresize", mode: Mode, summ
           const segLogical = s.extentCount;
           const segPhysical = segAreaExtents(s) * segAreas(s).length;
           ss = segStripes(ed.idx, s);
-          segMirrors = isMirrorSeg(s) ? mirrorCount(lv) : 0;
+          segMirrors = isMirrorSeg(s) ? mirrorCount(lv) : isRaidSeg(s) ? s.raids.length : 0;
           if (extentsArePes) {
             if (newExtents <= physicalUsed + segPhysical) {
               segSize = newExtents - physicalUsed;
@@ -429,7 +434,7 @@ function makeResize(name: "lvextend" | "lvreduce" | "lvresize", mode: Mode, summ
         if (resize === "reduce") throw new CommandError(`New size given (${extents} extents) not less than existing size (${existingLogical} extents)`);
         resize = "extend";
       } else if (!p.resizefs) throw new CommandError(`New size (${extents} extents) matches existing size (${existingLogical} extents)`);
-      if (extents > existingLogical && first && isMirrorSeg(first) && p.nosync && !lv.status.includes("NOTSYNCED")) lv.status.push("NOTSYNCED");
+      if (extents > existingLogical && first && (isMirrorSeg(first) || isRaidSeg(first)) && p.nosync && !lv.status.includes("NOTSYNCED")) lv.status.push("NOTSYNCED");
 
       if (resize === "reduce" && !pvhIsVg) out.print("Ignoring PVs on command line when reducing.");
 
@@ -463,8 +468,8 @@ function makeResize(name: "lvextend" | "lvreduce" | "lvresize", mode: Mode, summ
             segtype: lastType,
             stripes: stripes || 1,
             stripeSizeSectors: stripes > 1 ? stripeSize : 0,
-            mirrors: lastType === "mirror" ? mirrors : mirrors || 1,
-            regionSizeSectors: isMirrorSeg(seg0) ? seg0.regionSizeSectors : 0,
+            mirrors: lastType === "striped" ? mirrors || 1 : mirrors,
+            regionSizeSectors: isMirrorSeg(seg0) || isRaidSeg(seg0) ? seg0.regionSizeSectors : 0,
             extents: extents - oldExtents,
           });
           if (lastType === "mirror" && oldExtents && lv.status.includes("NOTSYNCED")) {

@@ -322,3 +322,34 @@ test("a bitmap of another region size is not trusted: full sync", async () => {
   assert.equal(log.syncCount, 0);
   assert.equal(decodeMdBitmapSuperblock(devs[0]!.bytes.subarray(4096)).chunkBytes, 8192);
 });
+
+test("the LV grew (lvextend of every image): the old regions keep their bits, the new ones and the old last partial one resync", async () => {
+  const devs = mem(2);
+  const before = await syncedSet(devs, 40);
+  before.markDirty(3);
+  await before.flush();
+  // 40 regions of 8 sectors, now 70.5 regions' worth: the old ones keep their state.
+  const log = new MdBitmapDirtyLog({
+    regionSectors: REGION_SECTORS,
+    dataSectors: 70 * REGION_SECTORS + 4,
+    syncMode: "default",
+    rmetas: devs.map((d, i) => ({ name: `lv_rmeta_${i}`, dev: d })),
+    onFailure: () => undefined,
+  });
+  await log.resume();
+  assert.equal(log.loadOutcome, "bitmap");
+  assert.deepEqual(outOfSync(log), [3, ...Array.from({ length: 31 }, (_, i) => 40 + i)]);
+  assert.equal(decodeMdBitmapSuperblock(devs[0]!.bytes.subarray(4096)).syncSectors, BigInt(70 * REGION_SECTORS + 4));
+});
+
+test("the LV shrank: the regions both sizes share keep their bits, nothing else resyncs", async () => {
+  const devs = mem(2);
+  const before = await syncedSet(devs, 64);
+  before.markDirty(5);
+  before.markDirty(50);
+  await before.flush();
+  const { log } = open(devs, 32);
+  await log.resume();
+  assert.equal(log.loadOutcome, "bitmap");
+  assert.deepEqual(outOfSync(log), [5]);
+});

@@ -216,6 +216,14 @@ export class MdBitmapDirtyLog extends CoreDirtyLog {
     const bits = this.mdBits;
     if (outcome === "bitmap") {
       bits.set(source!.bits.subarray(0, bits.length));
+      // The LV was resized (lvextend / lvreduce of every image): the bits of the
+      // regions both sizes share still hold; a region that was past the old
+      // end, or held its last partial chunk, has never been synced (md
+      // resyncs the grown part from the old size on).
+      const oldSectors = source!.sb.syncSectors;
+      if (oldSectors < BigInt(this.o.dataSectors)) {
+        for (let r = Number(oldSectors / BigInt(this.regionSectors)); r < this.regionCount; r++) setBit(bits, r);
+      }
       const resyncFrom = winner?.kind === "valid" ? winner.superblock.arrayResyncOffsetSectors : MAX_SECTOR;
       if (resyncFrom !== MAX_SECTOR) {
         const first = Number(resyncFrom / BigInt(this.regionSectors));
@@ -267,7 +275,6 @@ export class MdBitmapDirtyLog extends CoreDirtyLog {
           c.l.kind === "valid" &&
           c.l.bitmap !== undefined &&
           c.l.bitmap.chunkBytes === this.regionSectors * SECTOR_BYTES &&
-          c.l.bitmap.syncSectors === BigInt(this.o.dataSectors) &&
           this.states[c.i] === "live",
       )
       .sort((a, b) => (a.l.bitmap!.eventCount > b.l.bitmap!.eventCount ? -1 : a.l.bitmap!.eventCount < b.l.bitmap!.eventCount ? 1 : a.i - b.i));

@@ -57,7 +57,23 @@ const ERRORS: string[][] = [
   ["lvcreate", "--type", "raid1", "-m1", "-l", "2", "-n", "ok_rimage_0", "vg"],
 ];
 
+// lvextend grows every image (lvm2: "Extending 2 mirror images."), on its own PV where it can.
+// (lvreduce of raid1 is left out: lvm2 asks dm-raid whether it can shrink, and without
+// device-mapper it says "RAID module does not support shrinking."; ulvm's target can.)
+const EXTEND: string[][] = [
+  ["lvcreate", "--type", "raid1", "-m1", "-l", "3", "-n", "r", "vg", "%d0", "%d1"],
+  ["lvcreate", "-l", "2", "-n", "lin", "vg", "%d0"],
+  ["lvextend", "-l", "+2", "vg/r"],
+  ["lvextend", "-L", "+8m", "vg/r", "%d2", "%d3"],
+  ["lvextend", "-l", "+50%FREE", "vg/r"],
+  ["lvcreate", "--type", "raid1", "-m2", "-l", "2", "-n", "r3", "vg"],
+  ["lvextend", "-l", "+1", "-m2", "vg/r3"],
+  ["lvextend", "-l", "+1", "-m1", "vg/r3"],
+  ["lvextend", "-l", "+1000", "vg/r3"],
+];
+
 const raidSkip = raidOracleUnavailable();
+test("lvextend of raid1: every image grows, beside its rmeta or on other PVs, as lvm2 allocates it", { skip: raidSkip }, () => run([64, 64, 64, 64], EXTEND));
 test("lvcreate --type raid1: images, rmeta placement, -m2, -R, --nosync, recovery rates, PV lists", { skip: raidSkip }, () => run([64, 96, 128, 80], CREATE));
 test("raid1 at its limits: too few PVs, too little space, options raid1 does not take", { skip: raidSkip }, () => run([81, 81], ERRORS));
 test("-m1 makes raid1 when global/mirror_segtype_default is raid1", { skip: raidSkip }, () =>
