@@ -216,6 +216,15 @@ export class FailurePolicy {
 
   onEvent(e: MapperEvent): Promise<void> | void {
     this.daemon.log(`event ${JSON.stringify(e)}`);
+    if (e.kind === "rmeta-invalid") {
+      const owner = splitDmName(e.device);
+      const meta = splitDmName(e.metaDevice);
+      this.daemon.log(
+        `WARNING: raid1 LV ${owner?.vg}/${owner?.lv}: the metadata of image ${e.slot} (${meta?.vg}/${meta?.lv}) is not valid: ${e.reason}. ` +
+          `The image is not used and its metadata is left as it is until a repair (lvconvert --repair ${owner?.vg}/${owner?.lv}).`,
+      );
+      return;
+    }
     if (e.kind !== "leg-failed" && e.kind !== "log-failed") return;
     const owner = splitDmName(e.device);
     const sub = splitDmName(e.kind === "leg-failed" ? e.legDevice : e.logDevice);

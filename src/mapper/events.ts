@@ -27,6 +27,13 @@ export type MapperEvent =
     }
   | { readonly kind: "log-failed"; readonly device: string; readonly logDevice: string; readonly errno: string }
   | { readonly kind: "in-sync"; readonly device: string }
+  /**
+   * raid1: a slot's rmeta holds something that is not a valid dm-raid
+   * superblock and bitmap (bad magic, unknown features, a bitmap that does not
+   * fit...). Its leg is not used and its rmeta not written; the device is not
+   * failed (it answered): what to do is for a repair command to decide.
+   */
+  | { readonly kind: "rmeta-invalid"; readonly device: string; readonly slot: number; readonly metaDevice: string; readonly reason: string }
   | { readonly kind: "stripe-error"; readonly device: string; readonly stripe: number; readonly stripeDevice: string; readonly errno: string };
 
 export type MapperEventHandler = (event: MapperEvent) => void | Promise<void>;

@@ -1,6 +1,6 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { closeSync, mkdirSync, openSync, readSync, renameSync } from "node:fs";
+import { closeSync, mkdirSync, openSync, readFileSync, readSync, renameSync, writeSync } from "node:fs";
 import { join } from "node:path";
 import { Lab, which } from "../../helpers/lab.js";
 import { DaemonClient } from "../../../src/daemon/control-client.js";
@@ -120,6 +120,42 @@ test("raid1: an image away for a while, then vgextend --restoremissing and lvcha
       const sb = decodeDmRaidSuperblock(pread(pv, MiB, 4096));
       assert.ok(sb.kind === "superblock" && sb.superblock.failedDevices === 0n, "no failed bit after the recovery");
     }
+  } finally {
+    lab.cleanup();
+  }
+});
+
+test("raid1: an rmeta with a bad magic gets a warning naming the LV and the image; the image serves nothing, its rmeta is not overwritten, its PV is not failed", { skip }, async () => {
+  const lab = new Lab("ulvm-r1badmeta-");
+  try {
+    const d1 = lab.addDisk("d1", 64);
+    const d2 = lab.addDisk("d2", 64);
+    lab.ok("pvcreate", d1, d2);
+    lab.ok("vgcreate", "vg", d1, d2);
+    lab.ok("lvcreate", "--type", "raid1", "-m1", "-L", "16M", "-n", "r", "vg");
+    const uri = `nbd+unix:///vg/r?socket=${join(lab.dir, "run", "nbd.sock")}`;
+    assert.equal(lab.run("qemu-io", ["-f", "raw", "-c", "write -P 7 0 16M", uri]).code, 0);
+    lab.ok("lvchange", "-an", "vg/r");
+    // Image 1's rmeta loses its magic; image 1 holds other bytes than image 0 from now on.
+    const fd = openSync(d2, "r+");
+    writeSync(fd, Buffer.from("XXXX"), 0, 4, MiB);
+    writeSync(fd, Buffer.alloc(MiB, 9), 0, MiB, 5 * MiB);
+    closeSync(fd);
+    const rmetaBefore = pread(d2, MiB, 4 * MiB);
+    lab.ok("lvchange", "-ay", "vg/r");
+    const log = readFileSync(join(lab.dir, "run", "ulvmd.log"), "utf8");
+    assert.match(log, /WARNING: raid1 LV vg\/r: the metadata of image 1 \(vg\/r_rmeta_1\) is not valid: dm-raid superblock has bad magic/);
+    const st = await topStatus(lab);
+    assert.match(st.raid?.health ?? "", /^A[D-]$/);
+    assert.match(lab.ok("lvs", "--noheadings", "-o", "lv_health_status", "vg/r"), /refresh needed/);
+    // Every read is image 0's, and the PV is not flagged MISSING.
+    const r = lab.run("qemu-io", ["-f", "raw", "-c", "read -P 7 0 16M", uri]);
+    assert.equal(r.code, 0, r.stdout + r.stderr);
+    assert.doesNotMatch(r.stdout + r.stderr, /Pattern verification failed/);
+    const pvs = lab.ulvm("pvs", "--noheadings", "-o", "pv_name,pv_missing", d2);
+    assert.doesNotMatch(pvs.stdout + pvs.stderr, /missing|unknown/i);
+    lab.ok("lvchange", "-an", "vg/r");
+    assert.ok(pread(d2, MiB, 4 * MiB).equals(rmetaBefore), "image 1's rmeta untouched");
   } finally {
     lab.cleanup();
   }

@@ -63,6 +63,11 @@ export function createRaid1TargetType(options: Partial<MirrorOptions> = {}): Tar
           });
         }
         const loads = await Promise.all(rmetas.map((r) => loadRmeta(r)));
+        loads.forEach((l, slot) => {
+          if (l.kind !== "invalid") return;
+          const e = { kind: "rmeta-invalid", device: ctx.deviceName, slot, metaDevice: rmetas[slot]?.name ?? "-", reason: l.reason } as const;
+          void Promise.resolve(ctx.env.onEvent?.(e)).catch(() => undefined);
+        });
         const plan = planRaid1(loads, a, ctx.lengthSectors);
         let target: Raid1Target | undefined;
         const log = new MdBitmapDirtyLog({
@@ -72,6 +77,7 @@ export function createRaid1TargetType(options: Partial<MirrorOptions> = {}): Tar
           rmetas,
           onFailure: (slot, errno) => {
             target?.rmetaFailed(slot, errno);
+            if (loads[slot]?.kind === "invalid") return; // reported as rmeta-invalid above: not a device failure
             const name = rmetas[slot]?.name ?? "-";
             void Promise.resolve(ctx.env.onEvent?.({ kind: "log-failed", device: ctx.deviceName, logDevice: name, errno })).catch(() => undefined);
           },
