@@ -1,8 +1,14 @@
 #!/usr/bin/env bash
 # The seed's story on image files: LVM mirroring as RAID1 without hardware RAID.
 # Four 3 GB sparse files stand in for the partitions sdb1..sdb4 of the tutorial.
-# Usage: bash scripts/demo.sh [SCRATCH_DIR]     (KEEP=1 keeps the scratch folder)
+# Usage: bash scripts/demo.sh [--type raid1] [SCRATCH_DIR]     (KEEP=1 keeps the scratch folder)
+#   (npm run demo -- --type raid1): the same story with lvm2's raid1 segment
+#   type instead of the legacy mirror: no log disk, the failed image replaced
+#   with lvconvert --repair onto the spare.
 set -euo pipefail
+TYPE=mirror
+if [ "${1:-}" = "--type" ]; then TYPE=${2:?--type needs mirror or raid1}; shift 2; fi
+case $TYPE in mirror|raid1) ;; *) echo "demo: --type must be mirror or raid1" >&2; exit 3 ;; esac
 REPO=$(cd "$(dirname "$0")/.." && pwd)
 SCRATCH=${1:-$(mktemp -d /var/tmp/ulvm-demo.XXXXXX)}
 mkdir -p "$SCRATCH"/{disks,etc,run,dev}
@@ -28,6 +34,61 @@ cleanup() {
 	if [ "${KEEP:-0}" = 1 ]; then echo "scratch kept in $SCRATCH"; else rm -rf "$SCRATCH"; fi
 }
 trap cleanup EXIT
+
+if [ "$TYPE" = raid1 ]; then
+	step "1. Partitions: four 3 GB image files (sdb1 and sdb2 the two images, sdb3 spare room, sdb4 the spare)"
+	for p in sdb1 sdb2 sdb3 sdb4; do truncate -s 3G "$D/$p"; done
+	for p in sdb1 sdb2 sdb3 sdb4; do run ulvm pvcreate "$D/$p"; done
+	run ulvm vgcreate vg_test "$D/sdb1" "$D/sdb2" "$D/sdb3"
+
+	step "2. A raid1 LV: image 0 on sdb1, image 1 on sdb2, each with its rmeta (superblock + write-intent bitmap) in front"
+	run ulvm lvcreate --type raid1 -L 2.8G -m1 -n mirror_test vg_test "$D/sdb1" "$D/sdb2"
+	run ulvm lvs -a -o +devices
+	echo "(waiting for the initial sync)"
+	while [ "$(ulvm lvs --noheadings -o copy_percent vg_test/mirror_test | tr -d ' ')" != "100.00" ]; do
+		ulvm lvs --noheadings -o lv_name,copy_percent,raid_sync_action vg_test/mirror_test; sleep 1
+	done
+	run ulvm lvs -a -o name,attr,copy_percent,raid_sync_action,raid_mismatch_count,lv_health_status,devices
+
+	if [ "$(id -u)" != 0 ] || ! command -v nbdfuse >/dev/null; then
+		echo "Steps 3-6 need root (a loop device over nbdfuse makes the device path); stopping here."
+		exit 0
+	fi
+	step "3. A filesystem on the raid1 LV"
+	run mkfs.ext3 -q "$ULVM_DEV_DIR/vg_test/mirror_test"
+	mkdir -p "$MNT"
+	run mount "$ULVM_DEV_DIR/vg_test/mirror_test" "$MNT"
+
+	step "4. The failure drill: write a file, wipe the start of sdb2, keep using the data"
+	for x in $(seq 1 100); do echo "$x test test test " >> "$MNT/test.txt"; done
+	sync
+	run dd if=/dev/zero of="$D/sdb2" count=10 bs=1M conv=notrunc
+	sleep 1
+	echo "more data after the failure" >> "$MNT/test.txt"; sync
+	run ulvm lvs -a -o +devices,lv_health_status
+	run tail -n 3 "$ULVM_RUN_DIR/ulvmd.log"
+	run umount "$MNT"
+	run mount "$ULVM_DEV_DIR/vg_test/mirror_test" "$MNT"
+	run tail -n 3 "$MNT/test.txt"
+
+	step "5. Replace the failed image with one on the spare sdb4, then drop the dead disk"
+	run ulvm vgextend vg_test "$D/sdb4"
+	run ulvm lvconvert --repair -y vg_test/mirror_test "$D/sdb4"
+	while [ "$(ulvm lvs --noheadings -o copy_percent vg_test/mirror_test 2>/dev/null | tr -d ' ')" != "100.00" ]; do
+		ulvm lvs --noheadings -o lv_name,copy_percent,raid_sync_action vg_test/mirror_test 2>/dev/null; sleep 1
+	done
+	run ulvm vgreduce --removemissing vg_test
+	run ulvm lvs -a -o name,attr,copy_percent,raid_sync_action,lv_health_status,devices
+	run tail -n 3 "$MNT/test.txt"
+	run umount "$MNT"
+	run e2fsck -fn "$ULVM_DEV_DIR/vg_test/mirror_test"
+
+	step "6. Both images hold the same bytes"
+	node "$REPO/bin/ulvm" lvchange -an vg_test/mirror_test
+	# Each image starts at PE 1 of its PV (its rmeta is PE 0): 1 MiB pe_start + 4 MiB; 717 extents of 4 MiB.
+	run cmp <(dd if="$D/sdb1" bs=1M skip=5 count=2868 status=none) <(dd if="$D/sdb4" bs=1M skip=5 count=2868 status=none) && echo "images identical"
+	exit 0
+fi
 
 step "1. Partitions: four 3 GB image files (sdb1 data, sdb2 its mirror, sdb3 the log, sdb4 the spare)"
 for p in sdb1 sdb2 sdb3 sdb4; do truncate -s 3G "$D/$p"; done

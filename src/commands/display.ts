@@ -3,6 +3,7 @@ import type { Args, OptionSpec } from "../cli/args.js";
 import { UsageError } from "../errors/errors.js";
 import { displaySize } from "../base/units.js";
 import { formatId } from "../base/uuid.js";
+import { isRaidSeg } from "../model/lv-info.js";
 import type { ToolContext } from "./toolcontext.js";
 import { vgNameArg } from "./common.js";
 import { forEachLv, forEachPv, REPORT_OPTIONS, reportEnv, runReport, selectVgs } from "./reports.js";
@@ -288,7 +289,9 @@ export function lvFullLines(env: ReportEnv, l: LvView, o: Out): void {
   if (inKernel) o.lines.push(`# open                 ${st.openCount}`);
   o.lines.push(`LV Size                ${size(env, l.sizeSectors)}`);
   o.lines.push(`Current LE             ${l.leCount}`);
+  // lv_is_mirrored: legacy mirrors and raid1 (lv_mirror_count: its images).
   if (l.isMirror) o.lines.push(`Mirrored volumes       ${l.segs[0]?.areas.length ?? 0}`);
+  else if (l.raidSeg) o.lines.push(`Mirrored volumes       ${l.raidSeg.raids.length}`);
   o.lines.push(`Segments               ${l.segs.length}`);
   o.lines.push(`Allocation             ${allocName(lv.allocationPolicy, true)}`);
   const ra = lv.readAheadSectors;
@@ -334,6 +337,18 @@ function lvSegmentLines(env: ReportEnv, l: LvView, o: Out): void {
       stripeLines(s, 0, "    ", o);
       o.lines.push("  Mirror destinations:");
       for (let i = 1; i < s.areas.length; i++) stripeLines(s, i, "    ", o);
+      o.lines.push(" ");
+    } else if (isRaidSeg(s.seg)) {
+      // lib/raid/raid.c _raid_display: each data LV as display_stripe shows it, then the metadata LVs.
+      s.seg.raids.forEach((r, i) => {
+        o.lines.push(`  Raid Data LV ${i}`);
+        const sub = s.lvv.vgv.lvByName.get(r.image);
+        o.lines.push(`    Logical volume\t${sub ? r.image : "Missing"}`);
+        if (sub) o.lines.push(`    Logical extents\t0 to ${s.seg.extentCount - 1}`);
+      });
+      s.seg.raids.forEach((r, i) => {
+        if (r.meta !== undefined) o.lines.push(`  Raid Metadata LV ${i}\t${r.meta}`);
+      });
       o.lines.push(" ");
     } else if (s.seg.type === "striped" && !("opaque" in s.seg)) {
       if (s.areas.length === 1) stripeLines(s, 0, "  ", o);

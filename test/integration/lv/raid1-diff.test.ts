@@ -100,3 +100,29 @@ test("Debian's lvm reads ulvm's raid1 metadata: lvs -a -o +devices and vgck", { 
     lab.cleanup();
   }
 });
+
+test("lvdisplay -m and lvs --reportformat json of a raid1 LV and its images, as lvm2 shows them", { skip: raidSkip }, () => {
+  const lab = new DiffLab([64, 64, 64], { oracle: true });
+  try {
+    lab.setupVg("vg", lab.names);
+    lab.step("lvcreate", "--type", "raid1", "-m2", "-l", "3", "--minrecoveryrate", "100", "-n", "r", "vg");
+    // Each world made its own LVs: their UUIDs, creation times and device paths differ; lvm2
+    // without device-mapper prints no "LV Status".
+    const keep = (s: string): string =>
+      s
+        .split("\n")
+        .filter((l) => !/LV (Path|UUID|Creation host|Status)/.test(l))
+        .join("\n");
+    for (const args of [["lvdisplay", "-m", "vg/r"], ["lvdisplay", "-a", "-m", "vg"], ["lvdisplay", "-c", "vg/r"],
+      ["lvs", "-a", "--reportformat", "json", "-o", "lv_name,segtype,region_size,raid_min_recovery_rate,raid_max_recovery_rate,raid_write_behind,devices", "vg"]]) {
+      const r = lab.step(...args);
+      assert.equal(r.ulvm.code, r.lvm.code, args.join(" "));
+      if (args[1] === "-c") {
+        // lvdisplay -c: the fields past the name, VG and access (status and open count differ without dm).
+        assert.equal(r.ulvm.stdout.split(":").slice(0, 3).join(":").replace(/\/.*\/vg/, "vg"), r.lvm.stdout.split(":").slice(0, 3).join(":").replace(/\/.*\/vg/, "vg"));
+      } else assert.equal(keep(r.ulvm.stdout), keep(r.lvm.stdout), args.join(" "));
+    }
+  } finally {
+    lab.cleanup();
+  }
+});
