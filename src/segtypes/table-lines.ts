@@ -99,6 +99,9 @@ function segmentLine(vg: VolumeGroup, lv: LogicalVolume, seg: Segment, env: Tabl
     return { startSector, lengthSectors, targetType: "mirror", args };
   }
   if (isRaidSeg(seg)) return raidLine(vg, lv, seg, env, startSector, lengthSectors);
+  // lvm2's virtual segment types: a raid1 image or mirror leg replaced by "error" after its PV
+  // was removed (vgreduce --removemissing --force) maps to the error target, as in lvm2.
+  if (seg.type === "error" || seg.type === "zero") return { startSector, lengthSectors, targetType: seg.type, args: [] };
   throw new UnsupportedSegmentError(seg.type, lv.name);
 }
 
@@ -123,10 +126,16 @@ function raidLine(vg: VolumeGroup, lv: LogicalVolume, seg: RaidSegment, env: Tab
   if (seg.regionSizeSectors) params.push("region_size", String(seg.regionSizeSectors));
   // POLICY: as for a mirror leg, an image (or its rmeta) on a missing PV is
   // left out of the live table; the metadata keeps it, its PV flagged MISSING.
-  const slots = seg.raids.map((r) => (lvUsable(vg, r.image, env) && (r.meta === undefined || lvUsable(vg, r.meta, env)) ? r : undefined));
+  // dev_manager.c add_areas_line: a visible image without WRITE was split off with
+  // --trackchanges; it loads as "- -" too, so that the bitmap keeps what changes meanwhile.
+  const tracked = (r: RaidSegment["raids"][number]): boolean => {
+    const image = findLv(vg, r.image);
+    return image !== undefined && image.status.includes("VISIBLE") && !image.status.includes("WRITE");
+  };
+  const slots = seg.raids.map((r) => (!tracked(r) && lvUsable(vg, r.image, env) && (r.meta === undefined || lvUsable(vg, r.meta, env)) ? r : undefined));
   const live = slots.filter((r) => r !== undefined).length;
-  if (live < slots.length) {
-    const gone = seg.raids.find((_, i) => slots[i] === undefined)!;
+  if (live < slots.length && seg.raids.some((r, i) => slots[i] === undefined && !tracked(r))) {
+    const gone = seg.raids.find((r, i) => slots[i] === undefined && !tracked(r))!;
     const missing = lvMissingPvOf(vg, gone.image, env, 0) ?? (gone.meta ? lvMissingPvOf(vg, gone.meta, env, 0) : undefined) ?? "";
     if (live === 0) {
       if (env.mode === "partial") return { startSector, lengthSectors, targetType: "error", args: [] };
