@@ -16,7 +16,7 @@ import type { ToolContext } from "./toolcontext.js";
 import type { LoadedVg } from "./vg-store.js";
 import { vgLockName } from "./lock.js";
 import { isLinearLv, raidSegOf } from "../model/raid1-convert.js";
-import { changeRaidImageCount, convertMirrorToRaid1, convertRaid1ToMirror } from "./lvconvert-raid1.js";
+import { changeRaidImageCount, convertMirrorToRaid1, convertRaid1ToMirror, repairRaid1 } from "./lvconvert-raid1.js";
 
 /**
  * lvconvert for legacy mirrors (tools/lvconvert.c _lvconvert_mirrors*):
@@ -198,6 +198,7 @@ async function repair(ctx: ToolContext, req: Request, args: Args): Promise<numbe
   if (!lv) throw new CommandError(`Failed to find logical volume "${req.vg}/${req.lv}"`);
   const name = displayLvName(vg, lv.name);
   const seg = mirrorSeg(lv);
+  if (!seg && raidSegOf(lv)) return repairRaid1(ctx, loaded, lv.name, req.pvArgs, args.has("usepolicies"));
   if (!seg) {
     // lvm2's command definition takes only mirror, raid, thin pool and cache LVs for --repair.
     const type = lv.segments.every(isStripedSeg) ? (lv.segments.some((s) => isStripedSeg(s) && s.stripes.length > 1) ? "striped" : "linear") : (lv.segments[0]?.type ?? "linear");
