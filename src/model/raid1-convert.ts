@@ -575,3 +575,27 @@ export function raidReplaceFinish(ed: VgEditor, lv: LogicalVolume, plan: RaidRep
     }
   }
 }
+
+/**
+ * lv_raid_remove_missing (vgreduce --removemissing --force): every slot
+ * whose image or rmeta is partial gets both replaced by an "error" segment
+ * of the same length (replace_lv_with_error_segment). Returns whether any
+ * slot changed.
+ */
+export function raidRemoveMissing(vg: VolumeGroup, lv: LogicalVolume, isPartial: (sub: LogicalVolume) => boolean): boolean {
+  const seg = raidSegOf(lv);
+  if (!seg) throw new InternalError(`${lv.name} is not raid1`);
+  const byName = (n: string | undefined): LogicalVolume | undefined => (n === undefined ? undefined : vg.lvs.find((l) => l.name === n));
+  let changed = false;
+  for (const r of seg.raids) {
+    const image = byName(r.image);
+    const meta = byName(r.meta);
+    if (!(image && isPartial(image)) && !(meta && isPartial(meta))) continue;
+    for (const l of [image, meta]) {
+      if (!l) continue;
+      l.segments = [errorSegment(lvLeCount(l) || 1)];
+    }
+    changed = true;
+  }
+  return changed;
+}

@@ -126,3 +126,20 @@ test("lvconvert --repair --use-policies with raid_fault_policy allocate (and rep
       ["lvconvert", "--repair", "--use-policies", "vg/r"],
     ],
   ));
+
+test("vgreduce --removemissing [--force] with raid1 images on the lost PV: error-segment images, then lvconvert --repair replaces them", { skip }, () =>
+  runSteps(
+    [64, 64, 64, 64, 64],
+    [
+      ["lvcreate", "--type", "raid1", "-m2", "-l", "3", "-n", "r", "vg"],
+      ["lvcreate", "--type", "raid1", "-m1", "-l", "2", "-n", "s", "vg", "%d1", "%d2"],
+      ["lvcreate", "-l", "1", "-n", "lin", "vg", "%d3"],
+      ["LOSE", "d1"],
+      ["vgreduce", "--removemissing", "vg"],
+      ["vgreduce", "--removemissing", "--force", "vg"],
+      ["lvconvert", "-y", "-m+1", "vg/s"],
+      ["lvconvert", "-y", "--repair", "vg/s", "%d0"],
+      ["lvconvert", "-y", "--repair", "vg/r"],
+      ["lvconvert", "-y", "--repair", "vg/s"],
+    ],
+  ));
