@@ -235,7 +235,7 @@ function silentFailure(): CommandError {
 }
 
 /** create_pv_list(..., 0) for the PVs named, else &vg->pvs; the allocator then skips what it may not use. */
-function allocatablePvs(ctx: ToolContext, loaded: LoadedVg, pvArgs: readonly string[]): PvListEntry[] {
+export function raidAllocPvs(ctx: ToolContext, loaded: LoadedVg, pvArgs: readonly string[]): PvListEntry[] {
   if (!pvArgs.length) return vgPvEntries(loaded);
   return createPvList(ctx, loaded, pvArgs, false).filter((e) => {
     const pv = loaded.vg.pvs.find((p) => p.id === e.pv.pvId);
@@ -323,7 +323,7 @@ export async function replaceRaidImages(ctx: ToolContext, loaded: LoadedVg, lvNa
 export async function repairRaid1(ctx: ToolContext, loaded: LoadedVg, lvName: string, pvArgs: string[], usePolicies: boolean): Promise<number> {
   const vg = loaded.vg;
   const disp = displayLvName(vg.name, lvName);
-  const allocPvs = allocatablePvs(ctx, loaded, pvArgs);
+  const allocPvs = raidAllocPvs(ctx, loaded, pvArgs);
   let doIt = true;
   if (usePolicies) {
     const policy = ctx.config.str("activation/raid_fault_policy", "warn");

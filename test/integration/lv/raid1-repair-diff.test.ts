@@ -143,3 +143,18 @@ test("vgreduce --removemissing [--force] with raid1 images on the lost PV: error
       ["lvconvert", "-y", "--repair", "vg/s"],
     ],
   ));
+
+test("lvconvert --replace on raid1: refusals (not raid, no such devices, all images, no space), then replacements", { skip }, () =>
+  runSteps(
+    [64, 64, 64, 64],
+    [
+      ["lvcreate", "--type", "raid1", "-m1", "-l", "3", "-n", "r", "vg"],
+      ["lvcreate", "-l", "1", "-n", "lin", "vg"],
+      ["lvconvert", "--replace", "%d0", "vg/lin"],
+      ["lvconvert", "--replace", "%d3", "vg/r"],
+      ["lvconvert", "--replace", "%d0", "--replace", "%d1", "vg/r"],
+      ["lvconvert", "--replace", "%d0", "vg/r", "%d1"],
+      ["lvconvert", "--replace", "%d1", "vg/r"],
+      ["lvconvert", "--replace", "%d0", "vg/r", "%d1"],
+    ],
+  ));
