@@ -13,11 +13,18 @@ import {
   raidAttachNewImages,
   raidExtractImages,
   raidRemoveTopLayer,
+  raidReplaceExtractAttach,
+  raidReplaceFinish,
+  raidReplaceMatches,
   raidSegOf,
+  raidSubLvPvIds,
+  type RaidAddPlan,
 } from "../model/raid1-convert.js";
 import type { LogicalVolume } from "../model/types.js";
 import { isLvActive, reloadVg } from "./activation.js";
-import { commitLvChange, createPvList, displayLvName, isPvMissing, lvEnv, vgPvEntries } from "./lv-common.js";
+import { commitLvChange, createPvList, displayLvName, isPvAllocatable, isPvMissing, lvEnv, vgPvEntries } from "./lv-common.js";
+import { pvAllocatedExtents } from "../model/extents.js";
+import type { PvListEntry } from "../model/allocate-pv-maps.js";
 import { initMirrorLog, zeroLvStart } from "./lv-io.js";
 import { defaultRegionSize } from "./lvcreate.js";
 import type { ToolContext } from "./toolcontext.js";
@@ -55,18 +62,23 @@ async function commitReload(ctx: ToolContext, loaded: LoadedVg): Promise<void> {
   await reloadVg(ctx, loaded.vg.name);
 }
 
+function missingPvIds(loaded: LoadedVg): Set<string> {
+  return new Set(loaded.vg.pvs.filter((pv) => isPvMissing(loaded, pv)).map((pv) => pv.id));
+}
+
+/** _sublv_is_degraded: a sub-LV on a missing PV or with an error segment. */
+function subLvDegraded(loaded: LoadedVg, missing: ReadonlySet<string>): (sub: LogicalVolume | undefined) => boolean {
+  return (sub) => !!sub && (isLvPartial(loaded.vg, sub, missing) || sub.segments.some((s) => s.type === "error"));
+}
+
 /** _lv_get_nr_failed_components: images with a sub-LV on a missing PV or with an error segment. */
 export function failedRaidComponents(loaded: LoadedVg, lv: LogicalVolume): number {
   const seg = raidSegOf(lv);
   if (!seg) return 0;
   const vg = loaded.vg;
-  const missing = new Set(vg.pvs.filter((pv) => isPvMissing(loaded, pv)).map((pv) => pv.id));
-  const degraded = (name: string | undefined): boolean => {
-    if (name === undefined) return false;
-    const sub = findLv(vg, name);
-    return !sub || isLvPartial(vg, sub, missing) || sub.segments.some((s) => s.type === "error");
-  };
-  return seg.raids.filter((r) => degraded(r.image) || degraded(r.meta)).length;
+  const degraded = subLvDegraded(loaded, missingPvIds(loaded));
+  const sub = (name: string | undefined): LogicalVolume | undefined => (name === undefined ? undefined : findLv(vg, name));
+  return seg.raids.filter((r) => degraded(sub(r.image)) || degraded(sub(r.meta))).length;
 }
 
 /** lv_raid_change_image_count: add or remove raid1 images (a linear LV becomes raid1, one image makes it linear). */
@@ -212,5 +224,125 @@ export async function convertRaid1ToMirror(ctx: ToolContext, loaded: LoadedVg, l
   for (const r of removal) ed.lvRemove(r);
   await commitReload(ctx, loaded);
   ctx.out.print(`Logical volume ${disp} successfully converted.`);
+  return 0;
+}
+
+/** A command failure whose messages were already printed (lvm2's return_0 / return_ECMD_FAILED). */
+function silentFailure(): CommandError {
+  const e = new CommandError("");
+  e.silent = true;
+  return e;
+}
+
+/** create_pv_list(..., 0) for the PVs named, else &vg->pvs; the allocator then skips what it may not use. */
+export function raidAllocPvs(ctx: ToolContext, loaded: LoadedVg, pvArgs: readonly string[]): PvListEntry[] {
+  if (!pvArgs.length) return vgPvEntries(loaded);
+  return createPvList(ctx, loaded, pvArgs, false).filter((e) => {
+    const pv = loaded.vg.pvs.find((p) => p.id === e.pv.pvId);
+    return !!pv && isPvAllocatable(loaded, pv);
+  });
+}
+
+/**
+ * lv_raid_replace (_lv_raid_rebuild_or_replace, rebuild = 0): replace the
+ * images (rimage + rmeta pairs) that are degraded or use a PV of
+ * `removePvIds` by new pairs allocated from `allocPvs` away from every PV
+ * the LV's sub-LVs use. When that space is short and the LV is partial, one
+ * pair fewer is tried each time (lvm2's "Attempting to replace N instead").
+ * Commits: the new pairs in their slots with REBUILD and the old ones
+ * renamed *_extracted (reload: the new images recover in full); then the old
+ * ones removed, REBUILD dropped, the new ones renamed after their slots
+ * (reload). `zeroMeta`: wipe the start of each new rmeta before the first
+ * commit (the repair path; --replace leaves it to REBUILD, as lvm2 does).
+ * Prints its errors and throws a silent failure; returns false when there
+ * was nothing to replace.
+ */
+export async function replaceRaidImages(ctx: ToolContext, loaded: LoadedVg, lvName: string, removePvIds: ReadonlySet<string>, allocPvs: PvListEntry[], zeroMeta: boolean): Promise<boolean> {
+  const vg = loaded.vg;
+  const lv = findLv(vg, lvName)!;
+  const disp = displayLvName(vg.name, lv.name);
+  const seg = raidSegOf(lv)!;
+  const missing = missingPvIds(loaded);
+  const matches = raidReplaceMatches(vg, lv, removePvIds, subLvDegraded(loaded, missing));
+  if (!matches.length) {
+    if (removePvIds.size) {
+      ctx.out.error(`Logical volume ${disp} does not contain devices specified to replace.`);
+      throw silentFailure();
+    }
+    ctx.out.print(`${disp} does not contain devices specified to replace.`);
+    return false;
+  }
+  if (matches.length === seg.raids.length) {
+    ctx.out.error(`Unable to replace all PVs from ${disp} at once.`);
+    throw silentFailure();
+  }
+  const avoid = raidSubLvPvIds(vg, lv);
+  const pvs = allocPvs.filter((e) => !avoid.has(e.pv.pvId));
+  const ed = new VgEditor(vg, lvEnv(ctx));
+  const space = { pvs, policy: effectivePolicy(vg, lv.allocationPolicy), approx: false };
+  let count = matches.length;
+  let plan: RaidAddPlan | undefined;
+  for (;;) {
+    try {
+      plan = raidAllocNewImages(ed, lv, seg.raids.length + count, space, vgPvEntries(loaded), defaultRegionSize(ctx));
+      break;
+    } catch (e) {
+      if (!(e instanceof CommandError)) throw e;
+      ctx.out.error(e.message);
+      if (!isLvPartial(vg, lv, missing)) {
+        ctx.out.error(`LV ${disp} in not partial.`);
+        throw silentFailure();
+      }
+      count--;
+      // ulvm does not reallocate a partial multi-segment image in place (_remove_partial_multi_segment_image).
+      if (!count) throw silentFailure();
+      ctx.out.error(`Failed to replace ${count} devices.  Attempting to replace ${count + 1} instead.`);
+    }
+  }
+  let rp;
+  try {
+    const targets = removePvIds.size ? removePvIds : new Set(vg.pvs.map((p) => p.id));
+    rp = raidReplaceExtractAttach(ed, lv, plan, targets, removePvIds.size > 0);
+  } catch (e) {
+    if (!(e instanceof CommandError)) throw e;
+    ctx.out.error(e.message);
+    throw silentFailure();
+  }
+  if (zeroMeta && !ctx.opts.test) for (const m of plan.metas) await zeroLvStart(loaded, m);
+  await commitReload(ctx, loaded);
+  raidReplaceFinish(new VgEditor(loaded.vg, lvEnv(ctx)), findLv(loaded.vg, lvName)!, rp);
+  await commitReload(ctx, loaded);
+  return true;
+}
+
+/**
+ * lvconvert --repair on a raid1 LV (_lvconvert_repair_pvs_raid): ask (or
+ * follow activation/raid_fault_policy with --use-policies), then replace
+ * the images on missing PVs from `pvArgs` (else the VG's PVs).
+ */
+export async function repairRaid1(ctx: ToolContext, loaded: LoadedVg, lvName: string, pvArgs: string[], usePolicies: boolean): Promise<number> {
+  const vg = loaded.vg;
+  const disp = displayLvName(vg.name, lvName);
+  const allocPvs = raidAllocPvs(ctx, loaded, pvArgs);
+  let doIt = true;
+  if (usePolicies) {
+    const policy = ctx.config.str("activation/raid_fault_policy", "warn");
+    doIt = policy === "allocate" || policy === "replace";
+  } else if (!(await ctx.confirm("Attempt to replace failed RAID images (requires full device resync)?"))) doIt = false;
+  if (!doIt) {
+    if (usePolicies) ctx.out.warn(`Use 'lvconvert --repair ${disp}' to replace failed device.`);
+    return 0;
+  }
+  // _failed_pv_list: missing PVs that still hold extents.
+  const failed = new Set(vg.pvs.filter((pv) => isPvMissing(loaded, pv) && pvAllocatedExtents(vg, pv) > 0).map((pv) => pv.id));
+  try {
+    await replaceRaidImages(ctx, loaded, lvName, failed, allocPvs, true);
+  } catch (e) {
+    if (!(e instanceof CommandError)) throw e;
+    if (!e.silent) ctx.out.error(e.message);
+    ctx.out.error(`Failed to replace faulty devices in ${disp}.`);
+    throw silentFailure();
+  }
+  ctx.out.print(`Faulty devices in ${disp} successfully replaced.`);
   return 0;
 }

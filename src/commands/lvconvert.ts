@@ -16,7 +16,7 @@ import type { ToolContext } from "./toolcontext.js";
 import type { LoadedVg } from "./vg-store.js";
 import { vgLockName } from "./lock.js";
 import { isLinearLv, raidSegOf } from "../model/raid1-convert.js";
-import { changeRaidImageCount, convertMirrorToRaid1, convertRaid1ToMirror } from "./lvconvert-raid1.js";
+import { changeRaidImageCount, convertMirrorToRaid1, convertRaid1ToMirror, raidAllocPvs, repairRaid1, replaceRaidImages } from "./lvconvert-raid1.js";
 
 /**
  * lvconvert for legacy mirrors (tools/lvconvert.c _lvconvert_mirrors*):
@@ -42,6 +42,7 @@ const OPTIONS: OptionSpec[] = [
   { name: "corelog", value: false },
   { name: "regionsize", short: "R", value: true },
   { name: "repair", value: false },
+  { name: "replace", value: true, repeat: true },
   { name: "usepolicies", value: false, aliases: ["use-policies"] },
   { name: "background", short: "b", value: false },
   { name: "interval", short: "i", value: true },
@@ -198,6 +199,7 @@ async function repair(ctx: ToolContext, req: Request, args: Args): Promise<numbe
   if (!lv) throw new CommandError(`Failed to find logical volume "${req.vg}/${req.lv}"`);
   const name = displayLvName(vg, lv.name);
   const seg = mirrorSeg(lv);
+  if (!seg && raidSegOf(lv)) return repairRaid1(ctx, loaded, lv.name, req.pvArgs, args.has("usepolicies"));
   if (!seg) {
     // lvm2's command definition takes only mirror, raid, thin pool and cache LVs for --repair.
     const type = lv.segments.every(isStripedSeg) ? (lv.segments.some((s) => isStripedSeg(s) && s.stripes.length > 1) ? "striped" : "linear") : (lv.segments[0]?.type ?? "linear");
@@ -262,6 +264,22 @@ async function repair(ctx: ToolContext, req: Request, args: Args): Promise<numbe
       await waitForConversion(ctx, req.vg, lv.name, lvExtents(after ?? lv), loaded.vg.extentSizeSectors * 512, req.intervalSec);
     }
   }
+  return 0;
+}
+
+/** lvconvert --replace PV... vg/raid1lv [PV...] (lvconvert_replace_pv_cmd → lv_raid_replace). */
+async function replacePvs(ctx: ToolContext, req: Request, replaceArgs: string[]): Promise<number> {
+  const loaded = await readVgForUpdate(ctx, req.vg);
+  const lv = findLv(loaded.vg, req.lv);
+  if (!lv) throw new CommandError(`Failed to find logical volume "${req.vg}/${req.lv}"`);
+  const name = displayLvName(loaded.vg, lv.name);
+  if (!raidSegOf(lv)) {
+    const type = isLinearLv(lv) ? "linear" : lv.segments.every(isStripedSeg) ? "striped" : (lv.segments[0]?.type ?? "linear");
+    throw new CommandError(`Command on LV ${name} does not accept LV type ${type}.\nCommand not permitted on LV ${name}.`);
+  }
+  const allocPvs = raidAllocPvs(ctx, loaded, req.pvArgs);
+  const remove = new Set(createPvList(ctx, loaded, replaceArgs, false).map((e) => e.pv.pvId));
+  await replaceRaidImages(ctx, loaded, lv.name, remove, allocPvs, false);
   return 0;
 }
 
@@ -341,6 +359,7 @@ export const lvconvert: CommandDef = {
     };
     if (args.has("stripes") || args.has("stripesize")) throw new CommandError("--stripes or --stripesize argument is only valid when converting to striped or raid.");
     if (args.has("repair")) return repair(ctx, req, args);
+    if (args.has("replace")) return replacePvs(ctx, req, args.strs("replace"));
     const mirrors = parseMirrors(args);
     const type = args.str("type");
     if (type !== undefined && type !== "mirror" && type !== "linear" && type !== "raid1") throw new CommandError(`Conversion using --type ${type} is not supported.`);

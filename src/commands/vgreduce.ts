@@ -7,6 +7,7 @@ import { findLv, isMirror, isVisible } from "../model/lv-info.js";
 import { removeLvTree } from "../model/lv-remove.js";
 import { isLvPartial, planMirrorRepair, type MirrorRepairPlan } from "../model/mirror-repair.js";
 import type { VolumeGroup } from "../model/types.js";
+import { raidRemoveMissing, raidSegOf } from "../model/raid1-convert.js";
 import type { ToolContext } from "./toolcontext.js";
 import type { LoadedVg } from "./vg-store.js";
 import { writeOrphanPv } from "./pv-orphan.js";
@@ -97,6 +98,13 @@ export async function makeConsistent(ctx: ToolContext, loaded: LoadedVg, mirrors
     for (const lv of vg.lvs) {
       if (skipped.has(lv.name) || !isLvPartial(vg, lv, missing)) continue;
       const seg = lv.segments[0];
+      if (raidSegOf(lv)) {
+        // lv_raid_remove_missing: the failed images and their rmeta become "error" LVs; one commit.
+        raidRemoveMissing(vg, lv, (sub) => isLvPartial(vg, sub, missing));
+        await commitStage(ctx, loaded, vg);
+        changed = true;
+        break;
+      }
       if (seg && "opaque" in seg && seg.type.startsWith("raid")) throw new CommandError(`Repairing RAID LV ${vg.name}/${lv.name} is not supported by ulvm.`);
       if (isMirror(lv) && isVisibleOrTop(vg, lv.name)) {
         let plan: MirrorRepairPlan;

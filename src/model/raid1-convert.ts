@@ -463,3 +463,139 @@ export function raid1ToMirror(ed: VgEditor, lv: LogicalVolume, log: LogicalVolum
   dropStatus(log, "VISIBLE");
   return removal;
 }
+
+// ---- replacing images (lvconvert --repair / --replace) ---------------------------
+
+/**
+ * _lv_raid_rebuild_or_replace (replace): the slots whose image or rmeta is
+ * degraded (`isDegraded`: on a missing PV, or an error segment) or uses one
+ * of `removePvIds`, in slot order.
+ */
+export function raidReplaceMatches(vg: VolumeGroup, lv: LogicalVolume, removePvIds: ReadonlySet<string>, isDegraded: (sub: LogicalVolume | undefined) => boolean): number[] {
+  const seg = raidSegOf(lv);
+  if (!seg) throw new InternalError(`${lv.name} is not raid1`);
+  const byName = (n: string | undefined): LogicalVolume | undefined => (n === undefined ? undefined : vg.lvs.find((l) => l.name === n));
+  const out: number[] = [];
+  seg.raids.forEach((r, s) => {
+    const image = byName(r.image);
+    const meta = byName(r.meta);
+    if (isDegraded(image) || isDegraded(meta) || lvOnPvs(image, removePvIds) || lvOnPvs(meta, removePvIds)) out.push(s);
+  });
+  return out;
+}
+
+/** _avoid_pvs_with_other_images_of_lv: the PVs any sub-LV of the raid1 LV uses (none may take a new pair). */
+export function raidSubLvPvIds(vg: VolumeGroup, lv: LogicalVolume): Set<string> {
+  const seg = raidSegOf(lv);
+  const ids = new Set<string>();
+  for (const r of seg?.raids ?? []) {
+    for (const n of [r.image, r.meta]) {
+      const sub = n === undefined ? undefined : vg.lvs.find((l) => l.name === n);
+      for (const s of sub?.segments ?? []) for (const a of segAreas(s)) if (a.kind === "pv") ids.add(a.pvId);
+    }
+  }
+  return ids;
+}
+
+export interface RaidReplacePlan {
+  /** The old pairs, renamed *_extracted and visible: removed after the first commit. */
+  extracted: LogicalVolume[];
+  /** The new sub-LVs and the names they take after the first commit (LV_rmeta_N / LV_rimage_N of their slot). */
+  renames: Array<[LogicalVolume, string]>;
+}
+
+/**
+ * The rest of the replace before its first commit: `_raid_extract_images`
+ * without shifting takes `plan.images.length` pairs off (first those with
+ * error segments, then from the last slot down the ones on `targetPvIds`),
+ * renamed *_extracted and visible, leaving their slots empty; each empty
+ * slot, in slot order, takes the next new pair (allocated by
+ * raidAllocNewImages, still named LV_rmeta_M / LV_rimage_M with M past the
+ * last slot, flagged REBUILD), hidden. lvm2 commits that, removes the
+ * extracted LVs, drops REBUILD, renames the new pairs after their slots and
+ * commits again.
+ */
+export function raidReplaceExtractAttach(ed: VgEditor, lv: LogicalVolume, plan: RaidAddPlan, targetPvIds: ReadonlySet<string>, pvListGiven: boolean): RaidReplacePlan {
+  const seg = raidSegOf(lv);
+  if (!seg) throw new InternalError(`${lv.name} is not raid1`);
+  const disp = `${ed.vg.name}/${lv.name}`;
+  const n = seg.raids.length;
+  let extract = plan.images.length;
+  const failed = `\nFailed to remove the specified images from ${disp}.`;
+  if (targetPvIds.size < extract) throw new CommandError(`Unable to remove ${extract} images:  Only ${targetPvIds.size} device${targetPvIds.size === 1 ? "" : "s"} given.${failed}`);
+  const emptied = new Set<number>();
+  const extracted: LogicalVolume[] = [];
+  for (let ss = n * 2 - 1; ss >= 0 && extract; ss--) {
+    const s = ss % n;
+    if (emptied.has(s)) continue;
+    const r = seg.raids[s]!;
+    const image = ed.lv(r.image);
+    const meta = r.meta !== undefined ? ed.lv(r.meta) : undefined;
+    if (Math.floor(ss / n)) {
+      if (!isErrorLv(image) && !isErrorLv(meta)) continue;
+      if (pvListGiven) throw new CommandError(`${disp} has components with error targets that must be removed first: ${ed.vg.name}/${r.image}.\nTry removing the PV list and rerun. the command.${failed}`);
+    } else if (!lvOnPvs(image, targetPvIds) && !lvOnPvs(meta, targetPvIds)) continue;
+    for (const l of [meta, image]) {
+      if (!l) continue;
+      addStatus(l, "VISIBLE");
+      renameLv(ed, l, `${l.name}_extracted`);
+      extracted.push(l);
+    }
+    emptied.add(s);
+    extract--;
+  }
+  if (extract) throw new CommandError(`Unable to extract enough images to satisfy request.${failed}`);
+  const renames: Array<[LogicalVolume, string]> = [];
+  let next = 0;
+  for (let s = 0; s < n; s++) {
+    if (!emptied.has(s)) continue;
+    const meta = plan.metas[next]!;
+    const image = plan.images[next]!;
+    next++;
+    seg.raids[s] = { meta: meta.name, image: image.name };
+    dropStatus(meta, "VISIBLE");
+    dropStatus(image, "VISIBLE");
+    renames.push([meta, `${lv.name}_rmeta_${s}`], [image, `${lv.name}_rimage_${s}`]);
+  }
+  return { extracted, renames };
+}
+
+/** After the first commit: the extracted LVs go, REBUILD goes, the new pairs take their slots' names. */
+export function raidReplaceFinish(ed: VgEditor, lv: LogicalVolume, plan: RaidReplacePlan): void {
+  const seg = raidSegOf(lv);
+  if (!seg) throw new InternalError(`${lv.name} is not raid1`);
+  for (const l of plan.extracted) ed.lvRemove(l);
+  clearRaidRebuild(ed.vg, lv);
+  for (const [l, name] of plan.renames) {
+    const old = l.name;
+    renameLv(ed, l, name);
+    for (const r of seg.raids) {
+      if (r.meta === old) r.meta = name;
+      if (r.image === old) r.image = name;
+    }
+  }
+}
+
+/**
+ * lv_raid_remove_missing (vgreduce --removemissing --force): every slot
+ * whose image or rmeta is partial gets both replaced by an "error" segment
+ * of the same length (replace_lv_with_error_segment). Returns whether any
+ * slot changed.
+ */
+export function raidRemoveMissing(vg: VolumeGroup, lv: LogicalVolume, isPartial: (sub: LogicalVolume) => boolean): boolean {
+  const seg = raidSegOf(lv);
+  if (!seg) throw new InternalError(`${lv.name} is not raid1`);
+  const byName = (n: string | undefined): LogicalVolume | undefined => (n === undefined ? undefined : vg.lvs.find((l) => l.name === n));
+  let changed = false;
+  for (const r of seg.raids) {
+    const image = byName(r.image);
+    const meta = byName(r.meta);
+    if (!(image && isPartial(image)) && !(meta && isPartial(meta))) continue;
+    for (const l of [image, meta]) {
+      if (!l) continue;
+      l.segments = [errorSegment(lvLeCount(l) || 1)];
+    }
+    changed = true;
+  }
+  return changed;
+}
