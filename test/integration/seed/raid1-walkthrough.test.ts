@@ -42,7 +42,7 @@ function superblockAt(pv: string, pe: number) {
   return r.kind === "superblock" ? r.superblock : undefined!;
 }
 
-test("the seed's story on raid1: lvcreate --type raid1, ext3, dd over an image while mounted, data intact, failure recorded in rmeta and VG metadata", { skip: why, timeout: 600_000 }, () => {
+test("the seed's story on raid1: lvcreate --type raid1, ext3, dd over an image while mounted, data intact, failure recorded in rmeta and VG metadata; lvconvert --repair onto the spare, vgreduce --removemissing, images identical", { skip: why, timeout: 600_000 }, () => {
   const lab = new Lab("ulvm-seedr1-");
   try {
     const D: Record<string, string> = {};
@@ -143,12 +143,57 @@ test("the seed's story on raid1: lvcreate --type raid1, ext3, dd over an image w
     const l2 = lvmLayout();
     if (l2) assert.ok(l2.includes("[mirror_test_rimage_1];400.00m;[unknown](1)"), `lvm2 sees the missing image: ${l2.join(" | ")}`);
 
+    // The repair: the spare joins the VG, the failed image is replaced on it and recovered in
+    // full (REBUILD), then the dead disk leaves the VG. The filesystem stays mounted throughout.
+    lab.ok("vgextend", "vg_test", D.sdb4!);
+    const rep = lab.ulvm("lvconvert", "--repair", "-y", "vg_test/mirror_test", D.sdb4!);
+    assert.equal(rep.code, 0, rep.stderr);
+    assert.match(rep.stdout, /Faulty devices in vg_test\/mirror_test successfully replaced\./);
+    appendFileSync(join(mnt, "test.txt"), "written during the recovery\n");
+    lab.run("sync", []);
+    let state = "";
+    for (let i = 0; i < 600 && state !== "100.00;idle"; i++) {
+      if (i) lab.run("sleep", ["0.1"]);
+      state = lab.ok("lvs", "--noheadings", "--separator", ";", "-o", "copy_percent,raid_sync_action", "vg_test/mirror_test").trim();
+    }
+    assert.equal(state, "100.00;idle");
+    const red = lab.ulvm("vgreduce", "--removemissing", "vg_test");
+    assert.equal(red.code, 0, red.stderr);
+    const layout3 = [
+      "[mirror_test_rimage_0];400.00m;sdb1(1)",
+      "[mirror_test_rimage_1];400.00m;sdb4(1)",
+      "[mirror_test_rmeta_0];4.00m;sdb1(0)",
+      "[mirror_test_rmeta_1];4.00m;sdb4(0)",
+      "mirror_test;400.00m;mirror_test_rimage_0(0),mirror_test_rimage_1(0)",
+    ];
+    assert.deepEqual(ulvmLayout(), layout3);
+    const lvs3 = lab.ulvm("lvs", "-a", "--noheadings", "-o", "lv_name,lv_attr,lv_health_status", "--separator", ";", "vg_test");
+    assert.equal(lvs3.stderr, "", "no missing PV any more");
+    assert.deepEqual(lvs3.stdout.trim().split("\n").map((l) => l.trim()).sort(), [
+      "[mirror_test_rimage_0];iwi-aor---;",
+      "[mirror_test_rimage_1];iwi-aor---;",
+      "[mirror_test_rmeta_0];ewi-aor---;",
+      "[mirror_test_rmeta_1];ewi-aor---;",
+      "mirror_test;rwi-aor---;",
+    ]);
+    for (const [pv, slot] of [[D.sdb1!, 0], [D.sdb4!, 1]] as const) {
+      const sb = superblockAt(pv, 0);
+      assert.equal(sb.arrayPosition, slot);
+      assert.equal(sb.failedDevices, 0n, "no failed bit after the repair");
+      assert.equal(sb.diskRecoveryOffsetSectors, MAX_SECTOR, "recovered");
+    }
+    const l3 = lvmLayout();
+    if (l3) assert.deepEqual(l3, layout3, "lvm2 reads the same layout after the repair");
+    const text = readFileSync(join(mnt, "test.txt"), "utf8").split("\n");
+    assert.equal(text[99], "100 test test test ");
+    assert.equal(text[100], "written during the recovery");
+
     assert.equal(lab.run("umount", [mnt]).code, 0);
     const fsck = lab.run("e2fsck", ["-fn", dev]);
     assert.equal(fsck.code, 0, fsck.stdout);
     assert.equal(lab.ulvm("lvchange", "-an", "vg_test/mirror_test").code, 0);
-    // Image 0 (sdb1 from PE 1) holds the file system the mount saw.
-    assert.ok(!sameBytes(D.sdb1!, 5 * MiB, D.sdb2!, 5 * MiB, 400 * MiB), "the images differ: sdb2 missed the writes after the dd");
+    // Both images (each from PE 1: pe_start 1 MiB + the rmeta's 4 MiB) hold the same bytes.
+    assert.ok(sameBytes(D.sdb1!, 5 * MiB, D.sdb4!, 5 * MiB, 400 * MiB), "images identical");
   } finally {
     lab.cleanup();
   }
