@@ -248,6 +248,13 @@ const VALUES: Record<string, Fn> = {
     return st ? num(st.mismatchCount) : undefNum;
   }, undefNum),
   raid_sync_action: L((l) => str(raidActiveStatus(l)?.syncAction ?? "")),
+  raid_mismatch_places: L((l) => {
+    const sc = raidActiveStatus(l)?.scrub;
+    if (!sc) return strList([]);
+    const items = sc.places.map((p) => `${p.sector}+${p.sectors}${p.legs.map((x) => `@${x}`).join("")}${p.readError ? "!" : ""}`);
+    if (sc.placesOmitted > 0) items.push(`+${sc.placesOmitted}more`);
+    return strList(items);
+  }),
   // _raidwritebehind_disp and friends: first_seg(lv)'s value when the LV is raid type and it is set.
   raid_write_behind: L((l) => (l.raidSeg?.writeBehind ? num(l.raidSeg.writeBehind) : undefNum)),
   raid_min_recovery_rate: L((l) => (l.raidSeg?.minRecoveryRate ? num(l.raidSeg.minRecoveryRate) : undefNum)),
