@@ -517,6 +517,9 @@ const BINARY_WORDS: Record<string, readonly string[]> = {
 };
 
 /** The field table: columns.h rows joined with their value functions. */
+/** Fields lvm2 does not have (their descriptions say so): out of `-o help` and `-o all`. */
+const ULVM_ONLY_FIELDS: ReadonlySet<string> = new Set(["raid_mismatch_places"]);
+
 export const REPORT_FIELDS: readonly FieldDef<ReportObject>[] = FIELD_ROWS.filter((r) => VALUES[r[4]] !== undefined).map((r) => {
   const [obj, kind, heading, width, id, desc] = r;
   const words = BINARY_WORDS[id];
@@ -528,6 +531,7 @@ export const REPORT_FIELDS: readonly FieldDef<ReportObject>[] = FIELD_ROWS.filte
     width,
     id,
     desc,
+    ...(ULVM_ONLY_FIELDS.has(id) ? { unlisted: true } : {}),
     value: VALUES[id]!,
     ...(reserved ? { reserved } : {}),
   };
