@@ -70,6 +70,18 @@ export async function isLvActive(ctx: ToolContext, vg: string, lv: string): Prom
   return (await daemonStatus(ctx)).some((s) => s.vg === vg && s.lv === lv);
 }
 
+/** `dmsetup message <lv> 0 <message>` through the daemon (the LV must be active). */
+export async function messageLv(ctx: ToolContext, vg: string, lv: string, message: string): Promise<void> {
+  if (ctx.opts.test) return;
+  const c = await client(ctx, false);
+  if (!c) return;
+  try {
+    await c.request({ op: "message", vg, lv, message });
+  } finally {
+    c.close();
+  }
+}
+
 /** Have the daemon mark every region of an active mirror out of sync (before adding a leg). */
 export async function resetActiveMirrorLog(ctx: ToolContext, vg: string, lv: string): Promise<{ active: boolean; reset: boolean }> {
   if (ctx.opts.test) return { active: false, reset: false };

@@ -2,7 +2,8 @@ import type { CommandDef } from "../cli/command-def.js";
 import { UsageError, CommandError, NotFoundError } from "../errors/errors.js";
 import { findLv, isVisible } from "../model/lv-info.js";
 import { lvNameArg, vgNameArg, exitFor } from "./common.js";
-import { activateLv, activationModeArg, deactivateLv, isLvActive, reloadVg } from "./activation.js";
+import { activateLv, activationModeArg, daemonStatus, deactivateLv, isLvActive, messageLv, reloadVg } from "./activation.js";
+import type { LogicalVolume, VolumeGroup } from "../model/types.js";
 import type { ToolContext } from "./toolcontext.js";
 import type { Args } from "../cli/args.js";
 import { ALLOC_NAMES } from "./vgcreate.js";
@@ -54,6 +55,10 @@ export const lvchange: CommandDef = {
 	[    --activationmode partial|degraded|complete ]
 	[ -K|--ignoreactivationskip ]
 	[ COMMON_OPTIONS ]
+
+  Resynchronize or check a raid LV.
+  lvchange --syncaction check|repair VG|LV_raid|Tag|Select ...
+	[ COMMON_OPTIONS ]
 `,
   options: [
     { name: "activate", short: "a", value: true },
@@ -73,6 +78,7 @@ export const lvchange: CommandDef = {
     { name: "noudevsync", value: false },
     { name: "reportformat", value: true },
     { name: "refresh", value: false },
+    { name: "syncaction", value: true },
   ],
   async run(ctx, args) {
     const activate = activateArg(args.str("activate"), "lvchange");
@@ -88,6 +94,13 @@ export const lvchange: CommandDef = {
       else if (ra === "none") readAhead = -1;
       else if (/^\d+$/.test(ra)) readAhead = Number(ra);
       else throw new UsageError(`Invalid argument for --readahead: ${ra}`, "lvchange");
+    }
+    const syncAction = args.str("syncaction");
+    if (syncAction !== undefined) {
+      // lvmcmdline.c syncaction_arg: only these two get past the parser.
+      if (syncAction !== "check" && syncAction !== "repair") throw new UsageError(`Invalid argument for --syncaction: ${syncAction}`, "lvchange");
+      if (args.positional.length === 0) throw new UsageError("No command with matching syntax recognised.  Run 'lvchange --help' for more information.", undefined, { runHelp: false });
+      return lvchangeSyncAction(ctx, args, syncAction);
     }
     const skip = args.yesNo("setactivationskip");
     const metaChange = perm !== undefined || alloc !== undefined || readAhead !== undefined || skip !== undefined || args.has("addtag") || args.has("deltag");
@@ -189,3 +202,76 @@ export const lvchange: CommandDef = {
     return exitFor(failures);
   },
 };
+
+/** lvm2's LV type name for the "does not accept LV type" refusal (toollib.c _check_lv_types). */
+function lvTypeName(lv: LogicalVolume): string {
+  const segs = lv.segments;
+  if (segs.length > 0 && segs.every((s) => s.type === "striped")) return segs.some((s) => "stripes" in s && s.stripes.length > 1) ? "striped" : "linear";
+  return segs[0]?.type ?? "linear";
+}
+
+/**
+ * lvchange --syncaction check|repair (tools/lvchange.c
+ * _lvchange_syncaction_single, lib/activate/activate.c lv_raid_message):
+ * raid LVs only (the command line takes LV_raid), active, and only from
+ * "idle"; then the message goes to the LV's dm-raid target. The scrub runs
+ * in the daemon; `lvs -o +raid_sync_action,raid_mismatch_count` follows it.
+ */
+async function lvchangeSyncAction(ctx: ToolContext, args: Args, msg: string): Promise<number> {
+  let failures = 0;
+  const status = await daemonStatus(ctx);
+  for (const t of await lvTargets(ctx, args)) {
+    const loaded = await ctx.readVg(t.vg, { lock: true });
+    const vg: VolumeGroup = loaded.vg;
+    const named = t.lv !== undefined;
+    const lvs = named ? [findLv(vg, t.lv!)] : vg.lvs.filter(isVisible);
+    for (const lv of lvs) {
+      if (!lv) {
+        ctx.out.error(`Failed to find logical volume "${t.vg}/${t.lv}"`);
+        failures++;
+        continue;
+      }
+      const name = `${vg.name}/${lv.name}`;
+      if (lv.segments[0]?.type !== "raid1" && !/^raid/.test(lv.segments[0]?.type ?? "")) {
+        // Only a named LV is refused; others of the VG are skipped, as process_each_lv does.
+        if (named) {
+          ctx.out.error(`Command on LV ${name} does not accept LV type ${lvTypeName(lv)}.`);
+          ctx.out.error(`Command not permitted on LV ${name}.`);
+          failures++;
+        }
+        continue;
+      }
+      if (!isVisible(lv) && !named) continue;
+      const active = status.find((s) => s.vg === vg.name && s.lv === lv.name);
+      const top = active?.devices.find((d) => d.lvName === lv.name);
+      if (!active || !top) {
+        ctx.out.error("Unable to send message to an inactive logical volume.");
+        failures++;
+        continue;
+      }
+      const now = top.raid?.syncAction;
+      if (now === undefined) {
+        ctx.out.error(`Kernel driver does not support this action: ${msg}`);
+        failures++;
+        continue;
+      }
+      if (now !== "idle") {
+        ctx.out.error(`${name} state is currently "${now}".  Unable to switch to "${msg}".`);
+        failures++;
+        continue;
+      }
+      try {
+        await messageLv(ctx, vg.name, lv.name, msg);
+      } catch (e) {
+        if (e instanceof Error && "exitCode" in e) {
+          ctx.out.error(e.message);
+          failures++;
+          continue;
+        }
+        throw e;
+      }
+    }
+  }
+  return exitFor(failures);
+}
+

@@ -16,6 +16,8 @@ import { DeviceScan } from "../commands/scan.js";
 import { listNamedDevices, listScanDevices } from "../commands/device-list.js";
 import { loadVg, type LoadedVg } from "../commands/vg-store.js";
 import { findLv, isVisible } from "../model/lv-info.js";
+import { findSegByLe } from "../model/allocate-walk.js";
+import type { VolumeGroup } from "../model/types.js";
 import { dmName } from "../segtypes/dm-names.js";
 import { MissingDeviceError, UnsupportedSegmentError } from "../segtypes/table-lines.js";
 import { PvPool } from "./pv-pool.js";
@@ -184,6 +186,8 @@ export class Daemon {
           return { id: req.id, ok: true };
         case "reset-mirror-log":
           return { id: req.id, ok: true, ...(await this.perVg(req.vg, () => this.resetMirrorLog(req.vg, req.lv))) };
+        case "message":
+          return { id: req.id, ok: true, ...(await this.perVg(req.vg, () => this.message(req.vg, req.lv, req.message))) };
         case "wait-sync":
           return { id: req.id, ok: true, ...(await this.waitSync(req.vg, req.lv, req.afterEvent)) };
         case "shutdown":
@@ -430,6 +434,19 @@ export class Daemon {
               totalSectors: s.totalSectors,
               syncAction: s.syncAction,
               mismatchCount: s.mismatchCount,
+              ...(s.scrub
+                ? {
+                    scrub: {
+                      action: s.scrub.action,
+                      running: s.scrub.running,
+                      aborted: s.scrub.aborted,
+                      mismatchSectors: s.scrub.mismatchSectors,
+                      rewrittenSectors: s.scrub.rewrittenSectors,
+                      places: s.scrub.places.map((p) => ({ sector: p.sector, sectors: p.sectors, legs: [...p.legs], source: p.source, readError: p.readError })),
+                      placesOmitted: s.scrub.placesOmitted,
+                    },
+                  }
+                : {}),
             };
           } else if (s.type === "mirror") {
             insync += s.insyncRegions;
@@ -460,9 +477,75 @@ export class Daemon {
     return { eventNr: top.eventNr, insyncRegions: top2?.sync?.insyncRegions ?? 1, totalRegions: top2?.sync?.totalRegions ?? 1 };
   }
 
+  /**
+   * `dmsetup message` to the LV's own device (its last node), sector 0: the
+   * raid1 sync actions. The target's refusals come back as errors.
+   */
+  async message(vg: string, lv: string, message: string): Promise<{ reply?: string }> {
+    const a = this.active.get(this.key(vg, lv));
+    if (!a) throw new NotFoundError(`Logical volume ${vg}/${lv} is not active.`);
+    const top = this.registry.get(a.nodes[a.nodes.length - 1]!.name)!;
+    try {
+      const reply = await top.message(0, message.split(/\s+/).filter((w) => w !== ""));
+      this.log(`message "${message}" to ${a.exportName}`);
+      return typeof reply === "string" ? { reply } : {};
+    } catch (e) {
+      if (e instanceof LvmError) throw new CommandError(e.message);
+      throw e;
+    }
+  }
+
   private onEvent(e: MapperEvent): Promise<void> | void {
+    if (e.kind === "scrub-done") {
+      void this.logScrub(e).catch((err) => this.log(`${e.device}: scrub ended; its places could not be mapped: ${(err as Error).message}`));
+      return;
+    }
     return this.policy.onEvent(e);
   }
+
+  /**
+   * One line per scrub end: the count and the places, each as the LV's
+   * sector range, the leg (rimage) that differs, and where that is on disk
+   * (PV and physical extent, from the rimage's segments in the metadata).
+   */
+  private async logScrub(e: Extract<MapperEvent, { kind: "scrub-done" }>): Promise<void> {
+    const a = [...this.active.values()].find((x) => x.nodes[x.nodes.length - 1]?.name === e.device);
+    const name = a?.exportName ?? e.device;
+    const head = `${name}: ${e.action} ${e.aborted ? "aborted" : "done"}: ${e.mismatchSectors} mismatched sectors${e.action === "repair" ? `, ${e.rewrittenSectors} rewritten` : ""}`;
+    if (e.places.length === 0) {
+      this.log(head);
+      return;
+    }
+    let where: (leg: number, sector: number) => string = () => "";
+    if (a) {
+      const loaded = await this.readVg(a.vg).catch(() => undefined);
+      if (loaded) where = (leg, sector) => describeRimagePlace(loaded.vg, a.lv, leg, sector);
+    }
+    const MAX_LOGGED = 32;
+    const shown = e.places.slice(0, MAX_LOGGED).map((p) => {
+      const legs = p.legs.map((l) => `leg ${l}${where(l, p.sector)}`).join(", ");
+      return `LV sector ${p.sector}+${p.sectors} ${legs}${p.readError ? " read error" : " differs"} from leg ${p.source}`;
+    });
+    const more = e.places.length - shown.length + e.placesOmitted;
+    this.log(`${head} in ${e.places.length + e.placesOmitted} places: ${shown.join("; ")}${more > 0 ? `; and ${more} more` : ""}`);
+  }
+}
+
+/** " (lv_rimage_N on /dev/x PE n)" for an LV sector of raid1 image `leg`, or "" when the metadata does not say. */
+export function describeRimagePlace(vg: VolumeGroup, lvName: string, leg: number, sector: number): string {
+  const lv = findLv(vg, lvName);
+  const seg = lv?.segments[0];
+  if (!seg || seg.type !== "raid1" || !("raids" in seg)) return "";
+  const imageName = seg.raids[leg]?.image;
+  const image = imageName ? findLv(vg, imageName) : undefined;
+  if (!image) return "";
+  const le = Math.floor(sector / vg.extentSizeSectors);
+  const iseg = findSegByLe(image, le);
+  const area = iseg && "stripes" in iseg && iseg.stripes.length === 1 ? iseg.stripes[0] : undefined;
+  if (!iseg || !area || area.kind !== "pv") return ` (${image.name})`;
+  const pv = vg.pvs.find((p) => p.id === area.pvId);
+  const pe = area.startPe + (le - iseg.startExtent);
+  return ` (${image.name} on ${pv?.deviceHint ?? area.pvId} PE ${pe})`;
 }
 
 function readPid(file: string): number | undefined {

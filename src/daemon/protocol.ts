@@ -15,6 +15,8 @@ export type ControlRequest =
   | { id: number; op: "status" }
   | { id: number; op: "reset-mirror-log"; vg: string; lv: string }
   | { id: number; op: "wait-sync"; vg: string; lv: string; afterEvent?: number }
+  /** `dmsetup message <lv> 0 <message>` to the LV's own target (raid1: check, repair, idle, frozen). */
+  | { id: number; op: "message"; vg: string; lv: string; message: string }
   | { id: number; op: "shutdown" };
 
 export interface MappedDeviceStatus {
@@ -28,7 +30,19 @@ export interface MappedDeviceStatus {
   /** Mirror sync progress, when the device is a mirror. */
   sync?: { insyncRegions: number; totalRegions: number; legHealth: string[]; logHealth?: string; copiedRegions?: number };
   /** dm-raid's status, when the device is a raid1: health chars per slot, sync ratio in sectors, sync action, mismatches. */
-  raid?: { health: string; syncedSectors: number; totalSectors: number; syncAction: string; mismatchCount: number };
+  raid?: { health: string; syncedSectors: number; totalSectors: number; syncAction: string; mismatchCount: number; scrub?: ScrubSummary };
+}
+
+/** The running or last raid1 check/repair (ulvm; dm-raid reports only the count). Sectors are the LV's. */
+export interface ScrubSummary {
+  action: "check" | "repair";
+  running: boolean;
+  aborted: boolean;
+  mismatchSectors: number;
+  rewrittenSectors: number;
+  /** Runs of differing 64 KiB units: legs that differ from `source` (the first leg read), readError when their read failed. */
+  places: Array<{ sector: number; sectors: number; legs: number[]; source: number; readError: boolean }>;
+  placesOmitted: number;
 }
 
 export interface ActiveLvStatus {

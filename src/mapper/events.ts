@@ -11,6 +11,8 @@
  * wait for those writes, so the handler must resolve before it reloads the
  * device (record the failure, resolve, then repair).
  */
+import type { ScrubPlace } from "./targets/raid1/raid1-scrub.js";
+
 export type LegOp = "read" | "write" | "flush" | "resync";
 
 export type MapperEvent =
@@ -34,6 +36,19 @@ export type MapperEvent =
    * failed (it answered): what to do is for a repair command to decide.
    */
   | { readonly kind: "rmeta-invalid"; readonly device: string; readonly slot: number; readonly metaDevice: string; readonly reason: string }
+  | {
+      /** A raid1 check/repair ended (completed or aborted): what it found and where (array sectors). */
+      readonly kind: "scrub-done";
+      readonly device: string;
+      readonly action: "check" | "repair";
+      readonly aborted: boolean;
+      readonly mismatchSectors: number;
+      readonly rewrittenSectors: number;
+      readonly places: readonly ScrubPlace[];
+      readonly placesOmitted: number;
+      /** Data device of each slot, as in the table line. */
+      readonly legDevices: readonly string[];
+    }
   | { readonly kind: "stripe-error"; readonly device: string; readonly stripe: number; readonly stripeDevice: string; readonly errno: string };
 
 export type MapperEventHandler = (event: MapperEvent) => void | Promise<void>;

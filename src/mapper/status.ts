@@ -4,6 +4,8 @@
  * names where the kernel prints major:minor.
  */
 
+import type { ScrubReport } from "./targets/raid1/raid1-scrub.js";
+
 /** Per-leg health characters of dm-raid1 (`device_status_char`). */
 export type LegHealth =
   | "A" // alive, no failures
@@ -54,7 +56,7 @@ export interface MirrorStatus {
 export type RaidDeviceHealth = "A" | "a" | "D" | "-";
 
 /** md's sync_action as dm-raid reports it (only the ones raid1 reaches here). */
-export type RaidSyncAction = "idle" | "resync" | "recover";
+export type RaidSyncAction = "idle" | "resync" | "recover" | "check" | "repair" | "frozen";
 
 /** The `raid` target (dm-raid), raid1 only so far. */
 export interface RaidStatus {
@@ -71,7 +73,10 @@ export interface RaidStatus {
   readonly syncedSectors: number;
   readonly totalSectors: number;
   readonly syncAction: RaidSyncAction;
+  /** dm-raid's mismatch_cnt: md's count in sectors, reported only when the last scrub was a check. */
   readonly mismatchCount: number;
+  /** The scrub running, else the last one since load (ulvm: counts and places; not in the status line). */
+  readonly scrub?: ScrubReport;
   readonly dataOffsetSectors: number;
   readonly insyncRegions: number;
   readonly totalRegions: number;

@@ -1,3 +1,4 @@
+import type { ScrubSummary } from "../daemon/protocol.js";
 /**
  * What the kernel side (for ulvm: the daemon that holds active LVs) knows about
  * an LV, in the terms lvm2's reports use (lib/activate/activate.c lv_info and
@@ -22,6 +23,8 @@ export interface RaidDeviceStatus {
   /** idle, frozen, resync, recover, check, repair, reshape. */
   syncAction: string;
   mismatchCount: number;
+  /** ulvm: the running or last check/repair, with the places of its mismatches. */
+  scrub?: ScrubSummary;
 }
 
 export interface LvActivation {

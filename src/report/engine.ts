@@ -30,6 +30,8 @@ export interface FieldDef<O> {
   value: (obj: O) => Value;
   /** Words -S accepts for special values of this field ("auto", "yes"/"no" for binary fields...). */
   reserved?: ReadonlyArray<{ names: readonly string[]; value: number | string }>;
+  /** ulvm's own field: selectable by name, but left out of `-o help` and `-o all`, which stay lvm2's. */
+  unlisted?: boolean;
 }
 
 interface FieldProps<O> {
@@ -193,7 +195,7 @@ export class Report<O> {
       const t = this.allMatch(word);
       if (t) {
         if (typeOnly) this.reportTypes |= t;
-        else this.fields.forEach((d, i) => d.type & t && this.addField(i, false));
+        else this.fields.forEach((d, i) => d.type & t && d.unlisted !== true && this.addField(i, false));
         continue;
       }
       throw new ReportSetupError([...this.fieldHelp(true, false), " "], [`Unrecognised field: ${word}`]);
@@ -285,7 +287,7 @@ export class Report<O> {
         last = t.desc;
       }
     };
-    section(this.fields, false);
+    section(this.fields.filter((f) => (f as { unlisted?: boolean }).unlisted !== true), false);
     lines.push(" ");
     section(
       IMPLICIT.map((i) => ({ type: SPECIAL_TYPE.id, id: i.id, desc: i.desc, kind: "NUM" as FieldKind, uncomparable: !i.selection })),

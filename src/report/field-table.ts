@@ -48,6 +48,7 @@ export const FIELD_ROWS: readonly FieldRow[] = [
   ["lv", "STR_LIST", "FDescendants", 0, "lv_full_descendants", "LV descendants including stored history of the ancestry chain."],
   ["lv", "NUM", "Mismatches", 0, "raid_mismatch_count", "For RAID, number of mismatches found or repaired."],
   ["lv", "STR", "SyncAction", 0, "raid_sync_action", "For RAID, the current synchronization action being performed."],
+  ["lv", "STR_LIST", "MismatchPlaces", 0, "raid_mismatch_places", "ulvm-specific, not in lvm2: for RAID1, where the running or last check/repair found mismatches, as LVsector+sectors@leg (legs differing from the first readable leg; ! = read error)."],
   ["lv", "NUM", "WBehind", 0, "raid_write_behind", "For RAID1, the number of outstanding writes allowed to writemostly devices."],
   ["lv", "NUM", "MinSync", 0, "raid_min_recovery_rate", "For RAID1, the minimum recovery I/O load in kiB/sec/disk."],
   ["lv", "NUM", "MaxSync", 0, "raid_max_recovery_rate", "For RAID1, the maximum recovery I/O load in kiB/sec/disk."],

@@ -248,6 +248,13 @@ const VALUES: Record<string, Fn> = {
     return st ? num(st.mismatchCount) : undefNum;
   }, undefNum),
   raid_sync_action: L((l) => str(raidActiveStatus(l)?.syncAction ?? "")),
+  raid_mismatch_places: L((l) => {
+    const sc = raidActiveStatus(l)?.scrub;
+    if (!sc) return strList([]);
+    const items = sc.places.map((p) => `${p.sector}+${p.sectors}${p.legs.map((x) => `@${x}`).join("")}${p.readError ? "!" : ""}`);
+    if (sc.placesOmitted > 0) items.push(`+${sc.placesOmitted}more`);
+    return strList(items);
+  }),
   // _raidwritebehind_disp and friends: first_seg(lv)'s value when the LV is raid type and it is set.
   raid_write_behind: L((l) => (l.raidSeg?.writeBehind ? num(l.raidSeg.writeBehind) : undefNum)),
   raid_min_recovery_rate: L((l) => (l.raidSeg?.minRecoveryRate ? num(l.raidSeg.minRecoveryRate) : undefNum)),
@@ -510,6 +517,9 @@ const BINARY_WORDS: Record<string, readonly string[]> = {
 };
 
 /** The field table: columns.h rows joined with their value functions. */
+/** Fields lvm2 does not have (their descriptions say so): out of `-o help` and `-o all`. */
+const ULVM_ONLY_FIELDS: ReadonlySet<string> = new Set(["raid_mismatch_places"]);
+
 export const REPORT_FIELDS: readonly FieldDef<ReportObject>[] = FIELD_ROWS.filter((r) => VALUES[r[4]] !== undefined).map((r) => {
   const [obj, kind, heading, width, id, desc] = r;
   const words = BINARY_WORDS[id];
@@ -521,6 +531,7 @@ export const REPORT_FIELDS: readonly FieldDef<ReportObject>[] = FIELD_ROWS.filte
     width,
     id,
     desc,
+    ...(ULVM_ONLY_FIELDS.has(id) ? { unlisted: true } : {}),
     value: VALUES[id]!,
     ...(reserved ? { reserved } : {}),
   };

@@ -5,6 +5,7 @@ import { BULK_IO, type ExtentLease } from "../../../blockdev/block-device.js";
 import type { CopyEngine, CopyOutcome } from "../../copy-threads/copy-engine.js";
 import { IoError } from "../../../errors/errors.js";
 import { SECTOR_BYTES } from "../../../base/bytes.js";
+import { RateThrottle } from "./rate-throttle.js";
 
 /** What the copier needs from the mirror it works for. */
 export interface ResyncHost {
@@ -46,21 +47,22 @@ export interface ResyncOptions {
  * the threads start) the batch is copied here with bulk reads and writes.
  */
 export class Resyncer {
-  rateBytesPerSec: number;
   copiedBytes = 0;
   copiedRegions = 0;
   private loop: Promise<void> | undefined;
   private stopping = false;
   private bufs: [Uint8Array, Uint8Array] | undefined;
-  private sleeping: { timer: NodeJS.Timeout; resolve: () => void } | undefined;
-  private windowStartMs = 0;
-  private windowBytes = 0;
+  private readonly throttler: RateThrottle;
 
   constructor(
     private readonly host: ResyncHost,
     private readonly opts: ResyncOptions,
   ) {
-    this.rateBytesPerSec = opts.rateBytesPerSec;
+    this.throttler = new RateThrottle(opts.rateBytesPerSec);
+  }
+
+  get rateBytesPerSec(): number {
+    return this.throttler.rateBytesPerSec;
   }
 
   get running(): boolean {
@@ -70,8 +72,7 @@ export class Resyncer {
   start(): void {
     if (this.loop !== undefined) return;
     this.stopping = false;
-    this.windowStartMs = Date.now();
-    this.windowBytes = 0;
+    this.throttler.restart();
     this.warmUp();
     this.loop = this.run().finally(() => {
       this.loop = undefined;
@@ -92,23 +93,12 @@ export class Resyncer {
   /** Finish the batch being copied, then stop (presuspend). */
   async stop(): Promise<void> {
     this.stopping = true;
-    this.wake();
+    this.throttler.wake();
     await this.loop;
   }
 
   setRate(bytesPerSec: number): void {
-    this.rateBytesPerSec = bytesPerSec;
-    this.windowStartMs = Date.now();
-    this.windowBytes = 0;
-    this.wake();
-  }
-
-  private wake(): void {
-    const s = this.sleeping;
-    if (s === undefined) return;
-    this.sleeping = undefined;
-    clearTimeout(s.timer);
-    s.resolve();
+    this.throttler.setRate(bytesPerSec);
   }
 
   private async run(): Promise<void> {
@@ -214,7 +204,7 @@ export class Resyncer {
       });
       dests = survivors.filter((d) => !d.failed);
       this.copiedBytes += len;
-      this.windowBytes += len;
+      this.throttler.account(len);
       if (dests.length === 0) {
         // Every destination failed: the source alone is in sync with itself.
         if (nextLen > 0) await reading;
@@ -269,26 +259,16 @@ export class Resyncer {
         this.host.failLeg(d, "resync", e instanceof IoError ? e : new IoError(`${d.name}: resync write failed: ${e.message}`, e.code));
       });
       this.copiedBytes += totalBytes;
-      this.windowBytes += totalBytes;
+      this.throttler.account(totalBytes);
       return !source.failed;
     } finally {
       for (const l of leases) l.release();
     }
   }
 
-  /** Keep the average copy rate at or below rateBytesPerSec (measured since start or the last rate change). */
+  /** Keep the average copy rate at or below the rate (measured since start or the last rate change). */
   private async throttle(): Promise<void> {
-    const rate = this.rateBytesPerSec;
-    if (rate <= 0 || this.stopping) return;
-    const dueMs = this.windowStartMs + (this.windowBytes / rate) * 1000;
-    const waitMs = dueMs - Date.now();
-    if (waitMs <= 0) return;
-    await new Promise<void>((resolve) => {
-      const timer = setTimeout(() => {
-        this.sleeping = undefined;
-        resolve();
-      }, waitMs);
-      this.sleeping = { timer, resolve };
-    });
+    if (this.stopping) return;
+    await this.throttler.wait();
   }
 }

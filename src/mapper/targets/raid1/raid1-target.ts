@@ -11,6 +11,8 @@ import { MirrorTarget, type MirrorOptions } from "../mirror/mirror-target.js";
 import { formatRaid1Args } from "./raid1-args.js";
 import { MAX_SECTOR, withPositionFailed } from "../../raid/dm-raid-superblock.js";
 import { IoError } from "../../../errors/errors.js";
+import { TableError } from "../../table-error.js";
+import { Raid1Scrubber, type ScrubAction, type ScrubReport } from "./raid1-scrub.js";
 
 /**
  * The raid1 target (dm-raid with md raid1): a thin adapter over the mirror
@@ -40,6 +42,11 @@ export class Raid1Target implements Target {
   private sbChain: Promise<void> = Promise.resolve();
   /** Superblock commits done (events raised) since load, for tests. */
   superblockCommits = 0;
+  readonly scrubber: Raid1Scrubber;
+  /** md's last_sync_action among the scrubs: dm-raid reports the mismatch count only after a check. */
+  private lastScrub: ScrubAction | undefined;
+  /** `frozen` message: no sync action runs until `idle`. */
+  private frozen = false;
 
   constructor(
     readonly lengthSectors: number,
@@ -83,7 +90,81 @@ export class Raid1Target implements Target {
       if (s.kind === "absent" || s.kind === "faulty") this.core.markLegAbsent(i);
       else if (s.kind === "recover") this.core.markLegStale(i, s.recovery);
     });
-    if (args.maxRecoveryRateKiBPerSec !== undefined && args.maxRecoveryRateKiBPerSec > 0) this.core.setResyncRate(args.maxRecoveryRateKiBPerSec * 1024);
+    const rate = args.maxRecoveryRateKiBPerSec !== undefined && args.maxRecoveryRateKiBPerSec > 0 ? args.maxRecoveryRateKiBPerSec * 1024 : 0;
+    if (rate > 0) this.core.setResyncRate(rate);
+    this.scrubber = new Raid1Scrubber(
+      { regions: this.core.regions, legs: this.core.legs, lengthSectors, failLeg: (leg, op, err) => this.core.failLeg(leg, op, err) },
+      { ioBytes: opts.resyncIoBytes, batchBytes: opts.resyncBatchBytes, rateBytesPerSec: rate },
+      (report) => this.onScrubEnd(report),
+    );
+  }
+
+  // ---- sync actions (dm-raid raid_message) ----------------------------------
+
+  /**
+   * `dmsetup message <dev> 0 <action>`: `check` / `repair` start a scrub
+   * (Raid1Scrubber) and are refused (EBUSY) unless the set is idle;
+   * `idle` stops a scrub (and ends `frozen`); `frozen` stops it and holds
+   * any resync or recovery until `idle`.
+   */
+  async message(words: readonly string[]): Promise<string | void> {
+    const [cmd, ...rest] = words;
+    if (rest.length > 0) throw new TableError(`raid: unrecognised message "${words.join(" ")}"`);
+    switch (cmd) {
+      case "check":
+      case "repair": {
+        const now = this.syncAction();
+        if (now !== "idle") throw new TableError(`raid: cannot start "${cmd}" while the sync action is "${now}"`, { errno: "EBUSY", syncAction: now });
+        this.lastScrub = cmd;
+        this.scrubber.start(cmd);
+        return;
+      }
+      case "idle":
+        await this.scrubber.stop();
+        if (this.frozen) {
+          this.frozen = false;
+          await this.core.setResyncEnabled(true);
+        }
+        return;
+      case "frozen":
+        this.frozen = true;
+        await this.scrubber.stop();
+        await this.core.setResyncEnabled(false);
+        return;
+      default:
+        throw new TableError(`raid: unrecognised message "${words.join(" ")}" (known: check, repair, idle, frozen)`);
+    }
+  }
+
+  /** Resolves when the scrub running now (if any) has ended. */
+  whenScrubDone(): Promise<void> {
+    return this.scrubber.whenDone();
+  }
+
+  private onScrubEnd(report: ScrubReport): void {
+    void Promise.resolve()
+      .then(() =>
+        this.env.onEvent?.({
+          kind: "scrub-done",
+          device: this.deviceName,
+          action: report.action,
+          aborted: report.aborted,
+          mismatchSectors: report.mismatchSectors,
+          rewrittenSectors: report.rewrittenSectors,
+          places: report.places,
+          placesOmitted: report.placesOmitted,
+          legDevices: this.core.legs.map((l) => l.name),
+        }),
+      )
+      .catch(() => undefined);
+  }
+
+  private syncAction(): RaidSyncAction {
+    if (this.scrubber.running) return this.lastScrub ?? "check";
+    if (this.frozen) return "frozen";
+    const st = this.core.status();
+    if (st.insyncRegions === st.totalRegions) return "idle";
+    return this.core.legs.some((l) => l.stale && !l.failed) ? "recover" : "resync";
   }
 
   /** Per slot: the sector after the last read it served (md's next_seq_sect). */
@@ -201,10 +282,13 @@ export class Raid1Target implements Target {
   }
 
   presuspend(): void {
+    // A reload ends a scrub, as in the kernel (it does not resume).
+    this.scrubber.requestStop();
     this.core.presuspend();
   }
 
   async suspend(): Promise<void> {
+    await this.scrubber.stop();
     await this.core.suspend();
     await this.sbChain;
   }
@@ -214,6 +298,7 @@ export class Raid1Target implements Target {
   }
 
   async destroy(): Promise<void> {
+    await this.scrubber.stop();
     await this.core.destroy();
     await this.sbChain;
   }
@@ -236,7 +321,8 @@ export class Raid1Target implements Target {
     const st = core.status();
     const inSync = st.insyncRegions === st.totalRegions;
     const recovering = core.legs.some((l) => l.stale && !l.failed);
-    const syncAction: RaidSyncAction = inSync ? "idle" : recovering ? "recover" : "resync";
+    const syncAction = this.syncAction();
+    const scrub = this.scrubber.current();
     const devices = this.args.devices.map((d, i) => {
       const leg = core.legs[i]!;
       let health: RaidDeviceHealth;
@@ -252,10 +338,13 @@ export class Raid1Target implements Target {
       type: "raid",
       raidType: "raid1",
       devices,
-      syncedSectors: inSync ? this.lengthSectors : Math.min(this.lengthSectors, st.insyncRegions * this.args.regionSectors),
+      // While a scrub runs the ratio is its progress (md's curr_resync_completed), as lvs shows it in Cpy%Sync.
+      syncedSectors: scrub?.running === true ? scrub.doneSectors : inSync ? this.lengthSectors : Math.min(this.lengthSectors, st.insyncRegions * this.args.regionSectors),
       totalSectors: this.lengthSectors,
       syncAction,
-      mismatchCount: 0,
+      // dm-raid raid_status: resync_mismatches only if the last action was check, else 0.
+      mismatchCount: this.lastScrub === "check" && scrub !== undefined ? scrub.mismatchSectors : 0,
+      ...(scrub !== undefined ? { scrub } : {}),
       dataOffsetSectors: 0,
       insyncRegions: st.insyncRegions,
       totalRegions: st.totalRegions,

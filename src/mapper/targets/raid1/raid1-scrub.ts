@@ -1,0 +1,285 @@
+import type { RegionHash } from "../mirror/region-hash.js";
+import type { MirrorLeg } from "../mirror/mirror-leg.js";
+import { RateThrottle } from "../mirror/rate-throttle.js";
+import { BULK_IO } from "../../../blockdev/block-device.js";
+import { IoError } from "../../../errors/errors.js";
+import { SECTOR_BYTES } from "../../../base/bytes.js";
+
+/** md's sync actions that scrub: `check` compares, `repair` also rewrites. */
+export type ScrubAction = "check" | "repair";
+
+/** md compares in resync blocks of up to 64 KiB (RESYNC_BLOCK_SIZE): a mismatch counts in these units. */
+export const SCRUB_UNIT_BYTES = 64 * 1024;
+
+/** POLICY: places kept per scrub; past it only their number is counted (placesOmitted). */
+export const MAX_SCRUB_PLACES = 1000;
+
+/** A run of consecutive compare units where the same legs differ from the first leg read. */
+export interface ScrubPlace {
+  /** Array (LV) sector of the first unit, and the run's length. */
+  readonly sector: number;
+  readonly sectors: number;
+  /** Legs that differ from `source` here (or could not be read: readError). */
+  readonly legs: readonly number[];
+  /** The leg read as the reference (md's primary: the lowest-index leg whose read succeeded). */
+  readonly source: number;
+  /** The differing legs' reads failed (they were rewritten from `source`, as md does even in check). */
+  readonly readError: boolean;
+}
+
+export interface ScrubReport {
+  readonly action: ScrubAction;
+  readonly running: boolean;
+  /** Stopped before the end (idle/frozen message, suspend). */
+  readonly aborted: boolean;
+  /** Array sectors walked so far / in all. */
+  readonly doneSectors: number;
+  readonly totalSectors: number;
+  /** md's resync_mismatches: each differing unit adds its length in sectors, per differing leg. */
+  readonly mismatchSectors: number;
+  /** Sectors written to legs (repair, and read errors in either action). */
+  readonly rewrittenSectors: number;
+  readonly places: readonly ScrubPlace[];
+  readonly placesOmitted: number;
+}
+
+/** What the scrubber needs from the raid1 core. */
+export interface ScrubHost {
+  readonly regions: RegionHash;
+  readonly legs: readonly MirrorLeg[];
+  readonly lengthSectors: number;
+  failLeg(leg: MirrorLeg, op: "resync", err: IoError): void;
+}
+
+export interface ScrubOptions {
+  /** Each leg is read this much at a time (rounded to whole units, at least one). */
+  readonly ioBytes: number;
+  /** How much is closed to writes and compared at a time (whole regions, at least one). */
+  readonly batchBytes: number;
+  /** Per device; 0 = unthrottled (dm-raid max_recovery_rate). */
+  readonly rateBytesPerSec: number;
+}
+
+/**
+ * md's check/repair for raid1 (raid1.c sync_request + process_checks):
+ * walks every region in order, a batch of regions at a time; each batch is
+ * closed to writes and drained, as the copier's batches are (RegionHash
+ * startRecovery/quiesce), so no client write can be half-way on the legs
+ * while they are compared: a mismatch found is on disk, never a race.
+ * Every live, in-sync leg is read; the first leg (lowest index) whose read
+ * succeeded is the reference; each other leg's 64 KiB unit that differs
+ * adds the unit's sectors to the count and its place to the list; repair
+ * copies the reference's unit over it ("first leg wins": no voting). A leg
+ * whose read failed is rewritten from the reference in both actions (md's
+ * fix for read errors during a check); a failed rewrite fails the leg.
+ */
+export class Raid1Scrubber {
+  private loop: Promise<void> | undefined;
+  private stopping = false;
+  private readonly throttle: RateThrottle;
+  private report: ScrubReport | undefined;
+  // The report's mutable parts while it runs.
+  private action: ScrubAction = "check";
+  private done = 0;
+  private mismatches = 0;
+  private rewritten = 0;
+  private places: ScrubPlace[] = [];
+  private omitted = 0;
+
+  constructor(
+    private readonly host: ScrubHost,
+    private readonly opts: ScrubOptions,
+    /** Called once per scrub, when it ends (completed or aborted). */
+    private readonly onEnd: (report: ScrubReport) => void,
+  ) {
+    this.throttle = new RateThrottle(opts.rateBytesPerSec);
+  }
+
+  get running(): boolean {
+    return this.loop !== undefined;
+  }
+
+  /** The scrub running, else the last one (undefined before the first). */
+  current(): ScrubReport | undefined {
+    if (this.loop === undefined) return this.report;
+    return this.snapshot(true, false);
+  }
+
+  setRate(bytesPerSec: number): void {
+    this.throttle.setRate(bytesPerSec);
+  }
+
+  /** Start a scrub; the counters start from 0 (md resets resync_mismatches). The caller checks that the set is idle. */
+  start(action: ScrubAction): void {
+    if (this.loop !== undefined) throw new Error("scrub already running");
+    this.action = action;
+    this.done = 0;
+    this.mismatches = 0;
+    this.rewritten = 0;
+    this.places = [];
+    this.omitted = 0;
+    this.stopping = false;
+    this.throttle.restart();
+    this.loop = this.run().then(
+      (aborted) => this.finish(aborted),
+      () => this.finish(true),
+    );
+  }
+
+  /** Resolves when the scrub running now (if any) has ended. */
+  async whenDone(): Promise<void> {
+    await this.loop;
+  }
+
+  /** Finish the batch being compared, then stop (idle/frozen message, presuspend). */
+  async stop(): Promise<void> {
+    this.requestStop();
+    await this.loop;
+  }
+
+  requestStop(): void {
+    if (this.loop === undefined) return;
+    this.stopping = true;
+    this.throttle.wake();
+  }
+
+  private finish(aborted: boolean): void {
+    this.report = this.snapshot(false, aborted);
+    this.loop = undefined;
+    this.onEnd(this.report);
+  }
+
+  private snapshot(running: boolean, aborted: boolean): ScrubReport {
+    return {
+      action: this.action,
+      running,
+      aborted,
+      doneSectors: this.done,
+      totalSectors: this.host.lengthSectors,
+      mismatchSectors: this.mismatches,
+      rewrittenSectors: this.rewritten,
+      places: this.places.slice(),
+      placesOmitted: this.omitted,
+    };
+  }
+
+  /** Resolves true if stopped before the end. */
+  private async run(): Promise<boolean> {
+    const { regions } = this.host;
+    const regionBytes = regions.regionSectors * SECTOR_BYTES;
+    const batchRegions = Math.max(1, Math.floor(this.opts.batchBytes / regionBytes));
+    await Promise.resolve();
+    for (let first = 0; first < regions.regionCount; first += batchRegions) {
+      if (this.stopping) return true;
+      const last = Math.min(regions.regionCount - 1, first + batchRegions - 1);
+      // Wait out a copier batch here (only a recovery started by a leg's return could be one).
+      while (regions.anyRecovering(first, last)) await regions.waitForRecovery();
+      regions.startRecovery(first, last);
+      try {
+        await regions.quiesce(first, last);
+        await this.scan(first, last);
+      } finally {
+        // false: the regions' sync state is left as it was.
+        regions.endRecovery(first, last, false);
+      }
+      this.done = Math.min(this.host.lengthSectors, regions.regionStartSector(last) + regions.regionLengthSectors(last));
+      if (this.stopping) return this.done < this.host.lengthSectors;
+      await this.throttle.wait();
+      await new Promise<void>((r) => setImmediate(r));
+    }
+    return false;
+  }
+
+  private async scan(first: number, last: number): Promise<void> {
+    const { regions } = this.host;
+    const start = regions.regionStartSector(first) * SECTOR_BYTES;
+    const end = (regions.regionStartSector(last) + regions.regionLengthSectors(last)) * SECTOR_BYTES;
+    const io = Math.max(SCRUB_UNIT_BYTES, Math.floor(this.opts.ioBytes / SCRUB_UNIT_BYTES) * SCRUB_UNIT_BYTES);
+    for (let off = start; off < end; off += io) {
+      const len = Math.min(io, end - off);
+      await this.scanChunk(off, len);
+      this.throttle.account(len);
+    }
+  }
+
+  private async scanChunk(off: number, len: number): Promise<void> {
+    const legs = this.host.legs.filter((l) => !l.failed && !l.stale);
+    if (legs.length < 2) return;
+    const bufs = legs.map(() => new Uint8Array(len));
+    const errs = await Promise.all(
+      legs.map((l, i) =>
+        l.dev.read(l.offsetBytes + off, bufs[i]!, BULK_IO).then(
+          () => undefined,
+          (e: unknown) => {
+            if (e instanceof IoError) return e;
+            throw e;
+          },
+        ),
+      ),
+    );
+    const p = errs.findIndex((e) => e === undefined);
+    if (p < 0) return; // no leg readable here: nothing to compare or copy from
+    const ref = bufs[p]!;
+    const source = legs[p]!;
+    // Legs whose read failed: rewritten from the reference in both actions.
+    const unreadable = legs.filter((_, i) => errs[i] !== undefined);
+    for (const l of unreadable) await this.rewrite(l, off, ref);
+    for (let u = 0; u < len; u += SCRUB_UNIT_BYTES) {
+      const ulen = Math.min(SCRUB_UNIT_BYTES, len - u);
+      const unitSectors = ulen / SECTOR_BYTES;
+      const sector = (off + u) / SECTOR_BYTES;
+      if (unreadable.length > 0) {
+        this.mismatches += unitSectors * unreadable.length;
+        this.addPlace(sector, unitSectors, unreadable.map((l) => l.index), source.index, true);
+      }
+      const differ: MirrorLeg[] = [];
+      legs.forEach((l, i) => {
+        if (i === p || errs[i] !== undefined) return;
+        if (!sameBytes(ref, bufs[i]!, u, ulen)) differ.push(l);
+      });
+      if (differ.length === 0) continue;
+      this.mismatches += unitSectors * differ.length;
+      this.addPlace(sector, unitSectors, differ.map((l) => l.index), source.index, false);
+      if (this.action === "repair") for (const l of differ) await this.rewrite(l, off + u, ref.subarray(u, u + ulen));
+    }
+  }
+
+  /** Write `data` to `leg` at array byte `off`; a failed write fails the leg. */
+  private async rewrite(leg: MirrorLeg, off: number, data: Uint8Array): Promise<boolean> {
+    if (leg.failed) return false;
+    try {
+      await leg.dev.write(leg.offsetBytes + off, data, BULK_IO);
+      this.rewritten += data.length / SECTOR_BYTES;
+      return true;
+    } catch (e) {
+      if (!(e instanceof IoError)) throw e;
+      this.host.failLeg(leg, "resync", e);
+      return false;
+    }
+  }
+
+  private addPlace(sector: number, sectors: number, legs: number[], source: number, readError: boolean): void {
+    const prev = this.places[this.places.length - 1];
+    if (
+      prev !== undefined &&
+      this.omitted === 0 &&
+      prev.sector + prev.sectors === sector &&
+      prev.source === source &&
+      prev.readError === readError &&
+      prev.legs.length === legs.length &&
+      prev.legs.every((x, i) => x === legs[i])
+    ) {
+      this.places[this.places.length - 1] = { ...prev, sectors: prev.sectors + sectors };
+      return;
+    }
+    if (this.places.length >= MAX_SCRUB_PLACES) {
+      this.omitted++;
+      return;
+    }
+    this.places.push({ sector, sectors, legs, source, readError });
+  }
+}
+
+function sameBytes(a: Uint8Array, b: Uint8Array, off: number, len: number): boolean {
+  return Buffer.from(a.buffer, a.byteOffset + off, len).equals(Buffer.from(b.buffer, b.byteOffset + off, len));
+}
