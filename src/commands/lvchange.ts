@@ -1,6 +1,9 @@
 import type { CommandDef } from "../cli/command-def.js";
 import { UsageError, CommandError, NotFoundError } from "../errors/errors.js";
-import { findLv, isVisible } from "../model/lv-info.js";
+import { findLv, isRaidSeg, isVisible, pvIdsOfLv } from "../model/lv-info.js";
+import { sizeValue } from "./lv-args.js";
+import { zeroLvStart } from "./lv-io.js";
+import type { LoadedVg } from "./vg-store.js";
 import { lvNameArg, vgNameArg, exitFor } from "./common.js";
 import { activateLv, activationModeArg, daemonStatus, deactivateLv, isLvActive, messageLv, reloadVg } from "./activation.js";
 import type { LogicalVolume, VolumeGroup } from "../model/types.js";
@@ -50,6 +53,10 @@ export const lvchange: CommandDef = {
   lvchange --refresh VG|LV|Tag|Select ...
 	[ COMMON_OPTIONS ]
 
+  Change the raid1 properties of an LV.
+  lvchange --writemostly PV[:y|n|t] | --writebehind Number | --minrecoveryrate Size[k|UNIT] | --maxrecoveryrate Size[k|UNIT] | --resync LV_raid1 ...
+	[ COMMON_OPTIONS ]
+
   Activate or deactivate an LV.
   lvchange -a|--activate y|n|ay VG|LV|Tag|Select ...
 	[    --activationmode partial|degraded|complete ]
@@ -79,6 +86,12 @@ export const lvchange: CommandDef = {
     { name: "reportformat", value: true },
     { name: "refresh", value: false },
     { name: "syncaction", value: true },
+    { name: "writemostly", value: true, repeat: true },
+    { name: "writebehind", value: true },
+    { name: "minrecoveryrate", value: true },
+    { name: "maxrecoveryrate", value: true },
+    { name: "resync", value: false },
+    { name: "yes", short: "y", value: false },
   ],
   async run(ctx, args) {
     const activate = activateArg(args.str("activate"), "lvchange");
@@ -101,6 +114,10 @@ export const lvchange: CommandDef = {
       if (syncAction !== "check" && syncAction !== "repair") throw new UsageError(`Invalid argument for --syncaction: ${syncAction}`, "lvchange");
       if (args.positional.length === 0) throw new UsageError("No command with matching syntax recognised.  Run 'lvchange --help' for more information.", undefined, { runHelp: false });
       return lvchangeSyncAction(ctx, args, syncAction);
+    }
+    if (args.has("writemostly") || args.has("writebehind") || args.has("minrecoveryrate") || args.has("maxrecoveryrate") || args.has("resync")) {
+      if (args.positional.length === 0) throw new UsageError("No command with matching syntax recognised.  Run 'lvchange --help' for more information.", undefined, { runHelp: false });
+      return lvchangeRaid(ctx, args);
     }
     const skip = args.yesNo("setactivationskip");
     const metaChange = perm !== undefined || alloc !== undefined || readAhead !== undefined || skip !== undefined || args.has("addtag") || args.has("deltag");
@@ -275,3 +292,118 @@ async function lvchangeSyncAction(ctx: ToolContext, args: Args, msg: string): Pr
   return exitFor(failures);
 }
 
+
+/**
+ * The raid1 properties of lvchange (tools/lvchange.c _lvchange_writemostly,
+ * _lvchange_recovery_rate, _lvchange_resync): `--writemostly PV[:y|n|t]`
+ * (repeatable) and `--writebehind N` set WRITEMOSTLY on the images on those
+ * PVs and the segment's writebehind; `--minrecoveryrate/--maxrecoveryrate`
+ * (KiB/s per device) the resync and scrub rates; each commits and reloads the
+ * LV when it is active. `--resync` zeroes every rmeta's first 4 KiB (a fresh
+ * set: full resync at the next activation), deactivating the LV first, as
+ * lvm2 does, when it is active.
+ */
+async function lvchangeRaid(ctx: ToolContext, args: Args): Promise<number> {
+  let failures = 0;
+  const status = await daemonStatus(ctx);
+  for (const t of await lvTargets(ctx, args)) {
+    const loaded = await ctx.readVg(t.vg, { lock: true });
+    const vg: VolumeGroup = loaded.vg;
+    const lvs = t.lv !== undefined ? [findLv(vg, t.lv)] : vg.lvs.filter(isVisible);
+    for (const lv of lvs) {
+      if (!lv) {
+        ctx.out.error(`Failed to find logical volume "${t.vg}/${t.lv}"`);
+        failures++;
+        continue;
+      }
+      const name = `${vg.name}/${lv.name}`;
+      const seg = lv.segments[0];
+      if (!seg || !isRaidSeg(seg)) {
+        if (t.lv !== undefined) {
+          // toollib.c _check_lv_rules, space before the period included. (A mirror takes --resync in
+          // lvm2; ulvm's --resync here is raid1's.)
+          const types = args.has("writemostly") || args.has("writebehind") ? "raid1" : "raid";
+          ctx.out.error(`Command on LV ${name} uses options that require LV types ${types} .`);
+          ctx.out.error(`Command not permitted on LV ${name}.`);
+          failures++;
+        }
+        continue;
+      }
+      const top = status.find((x) => x.vg === vg.name && x.lv === lv.name)?.devices.find((d) => d.lvName === lv.name);
+      try {
+        if (args.has("resync")) {
+          await resyncRaid(ctx, loaded, lv, top !== undefined, args);
+          continue;
+        }
+        if (args.has("writemostly") || args.has("writebehind")) {
+          // lv_raid_in_sync: an inactive LV counts as in sync unless NOTSYNCED (ulvm's rule, as for conversions).
+          const inSync = top?.raid ? top.raid.syncedSectors === top.raid.totalSectors && !/[aD-]/.test(top.raid.health) : !lv.status.includes("NOTSYNCED");
+          if (!inSync) throw new CommandError(`Unable to change write${args.has("writemostly") ? "mostly" : "behind"} on ${name} while it is not in-sync.`);
+          if (args.has("writebehind")) {
+            const wb = args.str("writebehind")!;
+            if (!/^\d+$/.test(wb)) throw new UsageError(`Invalid argument for --writebehind: ${wb}`, "lvchange");
+            seg.writeBehind = Number(wb);
+          }
+          for (const spec of args.strs("writemostly")) {
+            const m = /^(.*?)(?::([ynt]))?$/.exec(spec)!;
+            const pvName = m[1]!;
+            const mode = m[2] ?? "y";
+            const pv = loaded.vg.pvs.find((p) => loaded.deviceOf(p.id)?.entry.name === pvName || p.deviceHint === pvName);
+            if (!pv) throw new CommandError(`${pvName} not found in volume group, ${vg.name}`);
+            for (const r of seg.raids) {
+              const image = findLv(vg, r.image);
+              if (!image || !pvIdsOfLv(vg, image).has(pv.id)) continue;
+              const on = image.status.includes("WRITEMOSTLY");
+              const want = mode === "y" ? true : mode === "n" ? false : !on;
+              image.status = image.status.filter((x) => x !== "WRITEMOSTLY");
+              if (want) image.status.push("WRITEMOSTLY");
+            }
+          }
+          if (seg.raids.every((r) => findLv(vg, r.image)?.status.includes("WRITEMOSTLY")))
+            throw new CommandError(`Can't set all images of raid1 LV ${name} to writemostly.`);
+        }
+        if (args.has("minrecoveryrate")) seg.minRecoveryRate = Math.floor((sizeValue(args, "minrecoveryrate", "nonneg", 2)?.sectors ?? 0) / 2);
+        if (args.has("maxrecoveryrate")) seg.maxRecoveryRate = Math.floor((sizeValue(args, "maxrecoveryrate", "nonneg", 2)?.sectors ?? 0) / 2);
+        if (seg.maxRecoveryRate && seg.maxRecoveryRate < seg.minRecoveryRate) throw new CommandError("Minimum recovery rate cannot be higher than maximum.");
+        await ctx.commit(loaded);
+        ctx.out.print(`Logical volume ${name} changed.`);
+        if (top) await reloadVg(ctx, vg.name);
+      } catch (e) {
+        if (e instanceof Error && "exitCode" in e) {
+          ctx.out.error(e.message);
+          failures++;
+          continue;
+        }
+        throw e;
+      }
+    }
+  }
+  return exitFor(failures);
+}
+
+/** _lvchange_resync for raid: deactivate (asked), zero every rmeta's first 4 KiB, clear NOTSYNCED, reactivate. */
+async function resyncRaid(ctx: ToolContext, loaded: LoadedVg, lv: LogicalVolume, active: boolean, args: Args): Promise<void> {
+  const vg = loaded.vg;
+  const name = `${vg.name}/${lv.name}`;
+  const seg = lv.segments[0]!;
+  if (!isRaidSeg(seg)) return;
+  if (active) {
+    if (!args.has("yes") && !ctx.opts.yes && !(await ctx.confirm(`Do you really want to deactivate logical volume ${name} to resync it?`)))
+      throw new CommandError(`Logical volume ${name} not resynced.`);
+    try {
+      await deactivateLv(ctx, vg.name, lv.name);
+    } catch (e) {
+      if (e instanceof Error && "exitCode" in e) throw new CommandError(`Can't resync open logical volume ${name}.`);
+      throw e;
+    }
+  }
+  if (lv.status.includes("NOTSYNCED")) {
+    lv.status = lv.status.filter((x) => x !== "NOTSYNCED");
+    await ctx.commit(loaded);
+  }
+  for (const r of seg.raids) {
+    const meta = r.meta !== undefined ? findLv(vg, r.meta) : undefined;
+    if (meta) await zeroLvStart(loaded, meta);
+  }
+  if (active) await activateLv(ctx, vg.name, lv.name);
+}

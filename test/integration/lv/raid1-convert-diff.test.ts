@@ -98,3 +98,23 @@ test("lvconvert --type raid1 on mirrors (core and disk log) and --type mirror on
     lab.cleanup();
   }
 });
+
+test("lvchange on raid1: --writemostly PV[:y|n|t], --writebehind, --minrecoveryrate/--maxrecoveryrate, and their refusals", { skip }, () =>
+  run(
+    [64, 64, 64, 64],
+    [
+      ["lvcreate", "--type", "raid1", "-m2", "-l", "3", "-n", "r", "vg", "%d0", "%d1", "%d2"],
+      ["lvcreate", "-l", "2", "-n", "lin", "vg", "%d3"],
+      ["lvchange", "--writemostly", "%d1", "vg/r"],
+      ["lvchange", "--writemostly", "%d2:y", "--writemostly", "%d1:t", "vg/r"],
+      ["lvchange", "--writemostly", "%d2:n", "vg/r"],
+      ["lvchange", "--writemostly", "%d0", "--writemostly", "%d1", "--writemostly", "%d2", "vg/r"],
+      ["lvchange", "--writebehind", "512", "vg/r"],
+      ["lvchange", "--maxrecoveryrate", "4m", "vg/r"],
+      ["lvchange", "--minrecoveryrate", "100", "--maxrecoveryrate", "2m", "vg/r"],
+      ["lvchange", "--minrecoveryrate", "8m", "vg/r"],
+      ["lvchange", "--writemostly", "%d3", "vg/r"],
+      ["lvchange", "--writebehind", "100", "vg/lin"],
+      ["lvchange", "--maxrecoveryrate", "1m", "vg/lin"],
+    ],
+  ));
