@@ -389,55 +389,7 @@ export class World {
    * when there is no usable bitmap.
    */
   raidMeta(layout: Raid1Layout): RaidMetaOnDisk {
-    const dataSectors = BigInt((layout.extentCount * layout.extentBytes) / 512);
-    const bitsBytes = Math.ceil(layout.regionCount / 8);
-    const slots: RmetaOnDisk[] = layout.rmetas.map((loc): RmetaOnDisk => {
-      if (!loc || !existsSync(loc.path)) return { kind: "missing" };
-      const head = preadFile(loc.path, loc.offsetBytes, RMETA_BITMAP_OFFSET_BYTES + BITMAP_SUPERBLOCK_BYTES);
-      let sb: DmRaidSuperblock;
-      try {
-        const d = decodeDmRaidSuperblock(head.subarray(0, RMETA_BITMAP_OFFSET_BYTES));
-        if (d.kind === "fresh") return { kind: "fresh" };
-        sb = d.superblock;
-      } catch (e) {
-        return { kind: "invalid", reason: e instanceof Error ? e.message : String(e) };
-      }
-      let bitmap: MdBitmapSuperblock | undefined;
-      let bitmapProblem: string | undefined;
-      try {
-        bitmap = decodeMdBitmapSuperblock(head.subarray(RMETA_BITMAP_OFFSET_BYTES), { areaBytes: layout.extentBytes - RMETA_BITMAP_OFFSET_BYTES });
-      } catch (e) {
-        bitmapProblem = e instanceof Error ? e.message : String(e);
-      }
-      const bits = preadFile(loc.path, loc.offsetBytes + RMETA_BITMAP_OFFSET_BYTES + BITMAP_SUPERBLOCK_BYTES, bitsBytes);
-      const dirty: number[] = [];
-      for (let r = 0; r < layout.regionCount; r++) if (bits[r >>> 3]! & (1 << (r & 7))) dirty.push(r);
-      return { kind: "valid", sb, bitmap, ...(bitmapProblem ? { bitmapProblem } : {}), dirty };
-    });
-    let freshest: number | undefined;
-    slots.forEach((s, i) => {
-      if (s.kind === "valid" && (freshest === undefined || s.sb.eventCount > (slots[freshest] as { sb: DmRaidSuperblock }).sb.eventCount)) freshest = i;
-    });
-    const sb = freshest === undefined ? undefined : (slots[freshest] as { sb: DmRaidSuperblock }).sb;
-    let bitmapSlot: number | undefined;
-    slots.forEach((s, i) => {
-      if (s.kind !== "valid" || !s.bitmap || s.bitmap.chunkBytes !== layout.regionBytes || s.bitmap.syncSectors !== dataSectors) return;
-      if (sb && isPositionFailed(sb.failedDevices, i)) return;
-      const best = bitmapSlot === undefined ? undefined : (slots[bitmapSlot] as { bitmap: MdBitmapSuperblock }).bitmap;
-      if (!best || s.bitmap.eventCount > best.eventCount) bitmapSlot = i;
-    });
-    const chosen = bitmapSlot === undefined ? undefined : (slots[bitmapSlot] as Extract<RmetaOnDisk, { kind: "valid" }>);
-    const all = Array.from({ length: layout.regionCount }, (_, r) => r);
-    let full: string | undefined;
-    if (!sb) full = "no valid superblock";
-    else if (!chosen) full = "no valid bitmap";
-    else if ((chosen.bitmap!.state & BITMAP_STALE) !== 0) full = "bitmap STALE";
-    else if (chosen.bitmap!.eventCount < sb.eventCount) full = `bitmap events ${chosen.bitmap!.eventCount} < superblock events ${sb.eventCount}`;
-    const dirty = chosen?.dirty ?? [];
-    const pastResyncOffset = sb && sb.arrayResyncOffsetSectors !== MAX_SECTOR ? all.filter((r) => BigInt(r * (layout.regionBytes / 512)) >= sb.arrayResyncOffsetSectors) : [];
-    const union = new Set([...dirty, ...pastResyncOffset]);
-    const failedSlots = sb ? layout.rmetas.map((_, i) => i).filter((i) => isPositionFailed(sb.failedDevices, i)) : [];
-    return { slots, freshest, sb, bitmapSlot, dirty, full, pastResyncOffset, toRecover: full ? all : all.filter((r) => union.has(r)), failedSlots };
+    return raidMetaOf(layout);
   }
 
   /** Wait until the freshest on-disk bitmap of an active raid1 has no bit set (its cleaner ages regions first). */
@@ -574,6 +526,60 @@ export class World {
     World.live.delete(this);
     this.lab.cleanup(); // the tmpfs disk folder too (lab.extraRoots)
   }
+}
+
+/** World.raidMeta over any reader of the PV bytes (crash states built in memory, for one). */
+export function raidMetaOf(layout: Raid1Layout, read?: (path: string, offsetBytes: number, lengthBytes: number) => Buffer): RaidMetaOnDisk {
+  const pread = read ?? preadFile;
+  const dataSectors = BigInt((layout.extentCount * layout.extentBytes) / 512);
+  const bitsBytes = Math.ceil(layout.regionCount / 8);
+  const slots: RmetaOnDisk[] = layout.rmetas.map((loc): RmetaOnDisk => {
+    if (!loc || (!read && !existsSync(loc.path))) return { kind: "missing" };
+    const head = pread(loc.path, loc.offsetBytes, RMETA_BITMAP_OFFSET_BYTES + BITMAP_SUPERBLOCK_BYTES);
+    let sb: DmRaidSuperblock;
+    try {
+      const d = decodeDmRaidSuperblock(head.subarray(0, RMETA_BITMAP_OFFSET_BYTES));
+      if (d.kind === "fresh") return { kind: "fresh" };
+      sb = d.superblock;
+    } catch (e) {
+      return { kind: "invalid", reason: e instanceof Error ? e.message : String(e) };
+    }
+    let bitmap: MdBitmapSuperblock | undefined;
+    let bitmapProblem: string | undefined;
+    try {
+      bitmap = decodeMdBitmapSuperblock(head.subarray(RMETA_BITMAP_OFFSET_BYTES), { areaBytes: layout.extentBytes - RMETA_BITMAP_OFFSET_BYTES });
+    } catch (e) {
+      bitmapProblem = e instanceof Error ? e.message : String(e);
+    }
+    const bits = pread(loc.path, loc.offsetBytes + RMETA_BITMAP_OFFSET_BYTES + BITMAP_SUPERBLOCK_BYTES, bitsBytes);
+    const dirty: number[] = [];
+    for (let r = 0; r < layout.regionCount; r++) if (bits[r >>> 3]! & (1 << (r & 7))) dirty.push(r);
+    return { kind: "valid", sb, bitmap, ...(bitmapProblem ? { bitmapProblem } : {}), dirty };
+  });
+  let freshest: number | undefined;
+  slots.forEach((s, i) => {
+    if (s.kind === "valid" && (freshest === undefined || s.sb.eventCount > (slots[freshest] as { sb: DmRaidSuperblock }).sb.eventCount)) freshest = i;
+  });
+  const sb = freshest === undefined ? undefined : (slots[freshest] as { sb: DmRaidSuperblock }).sb;
+  let bitmapSlot: number | undefined;
+  slots.forEach((s, i) => {
+    if (s.kind !== "valid" || !s.bitmap || s.bitmap.chunkBytes !== layout.regionBytes || s.bitmap.syncSectors !== dataSectors) return;
+    if (sb && isPositionFailed(sb.failedDevices, i)) return;
+    const best = bitmapSlot === undefined ? undefined : (slots[bitmapSlot] as { bitmap: MdBitmapSuperblock }).bitmap;
+    if (!best || s.bitmap.eventCount > best.eventCount) bitmapSlot = i;
+  });
+  const chosen = bitmapSlot === undefined ? undefined : (slots[bitmapSlot] as Extract<RmetaOnDisk, { kind: "valid" }>);
+  const all = Array.from({ length: layout.regionCount }, (_, r) => r);
+  let full: string | undefined;
+  if (!sb) full = "no valid superblock";
+  else if (!chosen) full = "no valid bitmap";
+  else if ((chosen.bitmap!.state & BITMAP_STALE) !== 0) full = "bitmap STALE";
+  else if (chosen.bitmap!.eventCount < sb.eventCount) full = `bitmap events ${chosen.bitmap!.eventCount} < superblock events ${sb.eventCount}`;
+  const dirty = chosen?.dirty ?? [];
+  const pastResyncOffset = sb && sb.arrayResyncOffsetSectors !== MAX_SECTOR ? all.filter((r) => BigInt(r * (layout.regionBytes / 512)) >= sb.arrayResyncOffsetSectors) : [];
+  const union = new Set([...dirty, ...pastResyncOffset]);
+  const failedSlots = sb ? layout.rmetas.map((_, i) => i).filter((i) => isPositionFailed(sb.failedDevices, i)) : [];
+  return { slots, freshest, sb, bitmapSlot, dirty, full, pastResyncOffset, toRecover: full ? all : all.filter((r) => union.has(r)), failedSlots };
 }
 
 export function preadFile(path: string, offsetBytes: number, lengthBytes: number): Buffer {

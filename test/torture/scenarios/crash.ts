@@ -207,7 +207,8 @@ async function oneRaidCrash(ctx: IterationContext, w: World, mode: "raid1-synced
   const fio = startFio(w, exp, { offsetBytes: 0, sizeBytes: lvBytes / 4, runtimeS: 60, seed: ctx.seed });
   let stop = false;
   const load = model.load(rng.fork(1), { depth: 4, maxSectors: 128, flushEvery: 12, stop: () => stop });
-  const killAfter = mode === "raid1-synced" ? rng.range(300, 1500) : rng.range(30, 900);
+  // The initial sync: from its start to past its end (the superblock then says done while set bits still wait for the cleaner).
+  const killAfter = mode === "raid1-synced" ? rng.range(300, 1500) : rng.range(30, 3000);
   ctx.state("kill after ms", killAfter);
   await sleep(killAfter);
   const pidBefore = w.daemonPid();
