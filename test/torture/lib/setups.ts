@@ -43,9 +43,10 @@ export function createMirror(w: World, name: string, sizeMiB: number, regionKiB:
 }
 
 /** lvcreate --type raid1 -m1: image and rmeta 0 on d1, image and rmeta 1 on d2. */
-export function createRaid1(w: World, name: string, sizeMiB: number, regionKiB: number, opts: { activate?: boolean; nosync?: boolean } = {}): RunResult {
+export function createRaid1(w: World, name: string, sizeMiB: number, regionKiB: number, opts: { activate?: boolean; nosync?: boolean; maxRecoveryRate?: string } = {}): RunResult {
   const args = ["lvcreate", "-q", "--type", "raid1", "-m1", "-L", `${sizeMiB}m`, "-R", `${regionKiB}k`, "-n", name];
   if (opts.nosync) args.push("--nosync");
+  if (opts.maxRecoveryRate) args.push("--maxrecoveryrate", opts.maxRecoveryRate);
   if (opts.activate === false) args.push("-an", "-Zn");
   args.push(VG, w.disk("d1"), w.disk("d2"));
   const r = w.ulvm(...args);

@@ -197,7 +197,9 @@ async function oneRaidCrash(ctx: IterationContext, w: World, mode: "raid1-synced
   const rng = ctx.rng;
   const lvBytes = lvMiB << 20;
   const exp = `${VG}/m`;
-  createRaid1(w, "m", lvMiB, regionKiB);
+  // The initial sync of an idle 32 MiB raid1 takes a few ms: a recovery rate of 16 MiB/s keeps it
+  // going for seconds, so that the kill lands in it (array_resync_offset not yet MaxSector) or after it.
+  createRaid1(w, "m", lvMiB, regionKiB, mode === "raid1-initial-sync" ? { maxRecoveryRate: "16m" } : {});
   if (mode === "raid1-synced") {
     await w.waitInSync(VG, "m");
     await w.waitRaidBitmapClean(VG, "m");
@@ -208,7 +210,7 @@ async function oneRaidCrash(ctx: IterationContext, w: World, mode: "raid1-synced
   let stop = false;
   const load = model.load(rng.fork(1), { depth: 4, maxSectors: 128, flushEvery: 12, stop: () => stop });
   // The initial sync: from its start to past its end (the superblock then says done while set bits still wait for the cleaner).
-  const killAfter = mode === "raid1-synced" ? rng.range(300, 1500) : rng.range(30, 3000);
+  const killAfter = mode === "raid1-synced" ? rng.range(300, 1500) : rng.range(30, 4000);
   ctx.state("kill after ms", killAfter);
   await sleep(killAfter);
   const pidBefore = w.daemonPid();
@@ -233,6 +235,7 @@ async function oneRaidCrash(ctx: IterationContext, w: World, mode: "raid1-synced
     dirty: meta.dirty.slice(0, 64),
     toRecover: meta.toRecover.length,
   });
+  ctx.log(`on disk: freshest slot ${meta.freshest}, ${meta.dirty.length} of ${layout.regionCount} bits set, ${meta.pastResyncOffset.length} regions past array_resync_offset${meta.full ? `, full: ${meta.full}` : ""}`);
   assert.ok(meta.sb, "a killed raid1 leaves a dm-raid superblock in its rmetas");
   assert.deepEqual(meta.failedSlots, [], "no image failed: no failed bit in the freshest superblock");
   const dirtySet = new Set(meta.dirty);
@@ -258,7 +261,9 @@ async function oneRaidCrash(ctx: IterationContext, w: World, mode: "raid1-synced
 
   const act = w.ulvm("lvchange", "-ay", `${VG}/m`);
   assert.equal(act.code, 0, `activation after the kill: ${act.stderr}`);
+  const tSync = Date.now();
   const s = await w.waitInSync(VG, "m");
+  ctx.log(`in sync after ${Date.now() - tSync} ms: ${JSON.stringify(s)}; raid status ${JSON.stringify(await w.raidStatus(VG, "m"))}`);
   const copied = s.copied;
   assert.equal(copied, meta.toRecover.length, `recovered ${copied} regions; the on-disk bitmap marked ${meta.dirty.length} (${meta.pastResyncOffset.length} past array_resync_offset${meta.full ? `, full: ${meta.full}` : ""}): ${meta.toRecover.length} to recover`);
   const health = await w.raidStatus(VG, "m");
