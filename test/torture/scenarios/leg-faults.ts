@@ -88,7 +88,7 @@ export const legFaultsScenario: Scenario = {
       `client-visible errors ${sum(all, "clientErrors")} in ${sum(all, "writes")} writes and ${sum(all, "reads")} checked reads; ` +
       `failures recorded before the ack ${sum(all, "recordedBeforeAck")}/${sum(all, "ackAfterFailure")}; stale or failed leg served ${sum(all, "staleReads")}; ` +
       `legs that came back resynced from the good leg ${sum(all, "returned")}; ` +
-      `raid1: ${sum(all, "raid1")} iterations, failed bit on the surviving rmeta before the ack ${sum(all, "raidRecordedBeforeAck")}/${sum(all, "raidAckAfterFailure")}, ` +
+      `raid1: ${sum(all, "raid1")} iterations (${sum(all, "raidWrites")} writes, ${sum(all, "raidReads")} checked reads, ${sum(all, "raidClientErrors")} client-visible errors), failed bit on the surviving rmeta before the ack ${sum(all, "raidRecordedBeforeAck")}/${sum(all, "raidAckAfterFailure")}, ` +
       `returned images recovered = regions set in the bitmap ${sum(all, "raidExactRecovery")}/${sum(all, "raidReturned")} (${sum(all, "raidRecovered")} of ${sum(all, "raidRegions")} regions)` +
       (sum(all, "skipped") ? `; ${sum(all, "skipped")} nbdkit iterations skipped` : "")
     );
@@ -309,6 +309,9 @@ async function faultDeviceIteration(ctx: IterationContext, kind: Kind): Promise<
       staleReads: model.readMismatches.length,
       returned,
       raid1: raid ? 1 : 0,
+      raidWrites: raid ? model.writesAcked : 0,
+      raidReads: raid ? model.readsChecked : 0,
+      raidClientErrors: raid ? model.errors.length : 0,
       raidAckAfterFailure: raid ? run.ackAfterFailure : 0,
       raidRecordedBeforeAck: raidChecked,
       raidReturned: raid ? returned : 0,
