@@ -42,6 +42,18 @@ export function createMirror(w: World, name: string, sizeMiB: number, regionKiB:
   return r;
 }
 
+/** lvcreate --type raid1 -m1: image and rmeta 0 on d1, image and rmeta 1 on d2. */
+export function createRaid1(w: World, name: string, sizeMiB: number, regionKiB: number, opts: { activate?: boolean; nosync?: boolean; maxRecoveryRate?: string } = {}): RunResult {
+  const args = ["lvcreate", "-q", "--type", "raid1", "-m1", "-L", `${sizeMiB}m`, "-R", `${regionKiB}k`, "-n", name];
+  if (opts.nosync) args.push("--nosync");
+  if (opts.maxRecoveryRate) args.push("--maxrecoveryrate", opts.maxRecoveryRate);
+  if (opts.activate === false) args.push("-an", "-Zn");
+  args.push(VG, w.disk("d1"), w.disk("d2"));
+  const r = w.ulvm(...args);
+  if (r.code !== 0) throw new Error(`lvcreate --type raid1 exited ${r.code}: ${r.stderr}`);
+  return r;
+}
+
 export const fioMissing = (): string | undefined => (which("fio") ? undefined : "fio not installed (apt-get install fio)");
 
 export interface FioRun {

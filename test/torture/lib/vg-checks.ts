@@ -1,5 +1,5 @@
 import type { VolumeGroup } from "../../../src/model/types.js";
-import { isMirrorSeg, isVisible, segAreaExtents, segAreas } from "../../../src/model/lv-info.js";
+import { isMirrorSeg, isVisible, raidMetaNames, segAreaExtents, segAreas } from "../../../src/model/lv-info.js";
 import { validateVg } from "../../../src/model/validate.js";
 import { DeviceScan } from "../../../src/commands/scan.js";
 import { MemoryBlockDevice } from "../../../src/blockdev/memory-block-device.js";
@@ -19,6 +19,7 @@ export function vgProblems(vg: VolumeGroup): string[] {
     for (const seg of lv.segments) {
       for (const a of segAreas(seg)) if (a.kind === "lv") used.add(a.lvName);
       if (isMirrorSeg(seg) && seg.mirrorLog) used.add(seg.mirrorLog);
+      for (const m of raidMetaNames(seg)) used.add(m);
     }
   }
   for (const lv of vg.lvs) if (!isVisible(lv) && !used.has(lv.name)) p.push(`hidden LV ${lv.name} has no user (left half-converted)`);

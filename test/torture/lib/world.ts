@@ -10,7 +10,9 @@ import type { Paths } from "../../../src/config/paths.js";
 import { DeviceScan } from "../../../src/commands/scan.js";
 import { listNamedDevices } from "../../../src/commands/device-list.js";
 import { loadVg, type LoadedVg } from "../../../src/commands/vg-store.js";
-import { findLv, isMirrorSeg, isStripedSeg, lvExtents } from "../../../src/model/lv-info.js";
+import { findLv, isMirrorSeg, isRaidSeg, isStripedSeg, lvExtents } from "../../../src/model/lv-info.js";
+import { MAX_SECTOR, decodeDmRaidSuperblock, isPositionFailed, type DmRaidSuperblock } from "../../../src/mapper/raid/dm-raid-superblock.js";
+import { BITMAP_STALE, BITMAP_SUPERBLOCK_BYTES, RMETA_BITMAP_OFFSET_BYTES, decodeMdBitmapSuperblock, type MdBitmapSuperblock } from "../../../src/mapper/raid/md-bitmap-format.js";
 import { decodeDiskLog, diskLogTransferBytes } from "../../../src/mapper/dirty-log/disk-log-format.js";
 import { testBit } from "../../../src/mapper/dirty-log/bitset.js";
 
@@ -48,6 +50,40 @@ export interface MirrorLayout {
   readonly legNames: string[];
   /** The disk log's first extent, or undefined for a core log. */
   readonly log: ExtentLoc;
+}
+
+/** A raid1 LV: its images as "legs" (rimage_N, slot order) and each slot's rmeta (its first byte). */
+export interface Raid1Layout extends MirrorLayout {
+  readonly rmetas: ExtentLoc[];
+  readonly rmetaNames: string[];
+}
+
+/** One rmeta as the PV file holds it (decoded with the target's own codecs). */
+export type RmetaOnDisk =
+  | { kind: "missing" }
+  | { kind: "fresh" }
+  | { kind: "invalid"; reason: string }
+  | { kind: "valid"; sb: DmRaidSuperblock; bitmap: MdBitmapSuperblock | undefined; bitmapProblem?: string; dirty: number[] };
+
+/** What the raid1's rmetas say on disk: per slot, the freshest superblock, and the regions activation will recover. */
+export interface RaidMetaOnDisk {
+  readonly slots: RmetaOnDisk[];
+  /** Slot with the highest dm-raid events (ties: the lowest), or undefined. */
+  readonly freshest: number | undefined;
+  /** The freshest superblock. */
+  readonly sb: DmRaidSuperblock | undefined;
+  /** Slot whose bitmap the target loads (highest bitmap events among valid ones of the LV's geometry). */
+  readonly bitmapSlot: number | undefined;
+  /** Set bits of that bitmap (regions that may differ between the images). */
+  readonly dirty: number[];
+  /** Why activation will resync everything (no valid bitmap, STALE, bitmap events behind), or undefined. */
+  readonly full: string | undefined;
+  /** Regions from the freshest superblock's array_resync_offset on (the initial sync had not finished), else []. */
+  readonly pastResyncOffset: number[];
+  /** The regions the next activation recovers: dirty ∪ pastResyncOffset, or all with `full`. */
+  readonly toRecover: number[];
+  /** Failed slots in the freshest superblock's failed_devices. */
+  readonly failedSlots: number[];
 }
 
 export class World {
@@ -219,9 +255,16 @@ export class World {
   /** The mirror sync state of an active LV (its top device), or undefined when not a running mirror. */
   async mirrorSync(vg: string, lv: string): Promise<{ insync: number; total: number; copied: number; legHealth: string[] } | undefined> {
     const st = (await this.status()).find((s) => s.vg === vg && s.lv === lv);
-    const top = st?.devices[st.devices.length - 1];
+    // The LV's own device (a raid1's is not the last one: its rimage/rmeta devices are listed too).
+    const top = st?.devices.find((d) => d.lvName === lv) ?? st?.devices[st.devices.length - 1];
     if (!top?.sync) return undefined;
     return { insync: top.sync.insyncRegions, total: top.sync.totalRegions, copied: top.sync.copiedRegions ?? 0, legHealth: top.sync.legHealth };
+  }
+
+  /** dm-raid's status of an active raid1 (health chars per slot, sync ratio), or undefined. */
+  async raidStatus(vg: string, lv: string): Promise<NonNullable<ActiveLvStatus["devices"][number]["raid"]> | undefined> {
+    const st = (await this.status()).find((s) => s.vg === vg && s.lv === lv);
+    return st?.devices.find((d) => d.lvName === lv)?.raid;
   }
 
   /** Wait (polling the daemon) until an active mirror is in sync; a liveness limit, not a timing assertion. */
@@ -310,6 +353,54 @@ export class World {
     }
     const lengthBytes = extentCount * extentBytes;
     return { extentBytes, extentCount, regionBytes, regionCount: Math.ceil(lengthBytes / regionBytes), legs, legNames, log };
+  }
+
+  /** The images and rmetas of a raid1 LV (one raid1 segment). */
+  raid1Layout(loaded: LoadedVg, lvName: string): Raid1Layout {
+    const vg = loaded.vg;
+    const lv = findLv(vg, lvName);
+    if (!lv) throw new Error(`no LV ${lvName}`);
+    const seg = lv.segments[0];
+    if (lv.segments.length !== 1 || !seg || !isRaidSeg(seg)) throw new Error(`${lvName} is not a one-segment raid1`);
+    const extentBytes = vg.extentSizeSectors * 512;
+    const extentCount = lvExtents(lv);
+    const regionBytes = seg.regionSizeSectors * 512;
+    const legs = seg.raids.map((r) => this.extentLocs(loaded, r.image));
+    const rmetas = seg.raids.map((r) => (r.meta === undefined ? undefined : this.extentLocs(loaded, r.meta)[0]));
+    return {
+      extentBytes,
+      extentCount,
+      regionBytes,
+      regionCount: Math.ceil((extentCount * extentBytes) / regionBytes),
+      legs,
+      legNames: seg.raids.map((r) => r.image),
+      log: undefined,
+      rmetas,
+      rmetaNames: seg.raids.map((r) => r.meta ?? "-"),
+    };
+  }
+
+  /**
+   * Every rmeta of a raid1 as the PV files hold it now: dm-raid superblock
+   * (byte 0), md bitmap superblock (4096) and bits (4352, little-endian, set =
+   * dirty); and what the next activation must recover by the target's
+   * rules: the set bits of the freshest bitmap, every region from
+   * array_resync_offset on while the initial sync has not finished, or all
+   * when there is no usable bitmap.
+   */
+  raidMeta(layout: Raid1Layout): RaidMetaOnDisk {
+    return raidMetaOf(layout);
+  }
+
+  /** Wait until the freshest on-disk bitmap of an active raid1 has no bit set (its cleaner ages regions first). */
+  async waitRaidBitmapClean(vg: string, lv: string, limitMs = 120_000): Promise<void> {
+    const t0 = Date.now();
+    for (;;) {
+      const m = this.raidMeta(this.raid1Layout(await this.loadVg(vg), lv));
+      if (m.dirty.length === 0 && !m.full && m.pastResyncOffset.length === 0) return;
+      if (Date.now() - t0 > limitMs) throw new Error(`${vg}/${lv}: on-disk bitmap still has ${m.dirty.length} set bits after ${limitMs} ms (${m.full ?? ""})`);
+      await sleep(100);
+    }
   }
 
   /** The mirror's on-disk dirty log as the PV file holds it now. */
@@ -435,6 +526,60 @@ export class World {
     World.live.delete(this);
     this.lab.cleanup(); // the tmpfs disk folder too (lab.extraRoots)
   }
+}
+
+/** World.raidMeta over any reader of the PV bytes (crash states built in memory, for one). */
+export function raidMetaOf(layout: Raid1Layout, read?: (path: string, offsetBytes: number, lengthBytes: number) => Buffer): RaidMetaOnDisk {
+  const pread = read ?? preadFile;
+  const dataSectors = BigInt((layout.extentCount * layout.extentBytes) / 512);
+  const bitsBytes = Math.ceil(layout.regionCount / 8);
+  const slots: RmetaOnDisk[] = layout.rmetas.map((loc): RmetaOnDisk => {
+    if (!loc || (!read && !existsSync(loc.path))) return { kind: "missing" };
+    const head = pread(loc.path, loc.offsetBytes, RMETA_BITMAP_OFFSET_BYTES + BITMAP_SUPERBLOCK_BYTES);
+    let sb: DmRaidSuperblock;
+    try {
+      const d = decodeDmRaidSuperblock(head.subarray(0, RMETA_BITMAP_OFFSET_BYTES));
+      if (d.kind === "fresh") return { kind: "fresh" };
+      sb = d.superblock;
+    } catch (e) {
+      return { kind: "invalid", reason: e instanceof Error ? e.message : String(e) };
+    }
+    let bitmap: MdBitmapSuperblock | undefined;
+    let bitmapProblem: string | undefined;
+    try {
+      bitmap = decodeMdBitmapSuperblock(head.subarray(RMETA_BITMAP_OFFSET_BYTES), { areaBytes: layout.extentBytes - RMETA_BITMAP_OFFSET_BYTES });
+    } catch (e) {
+      bitmapProblem = e instanceof Error ? e.message : String(e);
+    }
+    const bits = pread(loc.path, loc.offsetBytes + RMETA_BITMAP_OFFSET_BYTES + BITMAP_SUPERBLOCK_BYTES, bitsBytes);
+    const dirty: number[] = [];
+    for (let r = 0; r < layout.regionCount; r++) if (bits[r >>> 3]! & (1 << (r & 7))) dirty.push(r);
+    return { kind: "valid", sb, bitmap, ...(bitmapProblem ? { bitmapProblem } : {}), dirty };
+  });
+  let freshest: number | undefined;
+  slots.forEach((s, i) => {
+    if (s.kind === "valid" && (freshest === undefined || s.sb.eventCount > (slots[freshest] as { sb: DmRaidSuperblock }).sb.eventCount)) freshest = i;
+  });
+  const sb = freshest === undefined ? undefined : (slots[freshest] as { sb: DmRaidSuperblock }).sb;
+  let bitmapSlot: number | undefined;
+  slots.forEach((s, i) => {
+    if (s.kind !== "valid" || !s.bitmap || s.bitmap.chunkBytes !== layout.regionBytes || s.bitmap.syncSectors !== dataSectors) return;
+    if (sb && isPositionFailed(sb.failedDevices, i)) return;
+    const best = bitmapSlot === undefined ? undefined : (slots[bitmapSlot] as { bitmap: MdBitmapSuperblock }).bitmap;
+    if (!best || s.bitmap.eventCount > best.eventCount) bitmapSlot = i;
+  });
+  const chosen = bitmapSlot === undefined ? undefined : (slots[bitmapSlot] as Extract<RmetaOnDisk, { kind: "valid" }>);
+  const all = Array.from({ length: layout.regionCount }, (_, r) => r);
+  let full: string | undefined;
+  if (!sb) full = "no valid superblock";
+  else if (!chosen) full = "no valid bitmap";
+  else if ((chosen.bitmap!.state & BITMAP_STALE) !== 0) full = "bitmap STALE";
+  else if (chosen.bitmap!.eventCount < sb.eventCount) full = `bitmap events ${chosen.bitmap!.eventCount} < superblock events ${sb.eventCount}`;
+  const dirty = chosen?.dirty ?? [];
+  const pastResyncOffset = sb && sb.arrayResyncOffsetSectors !== MAX_SECTOR ? all.filter((r) => BigInt(r * (layout.regionBytes / 512)) >= sb.arrayResyncOffsetSectors) : [];
+  const union = new Set([...dirty, ...pastResyncOffset]);
+  const failedSlots = sb ? layout.rmetas.map((_, i) => i).filter((i) => isPositionFailed(sb.failedDevices, i)) : [];
+  return { slots, freshest, sb, bitmapSlot, dirty, full, pastResyncOffset, toRecover: full ? all : all.filter((r) => union.has(r)), failedSlots };
 }
 
 export function preadFile(path: string, offsetBytes: number, lengthBytes: number): Buffer {

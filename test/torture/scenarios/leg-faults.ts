@@ -4,7 +4,8 @@ import { closeSync, existsSync, mkdirSync, openSync, rmSync, truncateSync, write
 import { join } from "node:path";
 import type { Figures, IterationContext, Scenario } from "../lib/scenario.js";
 import { sum } from "../lib/scenario.js";
-import { World, sleep, type MirrorLayout } from "../lib/world.js";
+import { World, sleep, type MirrorLayout, type Raid1Layout } from "../lib/world.js";
+import { isPositionFailed } from "../../../src/mapper/raid/dm-raid-superblock.js";
 import { InProcessDaemon } from "../lib/inproc-daemon.js";
 import { ModelClient, describeViolations } from "../lib/nbd-model.js";
 import { metadataNow } from "../lib/vg-checks.js";
@@ -29,17 +30,44 @@ import type { Rng } from "../lib/rng.js";
  *     stale: it is resynced from the leg that stayed, never used as a
  *     source; the surviving leg's bytes are not changed by the resync, the
  *     legs end identical and every acknowledged write reads back.
+ *
+ * The raid1 kinds (`lvcreate --type raid1 -m1`; image 1 gets write errors,
+ * or image 0's PV vanishes and comes back) check the same, with the
+ * target's own record as well: at the reply of every write that missed the
+ * failed image, the surviving rmeta's dm-raid superblock already has the
+ * failed slot's bit (and the PV is MISSING in the metadata); a returning
+ * image is recovered from exactly the regions set in the surviving
+ * bitmap, from the image that stayed.
  */
-type Kind = "write-errors" | "read-errors" | "vanish-primary-returns" | "delay" | "nbdkit-write-errors" | "nbdkit-vanish" | "vanish-secondary-returns";
-const KINDS: readonly Kind[] = ["write-errors", "read-errors", "vanish-primary-returns", "delay", "nbdkit-write-errors", "nbdkit-vanish", "vanish-secondary-returns"];
+type Kind =
+  | "write-errors"
+  | "read-errors"
+  | "vanish-primary-returns"
+  | "delay"
+  | "nbdkit-write-errors"
+  | "nbdkit-vanish"
+  | "vanish-secondary-returns"
+  | "raid1-write-errors"
+  | "raid1-vanish-primary-returns";
+const KINDS: readonly Kind[] = [
+  "write-errors",
+  "read-errors",
+  "raid1-write-errors",
+  "vanish-primary-returns",
+  "delay",
+  "nbdkit-write-errors",
+  "nbdkit-vanish",
+  "vanish-secondary-returns",
+  "raid1-vanish-primary-returns",
+];
 
 const LV_MIB = 24;
 
 export const legFaultsScenario: Scenario = {
   name: "leg-faults",
   title: "leg faults: fault device and nbdkit error filter",
-  defaultIterations: 21,
-  quickIterations: 2,
+  defaultIterations: 27,
+  quickIterations: 3,
   variants: KINDS.length,
   unavailable: () => undefined,
   async iterate(ctx: IterationContext): Promise<Figures> {
@@ -59,7 +87,9 @@ export const legFaultsScenario: Scenario = {
     return (
       `client-visible errors ${sum(all, "clientErrors")} in ${sum(all, "writes")} writes and ${sum(all, "reads")} checked reads; ` +
       `failures recorded before the ack ${sum(all, "recordedBeforeAck")}/${sum(all, "ackAfterFailure")}; stale or failed leg served ${sum(all, "staleReads")}; ` +
-      `legs that came back resynced from the good leg ${sum(all, "returned")}` +
+      `legs that came back resynced from the good leg ${sum(all, "returned")}; ` +
+      `raid1: ${sum(all, "raid1")} iterations (${sum(all, "raidWrites")} writes, ${sum(all, "raidReads")} checked reads, ${sum(all, "raidClientErrors")} client-visible errors), failed bit on the surviving rmeta before the ack ${sum(all, "raidRecordedBeforeAck")}/${sum(all, "raidAckAfterFailure")}, ` +
+      `returned images recovered = regions set in the bitmap ${sum(all, "raidExactRecovery")}/${sum(all, "raidReturned")} (${sum(all, "raidRecovered")} of ${sum(all, "raidRegions")} regions)` +
       (sum(all, "skipped") ? `; ${sum(all, "skipped")} nbdkit iterations skipped` : "")
     );
   },
@@ -112,31 +142,42 @@ function trash(w: World, layout: MirrorLayout, leg: number): void {
 }
 
 
+/** Does the surviving rmeta's superblock (read from the PV file) mark `slot` failed? */
+function failedBitOnDisk(w: World, layout: Raid1Layout, slot: number): boolean {
+  const m = w.raidMeta(layout);
+  const s = m.slots[1 - slot];
+  return s?.kind === "valid" && isPositionFailed(s.sb.failedDevices, slot);
+}
+
 function legBytesHash(w: World, layout: MirrorLayout, leg: number): string {
   return sha(w.readLeg(layout, leg, 0, layout.extentCount * layout.extentBytes));
 }
 
 async function faultDeviceIteration(ctx: IterationContext, kind: Kind): Promise<Figures> {
   const rng = ctx.rng;
+  const raid = kind.startsWith("raid1-");
   const w = new World({ prefix: "ulvm-tort-leg-", disks: [{ name: "d1", sizeMiB: LV_MIB + 8 }, { name: "d2", sizeMiB: LV_MIB + 8 }, { name: "d3", sizeMiB: 16 }] });
   let d: InProcessDaemon | undefined;
   let failed = true;
   try {
     w.ok("pvcreate", "-q", ...w.disks);
     w.ok("vgcreate", "-q", VG, ...w.disks);
-    w.ok("lvcreate", "-q", "-an", "-Zn", "-m1", "-L", `${LV_MIB}m`, "-R", "256k", "-n", "m", VG, w.disk("d1"), w.disk("d2"), w.disk("d3"));
+    if (raid) w.ok("lvcreate", "-q", "-an", "-Zn", "--type", "raid1", "-m1", "-L", `${LV_MIB}m`, "-R", "256k", "-n", "m", VG, w.disk("d1"), w.disk("d2"));
+    else w.ok("lvcreate", "-q", "-an", "-Zn", "-m1", "-L", `${LV_MIB}m`, "-R", "256k", "-n", "m", VG, w.disk("d1"), w.disk("d2"), w.disk("d3"));
     d = await InProcessDaemon.start(w);
     const act = await w.ulvmA("lvchange", "-ay", `${VG}/m`);
     assert.equal(act.code, 0, act.stderr);
     await w.waitInSync(VG, "m");
     const loaded = await w.loadVg(VG);
-    const layout = w.mirrorLayout(loaded, "m");
-    const victimLeg = kind === "read-errors" || kind === "vanish-primary-returns" ? 0 : 1;
+    const raidLayout = raid ? w.raid1Layout(loaded, "m") : undefined;
+    const layout = raidLayout ?? w.mirrorLayout(loaded, "m");
+    const victimLeg = kind === "read-errors" || kind === "vanish-primary-returns" || kind === "raid1-vanish-primary-returns" ? 0 : 1;
     const victim = w.disk(victimLeg === 0 ? "d1" : "d2");
     const victimPvId = loaded.vg.pvs.find((p) => loaded.deviceOf(p.id)?.entry.name === victim)!.id;
     const fault = d.fault(victim);
     const model = await ModelClient.open(w.nbdSocket, `${VG}/m`, undefined, ctx.seed);
     const run: Run = { model, ackAfterFailure: 0, recordedBeforeAck: 0 };
+    let raidChecked = 0;
     // Recorded before acknowledged: at the reply of a write that hit the failed leg, MISSING is on disk.
     const victimRanges = (): Array<[number, number]> =>
       d!.failedWrites
@@ -158,12 +199,16 @@ async function faultDeviceIteration(ctx: IterationContext, kind: Kind): Promise<
       const vg = await metadataNow(w.disks, VG);
       const flagged = vg?.pvs.find((p) => p.id === victimPvId)?.flags.includes("MISSING") ?? false;
       assert.ok(flagged, `write at LV byte ${wr.offsetBytes} (token ${wr.token}) hit the failed leg and was acknowledged before PV MISSING was on disk`);
+      if (raidLayout) {
+        assert.ok(failedBitOnDisk(w, raidLayout, victimLeg), `write at LV byte ${wr.offsetBytes} (token ${wr.token}) missed image ${victimLeg} and was acknowledged before the surviving superblock had its failed bit`);
+        raidChecked++;
+      }
       run.recordedBeforeAck++;
     };
     let injectedAt = 0;
     await loadFor(model, rng.fork(1), ctx.quick ? 1200 : 2400, () => {
       injectedAt = model.writesAcked;
-      switch (kind) {
+      switch (kind.replace(/^raid1-/, "")) {
         case "write-errors":
           fault.addRule({ ops: ["write"], afterCount: rng.int(8), errno: rng.pick(["EIO", "ENOSPC", "EROFS"]) });
           break;
@@ -189,11 +234,19 @@ async function faultDeviceIteration(ctx: IterationContext, kind: Kind): Promise<
       const vg = await metadataNow(w.disks, VG);
       assert.ok(!vg?.pvs.some((p) => p.flags.includes("MISSING")), "a slow leg is not a failed leg");
     }
+    if (raidLayout) {
+      assert.ok(failedBitOnDisk(w, raidLayout, victimLeg), `the surviving rmeta's superblock marks slot ${victimLeg} failed`);
+      const health = (await w.raidStatus(VG, "m"))?.health ?? "";
+      ctx.state("raid health after the fault", health);
+      assert.match(health, victimLeg === 0 ? /^[D-]A$/ : /^A[D-]$/, "dm-raid's health shows the failed image");
+    }
     assert.deepEqual(model.errors, [], "no client-visible error while a good leg remains");
     assert.deepEqual(model.readMismatches, [], "every read returned the model's data");
     const missingNow = (await metadataNow(w.disks, VG))?.pvs.some((p) => p.flags.includes("MISSING")) ?? false;
     assert.equal(missingNow, kind !== "delay", "the failed leg's PV is MISSING in the metadata");
     let returned = 0;
+    let raidExpected = -1;
+    let raidCopied = 0;
     if (kind.endsWith("-returns")) {
       // The leg comes back (stale: it missed every write since it failed).
       model.close();
@@ -211,9 +264,23 @@ async function faultDeviceIteration(ctx: IterationContext, kind: Kind): Promise<
         await d.stop();
         d = await InProcessDaemon.start(w);
       }
+      if (raidLayout) {
+        // The image that stayed holds the freshest superblock (the returning slot's failed bit) and bitmap.
+        const meta = w.raidMeta(w.raid1Layout(await w.loadVg(VG), "m"));
+        ctx.state("rmetas before the return", { freshest: meta.freshest, failed: meta.failedSlots, dirty: meta.dirty.length, full: meta.full ?? "-" });
+        assert.deepEqual(meta.failedSlots, [victimLeg], "the freshest superblock marks the returning image failed");
+        assert.equal(meta.freshest, 1 - victimLeg, "the freshest superblock is on the image that stayed");
+        raidExpected = meta.full ? meta.toRecover.length : meta.dirty.length;
+        ctx.log(`before the return: freshest slot ${meta.freshest}, failed ${JSON.stringify(meta.failedSlots)}, ${meta.dirty.length} of ${layout.regionCount} bits set${meta.full ? `, full: ${meta.full}` : ""}`);
+      }
       const on = await w.ulvmA("lvchange", "-ay", `${VG}/m`);
       assert.equal(on.code, 0, on.stderr);
-      await w.waitInSync(VG, "m");
+      const synced = await w.waitInSync(VG, "m");
+      if (raidLayout) {
+        raidCopied = synced.copied;
+        assert.equal(raidCopied, raidExpected, `the returning image was recovered in ${raidCopied} regions; the surviving bitmap has ${raidExpected} set`);
+        assert.equal((await w.raidStatus(VG, "m"))?.health, "AA", "both images in sync");
+      }
       const check = await ModelClient.open(w.nbdSocket, `${VG}/m`, undefined, ctx.seed);
       const v = await model.verifyAll("acked", async (o, n) => {
         const r = await check.client.request({ type: 0, offsetBytes: o, lengthBytes: n });
@@ -224,11 +291,12 @@ async function faultDeviceIteration(ctx: IterationContext, kind: Kind): Promise<
       assert.equal(v.length, 0, `after the stale leg came back: ${describeViolations(v)}`);
       const off2 = await w.ulvmA("lvchange", "-an", `${VG}/m`);
       assert.equal(off2.code, 0, off2.stderr);
-      const after = w.mirrorLayout(await w.loadVg(VG), "m");
+      const after = raid ? w.raid1Layout(await w.loadVg(VG), "m") : w.mirrorLayout(await w.loadVg(VG), "m");
       const diff = w.legDiff(after);
       assert.equal(diff, -1, `legs differ at ${diff} after the returned leg was resynced`);
       const goodIndex = after.legs.findIndex((l) => l[0]?.path === w.disk(goodLeg === 0 ? "d1" : "d2"));
       assert.equal(legBytesHash(w, after, goodIndex), goodBefore, "the resync never wrote to the leg that stayed");
+      if (raid) assert.deepEqual(w.raidMeta(after as Raid1Layout).failedSlots, [], "no failed bit left after the recovery");
       returned = 1;
     } else model.close();
     failed = false;
@@ -240,6 +308,16 @@ async function faultDeviceIteration(ctx: IterationContext, kind: Kind): Promise<
       recordedBeforeAck: run.recordedBeforeAck,
       staleReads: model.readMismatches.length,
       returned,
+      raid1: raid ? 1 : 0,
+      raidWrites: raid ? model.writesAcked : 0,
+      raidReads: raid ? model.readsChecked : 0,
+      raidClientErrors: raid ? model.errors.length : 0,
+      raidAckAfterFailure: raid ? run.ackAfterFailure : 0,
+      raidRecordedBeforeAck: raidChecked,
+      raidReturned: raid ? returned : 0,
+      raidExactRecovery: raid && returned && raidCopied === raidExpected ? 1 : 0,
+      raidRecovered: raidCopied,
+      raidRegions: raid && returned ? layout.regionCount : 0,
     };
   } finally {
     if (failed && d) ctx.state("daemon log", d.log.slice(-30).join("\n"));

@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { writeFileSync } from "node:fs";
 import type { Figures, IterationContext, Scenario } from "../lib/scenario.js";
 import { sum } from "../lib/scenario.js";
-import { World, sleep, type MirrorLayout } from "../lib/world.js";
+import { World, raidMetaOf, sleep, type MirrorLayout, type Raid1Layout } from "../lib/world.js";
 import { RecordingPvs } from "../lib/recording-pvs.js";
 import { CrashImages, type CrashPoint, type CrashState } from "../lib/crash-images.js";
 import { ModelClient, SECTOR, describeViolations, type Violation } from "../lib/nbd-model.js";
@@ -34,7 +34,18 @@ import type { Rng } from "../lib/rng.js";
  * The oracle is also run on states built with a deliberately wrong order (a
  * leg write made durable while its region's dirty mark is not) and must
  * reject every one of them.
+ *
+ * The raid1 variant (`lvcreate --type raid1 -m1`, images and rmetas on d1
+ * and d2) checks the same with the write-intent bitmap in the rmetas in
+ * place of the log: a region is clean when its bit is clear in the
+ * freshest bitmap (and the initial sync had passed it); a bitmap the
+ * target would not trust (STALE, events behind) promises nothing. The
+ * crash states that are activated must recover exactly the regions their
+ * bitmap marks. The wrong orderings are a data write on image 1 made
+ * durable while neither rmeta holds the bitmap page that marked its region.
  */
+type Kind = "raid1" | "mirror";
+const KINDS: readonly Kind[] = ["raid1", "mirror"];
 const LV_MIB = 8;
 const DISKS = [
   { name: "d1", sizeMiB: 12 },
@@ -45,8 +56,10 @@ const DISKS = [
 export const powerLossScenario: Scenario = {
   name: "power-loss",
   title: "power loss: recorded writes replayed as crash states",
-  defaultIterations: 6,
+  // 6 on a mirror (as before the raid1 variant), 6 on raid1.
+  defaultIterations: 12,
   quickIterations: 1,
+  variants: KINDS.length,
   unavailable: () => (which("nbdfuse") ? devicePathUnavailable() : "nbdfuse not installed (apt-get install libnbd-bin)"),
   async iterate(ctx: IterationContext): Promise<Figures> {
     const w = new World({ prefix: "ulvm-tort-power-", disks: [] });
@@ -54,7 +67,8 @@ export const powerLossScenario: Scenario = {
     let failed = true;
     try {
       pvs = await RecordingPvs.start(w, DISKS);
-      const trace = await recordWorkload(ctx, w, pvs);
+      ctx.state("kind", KINDS[ctx.variant]);
+      const trace = await recordWorkload(ctx, w, pvs, KINDS[ctx.variant]!);
       await w.killDaemon("SIGKILL");
       await pvs.stop();
       pvs = undefined;
@@ -72,7 +86,8 @@ export const powerLossScenario: Scenario = {
     return (
       `${sum(all, "states")} crash states (${sum(all, "prefixes")} prefixes cut at flushes and metadata writes, ${sum(all, "subsets")} random subsets with a torn sector) from ${sum(all, "records")} recorded writes/flushes: ` +
       `metadata old-or-new ${sum(all, "metaOk")}/${sum(all, "states")}, clean regions identical, flushed data present; ${sum(all, "activated")} activated and resynced; ` +
-      `wrong orderings caught ${sum(all, "mutantsCaught")}/${sum(all, "mutants")}`
+      `wrong orderings caught ${sum(all, "mutantsCaught")}/${sum(all, "mutants")}; ` +
+      `raid1: ${sum(all, "raid1")} iterations, ${sum(all, "raidStates")} states (${sum(all, "raidCleanChecked")} clean regions compared), ${sum(all, "raidActivated")} activated recovered exactly the regions their bitmap marked, wrong orderings caught ${sum(all, "raidMutantsCaught")}/${sum(all, "raidMutants")}`
     );
   },
 };
@@ -91,10 +106,12 @@ interface Trace {
 /** Byte positions in the PV images (device names d1..d3). */
 interface Geometry {
   layout: MirrorLayout;
+  /** The raid1's layout (rmetas), for the raid1 variant. */
+  raid?: Raid1Layout;
   nameOf: Map<string, string>;
 }
 
-async function recordWorkload(ctx: IterationContext, w: World, pvs: RecordingPvs): Promise<Trace> {
+async function recordWorkload(ctx: IterationContext, w: World, pvs: RecordingPvs, kind: Kind): Promise<Trace> {
   const files = DISKS.map((d) => pvs.files.get(d.name)!);
   w.writeConfig(files);
   // Every command runs in the background: this process serves the PVs they read.
@@ -104,14 +121,16 @@ async function recordWorkload(ctx: IterationContext, w: World, pvs: RecordingPvs
   };
   await ok("pvcreate", "-q", ...files);
   await ok("vgcreate", "-q", "-s", "1m", VG, ...files);
-  await ok("lvcreate", "-q", "-m1", "-L", `${LV_MIB}m`, "-R", "64k", "-n", "m", VG, ...files);
+  if (kind === "raid1") await ok("lvcreate", "-q", "--type", "raid1", "-m1", "-L", `${LV_MIB}m`, "-R", "64k", "-n", "m", VG, files[0]!, files[1]!);
+  else await ok("lvcreate", "-q", "-m1", "-L", `${LV_MIB}m`, "-R", "64k", "-n", "m", VG, ...files);
   await w.waitInSync(VG, "m");
   const loaded = await w.loadVg(VG, files);
-  const layout = w.mirrorLayout(loaded, "m");
+  const raid = kind === "raid1" ? w.raid1Layout(loaded, "m") : undefined;
+  const layout = raid ?? w.mirrorLayout(loaded, "m");
   const nameOf = new Map(DISKS.map((d) => [pvs.files.get(d.name)!, d.name]));
   // Start from a mirror whose log calls every region clean (read from the memory devices: the
   // FUSE files must not be read synchronously here).
-  const g0: Geometry = { layout, nameOf };
+  const g0: Geometry = { layout, nameOf, ...(raid ? { raid } : {}) };
   const mems = new Map([...pvs.mems].map(([n, m]) => [n, m.bytes]));
   for (let t0 = Date.now(); ; await sleep(100)) {
     const log = logState(g0, mems);
@@ -141,7 +160,7 @@ async function recordWorkload(ctx: IterationContext, w: World, pvs: RecordingPvs
   for (const imgs of [base, final]) for (const [n, img] of imgs) for (const c of await copies(n, img)) if (c.text) known.set(c.seqno!, c.text);
   ctx.log(`recorded ${recorder.records.length} writes/flushes, ${model.writesAcked} client writes, ${model.flushesDone} flushes, metadata seqnos ${[...known.keys()].join(", ")}`);
   assert.equal(known.size, 2, "the recorded run committed exactly one new metadata version");
-  return { records: recorder.records, base, final, marks, model, geometry: { layout, nameOf }, known };
+  return { records: recorder.records, base, final, marks, model, geometry: g0, known };
 }
 
 /** The metadata copies in a PV image (first MiB). */
@@ -177,6 +196,12 @@ function legBytes(g: Geometry, images: Map<string, Uint8Array>, leg: number, off
 }
 
 function logState(g: Geometry, images: Map<string, Uint8Array>): { clean: (r: number) => boolean } | undefined {
+  if (g.raid) {
+    const m = raidMetaOf(g.raid, (path, off, len) => Buffer.from(images.get(g.nameOf.get(path)!)!.subarray(off, off + len)));
+    if (m.full) return undefined; // the target recovers every region: no promise to check
+    const notClean = new Set([...m.dirty, ...m.pastResyncOffset]);
+    return { clean: (r) => !notClean.has(r) };
+  }
   const L = g.layout;
   const dev = g.nameOf.get(L.log!.path)!;
   const buf = images.get(dev)!.subarray(L.log!.offsetBytes, L.log!.offsetBytes + diskLogTransferBytes(L.regionCount));
@@ -189,7 +214,7 @@ function logState(g: Geometry, images: Map<string, Uint8Array>): { clean: (r: nu
 }
 
 /** The checks of one crash state; returns what failed (empty = fine). */
-async function oracle(t: Trace, st: CrashState): Promise<{ problems: string[]; cleanDiffer: number[] }> {
+async function oracle(t: Trace, st: CrashState): Promise<{ problems: string[]; cleanDiffer: number[]; cleanChecked: number }> {
   const problems: string[] = [];
   const g = t.geometry;
   // Metadata: each copy is the old or the new version, exactly.
@@ -206,9 +231,11 @@ async function oracle(t: Trace, st: CrashState): Promise<{ problems: string[]; c
   const log = logState(g, st.images);
   const cleanDiffer: number[] = [];
   const R = g.layout.regionBytes;
+  let cleanChecked = 0;
   if (log) {
     for (let r = 0; r < g.layout.regionCount; r++) {
       if (!log.clean(r)) continue;
+      cleanChecked++;
       const a = legBytes(g, st.images, 0, r * R, R);
       const b = legBytes(g, st.images, 1, r * R, R);
       if (!Buffer.from(a).equals(Buffer.from(b))) cleanDiffer.push(r);
@@ -218,7 +245,7 @@ async function oracle(t: Trace, st: CrashState): Promise<{ problems: string[]; c
   // Data: recovery serves the source leg (leg 0) for dirty regions and identical legs elsewhere.
   const v = dataViolations(t, st, (off, len) => legBytes(g, st.images, 0, off, len));
   if (v.length) problems.push(`flushed data missing on the source leg: ${describeViolations(v)}`);
-  return { problems, cleanDiffer };
+  return { problems, cleanDiffer, cleanChecked };
 }
 
 function requiredAt(t: Trace, seq: number): Uint32Array | undefined {
@@ -284,11 +311,13 @@ async function replay(ctx: IterationContext, w: World, t: Trace): Promise<Figure
   const points = crashPoints(t, rng, ctx.quick ? 12 : 40);
   const builder = new CrashImages(t.base, t.records);
   const fig = { states: 0, prefixes: 0, subsets: 0, metaOk: 0, activated: 0, mutants: 0, mutantsCaught: 0, records: t.records.length };
+  let cleanRegions = 0;
   const activateAt = new Set([points.find((p) => p.prefix)?.seq, points.filter((p) => !p.prefix).at(-1)?.seq].filter((x) => x !== undefined));
   for (const p of points) {
     const st = builder.state(p, rng);
     ctx.state("crash point", { seq: p.seq, prefix: p.prefix, kept: st.kept, dropped: st.dropped, torn: st.torn });
-    const { problems } = await oracle(t, st);
+    const { problems, cleanChecked } = await oracle(t, st);
+    cleanRegions += cleanChecked;
     if (problems.length && process.env.TORTURE_DEBUG) debugState(t, st);
     assert.deepEqual(problems, [], `crash state at record ${p.seq} (${p.prefix ? "prefix" : "random subset"})`);
     fig.states++;
@@ -307,7 +336,8 @@ async function replay(ctx: IterationContext, w: World, t: Trace): Promise<Figure
   assert.equal(m.caught, m.tried, "the oracle rejects every state with data durable before its region's dirty mark");
   ctx.log(`${fig.states} states, ${fig.activated} activated, ${m.caught}/${m.tried} wrong orderings caught`);
   void w;
-  return fig;
+  const raid = t.geometry.raid ? 1 : 0;
+  return { ...fig, raid1: raid, raidStates: raid ? fig.states : 0, raidActivated: raid ? fig.activated : 0, raidCleanChecked: raid ? cleanRegions : 0, raidMutants: raid ? m.tried : 0, raidMutantsCaught: raid ? m.caught : 0 };
 }
 
 /** Write a crash state to files, activate it with ulvm, let it resync, check data and legs. */
@@ -322,9 +352,13 @@ async function activateState(ctx: IterationContext, t: Trace, st: CrashState): P
     const vgs = await w.ulvmA("vgs", "--noheadings", "-o", "seq_no", VG);
     assert.equal(vgs.code, 0, `vgs on the crash state: ${vgs.stderr}`);
     assert.ok(t.known.has(Number(vgs.stdout.trim())), `vgs reports seqno ${vgs.stdout.trim()}, not the old or the new one`);
+    // raid1: what the rmetas of the crash state say must be recovered.
+    const toRecover = t.geometry.raid ? w.raidMeta(w.raid1Layout(await w.loadVg(VG), "m")) : undefined;
     const on = await w.ulvmA("lvchange", "-ay", `${VG}/m`);
     assert.equal(on.code, 0, `activation of the crash state: ${on.stderr}`);
-    await w.waitInSync(VG, "m");
+    const synced = await w.waitInSync(VG, "m");
+    if (toRecover)
+      assert.equal(synced.copied, toRecover.toRecover.length, `recovered ${synced.copied} regions; the crash state's bitmap marks ${toRecover.dirty.length}${toRecover.full ? ` (full: ${toRecover.full})` : ""}`);
     const check = await ModelClient.open(w.nbdSocket, `${VG}/m`, undefined, ctx.seed);
     const reads = new Map<number, Buffer>();
     const lvBytes = t.model.sectors * SECTOR;
@@ -338,7 +372,7 @@ async function activateState(ctx: IterationContext, t: Trace, st: CrashState): P
     assert.equal(v.length, 0, `after activation: ${describeViolations(v)}`);
     const off = await w.ulvmA("lvchange", "-an", `${VG}/m`);
     assert.equal(off.code, 0, off.stderr);
-    const d = w.legDiff(w.mirrorLayout(await w.loadVg(VG), "m"));
+    const d = w.legDiff(t.geometry.raid ? w.raid1Layout(await w.loadVg(VG), "m") : w.mirrorLayout(await w.loadVg(VG), "m"));
     assert.equal(d, -1, `legs differ at ${d} after the crash state resynced`);
   } finally {
     await w.killDaemon("SIGKILL");
@@ -352,6 +386,7 @@ async function activateState(ctx: IterationContext, t: Trace, st: CrashState): P
  * that mark, leg 0 without the write's twin). The oracle must reject them.
  */
 async function mutants(t: Trace, rng: Rng, want: number): Promise<{ tried: number; caught: number }> {
+  if (t.geometry.raid) return raidMutants(t, rng, want);
   const g = t.geometry;
   const L = g.layout;
   const logDev = g.nameOf.get(L.log!.path)!;
@@ -386,6 +421,49 @@ async function mutants(t: Trace, rng: Rng, want: number): Promise<{ tried: numbe
     const { l, w: wr, region } = pairs.splice(rng.int(pairs.length), 1)[0]!;
     // Everything completed before the dirty mark, then only the leg-1 write on top.
     const early = new CrashImages(t.base, t.records).state({ seq: l.seq, prefix: true }, rng);
+    const images = early.images;
+    images.get(wr.device)!.set(wr.data as Uint8Array, wr.offsetBytes);
+    const st: CrashState = { seq: wr.seq + 1, images, torn: undefined, kept: 0, dropped: 0 };
+    const { cleanDiffer } = await oracle(t, st);
+    tried++;
+    if (cleanDiffer.includes(region)) caught++;
+  }
+  return { tried, caught };
+}
+
+/**
+ * The raid1 wrong orderings: a bitmap page write on rmeta 0 that set a
+ * region's bit, and its twin on rmeta 1; the state before the earlier of
+ * the two, plus an image-1 data write to that region issued after both.
+ */
+async function raidMutants(t: Trace, rng: Rng, want: number): Promise<{ tried: number; caught: number }> {
+  const g = t.geometry;
+  const R = g.raid!;
+  const at = (slot: number): { dev: string; off: number } => ({ dev: g.nameOf.get(R.rmetas[slot]!.path)!, off: R.rmetas[slot]!.offsetBytes + 4096 });
+  const m0 = at(0);
+  const m1 = at(1);
+  const bit = (page: Uint8Array, r: number): boolean => ((page[256 + (r >>> 3)] ?? 0) & (1 << (r & 7))) !== 0;
+  const leg1Dev = legPos(g, 1, 0).dev;
+  let prev: Uint8Array = t.base.get(m0.dev)!.slice(m0.off, m0.off + 4096);
+  const pairs: Array<{ first: number; last: number; w: IoRecord; region: number }> = [];
+  for (const l of t.records) {
+    if (l.op !== "write" || l.device !== m0.dev || l.offsetBytes !== m0.off) continue;
+    const twin = t.records.find((x) => x.op === "write" && x.device === m1.dev && x.offsetBytes === m1.off && Math.abs(x.seq - l.seq) < 64 && Buffer.from(x.data).equals(Buffer.from(l.data)));
+    for (let r = 0; r < R.regionCount && twin; r++) {
+      if (bit(prev, r) || !bit(l.data, r)) continue;
+      const last = Math.max(l.seq, twin.seq);
+      const start = legPos(g, 1, r * R.regionBytes).offsetBytes;
+      const wr = t.records.find((x) => x.op === "write" && x.device === leg1Dev && x.startSeq >= last && x.offsetBytes < start + R.regionBytes && start < x.offsetBytes + x.data.length);
+      if (wr) pairs.push({ first: Math.min(l.seq, twin.seq), last, w: wr, region: r });
+      break;
+    }
+    prev = l.data;
+  }
+  let tried = 0;
+  let caught = 0;
+  for (let k = 0; k < want && pairs.length; k++) {
+    const { first, w: wr, region } = pairs.splice(rng.int(pairs.length), 1)[0]!;
+    const early = new CrashImages(t.base, t.records).state({ seq: first, prefix: true }, rng);
     const images = early.images;
     images.get(wr.device)!.set(wr.data as Uint8Array, wr.offsetBytes);
     const st: CrashState = { seq: wr.seq + 1, images, torn: undefined, kept: 0, dropped: 0 };

@@ -6,7 +6,7 @@ import type { RunResult } from "../../helpers/lab.js";
 import { VG } from "../lib/setups.js";
 import { nbdReadAll, nbdWriteAll, patternBytes, sha } from "../lib/nbd-io.js";
 import { copyStates, laggingDevices, vgProblems } from "../lib/vg-checks.js";
-import { findLv, isMirrorSeg, lvExtents } from "../../../src/model/lv-info.js";
+import { findLv, isMirrorSeg, isRaidSeg, lvExtents } from "../../../src/model/lv-info.js";
 import type { LoadedVg } from "../../../src/commands/vg-store.js";
 
 /**
@@ -47,6 +47,17 @@ function mirrorOf(loaded: LoadedVg, name: string): { legs: number; extents: numb
   const seg = lv.segments.find(isMirrorSeg);
   return { legs: seg ? seg.mirrors.length : 1, extents: lvExtents(lv) };
 }
+
+/** A raid1 LV's images, and what is left of lvcreate's first commit (rmetas visible, activation skipped). */
+function raidOf(loaded: LoadedVg, name: string): { images: number; extents: number; halfCreated: boolean } | undefined {
+  const lv = findLv(loaded.vg, name);
+  const seg = lv?.segments.find(isRaidSeg);
+  if (!lv || !seg) return undefined;
+  const metasVisible = seg.raids.some((r) => r.meta !== undefined && findLv(loaded.vg, r.meta)?.status.includes("VISIBLE"));
+  return { images: seg.raids.length, extents: lvExtents(lv), halfCreated: metasVisible || lv.flags.includes("ACTIVATION_SKIP") };
+}
+
+const RAID1_CREATE = (w: World): string[] => ["lvcreate", "--type", "raid1", "-m1", "-an", "-Zn", "-L", `${LV_MIB}m`, "-R", "64k", "-n", "m", VG, w.disk("d1"), w.disk("d2")];
 
 async function prepareMirror(w: World, sync = true): Promise<{ pattern: Buffer }> {
   w.ok("lvcreate", "-q", "-m1", "-L", `${LV_MIB}m`, "-R", "64k", "-n", "m", VG, w.disk("d1"), w.disk("d2"), w.disk("d3"));
@@ -91,6 +102,37 @@ const CASES: readonly Case[] = [
     done: (l) => (mirrorOf(l, "m")?.legs === 1 ? undefined : `m is ${JSON.stringify(mirrorOf(l, "m"))}`),
   },
   {
+    name: "lvcreate --type raid1 -m1",
+    async prepare(w) {
+      w.ok("lvcreate", "-q", "-an", "-Zn", "-L", "1m", "-n", "keep", VG, w.disk("d4"));
+      return { pattern: undefined };
+    },
+    args: (w) => RAID1_CREATE(w),
+    // Killed between lvm2's two commits (rmetas visible and the LV skipped from activation while
+    // they are wiped), the half-made LV is removed and created again, as a user would.
+    finish: (w, l) => {
+      const r = raidOf(l, "m");
+      if (r && !r.halfCreated) return [];
+      return [...(r || findLv(l.vg, "m") ? [["lvremove", "-f", `${VG}/m`]] : []), RAID1_CREATE(w)];
+    },
+    done: (l) => (raidOf(l, "m")?.images === 2 && !raidOf(l, "m")?.halfCreated ? undefined : `m is ${JSON.stringify(raidOf(l, "m"))}`),
+  },
+  {
+    name: "vgreduce --removemissing --force",
+    away: "d2",
+    prepare: (w) => prepareMirror(w),
+    args: () => ["vgreduce", "--removemissing", "--force", VG],
+    finish: (_w, l) => (l.missingPvIds().length ? [["vgreduce", "--removemissing", "--force", VG]] : []),
+    done: (l) => (l.missingPvIds().length === 0 && mirrorOf(l, "m")?.legs === 1 ? undefined : `m is ${JSON.stringify(mirrorOf(l, "m"))}, missing PVs ${l.missingPvIds().length}`),
+  },
+  {
+    name: "lvextend",
+    prepare: (w) => prepareMirror(w),
+    args: () => ["lvextend", "-L", `${2 * LV_MIB}m`, `${VG}/m`],
+    finish: (_w, l) => ((mirrorOf(l, "m")?.extents ?? 0) < 2 * LV_MIB ? [["lvextend", "-L", `${2 * LV_MIB}m`, `${VG}/m`]] : []),
+    done: (l) => (mirrorOf(l, "m")?.extents === 2 * LV_MIB && mirrorOf(l, "m")?.legs === 2 ? undefined : `m is ${JSON.stringify(mirrorOf(l, "m"))}`),
+  },
+  {
     name: "lvconvert --repair",
     away: "d2",
     prepare: (w) => prepareMirror(w),
@@ -108,21 +150,6 @@ const CASES: readonly Case[] = [
       return [...cmds, ["vgreduce", "--removemissing", VG]];
     },
     done: (l) => (mirrorOf(l, "m")?.legs === 2 && l.missingPvIds().length === 0 ? undefined : `m is ${JSON.stringify(mirrorOf(l, "m"))}, missing PVs ${l.missingPvIds().length}`),
-  },
-  {
-    name: "vgreduce --removemissing --force",
-    away: "d2",
-    prepare: (w) => prepareMirror(w),
-    args: () => ["vgreduce", "--removemissing", "--force", VG],
-    finish: (_w, l) => (l.missingPvIds().length ? [["vgreduce", "--removemissing", "--force", VG]] : []),
-    done: (l) => (l.missingPvIds().length === 0 && mirrorOf(l, "m")?.legs === 1 ? undefined : `m is ${JSON.stringify(mirrorOf(l, "m"))}, missing PVs ${l.missingPvIds().length}`),
-  },
-  {
-    name: "lvextend",
-    prepare: (w) => prepareMirror(w),
-    args: () => ["lvextend", "-L", `${2 * LV_MIB}m`, `${VG}/m`],
-    finish: (_w, l) => ((mirrorOf(l, "m")?.extents ?? 0) < 2 * LV_MIB ? [["lvextend", "-L", `${2 * LV_MIB}m`, `${VG}/m`]] : []),
-    done: (l) => (mirrorOf(l, "m")?.extents === 2 * LV_MIB && mirrorOf(l, "m")?.legs === 2 ? undefined : `m is ${JSON.stringify(mirrorOf(l, "m"))}`),
   },
 ];
 
@@ -143,10 +170,20 @@ export const tornMetadataScenario: Scenario = {
     const total = (k: "boundaries" | "ignoredCopies" | "dataChecks", torn?: boolean): number =>
       passes.filter((_, i) => torn === undefined || plan[i]![0] === torn).reduce((n, p) => n + p[k], 0);
     ctx.log(`${c.name}: ${total("boundaries", false)} kills, ${total("boundaries", true)} tears, ${total("dataChecks")} with data checks`);
-    return { boundaries: total("boundaries"), torn: total("boundaries", true), ignoredCopies: total("ignoredCopies"), dataChecks: total("dataChecks") };
+    const raid = c.name.includes("raid1") ? 1 : 0;
+    return {
+      boundaries: total("boundaries"),
+      torn: total("boundaries", true),
+      ignoredCopies: total("ignoredCopies"),
+      dataChecks: total("dataChecks"),
+      raidBoundaries: raid * total("boundaries"),
+      raidTorn: raid * total("boundaries", true),
+      raidDataChecks: raid * total("dataChecks"),
+    };
   },
   figure(all) {
-    return `${sum(all, "boundaries")} crashes at write boundaries (${sum(all, "torn")} torn) across ${all.length} commands: every next command read a valid copy, named ${sum(all, "ignoredCopies")} ignored copies, and converged; ${sum(all, "dataChecks")} reactivated with data and legs checked`;
+    return `${sum(all, "boundaries")} crashes at write boundaries (${sum(all, "torn")} torn) across ${all.length} commands: every next command read a valid copy, named ${sum(all, "ignoredCopies")} ignored copies, and converged; ${sum(all, "dataChecks")} reactivated with data and legs checked` +
+      (sum(all, "raidBoundaries") ? `; of these on lvcreate --type raid1 -m1: ${sum(all, "raidBoundaries")} crashes (${sum(all, "raidTorn")} torn), ${sum(all, "raidDataChecks")} activated, synced, images identical and the rmetas saying so` : "");
   },
 };
 
@@ -233,8 +270,9 @@ async function afterCrash(ctx: IterationContext, w: World, c: Case, pattern: Buf
   if (checkData) {
     const a = await w.ulvmA("lvchange", "-ay", `${VG}/m`);
     assert.equal(a.code, 0, `activation: ${a.stderr}`);
+    const isRaid = raidOf(loaded, "m") !== undefined;
     const isMirror = (mirrorOf(loaded, "m")?.legs ?? 1) > 1;
-    if (isMirror) await w.waitInSync(VG, "m");
+    if (isMirror || isRaid) await w.waitInSync(VG, "m");
     if (pattern) {
       const data = await nbdReadAll(w.nbdSocket, `${VG}/m`, pattern.length);
       assert.equal(sha(data), sha(pattern), "the LV holds what was written before the command");
@@ -246,6 +284,13 @@ async function afterCrash(ctx: IterationContext, w: World, c: Case, pattern: Buf
       const layout = w.mirrorLayout(await w.loadVg(VG), "m");
       const diff = w.legDiff(layout);
       assert.equal(diff, -1, `legs differ at LV byte ${diff} after resync`);
+    }
+    if (isRaid) {
+      const layout = w.raid1Layout(await w.loadVg(VG), "m");
+      const diff = w.legDiff(layout);
+      assert.equal(diff, -1, `raid1 images differ at LV byte ${diff} after the initial sync`);
+      const meta = w.raidMeta(layout);
+      assert.deepEqual(meta.toRecover, [], `the rmetas record the sync as done: ${JSON.stringify({ full: meta.full, dirty: meta.dirty.length, past: meta.pastResyncOffset.length })}`);
     }
   }
   return { ignored: lagging.length };

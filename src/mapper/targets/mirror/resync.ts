@@ -136,6 +136,15 @@ export class Resyncer {
       }
       if (ok) this.copiedRegions += last - first + 1;
       cursor = last + 1 >= regions.regionCount ? 0 : last + 1;
+      // The last batch: report it now, not after the throttle's sleep. A
+      // suspend during that sleep stops the loop, and the report (raid1's
+      // superblocks with array_resync_offset MaxSector, the in-sync event)
+      // would never be made although the status already says 100%.
+      if (log.syncCount === regions.regionCount) {
+        this.bufs = undefined;
+        this.host.allInSync();
+        return;
+      }
       await this.throttle();
       // Yield to the event loop between batches: devices that complete in
       // microtasks (memory, inline page-cache I/O) would otherwise let the

@@ -217,3 +217,18 @@ test("no in-sync leg left: Insufficient redundancy to activate array", async () 
     (e: unknown) => e instanceof TableError && /Insufficient redundancy to activate array/.test(e.message),
   );
 });
+
+test("a throttled initial sync stopped as soon as its last region is in sync still records array_resync_offset MaxSector", async () => {
+  const r = await raid1Rig();
+  // 32 regions of 32 KiB at 4 MiB/s: the last batch ends about 250 ms in, and the copier then sleeps to keep the rate.
+  r.target.core.setResyncRate(4 << 20);
+  for (let i = 0; i < 2000; i++) {
+    const s = r.target.status();
+    if (s.insyncRegions === s.totalRegions) break;
+    await new Promise((res) => setTimeout(res, 2));
+  }
+  assert.equal(r.target.status().insyncRegions, r.target.status().totalRegions);
+  // A clean deactivation right then (lvchange -an after the status said 100%).
+  await r.dev.remove();
+  for (const m of r.metaMems) assert.equal(sb(m).arrayResyncOffsetSectors, MAX_SECTOR, `${m.name}: the initial sync is recorded as done`);
+});
