@@ -39,7 +39,7 @@ function main(argv: string[]): number {
     console.error(`leftovers: the run left ${left.length} thing(s) behind:`);
     for (const l of left) console.error(`  ${l.kind} ${l.id}: ${l.detail}`);
     releaseUnder(roots);
-    if (before) detachOrphanLoops(before);
+    if (before) detachOrphanLoops(before, roots);
     const still = findLeftovers(roots, before);
     if (still.length) for (const l of still) console.error(`  could not release ${l.kind} ${l.id}: ${l.detail}`);
     else console.error("leftovers: released them; failing the run");

@@ -64,6 +64,16 @@ export function loopBackingUnreachable(l: LoopDevice): boolean {
   }
 }
 
+/**
+ * A path in another run's scratch folders (scripts/test.sh and torture.sh
+ * name theirs ulvm-test.* and ulvm-torture.*): that run's to judge. Two runs
+ * can share a machine (a developer's, or helpers'); the orphan rule must not
+ * take the other's loop devices for lost ones while it tears them down.
+ */
+function underOtherRun(path: string, roots: readonly string[]): boolean {
+  return /\/ulvm-(test|torture)\.[^/]+\//.test(path) && !under(path, roots);
+}
+
 /** Identity of a loop attachment, for "was it there before the run". */
 export function loopKey(l: LoopDevice): string {
   return `${l.name} ${l.backingDev} ${l.backingInode}`;
@@ -158,7 +168,7 @@ export function findLeftovers(roots: readonly string[], loopsBefore?: ReadonlySe
   for (const l of listLoops()) {
     if (under(l.backingFile, roots)) {
       out.push({ kind: "loop", id: l.name, detail: `backed by ${l.backingFile}${l.backingDeleted ? " (deleted)" : ""}` });
-    } else if (loopsBefore && !loopsBefore.has(loopKey(l)) && loopBackingUnreachable(l)) {
+    } else if (loopsBefore && !loopsBefore.has(loopKey(l)) && !underOtherRun(l.backingFile, roots) && loopBackingUnreachable(l)) {
       out.push({ kind: "loop", id: l.name, detail: `backed by ${l.backingFile} (${l.backingDev}:${l.backingInode}), no longer reachable: a lost FUSE or scratch mount` });
     }
   }
@@ -226,7 +236,7 @@ export function releaseUnder(roots: readonly string[], recordedFuseFiles: Readon
   }
 }
 
-/** Loop attachments whose backing is unreachable and that appeared after `before`: detach (the sweep at the end of a run). */
-export function detachOrphanLoops(before: ReadonlySet<string>): void {
-  for (const l of listLoops()) if (!before.has(loopKey(l)) && loopBackingUnreachable(l)) spawnSync("losetup", ["-d", l.name]);
+/** Loop attachments whose backing is unreachable and that appeared after `before`, not another run's: detach (the sweep at the end of a run). */
+export function detachOrphanLoops(before: ReadonlySet<string>, roots: readonly string[]): void {
+  for (const l of listLoops()) if (!before.has(loopKey(l)) && !underOtherRun(l.backingFile, roots) && loopBackingUnreachable(l)) spawnSync("losetup", ["-d", l.name]);
 }

@@ -106,3 +106,21 @@ test("leftovers check: a FUSE mount with its nbdfuse, and a loop over a FUSE fil
   assert.ok(!listLoops().some((l) => loopKey(l) === loopKey(orphan)), "the orphaned loop is detached");
   await fuse2Exited; // its last user gone, nbdfuse ends
 }));
+
+test("leftovers check: another run's loop device (under its ulvm-test.* folder, file deleted) is not taken for this run's", { skip: loopUnavailable() }, withRoot((root) => {
+  const before = join(root, "loops-before");
+  writeFileSync(before, listLoops().map(loopKey).join("\n") + "\n");
+  const other = mkdtempSync(join(scratchBase(), "ulvm-test."));
+  try {
+    const file = sparseFile(join(other, "disk"), 8 << 20);
+    const loop = spawnSync("losetup", ["-f", "--show", file], { encoding: "utf8" }).stdout.trim();
+    assert.match(loop, /^\/dev\/loop\d+$/);
+    rmSync(file); // unreachable now, and new since the snapshot: but the other run's
+    const r = check("--before", before, root);
+    assert.equal(r.code, 0, r.out);
+    assert.ok(listLoops().some((l) => l.name === loop), "the other run's loop is left to it");
+  } finally {
+    releaseUnder([other]);
+    rmSync(other, { recursive: true, force: true });
+  }
+}));
