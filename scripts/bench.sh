@@ -21,17 +21,27 @@
 #      against the mirror LV, the linear LV and qemu-nbd's quorum over the same
 #      two files: writes 1 MiB and 4 KiB random at QD32, reads 1 MiB QD8 and
 #      4 KiB random QD32.
+#   6. raid1 sync, check and re-add (bench/raid1.ts): a raid1 LV's initial
+#      sync (lvcreate --type raid1 -m1, no --nosync) against dd of the same
+#      size between the images' regions of the two files; its check
+#      (lvchange --syncaction check, to idle) against two parallel dd reads
+#      of the images' regions, and its mismatch count (0); the re-add of an
+#      image whose PV was away while 1% of the LV was written (vgextend
+#      --restoremissing, lvchange --refresh): bytes recovered, % of the LV.
 #
 # Usage:  npm run bench            default run, ~8 minutes: 3 reps x 2 s (+1 s
 #                                  warm-up) per measurement
 #         FULL=1 npm run bench     the long one (~40 minutes): 5 reps x 10 s,
 #                                  1 MiB at QD1 and QD32 too, serve-file (our
 #                                  NBD server on the bare file, no mapper) as
-#                                  a row of the linear run, resync of 4 GiB
+#                                  a row of the linear run, resync and raid1
+#                                  sync/check/re-add of 4 GiB
 # Environment: OUT=DIR keeps every result there (results.tsv, summary.txt,
 # commands.log and fio JSON per part; summary.txt at the top); DIST=DIR runs
 # that build instead of dist/; ONLY="metadata linear mirror resync" runs a
-# subset; REPS, RUNTIME, RAMP override the peers.sh defaults below.
+# subset (the raid1 LV's part 5 is "raid1", part 6 "raid1sync"); REPS,
+# RUNTIME, RAMP override the peers.sh defaults below (REPS also counts the
+# resync and raid1sync repetitions); RAID1_GIB sets part 6's size (1, FULL 4).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -46,18 +56,20 @@ else
     DIST=$ROOT/dist
 fi
 DATA_DIST=$DIST
-[[ -f $DIST/src/cli/main.js && -f $DIST/bench/metadata.js && -f $DIST/bench/resync.js ]] ||
+[[ -f $DIST/src/cli/main.js && -f $DIST/bench/metadata.js && -f $DIST/bench/resync.js && -f $DIST/bench/raid1.js ]] ||
     { echo "bench: $DIST is not built (run scripts/setup.sh)" >&2; exit 2; }
-ONLY=${ONLY:-metadata linear mirror resync raid1}
+ONLY=${ONLY:-metadata linear mirror resync raid1 raid1sync}
 
 if [[ ${FULL:-0} == 1 ]]; then
     : "${RUNTIME:=10}" "${RAMP:=2}" "${REPS:=5}"
     LINEAR_TESTS="read:1m:1 read:1m:8 read:1m:32 write:1m:1 write:1m:8 write:1m:32 randread:4k:1 randread:4k:32 randwrite:4k:1 randwrite:4k:32"
     RESYNC_GIB=4 MD_REPS=7
+    : "${RAID1_GIB:=4}"
 else
     : "${RUNTIME:=2}" "${RAMP:=1}" "${REPS:=3}"
     LINEAR_TESTS="read:1m:8 write:1m:8 randread:4k:1 randread:4k:32 randwrite:4k:1 randwrite:4k:32"
     RESYNC_GIB=2 MD_REPS=5
+    : "${RAID1_GIB:=1}"
 fi
 MIRROR_TESTS="write:1m:32 randwrite:4k:32 read:1m:8 randread:4k:32"
 export RUNTIME RAMP REPS
@@ -85,13 +97,13 @@ ULVM_RAID1_CMD="exec bash $(printf '%q' "$SERVER") raid1"
 
 # ------------------------------------------------------------ 1. metadata
 if has metadata; then
-    log "1/5 metadata: 1,000 LVs, ulvm vs lvm2"
+    log "1/6 metadata: 1,000 LVs, ulvm vs lvm2"
     node "$DIST/bench/metadata.js" --reps "$MD_REPS" 2>&1 | tee "$OUT/metadata.txt" || failed "metadata"
 fi
 
 # ------------------------------------------------------------ 2. linear LV
 if has linear; then
-    log "2/5 linear LV over NBD vs nbdkit and qemu-nbd"
+    log "2/6 linear LV over NBD vs nbdkit and qemu-nbd"
     servers="nbdkit qemu-nbd-tuned custom"
     mirror_env=()
     if [[ ${FULL:-0} == 1 ]]; then
@@ -107,7 +119,7 @@ fi
 
 # ------------------------------------------------------------ 3. mirror LV
 if has mirror; then
-    log "3/5 mirror LV over NBD vs the linear LV, qemu quorum and the host"
+    log "3/6 mirror LV over NBD vs the linear LV, qemu quorum and the host"
     env ULVM_DIST="$DATA_DIST" SERVERS="custom custom-mirror quorum-tuned host-mirror" TESTS="$MIRROR_TESTS" REF=custom OUT="$OUT/mirror" \
         SERVER_NAME=ulvm-linear SERVER_EXPORT=ubl/lin SERVER_CMD="$ULVM_LINEAR_CMD" \
         SERVER_MIRROR_NAME=ulvm-mirror SERVER_MIRROR_EXPORT=ubm/mir SERVER_MIRROR_CMD="$ULVM_MIRROR_CMD" \
@@ -116,18 +128,24 @@ fi
 
 # ------------------------------------------------------------ 4. resync
 if has resync; then
-    log "4/5 resync: lvconvert -m1 of ${RESYNC_GIB} GiB vs dd"
+    log "4/6 resync: lvconvert -m1 of ${RESYNC_GIB} GiB vs dd"
     ULVM_DIST="$DATA_DIST" node "$DIST/bench/resync.js" --gib "$RESYNC_GIB" --reps "$REPS" 2>&1 | tee "$OUT/resync.txt" || failed "resync"
 fi
 
 # ------------------------------------------------------------ 5. raid1 LV
 if has raid1; then
-    log "5/5 raid1 LV over NBD vs the mirror LV, the linear LV and qemu quorum"
+    log "5/6 raid1 LV over NBD vs the mirror LV, the linear LV and qemu quorum"
     env ULVM_DIST="$DATA_DIST" SERVERS="custom custom-mirror custom-raid quorum-tuned" TESTS="$MIRROR_TESTS" REF=custom OUT="$OUT/raid1" \
         SERVER_NAME=ulvm-linear SERVER_EXPORT=ubl/lin SERVER_CMD="$ULVM_LINEAR_CMD" \
         SERVER_MIRROR_NAME=ulvm-mirror SERVER_MIRROR_EXPORT=ubm/mir SERVER_MIRROR_CMD="$ULVM_MIRROR_CMD" \
         SERVER_RAID_NAME=ulvm-raid1 SERVER_RAID_EXPORT=ubr/r SERVER_RAID_CMD="$ULVM_RAID1_CMD" \
         bash "$ROOT/bench/nbd/peers.sh" || failed "raid1"
+fi
+
+# ------------------------------------------------------------ 6. raid1 sync, check and re-add
+if has raid1sync; then
+    log "6/6 raid1 sync, check and re-add: ${RAID1_GIB} GiB vs dd"
+    ULVM_DIST="$DATA_DIST" node "$DIST/bench/raid1.js" --gib "$RAID1_GIB" --reps "$REPS" 2>&1 | tee "$OUT/raid1sync.txt" || failed "raid1sync"
 fi
 
 # ------------------------------------------------------------ summary
@@ -141,7 +159,7 @@ elapsed=$(($(date +%s) - t_start))
     echo "us/req = server CPU per request (all the server's threads), median"
     echo "================================================================================"
     printf '%-44s %6s %-13s %-8s %s\n' "measure" "ratio" "[spread]" "goal" "status"
-    awk -F'\t' -v md="$OUT/metadata.txt" -v rs="$OUT/resync.txt" '
+    awk -F'\t' -v md="$OUT/metadata.txt" -v rs="$OUT/resync.txt" -v r1="$OUT/raid1sync.txt" '
     function med(a, n,    i, j, x) {
         for (i = 2; i <= n; i++) { x = a[i]; for (j = i - 1; j >= 1 && a[j] > x; j--) a[j + 1] = a[j]; a[j + 1] = x }
         return (n % 2) ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2
@@ -243,6 +261,20 @@ elapsed=$(($(date +%s) - t_start))
                 print "-- resync"
                 printf "%-44s %6.2f [%.2f..%.2f] %-8s %s\n", "resync/plain copy (lvconvert -m1 vs dd)", f[2], f[3], f[4], ">=0.8", (f[2] >= 0.8 ? "ok" : "MISSED")
             }
+        }
+        r1head = 0
+        if (r1 != "") while ((getline l < r1) > 0) {
+            split(l, f, " ")
+            if (f[1] !~ /^RAID1_/) continue
+            if (!r1head++) print "-- raid1 sync, check and re-add"
+            if (f[1] == "RAID1_SYNC_RATIO")
+                printf "%-44s %6.2f [%.2f..%.2f] %-8s %s\n", "raid1 full sync/dd copy (lvcreate -m1)", f[2], f[3], f[4], ">=0.8", (f[2] >= 0.8 ? "ok" : "MISSED")
+            else if (f[1] == "RAID1_CHECK_RATIO")
+                printf "%-44s %6.2f [%.2f..%.2f] %-8s %s\n", "raid1 check/2 parallel dd reads", f[2], f[3], f[4], ">=0.8", (f[2] >= 0.8 ? "ok" : "MISSED")
+            else if (f[1] == "RAID1_CHECK_MISMATCHES")
+                printf "%-44s %6d %-13s %-8s %s\n", "raid1 check mismatch count (max)", f[2], "", "0", (f[2] == 0 ? "ok" : "MISSED")
+            else if (f[1] == "RAID1_READD_PCT")
+                printf "%-44s %6.2f [%.2f..%.2f] %-8s %s\n", "raid1 re-add: % of LV resynced (1% written)", f[2], f[3], f[4], "<=2", (f[2] <= 2 ? "ok" : "MISSED")
         }
         if (rss > 0) {
             print "-- memory"
