@@ -1,6 +1,6 @@
 import { CommandError } from "../errors/errors.js";
 import { VgEditor, effectivePolicy } from "../model/allocate-lv.js";
-import { findLv } from "../model/lv-info.js";
+import { findLv, segAreas } from "../model/lv-info.js";
 import { isLvPartial, removeMirrorImages } from "../model/mirror-repair.js";
 import {
   clearRaidRebuild,
@@ -16,17 +16,23 @@ import {
   raidReplaceExtractAttach,
   raidReplaceFinish,
   raidReplaceMatches,
+  lvIsOnPvs,
+  raidMergeImage,
   raidSegOf,
+  raidSplitAndTrack,
+  raidSplitImage,
   raidSubLvPvIds,
+  raidTrackingImage,
   type RaidAddPlan,
 } from "../model/raid1-convert.js";
 import type { LogicalVolume } from "../model/types.js";
-import { isLvActive, reloadVg } from "./activation.js";
+import { activateLv, daemonStatus, deactivateLv, isLvActive, reloadVg } from "./activation.js";
 import { commitLvChange, createPvList, displayLvName, isPvAllocatable, isPvMissing, lvEnv, vgPvEntries } from "./lv-common.js";
 import { pvAllocatedExtents } from "../model/extents.js";
 import type { PvListEntry } from "../model/allocate-pv-maps.js";
 import { initMirrorLog, zeroLvStart } from "./lv-io.js";
 import { defaultRegionSize } from "./lvcreate.js";
+import { syncOf } from "./conversion-progress.js";
 import type { ToolContext } from "./toolcontext.js";
 import type { LoadedVg } from "./vg-store.js";
 
@@ -344,5 +350,108 @@ export async function repairRaid1(ctx: ToolContext, loaded: LoadedVg, lvName: st
     throw silentFailure();
   }
   ctx.out.print(`Faulty devices in ${disp} successfully replaced.`);
+  return 0;
+}
+
+/** _raid_in_sync: an active LV asks the daemon; an inactive one counts as in sync (see above). */
+async function raidInSync(ctx: ToolContext, vg: string, lv: string): Promise<boolean> {
+  const st = (await daemonStatus(ctx)).find((s) => s.vg === vg && s.lv === lv);
+  const sync = syncOf(st);
+  return !sync || sync.insync >= sync.total;
+}
+
+/** The PV ids of a PV list given on the command line, else of every PV (lvm2 passes &vg->pvs). */
+function targetPvIds(ctx: ToolContext, loaded: LoadedVg, pvArgs: readonly string[]): Set<string> {
+  return new Set(pvArgs.length ? createPvList(ctx, loaded, [...pvArgs], false).map((e) => e.pv.pvId) : loaded.vg.pvs.map((p) => p.id));
+}
+
+/**
+ * lvconvert --splitmirrors 1 --name NEW (lv_raid_split): one image leaves
+ * the raid1 LV as the independent LV NEW (its rmeta removed, the remaining
+ * images renumbered); from two images the LV becomes linear (asked first).
+ * Commits: the split with the removed LVs still present (reload; the new LV
+ * is activated when the raid LV is active), then without them.
+ */
+export async function splitRaid1(ctx: ToolContext, loaded: LoadedVg, lvName: string, splitName: string, newCount: number, pvArgs: string[]): Promise<number> {
+  const vg = loaded.vg;
+  const lv = findLv(vg, lvName)!;
+  const disp = displayLvName(vg.name, lv.name);
+  const seg = raidSegOf(lv)!;
+  if (seg.raids.length - newCount !== 1) throw new CommandError(`Unable to split more than one image from ${disp}.`);
+  const ed = new VgEditor(vg, lvEnv(ctx));
+  const used = ed.nameInUse(splitName);
+  if (used.used) throw new CommandError(`${used.historical ? "historical " : ""}Logical Volume "${splitName}" already exists in ${vg.name}.`);
+  if (!(await raidInSync(ctx, vg.name, lv.name))) throw new CommandError(`Unable to split ${disp} while it is not in-sync.`);
+  if (newCount === 1 && !(await ctx.confirm(`Are you sure you want to split raid1 LV ${disp} losing all resilience?`)))
+    throw new CommandError(`Logical volume ${disp} NOT split.`);
+  let targets = targetPvIds(ctx, loaded, pvArgs);
+  let given = pvArgs.length > 0;
+  const tracking = raidTrackingImage(vg, lv);
+  if (tracking) {
+    if (!lvIsOnPvs(tracking, targets)) throw new CommandError(`Unable to split additional image from ${disp} while tracking changes for ${displayLvName(vg.name, tracking.name)}.`);
+    // get_pv_list_for_lv: only the tracked image may go.
+    targets = new Set(tracking.segments.flatMap((s) => segAreas(s).flatMap((a) => (a.kind === "pv" ? [a.pvId] : []))));
+    given = true;
+  }
+  const active = await isLvActive(ctx, vg.name, lv.name);
+  const { split, removal } = raidSplitImage(ed, lv, splitName, targets, targets.size, given);
+  await commitReload(ctx, loaded);
+  if (active && !ctx.opts.test) await activateLv(ctx, vg.name, split.name);
+  const ed2 = new VgEditor(loaded.vg, lvEnv(ctx));
+  for (const r of removal) ed2.lvRemove(findLv(loaded.vg, r.name)!);
+  await commitReload(ctx, loaded);
+  return 0;
+}
+
+/**
+ * lvconvert --splitmirrors 1 --trackchanges (lv_raid_split_and_track): the
+ * last image on the PVs given becomes visible and read-only; the raid table
+ * then carries "- -" for its slot, so the array's bitmap keeps every region
+ * written meanwhile. Commit, reload, activate the image when the raid LV is
+ * active (read-only).
+ */
+export async function splitAndTrackRaid1(ctx: ToolContext, loaded: LoadedVg, lvName: string, pvArgs: string[]): Promise<number> {
+  const vg = loaded.vg;
+  const lv = findLv(vg, lvName)!;
+  const disp = displayLvName(vg.name, lv.name);
+  const seg = raidSegOf(lv)!;
+  if (!(await raidInSync(ctx, vg.name, lv.name))) throw new CommandError(`Unable to split image from ${disp} while not in-sync.`);
+  if (raidTrackingImage(vg, lv)) throw new CommandError("Cannot track more than one split image at a time.");
+  if (seg.raids.length === 2 && !(await ctx.confirm(`Are you sure you want to split and track raid1 LV ${disp} losing resilience for any newly written data?`)))
+    throw new CommandError(`Logical volume ${disp} NOT split.`);
+  const image = raidSplitAndTrack(vg, lv, targetPvIds(ctx, loaded, pvArgs));
+  if (!image) throw new CommandError("Unable to find image to satisfy request.");
+  const active = await isLvActive(ctx, vg.name, lv.name);
+  await commitReload(ctx, loaded);
+  const idisp = displayLvName(vg.name, image.name);
+  ctx.out.print(`${idisp} split from ${disp} for read-only purposes.`);
+  if (active && !ctx.opts.test) await activateLv(ctx, vg.name, image.name);
+  if (seg.raids.length === 2) ctx.out.warn(`WARNING: Any newly written data will be non-resilient on LV ${disp} during the split!`);
+  ctx.out.print(`Use 'lvconvert --merge ${idisp}' to merge back into ${disp}.`);
+  return 0;
+}
+
+/**
+ * lvconvert --mergemirrors (and --merge) on an image split with
+ * --trackchanges (lv_raid_merge): the image is deactivated, hidden and
+ * writable again; commit and reload: the slot comes back and recovers the
+ * regions its bitmap marks.
+ */
+export async function mergeRaidImage(ctx: ToolContext, loaded: LoadedVg, imageName: string): Promise<number> {
+  const vg = loaded.vg;
+  const image = findLv(vg, imageName)!;
+  const idisp = displayLvName(vg.name, image.name);
+  if (image.status.includes("WRITE")) throw new CommandError(`${idisp} cannot be merged because --trackchanges was not used.`);
+  const p = image.name.indexOf("_rimage_");
+  if (p < 0) throw new CommandError(`Unable to merge non-raid image ${idisp}.`);
+  const lv = findLv(vg, image.name.slice(0, p));
+  if (!lv) throw new CommandError(`Unable to find containing RAID array for ${idisp}.`);
+  const disp = displayLvName(vg.name, lv.name);
+  const r = raidSegOf(lv)?.raids.find((x) => x.image === image.name);
+  if (!r || r.meta === undefined) throw new CommandError(`Failed to find meta for ${idisp} in RAID array ${disp}.`);
+  if (!ctx.opts.test) await deactivateLv(ctx, vg.name, image.name);
+  raidMergeImage(lv, image);
+  await commitReload(ctx, loaded);
+  ctx.out.print(`${idisp} successfully merged back into ${disp}.`);
   return 0;
 }

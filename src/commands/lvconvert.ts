@@ -6,7 +6,7 @@ import { findLv, isMirrorSeg, isStripedSeg, isVisible, lvExtents } from "../mode
 import { isLvPartial, mirrorImages, planMirrorRepair, removeMirrorImages } from "../model/mirror-repair.js";
 import type { LogicalVolume, MirrorSegment, VolumeGroup } from "../model/types.js";
 import { lvNameArg } from "./common.js";
-import { allocValue, mirrorLogValue, regionSizeValue } from "./lv-args.js";
+import { allocValue, mirrorLogValue, noMatchingSyntax, numberValue, regionSizeValue } from "./lv-args.js";
 import { commitLvChange, createPvList, displayLvName, isPvMissing, lvEnv, readVgForUpdate, vgPvEntries } from "./lv-common.js";
 import { initMirrorLog } from "./lv-io.js";
 import { adjustedRegionSize } from "./lvcreate.js";
@@ -16,7 +16,9 @@ import type { ToolContext } from "./toolcontext.js";
 import type { LoadedVg } from "./vg-store.js";
 import { vgLockName } from "./lock.js";
 import { isLinearLv, raidSegOf } from "../model/raid1-convert.js";
-import { changeRaidImageCount, convertMirrorToRaid1, convertRaid1ToMirror, raidAllocPvs, repairRaid1, replaceRaidImages } from "./lvconvert-raid1.js";
+import { changeRaidImageCount, convertMirrorToRaid1, convertRaid1ToMirror, mergeRaidImage, raidAllocPvs, repairRaid1, replaceRaidImages, splitAndTrackRaid1, splitRaid1 } from "./lvconvert-raid1.js";
+import { raidTrackingImage } from "../model/raid1-convert.js";
+import { userLvNameProblem } from "../model/names.js";
 
 /**
  * lvconvert for legacy mirrors (tools/lvconvert.c _lvconvert_mirrors*):
@@ -54,6 +56,11 @@ const OPTIONS: OptionSpec[] = [
   { name: "autobackup", short: "A", value: true },
   { name: "noudevsync", value: false },
   { name: "reportformat", value: true },
+  { name: "splitmirrors", value: true },
+  { name: "name", short: "n", value: true },
+  { name: "trackchanges", value: false },
+  { name: "mergemirrors", value: false },
+  { name: "merge", value: false },
 ];
 
 interface Request {
@@ -267,6 +274,81 @@ async function repair(ctx: ToolContext, req: Request, args: Args): Promise<numbe
   return 0;
 }
 
+/** _raid_split_image_conversion: no conversion of a raid1 LV tracking a split image, nor of that image. */
+function raidSplitImageConversion(vg: VolumeGroup, lv: LogicalVolume): void {
+  const disp = displayLvName(vg.name, lv.name);
+  if (raidTrackingImage(vg, lv)) throw new CommandError(`Conversion of tracking raid1 LV ${disp} is not supported.`);
+  const p = lv.name.indexOf("_rimage_");
+  if (p < 0 || !vg.lvs.some((l) => raidSegOf(l)?.raids.some((r) => r.image === lv.name))) return;
+  // As lvm2: dm_strncpy(raidlv_name, lv->name, s - lv->name) keeps one character less than the raid LV's name.
+  const top = findLv(vg, lv.name.slice(0, p - 1));
+  if (!top) throw new CommandError(`Failed to find RaidLV of RAID subvolume ${disp}.`);
+  if (raidTrackingImage(vg, top)) throw new CommandError(`Conversion of tracked raid1 subvolume ${disp} is not supported.`);
+}
+
+/**
+ * lvconvert --splitmirrors N (--name NEW | --trackchanges) on a raid1 LV
+ * (_lvconvert_raid's split branch; legacy mirrors are not split by ulvm).
+ */
+async function splitMirrors(ctx: ToolContext, req: Request, args: Args): Promise<number> {
+  const track = args.has("trackchanges");
+  let name = args.str("name");
+  if (name === undefined && !track) {
+    throw noMatchingSyntax(ctx.out, "lvconvert", {
+      correct: false,
+      lines: ["lvconvert --splitmirrors Number -n|--name LV_new LV", "Split images from a raid1 or mirror LV and use them to create a new LV."],
+    });
+  }
+  const n = numberValue(args, "splitmirrors", "unsigned")!.value;
+  if (name !== undefined) {
+    if (name.includes("/")) {
+      const v = name.slice(0, name.lastIndexOf("/"));
+      if (v !== req.vg) throw new CommandError(`Logical volume names must have the same volume group ("${req.vg}" or "${v}")`);
+      name = name.slice(name.lastIndexOf("/") + 1);
+    }
+    const problem = userLvNameProblem(name, req.vg);
+    if (problem) throw new CommandError(problem);
+  }
+  const loaded = await readVgForUpdate(ctx, req.vg);
+  const lv = findLv(loaded.vg, req.lv);
+  if (!lv) throw new CommandError(`Failed to find logical volume "${req.vg}/${req.lv}"`);
+  const disp = displayLvName(req.vg, req.lv);
+  if (!isVisible(lv)) throw new CommandError(`Operation not permitted on hidden LV ${disp}.`);
+  const seg = raidSegOf(lv);
+  if (!seg) {
+    const type = mirrorSeg(lv) ? "mirror" : isLinearLv(lv) ? "linear" : (lv.segments[0]?.type ?? "linear");
+    if (type === "mirror") throw new CommandError(`Splitting images of mirror LV ${disp} is not supported by ulvm.`);
+    throw new CommandError(`Command on LV ${disp} does not accept LV type ${type}.\nCommand not permitted on LV ${disp}.`);
+  }
+  raidSplitImageConversion(loaded.vg, lv);
+  const count = seg.raids.length - n;
+  if (count < 1) throw new CommandError("Unable to split images by specified amount.");
+  if (track && n !== 1) throw new CommandError(`Exactly one image must be split off from ${disp} when tracking changes.`);
+  if (track) return splitAndTrackRaid1(ctx, loaded, lv.name, req.pvArgs);
+  return splitRaid1(ctx, loaded, lv.name, name!, count, req.pvArgs);
+}
+
+/** lvconvert --mergemirrors LV... (and --merge on an LV that is no snapshot): lv_raid_merge for each. */
+async function mergeMirrors(ctx: ToolContext, args: Args): Promise<number> {
+  let ret = 0;
+  for (const a of args.positional) {
+    const { vg, lv } = lvNameArg(a, ctx.paths.devDir);
+    if (vg === undefined) throw new UsageError(`Path "${a}" is not a logical volume.`, "lvconvert");
+    try {
+      const loaded = await readVgForUpdate(ctx, vg);
+      const lvObj = findLv(loaded.vg, lv);
+      if (!lvObj) throw new CommandError(`Failed to find logical volume "${vg}/${lv}"`);
+      if (!isVisible(lvObj)) throw new CommandError(`Operation not permitted on hidden LV ${displayLvName(vg, lv)}.`);
+      await mergeRaidImage(ctx, loaded, lv);
+    } catch (e) {
+      if (!(e instanceof CommandError) || args.positional.length === 1) throw e;
+      if (e.message) ctx.out.error(e.message);
+      ret = 5;
+    }
+  }
+  return ret;
+}
+
 /** lvconvert --replace PV... vg/raid1lv [PV...] (lvconvert_replace_pv_cmd → lv_raid_replace). */
 async function replacePvs(ctx: ToolContext, req: Request, replaceArgs: string[]): Promise<number> {
   const loaded = await readVgForUpdate(ctx, req.vg);
@@ -358,6 +440,8 @@ export const lvconvert: CommandDef = {
       background: args.has("background"),
     };
     if (args.has("stripes") || args.has("stripesize")) throw new CommandError("--stripes or --stripesize argument is only valid when converting to striped or raid.");
+    if (args.has("mergemirrors") || args.has("merge")) return mergeMirrors(ctx, args);
+    if (args.has("splitmirrors")) return splitMirrors(ctx, req, args);
     if (args.has("repair")) return repair(ctx, req, args);
     if (args.has("replace")) return replacePvs(ctx, req, args.strs("replace"));
     const mirrors = parseMirrors(args);
@@ -390,6 +474,7 @@ export const lvconvert: CommandDef = {
     const lvObj = findLv(loaded.vg, lv);
     if (!lvObj) throw new CommandError(`Failed to find logical volume "${vg}/${lv}"`);
     if (!isVisible(lvObj)) throw new CommandError(`Operation not permitted on hidden LV ${displayLvName(vg, lv)}.`);
+    raidSplitImageConversion(loaded.vg, lvObj);
     if (type === "raid1" && mirrorSeg(lvObj) && mirrors === undefined) {
       if (logArg !== undefined) throw new CommandError("--corelog and --mirrorlog are only compatible with mirror devices");
       return convertMirrorToRaid1(ctx, loaded, lv);

@@ -261,8 +261,10 @@ export class Daemon {
     const top = this.registry.get(nodes[nodes.length - 1]!.name)!;
     const exported = top; // MappedDevice serves unaligned requests itself (read-modify-write)
     const exportName = this.key(vgName, lvName);
-    this.nbd.addExport({ name: exportName, device: exported, description: `ulvm logical volume ${exportName}` });
-    this.nbd.addExport({ name: DEVICE_PATH_EXPORT_PREFIX + exportName, device: exported, description: `device path of ${exportName}` });
+    // An LV without WRITE (lvchange -pr, an image split with --trackchanges) is served read-only, as lvm2 loads its table read-only.
+    const readOnly = !lv.status.includes("WRITE");
+    this.nbd.addExport({ name: exportName, device: exported, readOnly, description: `ulvm logical volume ${exportName}` });
+    this.nbd.addExport({ name: DEVICE_PATH_EXPORT_PREFIX + exportName, device: exported, readOnly, description: `device path of ${exportName}` });
     const rec: ActiveLv = { vg: vgName, lv: lvName, lvId: lv.id, exportName, nodes, exported, devicePath: undefined, pvPaths: this.pvPathsOf(nodes), mode };
     this.active.set(exportName, rec);
     this.policy.watch(rec, loaded);

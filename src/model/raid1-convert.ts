@@ -599,3 +599,62 @@ export function raidRemoveMissing(vg: VolumeGroup, lv: LogicalVolume, isPartial:
   }
   return changed;
 }
+
+// ---- split / track / merge ----------------------------------------------------
+
+/** _lv_is_raid_with_tracking: the last image that is visible and not writable (split with --trackchanges). */
+export function raidTrackingImage(vg: VolumeGroup, lv: LogicalVolume): LogicalVolume | undefined {
+  const seg = raidSegOf(lv);
+  if (!seg) return undefined;
+  let tracking: LogicalVolume | undefined;
+  for (const r of seg.raids) {
+    const im = vg.lvs.find((l) => l.name === r.image);
+    if (im && im.status.includes("VISIBLE") && !im.status.includes("WRITE")) tracking = im;
+  }
+  return tracking;
+}
+
+/** lv_is_on_pvs for one sub-LV, by PV id. */
+export function lvIsOnPvs(lv: LogicalVolume | undefined, pvIds: ReadonlySet<string>): boolean {
+  return lvOnPvs(lv, pvIds);
+}
+
+/**
+ * lv_raid_split after its checks: extract one image (with shifting, as
+ * _raid_extract_images does) from `targetPvIds`, name the extracted rimage
+ * `splitName` (an independent LV that keeps its segments), and with one
+ * image left make the LV linear. Returns the LVs lvm2 removes after the
+ * first commit: the extracted rmeta (and rmeta_0 / rimage_0 of the layer).
+ */
+export function raidSplitImage(ed: VgEditor, lv: LogicalVolume, splitName: string, targetPvIds: ReadonlySet<string>, targetCount: number, pvListGiven: boolean): { split: LogicalVolume; removal: LogicalVolume[] } {
+  const seg = raidSegOf(lv);
+  if (!seg) throw new InternalError(`${lv.name} is not raid1`);
+  const newCount = seg.raids.length - 1;
+  const out = raidExtractImages(ed, lv, newCount, targetPvIds, targetCount, pvListGiven);
+  // out is [rmeta, rimage]: the data LV becomes the new LV, the rmeta goes.
+  const split = out.find((l) => l.name.includes("_rimage_"))!;
+  const removal = out.filter((l) => l !== split);
+  renameLv(ed, split, splitName);
+  if (newCount === 1) raidRemoveTopLayer(ed, lv, removal);
+  return { split, removal };
+}
+
+/** lv_raid_split_and_track: the last image on `pvIds` becomes visible and read-only; undefined when none is. */
+export function raidSplitAndTrack(vg: VolumeGroup, lv: LogicalVolume, pvIds: ReadonlySet<string>): LogicalVolume | undefined {
+  const seg = raidSegOf(lv);
+  if (!seg) throw new InternalError(`${lv.name} is not raid1`);
+  for (let s = seg.raids.length - 1; s >= 0; s--) {
+    const im = vg.lvs.find((l) => l.name === seg.raids[s]!.image);
+    if (!lvOnPvs(im, pvIds)) continue;
+    addStatus(im!, "VISIBLE");
+    dropStatus(im!, "WRITE");
+    return im;
+  }
+  return undefined;
+}
+
+/** lv_raid_merge's change: the image is hidden again and takes the raid LV's WRITE. */
+export function raidMergeImage(lv: LogicalVolume, image: LogicalVolume): void {
+  dropStatus(image, "VISIBLE");
+  if (lv.status.includes("WRITE")) addStatus(image, "WRITE");
+}
