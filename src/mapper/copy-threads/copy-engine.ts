@@ -1,6 +1,6 @@
 import { Worker } from "node:worker_threads";
 import type { FileExtent } from "../../blockdev/block-device.js";
-import { COPY_CHUNK_BYTES, extentsLength, sliceExtents, type CopyFailure, type CopyJob, type CopyResult } from "./copy-job.js";
+import { COPY_CHUNK_BYTES, extentsLength, sliceExtents, type CompareResult, type CopyFailure, type CopyResult, type ThreadJob } from "./copy-job.js";
 
 /**
  * Bulk copies on threads of their own (kcopyd's role): a resync copies
@@ -37,7 +37,7 @@ const DEFAULT_IDLE_MS = 15_000;
 export class CopyEngine {
   private threads: Thread[] = [];
   private nextId = 1;
-  private readonly pending = new Map<number, { resolve: (r: CopyResult) => void; reject: (e: Error) => void }>();
+  private readonly pending = new Map<number, { resolve: (r: CopyResult | CompareResult) => void; reject: (e: Error) => void }>();
   private idleTimer: NodeJS.Timeout | undefined;
   private active = 0;
   private broken: Error | undefined;
@@ -61,7 +61,7 @@ export class CopyEngine {
       const t: Thread = { worker, online: false };
       worker.unref(); // never keeps the daemon alive
       worker.on("online", () => (t.online = true));
-      worker.on("message", (r: CopyResult) => {
+      worker.on("message", (r: CopyResult | CompareResult) => {
         const p = this.pending.get(r.id);
         this.pending.delete(r.id);
         p?.resolve(r);
@@ -94,7 +94,7 @@ export class CopyEngine {
       for (let k = 0; k * share < total; k++) {
         const from = k * share;
         const len = Math.min(share, total - from);
-        jobs.push(this.run(up[k]!, { id: this.nextId++, src: sliceExtents(src, from, len), dsts: dsts.map((d) => sliceExtents(d, from, len)) }));
+        jobs.push(this.run<CopyResult>(up[k]!, { id: this.nextId++, src: sliceExtents(src, from, len), dsts: dsts.map((d) => sliceExtents(d, from, len)) }));
       }
       const results = await Promise.all(jobs);
       const outcome: CopyOutcome = { srcError: results.find((r) => r.srcError)?.srcError, dstErrors: dsts.map(() => null) };
@@ -108,10 +108,45 @@ export class CopyEngine {
     }
   }
 
-  private run(t: Thread, job: CopyJob): Promise<CopyResult> {
+  /**
+   * Compare the same range of every leg (a scrub): each thread up takes a
+   * contiguous share (whole chunks, so `unitBytes` units keep their places
+   * from the range's start) and reads it from every leg. Resolves with the
+   * [offset, length] pairs (from the range's start, in order) where some leg
+   * differs from leg 0 in a unit, or some leg's read failed: the caller
+   * looks at those again. Rejects only if a thread dies, as copy().
+   */
+  async compare(legs: ReadonlyArray<readonly FileExtent[]>, unitBytes: number): Promise<number[]> {
+    if (!this.ready) throw this.broken ?? new Error("copy threads are not running");
+    this.stopIdleTimer();
+    this.active++;
+    try {
+      const up = this.threads.filter((t) => t.online);
+      const total = extentsLength(legs[0] ?? []);
+      const share = Math.ceil(total / up.length / COPY_CHUNK_BYTES) * COPY_CHUNK_BYTES;
+      const jobs: Array<Promise<CompareResult>> = [];
+      const starts: number[] = [];
+      for (let k = 0; k * share < total; k++) {
+        const from = k * share;
+        const len = Math.min(share, total - from);
+        starts.push(from);
+        jobs.push(this.run<CompareResult>(up[k]!, { kind: "compare", id: this.nextId++, legs: legs.map((l) => sliceExtents(l, from, len)), unitBytes }));
+      }
+      const results = await Promise.all(jobs);
+      const out: number[] = [];
+      results.forEach((r, k) => {
+        for (let i = 0; i < r.suspect.length; i += 2) out.push(starts[k]! + r.suspect[i]!, r.suspect[i + 1]!);
+      });
+      return out;
+    } finally {
+      if (--this.active === 0) this.startIdleTimer();
+    }
+  }
+
+  private run<R extends CopyResult | CompareResult>(t: Thread, job: ThreadJob): Promise<R> {
     if (this.broken) return Promise.reject(this.broken);
-    return new Promise<CopyResult>((resolve, reject) => {
-      this.pending.set(job.id, { resolve, reject });
+    return new Promise<R>((resolve, reject) => {
+      this.pending.set(job.id, { resolve: resolve as (r: CopyResult | CompareResult) => void, reject });
       t.worker.postMessage(job);
     });
   }
