@@ -41,6 +41,7 @@ export class CopyEngine {
   private idleTimer: NodeJS.Timeout | undefined;
   private active = 0;
   private broken: Error | undefined;
+  private readyWaiters: Array<() => void> = [];
   /** Bytes the threads have copied (to every destination), since the process started. */
   copiedBytes = 0;
 
@@ -60,7 +61,10 @@ export class CopyEngine {
       const worker = new Worker(url, { stdout: false, stderr: false });
       const t: Thread = { worker, online: false };
       worker.unref(); // never keeps the daemon alive
-      worker.on("online", () => (t.online = true));
+      worker.on("online", () => {
+        t.online = true;
+        this.wakeReadyWaiters();
+      });
       worker.on("message", (r: CopyResult | CompareResult) => {
         const p = this.pending.get(r.id);
         this.pending.delete(r.id);
@@ -151,11 +155,39 @@ export class CopyEngine {
     });
   }
 
+  /**
+   * Resolves once a thread is up (true), or when none will be (false: the
+   * engine broke or was stopped), or after `timeoutMs`, whichever is first.
+   */
+  whenReady(timeoutMs: number): Promise<boolean> {
+    if (this.ready) return Promise.resolve(true);
+    if (this.broken !== undefined || this.threads.length === 0) return Promise.resolve(false);
+    return new Promise<boolean>((resolve) => {
+      const done = (): void => {
+        clearTimeout(timer);
+        resolve(this.ready);
+      };
+      const timer = setTimeout(() => {
+        this.readyWaiters = this.readyWaiters.filter((w) => w !== done);
+        resolve(this.ready);
+      }, timeoutMs);
+      timer.unref();
+      this.readyWaiters.push(done);
+    });
+  }
+
+  private wakeReadyWaiters(): void {
+    const w = this.readyWaiters;
+    this.readyWaiters = [];
+    for (const f of w) f();
+  }
+
   private fail(e: Error): void {
     // Not silent: a missing copy-worker.js (packaging) would otherwise only show as slower resyncs.
     if (this.broken === undefined) process.emitWarning(`copy threads unavailable, resyncs copy on the event loop: ${e.message}`, "UlvmWarning");
     this.broken ??= e;
     this.rejectPending(e);
+    this.wakeReadyWaiters();
     void this.stop();
   }
 
@@ -183,6 +215,7 @@ export class CopyEngine {
     const threads = this.threads;
     this.threads = [];
     this.rejectPending(new Error("copy threads stopped"));
+    this.wakeReadyWaiters();
     await Promise.all(threads.map((t) => t.worker.terminate()));
   }
 }

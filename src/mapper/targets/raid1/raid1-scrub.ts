@@ -15,6 +15,9 @@ export const SCRUB_UNIT_BYTES = 64 * 1024;
 /** POLICY: places kept per scrub; past it only their number is counted (placesOmitted). */
 export const MAX_SCRUB_PLACES = 1000;
 
+/** POLICY: how long an unthrottled scrub waits for the copy threads to come up before comparing without them. */
+const THREADS_START_WAIT_MS = 500;
+
 /** A run of consecutive compare units where the same legs differ from the first leg read. */
 export interface ScrubPlace {
   /** Array (LV) sector of the first unit, and the run's length. */
@@ -181,8 +184,13 @@ export class Raid1Scrubber {
     const batchRegionsFor = (bytes: number): number => Math.max(1, Math.floor(bytes / regionBytes));
     const engine = this.opts.engine;
     const lend = engine !== undefined && this.host.legs.some((l) => !l.failed && legLendsExtents(l, false));
-    if (lend) engine.warmUp();
     await Promise.resolve();
+    if (lend) {
+      engine.warmUp();
+      // Threads start in tens of ms; the event loop compares a small fraction as fast, so wait for them
+      // unless throttled (the rate, not the way, then bounds the scrub).
+      if (this.throttle.rateBytesPerSec <= 0) await engine.whenReady(THREADS_START_WAIT_MS);
+    }
     for (let first = 0; first < regions.regionCount; ) {
       if (this.stopping) return true;
       // Larger batches only where the threads compare them: on the event loop a batch holds writes to it longer.
