@@ -1,6 +1,6 @@
 import { Worker } from "node:worker_threads";
 import type { FileExtent } from "../../blockdev/block-device.js";
-import { COPY_CHUNK_BYTES, extentsLength, sliceExtents, type CopyFailure, type CopyJob, type CopyResult } from "./copy-job.js";
+import { COPY_CHUNK_BYTES, extentsLength, sliceExtents, type CompareResult, type CopyFailure, type CopyResult, type ThreadJob } from "./copy-job.js";
 
 /**
  * Bulk copies on threads of their own (kcopyd's role): a resync copies
@@ -37,10 +37,11 @@ const DEFAULT_IDLE_MS = 15_000;
 export class CopyEngine {
   private threads: Thread[] = [];
   private nextId = 1;
-  private readonly pending = new Map<number, { resolve: (r: CopyResult) => void; reject: (e: Error) => void }>();
+  private readonly pending = new Map<number, { resolve: (r: CopyResult | CompareResult) => void; reject: (e: Error) => void }>();
   private idleTimer: NodeJS.Timeout | undefined;
   private active = 0;
   private broken: Error | undefined;
+  private readyWaiters: Array<() => void> = [];
   /** Bytes the threads have copied (to every destination), since the process started. */
   copiedBytes = 0;
 
@@ -60,8 +61,11 @@ export class CopyEngine {
       const worker = new Worker(url, { stdout: false, stderr: false });
       const t: Thread = { worker, online: false };
       worker.unref(); // never keeps the daemon alive
-      worker.on("online", () => (t.online = true));
-      worker.on("message", (r: CopyResult) => {
+      worker.on("online", () => {
+        t.online = true;
+        this.wakeReadyWaiters();
+      });
+      worker.on("message", (r: CopyResult | CompareResult) => {
         const p = this.pending.get(r.id);
         this.pending.delete(r.id);
         p?.resolve(r);
@@ -94,7 +98,7 @@ export class CopyEngine {
       for (let k = 0; k * share < total; k++) {
         const from = k * share;
         const len = Math.min(share, total - from);
-        jobs.push(this.run(up[k]!, { id: this.nextId++, src: sliceExtents(src, from, len), dsts: dsts.map((d) => sliceExtents(d, from, len)) }));
+        jobs.push(this.run<CopyResult>(up[k]!, { id: this.nextId++, src: sliceExtents(src, from, len), dsts: dsts.map((d) => sliceExtents(d, from, len)) }));
       }
       const results = await Promise.all(jobs);
       const outcome: CopyOutcome = { srcError: results.find((r) => r.srcError)?.srcError, dstErrors: dsts.map(() => null) };
@@ -108,12 +112,74 @@ export class CopyEngine {
     }
   }
 
-  private run(t: Thread, job: CopyJob): Promise<CopyResult> {
+  /**
+   * Compare the same range of every leg (a scrub): each thread up takes a
+   * contiguous share (whole chunks, so `unitBytes` units keep their places
+   * from the range's start) and reads it from every leg. Resolves with the
+   * [offset, length] pairs (from the range's start, in order) where some leg
+   * differs from leg 0 in a unit, or some leg's read failed: the caller
+   * looks at those again. Rejects only if a thread dies, as copy().
+   */
+  async compare(legs: ReadonlyArray<readonly FileExtent[]>, unitBytes: number): Promise<number[]> {
+    if (!this.ready) throw this.broken ?? new Error("copy threads are not running");
+    this.stopIdleTimer();
+    this.active++;
+    try {
+      const up = this.threads.filter((t) => t.online);
+      const total = extentsLength(legs[0] ?? []);
+      const share = Math.ceil(total / up.length / COPY_CHUNK_BYTES) * COPY_CHUNK_BYTES;
+      const jobs: Array<Promise<CompareResult>> = [];
+      const starts: number[] = [];
+      for (let k = 0; k * share < total; k++) {
+        const from = k * share;
+        const len = Math.min(share, total - from);
+        starts.push(from);
+        jobs.push(this.run<CompareResult>(up[k]!, { kind: "compare", id: this.nextId++, legs: legs.map((l) => sliceExtents(l, from, len)), unitBytes }));
+      }
+      const results = await Promise.all(jobs);
+      const out: number[] = [];
+      results.forEach((r, k) => {
+        for (let i = 0; i < r.suspect.length; i += 2) out.push(starts[k]! + r.suspect[i]!, r.suspect[i + 1]!);
+      });
+      return out;
+    } finally {
+      if (--this.active === 0) this.startIdleTimer();
+    }
+  }
+
+  private run<R extends CopyResult | CompareResult>(t: Thread, job: ThreadJob): Promise<R> {
     if (this.broken) return Promise.reject(this.broken);
-    return new Promise<CopyResult>((resolve, reject) => {
-      this.pending.set(job.id, { resolve, reject });
+    return new Promise<R>((resolve, reject) => {
+      this.pending.set(job.id, { resolve: resolve as (r: CopyResult | CompareResult) => void, reject });
       t.worker.postMessage(job);
     });
+  }
+
+  /**
+   * Resolves once a thread is up (true), or when none will be (false: the
+   * engine broke or was stopped), or after `timeoutMs`, whichever is first.
+   */
+  whenReady(timeoutMs: number): Promise<boolean> {
+    if (this.ready) return Promise.resolve(true);
+    if (this.broken !== undefined || this.threads.length === 0) return Promise.resolve(false);
+    return new Promise<boolean>((resolve) => {
+      const done = (): void => {
+        clearTimeout(timer);
+        resolve(this.ready);
+      };
+      const timer = setTimeout(() => {
+        this.readyWaiters = this.readyWaiters.filter((w) => w !== done);
+        resolve(this.ready);
+      }, timeoutMs);
+      timer.unref();
+      this.readyWaiters.push(done);
+    });
+  }
+
+  private wakeReadyWaiters(): void {
+    const w = this.readyWaiters;
+    this.readyWaiters = [];
+    for (const f of w) f();
   }
 
   private fail(e: Error): void {
@@ -121,6 +187,7 @@ export class CopyEngine {
     if (this.broken === undefined) process.emitWarning(`copy threads unavailable, resyncs copy on the event loop: ${e.message}`, "UlvmWarning");
     this.broken ??= e;
     this.rejectPending(e);
+    this.wakeReadyWaiters();
     void this.stop();
   }
 
@@ -148,6 +215,7 @@ export class CopyEngine {
     const threads = this.threads;
     this.threads = [];
     this.rejectPending(new Error("copy threads stopped"));
+    this.wakeReadyWaiters();
     await Promise.all(threads.map((t) => t.worker.terminate()));
   }
 }

@@ -4,7 +4,7 @@ import { closeSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync }
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { randomFillSync } from "node:crypto";
-import { runCopyJob, sliceExtents } from "./copy-job.js";
+import { COMPARE_CHUNK_BYTES, runCompareJob, runCopyJob, sliceExtents } from "./copy-job.js";
 
 test("sliceExtents() cuts a list of extents at any byte", () => {
   const ex = [
@@ -94,6 +94,56 @@ test("runCopyJob() stops at a source it cannot read, and keeps writing the desti
       assert.equal(r.copiedBytes, 2048);
     } finally {
       [fs, fg, fr].forEach((f) => closeSync(f));
+    }
+  });
+});
+
+test("runCompareJob() flags exactly the units where some leg differs from leg 0, coalesced, and the chunks a leg cannot read", () => {
+  withFiles((dir) => {
+    const UNIT = 64 * 1024;
+    const size = 2 * COMPARE_CHUNK_BYTES + 3 * UNIT + 1000; // whole chunks, then a short tail with a partial unit
+    const data = randomFillSync(Buffer.alloc(size));
+    const at = (buf: Buffer, off: number): Buffer => {
+      const b = Buffer.from(buf);
+      b[off] = b[off]! ^ 0xff;
+      return b;
+    };
+    // Leg 1: two adjacent units differ (one run), and the partial last unit. Leg 2 (in two pieces): a unit
+    // in the second chunk, also differing on leg 1 there (one flag for the unit).
+    let leg1 = at(data, 1 * UNIT + 7);
+    leg1 = at(leg1, 2 * UNIT);
+    leg1 = at(leg1, size - 1);
+    leg1 = at(leg1, COMPARE_CHUNK_BYTES + UNIT + 5);
+    const leg2 = at(data, COMPARE_CHUNK_BYTES + UNIT + 99);
+    writeFileSync(join(dir, "l0"), data);
+    writeFileSync(join(dir, "l1"), Buffer.concat([Buffer.alloc(4096), leg1]));
+    writeFileSync(join(dir, "l2"), Buffer.concat([leg2.subarray(100_000), leg2.subarray(0, 100_000)]));
+    const [f0, f1, f2] = ["l0", "l1", "l2"].map((f) => openSync(join(dir, f), "r")) as [number, number, number];
+    try {
+      const legs = [
+        [{ fd: f0, offsetBytes: 0, lengthBytes: size }],
+        [{ fd: f1, offsetBytes: 4096, lengthBytes: size }],
+        [
+          { fd: f2, offsetBytes: size - 100_000, lengthBytes: 100_000 },
+          { fd: f2, offsetBytes: 0, lengthBytes: size - 100_000 },
+        ],
+      ];
+      const r = runCompareJob({ kind: "compare", id: 3, legs, unitBytes: UNIT }, []);
+      assert.deepEqual(r, {
+        id: 3,
+        suspect: [1 * UNIT, 2 * UNIT, COMPARE_CHUNK_BYTES + UNIT, UNIT, size - 1000, 1000],
+        comparedBytes: size,
+      });
+      // Identical legs: nothing to look at again.
+      assert.deepEqual(runCompareJob({ kind: "compare", id: 4, legs: [legs[0]!, legs[0]!], unitBytes: UNIT }, []).suspect, []);
+      // A leg shorter than the range: its chunk past the end is flagged whole (unreadable), the chunks before are compared.
+      const short = [{ fd: f0, offsetBytes: 0, lengthBytes: size + COMPARE_CHUNK_BYTES }];
+      const past = [{ fd: f1, offsetBytes: 4096, lengthBytes: size + COMPARE_CHUNK_BYTES }];
+      const s = runCompareJob({ kind: "compare", id: 5, legs: [short, past], unitBytes: UNIT }, [new Uint8Array(COMPARE_CHUNK_BYTES)]);
+      assert.deepEqual(s.suspect.slice(0, 6), [1 * UNIT, 2 * UNIT, COMPARE_CHUNK_BYTES + UNIT, UNIT, 2 * COMPARE_CHUNK_BYTES, size + COMPARE_CHUNK_BYTES - 2 * COMPARE_CHUNK_BYTES]);
+      assert.equal(s.suspect.length, 6);
+    } finally {
+      [f0, f1, f2].forEach((f) => closeSync(f));
     }
   });
 });

@@ -12,6 +12,7 @@ import type { FileExtent } from "../../blockdev/block-device.js";
 export const COPY_CHUNK_BYTES = 1024 * 1024;
 
 export interface CopyJob {
+  readonly kind?: "copy";
   readonly id: number;
   readonly src: readonly FileExtent[];
   readonly dsts: ReadonlyArray<readonly FileExtent[]>;
@@ -110,4 +111,72 @@ export function runCopyJob(job: CopyJob, buf: Uint8Array): CopyResult {
     pos += n;
   }
   return { id: job.id, srcError: undefined, dstErrors, copiedBytes: pos };
+}
+
+/** Each compare thread reads this much of every leg at a time: two legs' chunks stay in the core's cache while compared. */
+export const COMPARE_CHUNK_BYTES = 256 * 1024;
+
+/**
+ * One piece of a scrub's compare (raid1 check/repair), as a compare thread
+ * runs it: the same range of every leg (extents of equal total length),
+ * a chunk at a time, each leg's chunk compared with leg 0's in units of
+ * `unitBytes` from the job's start. Only the places needing a second look
+ * come back: units where some leg differs and chunks some leg could not
+ * read; the caller compares those again itself, with md's rules for
+ * counting, repairing and rewriting.
+ */
+export interface CompareJob {
+  readonly kind: "compare";
+  readonly id: number;
+  readonly legs: ReadonlyArray<readonly FileExtent[]>;
+  readonly unitBytes: number;
+}
+
+export interface CompareResult {
+  readonly id: number;
+  /** [offset, length] pairs (bytes from the job's start), in order and coalesced: differing units and unreadable chunks. */
+  readonly suspect: number[];
+  readonly comparedBytes: number;
+}
+
+export type ThreadJob = CopyJob | CompareJob;
+
+export function runCompareJob(job: CompareJob, bufs: Uint8Array[]): CompareResult {
+  const total = extentsLength(job.legs[0] ?? []);
+  const suspect: number[] = [];
+  const flag = (off: number, len: number): void => {
+    const n = suspect.length;
+    if (n > 0 && suspect[n - 2]! + suspect[n - 1]! === off) suspect[n - 1]! += len;
+    else suspect.push(off, len);
+  };
+  while (bufs.length < job.legs.length) bufs.push(new Uint8Array(COMPARE_CHUNK_BYTES));
+  const chunk = Math.max(job.unitBytes, Math.floor(COMPARE_CHUNK_BYTES / job.unitBytes) * job.unitBytes);
+  for (let pos = 0; pos < total; pos += chunk) {
+    const n = Math.min(chunk, total - pos);
+    let readable = true;
+    for (let k = 0; k < job.legs.length && readable; k++) {
+      try {
+        readAt(job.legs[k]!, pos, n, bufs[k]!);
+      } catch {
+        readable = false;
+      }
+    }
+    if (!readable) {
+      flag(pos, n);
+      continue;
+    }
+    const ref = bufs[0]!;
+    for (let u = 0; u < n; u += job.unitBytes) {
+      const len = Math.min(job.unitBytes, n - u);
+      const a = Buffer.from(ref.buffer, ref.byteOffset + u, len);
+      for (let k = 1; k < job.legs.length; k++) {
+        const b = bufs[k]!;
+        if (!a.equals(Buffer.from(b.buffer, b.byteOffset + u, len))) {
+          flag(pos + u, len);
+          break;
+        }
+      }
+    }
+  }
+  return { id: job.id, suspect, comparedBytes: total };
 }

@@ -1,7 +1,8 @@
 import type { RegionHash } from "../mirror/region-hash.js";
-import type { MirrorLeg } from "../mirror/mirror-leg.js";
+import { legLendsExtents, type MirrorLeg } from "../mirror/mirror-leg.js";
+import type { CopyEngine } from "../../copy-threads/copy-engine.js";
 import { RateThrottle } from "../mirror/rate-throttle.js";
-import { BULK_IO } from "../../../blockdev/block-device.js";
+import { BULK_IO, type ExtentLease } from "../../../blockdev/block-device.js";
 import { IoError } from "../../../errors/errors.js";
 import { SECTOR_BYTES } from "../../../base/bytes.js";
 
@@ -13,6 +14,9 @@ export const SCRUB_UNIT_BYTES = 64 * 1024;
 
 /** POLICY: places kept per scrub; past it only their number is counted (placesOmitted). */
 export const MAX_SCRUB_PLACES = 1000;
+
+/** POLICY: how long an unthrottled scrub waits for the copy threads to come up before comparing without them. */
+const THREADS_START_WAIT_MS = 500;
 
 /** A run of consecutive compare units where the same legs differ from the first leg read. */
 export interface ScrubPlace {
@@ -58,6 +62,10 @@ export interface ScrubOptions {
   readonly batchBytes: number;
   /** Per device; 0 = unthrottled (dm-raid max_recovery_rate). */
   readonly rateBytesPerSec: number;
+  /** Copy threads: they compare a batch whenever they are up and every leg lends its extents. */
+  readonly engine?: CopyEngine | undefined;
+  /** The batch while the threads compare unthrottled (a round trip to them per batch). */
+  readonly engineBatchBytes?: number;
 }
 
 /**
@@ -72,6 +80,12 @@ export interface ScrubOptions {
  * copies the reference's unit over it ("first leg wins": no voting). A leg
  * whose read failed is rewritten from the reference in both actions (md's
  * fix for read errors during a check); a failed rewrite fails the leg.
+ *
+ * Where every leg is plain file I/O, the copy engine's threads read and
+ * compare each batch on the legs' leased extents, off the event loop, and
+ * hand back only the units that differ and the chunks some leg could not
+ * read; those (rare) are compared again here, by the same rules as a batch
+ * scanned on the event loop, so both ways count, place and repair alike.
  */
 export class Raid1Scrubber {
   private loop: Promise<void> | undefined;
@@ -167,10 +181,21 @@ export class Raid1Scrubber {
   private async run(): Promise<boolean> {
     const { regions } = this.host;
     const regionBytes = regions.regionSectors * SECTOR_BYTES;
-    const batchRegions = Math.max(1, Math.floor(this.opts.batchBytes / regionBytes));
+    const batchRegionsFor = (bytes: number): number => Math.max(1, Math.floor(bytes / regionBytes));
+    const engine = this.opts.engine;
+    const lend = engine !== undefined && this.host.legs.some((l) => !l.failed && legLendsExtents(l, false));
     await Promise.resolve();
-    for (let first = 0; first < regions.regionCount; first += batchRegions) {
+    if (lend) {
+      engine.warmUp();
+      // Threads start in tens of ms; the event loop compares a small fraction as fast, so wait for them
+      // unless throttled (the rate, not the way, then bounds the scrub).
+      if (this.throttle.rateBytesPerSec <= 0) await engine.whenReady(THREADS_START_WAIT_MS);
+    }
+    for (let first = 0; first < regions.regionCount; ) {
       if (this.stopping) return true;
+      // Larger batches only where the threads compare them: on the event loop a batch holds writes to it longer.
+      const threads = lend && engine.ready && this.throttle.rateBytesPerSec <= 0;
+      const batchRegions = batchRegionsFor(threads ? (this.opts.engineBatchBytes ?? this.opts.batchBytes) : this.opts.batchBytes);
       const last = Math.min(regions.regionCount - 1, first + batchRegions - 1);
       // Wait out a copier batch here (only a recovery started by a leg's return could be one).
       while (regions.anyRecovering(first, last)) await regions.waitForRecovery();
@@ -186,6 +211,7 @@ export class Raid1Scrubber {
       if (this.stopping) return this.done < this.host.lengthSectors;
       await this.throttle.wait();
       await new Promise<void>((r) => setImmediate(r));
+      first = last + 1;
     }
     return false;
   }
@@ -195,6 +221,19 @@ export class Raid1Scrubber {
     const start = regions.regionStartSector(first) * SECTOR_BYTES;
     const end = (regions.regionStartSector(last) + regions.regionLengthSectors(last)) * SECTOR_BYTES;
     const io = Math.max(SCRUB_UNIT_BYTES, Math.floor(this.opts.ioBytes / SCRUB_UNIT_BYTES) * SCRUB_UNIT_BYTES);
+    if (this.opts.engine?.ready === true) {
+      const suspect = await this.compareOnThreads(this.opts.engine, start, end - start);
+      if (suspect !== undefined) {
+        // Units the threads found differing, chunks they could not read: again here, a piece at a time.
+        for (let i = 0; i < suspect.length; i += 2) {
+          const from = start + suspect[i]!;
+          const to = from + suspect[i + 1]!;
+          for (let off = from; off < to; off += io) await this.scanChunk(off, Math.min(io, to - off));
+        }
+        this.throttle.account(end - start);
+        return;
+      }
+    }
     for (let off = start; off < end; off += io) {
       const len = Math.min(io, end - off);
       await this.scanChunk(off, len);
@@ -241,6 +280,39 @@ export class Raid1Scrubber {
       this.mismatches += unitSectors * differ.length;
       this.addPlace(sector, unitSectors, differ.map((l) => l.index), source.index, false);
       if (this.action === "repair") for (const l of differ) await this.rewrite(l, off + u, ref.subarray(u, u + ulen));
+    }
+  }
+
+  /**
+   * Compare array bytes [off, off + len) of every live, in-sync leg on the
+   * engine's threads, on the legs' leased extents. Resolves with the
+   * suspect [offset, length] pairs (from `off`), or undefined (scan it the
+   * other way) when some leg cannot lease its extents, the threads are gone
+   * or a leg's PV was revoked meanwhile.
+   */
+  private async compareOnThreads(engine: CopyEngine, off: number, len: number): Promise<number[] | undefined> {
+    const legs = this.host.legs.filter((l) => !l.failed && !l.stale);
+    if (legs.length < 2) return [];
+    const leases: ExtentLease[] = [];
+    try {
+      for (const l of legs) {
+        const lease = l.dev.leaseExtents?.(l.offsetBytes + off, len, false);
+        if (lease === undefined) return undefined;
+        leases.push(lease);
+      }
+      let suspect: number[];
+      try {
+        suspect = await engine.compare(
+          leases.map((l) => l.extents),
+          SCRUB_UNIT_BYTES,
+        );
+      } catch {
+        return undefined; // the threads died or were stopped: the batch is still closed to writes, scan it here
+      }
+      if (leases.some((l) => l.problem() !== undefined)) return undefined;
+      return suspect;
+    } finally {
+      for (const l of leases) l.release();
     }
   }
 

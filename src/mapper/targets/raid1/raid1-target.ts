@@ -13,6 +13,7 @@ import { MAX_SECTOR, withPositionFailed } from "../../raid/dm-raid-superblock.js
 import { IoError } from "../../../errors/errors.js";
 import { TableError } from "../../table-error.js";
 import { Raid1Scrubber, type ScrubAction, type ScrubReport } from "./raid1-scrub.js";
+import { sharedCopyEngine } from "../../copy-threads/copy-engine.js";
 
 /**
  * The raid1 target (dm-raid with md raid1): a thin adapter over the mirror
@@ -94,7 +95,13 @@ export class Raid1Target implements Target {
     if (rate > 0) this.core.setResyncRate(rate);
     this.scrubber = new Raid1Scrubber(
       { regions: this.core.regions, legs: this.core.legs, lengthSectors, failLeg: (leg, op, err) => this.core.failLeg(leg, op, err) },
-      { ioBytes: opts.resyncIoBytes, batchBytes: opts.resyncBatchBytes, rateBytesPerSec: rate },
+      {
+        ioBytes: opts.resyncIoBytes,
+        batchBytes: opts.resyncBatchBytes,
+        rateBytesPerSec: rate,
+        engine: sharedCopyEngine(opts.resyncThreads),
+        engineBatchBytes: opts.resyncThreadBatchBytes,
+      },
       (report) => this.onScrubEnd(report),
     );
   }
