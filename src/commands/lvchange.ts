@@ -228,15 +228,19 @@ function lvTypeName(lv: LogicalVolume): string {
 }
 
 /**
- * lvchange --syncaction check|repair (tools/lvchange.c
- * _lvchange_syncaction_single, lib/activate/activate.c lv_raid_message):
- * raid LVs only (the command line takes LV_raid), active, and only from
- * "idle"; then the message goes to the LV's dm-raid target. The scrub runs
- * in the daemon; `lvs -o +raid_sync_action,raid_mismatch_count` follows it.
+ * The raid LVs the command names (process_each_lv for a command that takes
+ * LV_raid only): a named LV of another type is refused with `refusal`'s
+ * first line and "Command not permitted"; other LVs of a named VG are
+ * skipped. Calls `fn` for each raid LV (with its VG read and locked); a
+ * thrown LvmError is printed and counted. Returns the failure count.
  */
-async function lvchangeSyncAction(ctx: ToolContext, args: Args, msg: string): Promise<number> {
+async function forEachRaidLv(
+  ctx: ToolContext,
+  args: Args,
+  refusal: (name: string, lv: LogicalVolume) => string,
+  fn: (loaded: LoadedVg, lv: LogicalVolume) => Promise<void>,
+): Promise<number> {
   let failures = 0;
-  const status = await daemonStatus(ctx);
   for (const t of await lvTargets(ctx, args)) {
     const loaded = await ctx.readVg(t.vg, { lock: true });
     const vg: VolumeGroup = loaded.vg;
@@ -249,36 +253,16 @@ async function lvchangeSyncAction(ctx: ToolContext, args: Args, msg: string): Pr
         continue;
       }
       const name = `${vg.name}/${lv.name}`;
-      if (lv.segments[0]?.type !== "raid1" && !/^raid/.test(lv.segments[0]?.type ?? "")) {
-        // Only a named LV is refused; others of the VG are skipped, as process_each_lv does.
+      if (!/^raid/.test(lv.segments[0]?.type ?? "")) {
         if (named) {
-          ctx.out.error(`Command on LV ${name} does not accept LV type ${lvTypeName(lv)}.`);
+          ctx.out.error(refusal(name, lv));
           ctx.out.error(`Command not permitted on LV ${name}.`);
           failures++;
         }
         continue;
       }
-      if (!isVisible(lv) && !named) continue;
-      const active = status.find((s) => s.vg === vg.name && s.lv === lv.name);
-      const top = active?.devices.find((d) => d.lvName === lv.name);
-      if (!active || !top) {
-        ctx.out.error("Unable to send message to an inactive logical volume.");
-        failures++;
-        continue;
-      }
-      const now = top.raid?.syncAction;
-      if (now === undefined) {
-        ctx.out.error(`Kernel driver does not support this action: ${msg}`);
-        failures++;
-        continue;
-      }
-      if (now !== "idle") {
-        ctx.out.error(`${name} state is currently "${now}".  Unable to switch to "${msg}".`);
-        failures++;
-        continue;
-      }
       try {
-        await messageLv(ctx, vg.name, lv.name, msg);
+        await fn(loaded, lv);
       } catch (e) {
         if (e instanceof Error && "exitCode" in e) {
           ctx.out.error(e.message);
@@ -289,6 +273,32 @@ async function lvchangeSyncAction(ctx: ToolContext, args: Args, msg: string): Pr
       }
     }
   }
+  return failures;
+}
+
+/**
+ * lvchange --syncaction check|repair (tools/lvchange.c
+ * _lvchange_syncaction_single, lib/activate/activate.c lv_raid_message):
+ * raid LVs only (the command line takes LV_raid), active, and only from
+ * "idle"; then the message goes to the LV's dm-raid target. The scrub runs
+ * in the daemon; `lvs -o +raid_sync_action,raid_mismatch_count` follows it.
+ */
+async function lvchangeSyncAction(ctx: ToolContext, args: Args, msg: string): Promise<number> {
+  const status = await daemonStatus(ctx);
+  const failures = await forEachRaidLv(
+    ctx,
+    args,
+    (name, lv) => `Command on LV ${name} does not accept LV type ${lvTypeName(lv)}.`,
+    async (loaded, lv) => {
+      const name = `${loaded.vg.name}/${lv.name}`;
+      const top = status.find((s) => s.vg === loaded.vg.name && s.lv === lv.name)?.devices.find((d) => d.lvName === lv.name);
+      if (!top) throw new CommandError("Unable to send message to an inactive logical volume.");
+      const now = top.raid?.syncAction;
+      if (now === undefined) throw new CommandError(`Kernel driver does not support this action: ${msg}`);
+      if (now !== "idle") throw new CommandError(`${name} state is currently "${now}".  Unable to switch to "${msg}".`);
+      await messageLv(ctx, loaded.vg.name, lv.name, msg);
+    },
+  );
   return exitFor(failures);
 }
 
@@ -304,80 +314,59 @@ async function lvchangeSyncAction(ctx: ToolContext, args: Args, msg: string): Pr
  * lvm2 does, when it is active.
  */
 async function lvchangeRaid(ctx: ToolContext, args: Args): Promise<number> {
-  let failures = 0;
   const status = await daemonStatus(ctx);
-  for (const t of await lvTargets(ctx, args)) {
-    const loaded = await ctx.readVg(t.vg, { lock: true });
-    const vg: VolumeGroup = loaded.vg;
-    const lvs = t.lv !== undefined ? [findLv(vg, t.lv)] : vg.lvs.filter(isVisible);
-    for (const lv of lvs) {
-      if (!lv) {
-        ctx.out.error(`Failed to find logical volume "${t.vg}/${t.lv}"`);
-        failures++;
-        continue;
-      }
+  // toollib.c _check_lv_rules, space before the period included. (A mirror takes --resync in
+  // lvm2; ulvm's --resync here is raid1's.)
+  const types = args.has("writemostly") || args.has("writebehind") ? "raid1" : "raid";
+  const failures = await forEachRaidLv(
+    ctx,
+    args,
+    (name) => `Command on LV ${name} uses options that require LV types ${types} .`,
+    async (loaded, lv) => {
+      const vg = loaded.vg;
       const name = `${vg.name}/${lv.name}`;
       const seg = lv.segments[0];
-      if (!seg || !isRaidSeg(seg)) {
-        if (t.lv !== undefined) {
-          // toollib.c _check_lv_rules, space before the period included. (A mirror takes --resync in
-          // lvm2; ulvm's --resync here is raid1's.)
-          const types = args.has("writemostly") || args.has("writebehind") ? "raid1" : "raid";
-          ctx.out.error(`Command on LV ${name} uses options that require LV types ${types} .`);
-          ctx.out.error(`Command not permitted on LV ${name}.`);
-          failures++;
-        }
-        continue;
-      }
+      if (!seg || !isRaidSeg(seg)) return;
       const top = status.find((x) => x.vg === vg.name && x.lv === lv.name)?.devices.find((d) => d.lvName === lv.name);
-      try {
-        if (args.has("resync")) {
-          await resyncRaid(ctx, loaded, lv, top !== undefined, args);
-          continue;
-        }
-        if (args.has("writemostly") || args.has("writebehind")) {
-          // lv_raid_in_sync: an inactive LV counts as in sync unless NOTSYNCED (ulvm's rule, as for conversions).
-          const inSync = top?.raid ? top.raid.syncedSectors === top.raid.totalSectors && !/[aD-]/.test(top.raid.health) : !lv.status.includes("NOTSYNCED");
-          if (!inSync) throw new CommandError(`Unable to change write${args.has("writemostly") ? "mostly" : "behind"} on ${name} while it is not in-sync.`);
-          if (args.has("writebehind")) {
-            const wb = args.str("writebehind")!;
-            if (!/^\d+$/.test(wb)) throw new UsageError(`Invalid argument for --writebehind: ${wb}`, "lvchange");
-            seg.writeBehind = Number(wb);
-          }
-          for (const spec of args.strs("writemostly")) {
-            const m = /^(.*?)(?::([ynt]))?$/.exec(spec)!;
-            const pvName = m[1]!;
-            const mode = m[2] ?? "y";
-            const pv = loaded.vg.pvs.find((p) => loaded.deviceOf(p.id)?.entry.name === pvName || p.deviceHint === pvName);
-            if (!pv) throw new CommandError(`${pvName} not found in volume group, ${vg.name}`);
-            for (const r of seg.raids) {
-              const image = findLv(vg, r.image);
-              if (!image || !pvIdsOfLv(vg, image).has(pv.id)) continue;
-              const on = image.status.includes("WRITEMOSTLY");
-              const want = mode === "y" ? true : mode === "n" ? false : !on;
-              image.status = image.status.filter((x) => x !== "WRITEMOSTLY");
-              if (want) image.status.push("WRITEMOSTLY");
-            }
-          }
-          if (seg.raids.every((r) => findLv(vg, r.image)?.status.includes("WRITEMOSTLY")))
-            throw new CommandError(`Can't set all images of raid1 LV ${name} to writemostly.`);
-        }
-        if (args.has("minrecoveryrate")) seg.minRecoveryRate = Math.floor((sizeValue(args, "minrecoveryrate", "nonneg", 2)?.sectors ?? 0) / 2);
-        if (args.has("maxrecoveryrate")) seg.maxRecoveryRate = Math.floor((sizeValue(args, "maxrecoveryrate", "nonneg", 2)?.sectors ?? 0) / 2);
-        if (seg.maxRecoveryRate && seg.maxRecoveryRate < seg.minRecoveryRate) throw new CommandError("Minimum recovery rate cannot be higher than maximum.");
-        await ctx.commit(loaded);
-        ctx.out.print(`Logical volume ${name} changed.`);
-        if (top) await reloadVg(ctx, vg.name);
-      } catch (e) {
-        if (e instanceof Error && "exitCode" in e) {
-          ctx.out.error(e.message);
-          failures++;
-          continue;
-        }
-        throw e;
+      if (args.has("resync")) {
+        await resyncRaid(ctx, loaded, lv, top !== undefined, args);
+        return;
       }
-    }
-  }
+      if (args.has("writemostly") || args.has("writebehind")) {
+        // lv_raid_in_sync: an inactive LV counts as in sync unless NOTSYNCED (ulvm's rule, as for conversions).
+        const inSync = top?.raid ? top.raid.syncedSectors === top.raid.totalSectors && !/[aD-]/.test(top.raid.health) : !lv.status.includes("NOTSYNCED");
+        if (!inSync) throw new CommandError(`Unable to change write${args.has("writemostly") ? "mostly" : "behind"} on ${name} while it is not in-sync.`);
+        if (args.has("writebehind")) {
+          const wb = args.str("writebehind")!;
+          if (!/^\d+$/.test(wb)) throw new UsageError(`Invalid argument for --writebehind: ${wb}`, "lvchange");
+          seg.writeBehind = Number(wb);
+        }
+        for (const spec of args.strs("writemostly")) {
+          const m = /^(.*?)(?::([ynt]))?$/.exec(spec)!;
+          const pvName = m[1]!;
+          const mode = m[2] ?? "y";
+          const pv = loaded.vg.pvs.find((p) => loaded.deviceOf(p.id)?.entry.name === pvName || p.deviceHint === pvName);
+          if (!pv) throw new CommandError(`${pvName} not found in volume group, ${vg.name}`);
+          for (const r of seg.raids) {
+            const image = findLv(vg, r.image);
+            if (!image || !pvIdsOfLv(vg, image).has(pv.id)) continue;
+            const on = image.status.includes("WRITEMOSTLY");
+            const want = mode === "y" ? true : mode === "n" ? false : !on;
+            image.status = image.status.filter((x) => x !== "WRITEMOSTLY");
+            if (want) image.status.push("WRITEMOSTLY");
+          }
+        }
+        if (seg.raids.every((r) => findLv(vg, r.image)?.status.includes("WRITEMOSTLY")))
+          throw new CommandError(`Can't set all images of raid1 LV ${name} to writemostly.`);
+      }
+      if (args.has("minrecoveryrate")) seg.minRecoveryRate = Math.floor((sizeValue(args, "minrecoveryrate", "nonneg", 2)?.sectors ?? 0) / 2);
+      if (args.has("maxrecoveryrate")) seg.maxRecoveryRate = Math.floor((sizeValue(args, "maxrecoveryrate", "nonneg", 2)?.sectors ?? 0) / 2);
+      if (seg.maxRecoveryRate && seg.maxRecoveryRate < seg.minRecoveryRate) throw new CommandError("Minimum recovery rate cannot be higher than maximum.");
+      await ctx.commit(loaded);
+      ctx.out.print(`Logical volume ${name} changed.`);
+      if (top) await reloadVg(ctx, vg.name);
+    },
+  );
   return exitFor(failures);
 }
 

@@ -1,11 +1,10 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { closeSync, mkdirSync, openSync, readFileSync, readSync, renameSync, writeSync } from "node:fs";
+import { closeSync, mkdirSync, openSync, readFileSync, renameSync, writeSync } from "node:fs";
 import { join } from "node:path";
 import { Lab, which } from "../../helpers/lab.js";
-import { DaemonClient } from "../../../src/daemon/control-client.js";
-import type { ActiveLvStatus } from "../../../src/daemon/protocol.js";
-import { decodeDmRaidSuperblock, isPositionFailed } from "../../../src/mapper/raid/dm-raid-superblock.js";
+import { MiB, bitmapSetBits, pread, superblockAt, topStatus } from "../../helpers/raid1.js";
+import { isPositionFailed } from "../../../src/mapper/raid/dm-raid-superblock.js";
 
 /**
  * A raid1 image whose PV goes away for a while under writes, then comes
@@ -15,38 +14,7 @@ import { decodeDmRaidSuperblock, isPositionFailed } from "../../../src/mapper/ra
  * says its data is stale; the bitmap says where). The issue's measure: after
  * 1% of the LV was written, at most 2% of it is copied.
  */
-const MiB = 1 << 20;
 const skip = which("qemu-io") ? undefined : "qemu-io not installed (apt-get install qemu-utils)";
-
-function pread(path: string, offsetBytes: number, lengthBytes: number): Buffer {
-  const fd = openSync(path, "r");
-  try {
-    const b = Buffer.alloc(lengthBytes);
-    readSync(fd, b, 0, lengthBytes, offsetBytes);
-    return b;
-  } finally {
-    closeSync(fd);
-  }
-}
-
-function popcount(b: number): number {
-  let n = 0;
-  for (; b; b &= b - 1) n++;
-  return n;
-}
-
-async function topStatus(lab: Lab): Promise<ActiveLvStatus["devices"][number]> {
-  const c = await DaemonClient.tryConnect({ systemDir: join(lab.dir, "etc"), runDir: join(lab.dir, "run"), devDir: join(lab.dir, "dev") });
-  assert.ok(c, "the daemon runs");
-  try {
-    const r = await c.request<{ lvs: ActiveLvStatus[] }>({ op: "status" });
-    const lv = r.lvs.find((l) => l.lv === "r");
-    assert.ok(lv, "vg/r is active");
-    return lv.devices.find((d) => d.lvName === "r")!;
-  } finally {
-    c.close();
-  }
-}
 
 test("raid1: an image away for a while, then vgextend --restoremissing and lvchange --refresh: only the regions written meanwhile are recovered", { skip }, async () => {
   const lab = new Lab("ulvm-r1refresh-");
@@ -63,16 +31,16 @@ test("raid1: an image away for a while, then vgextend --restoremissing and lvcha
       assert.doesNotMatch(r.stdout + r.stderr, /error|failed/i);
     };
     io("write -P 1 0 200M");
-    let st = await topStatus(lab);
+    let st = await topStatus(lab, "r");
     for (let i = 0; i < 100 && st.raid?.health !== "AA"; i++) {
       lab.run("sleep", ["0.1"]);
-      st = await topStatus(lab);
+      st = await topStatus(lab, "r");
     }
     assert.equal(st.raid?.health, "AA");
     // The bitmap's bits clear lazily once the writes are flushed and the regions idle (md's
     // daemon_sleep; ulvm's cleaner, ~2 s): wait for the on-disk bitmap of rmeta_0 to be clean.
     const regions = 100;
-    const setBits = (): number => [...pread(d1, MiB + 4352, Math.ceil(regions / 8))].reduce((n, b, i) => n + popcount(i === 12 ? b & 0x0f : b), 0);
+    const setBits = (): number => bitmapSetBits(d1, regions);
     for (let i = 0; i < 200 && setBits() > 0; i++) lab.run("sleep", ["0.05"]);
     assert.equal(setBits(), 0, "the write-intent bitmap on disk is clean");
 
@@ -80,18 +48,17 @@ test("raid1: an image away for a while, then vgextend --restoremissing and lvcha
     mkdirSync(join(lab.dir, "away"));
     renameSync(d2, join(lab.dir, "away", "d2"));
     // (The CLI's own scan misses d2 at once; the daemon notices within its label-check interval.)
-    st = await topStatus(lab);
+    st = await topStatus(lab, "r");
     for (let i = 0; i < 200 && !/^A[D-]$/.test(st.raid?.health ?? ""); i++) {
       lab.run("sleep", ["0.05"]);
-      st = await topStatus(lab);
+      st = await topStatus(lab, "r");
     }
     // 1% of the LV, written while the image is away (in two places, one straddling a region boundary).
     io("write -P 2 10M 1M");
     io(`write -P 3 ${99.5 * MiB} 1M`);
-    st = await topStatus(lab);
+    st = await topStatus(lab, "r");
     assert.match(st.raid?.health ?? "", /^A[D-]$/, `the image is failed or gone: ${st.raid?.health}`);
-    const sbAway = decodeDmRaidSuperblock(pread(d1, MiB, 4096));
-    assert.ok(sbAway.kind === "superblock" && isPositionFailed(sbAway.superblock.failedDevices, 1), "rmeta_0 records slot 1 failed");
+    assert.ok(isPositionFailed(superblockAt(d1).failedDevices, 1), "rmeta_0 records slot 1 failed");
 
     assert.equal(setBits(), 3, "the bitmap on disk marks the three regions written while the image was away");
 
@@ -100,10 +67,10 @@ test("raid1: an image away for a while, then vgextend --restoremissing and lvcha
     lab.ok("vgextend", "--restoremissing", "vg", d2);
     const refreshed = lab.ulvm("lvchange", "--refresh", "vg/r");
     assert.equal(refreshed.code, 0, refreshed.stderr);
-    st = await topStatus(lab);
+    st = await topStatus(lab, "r");
     for (let i = 0; i < 200 && st.raid?.health !== "AA"; i++) {
       lab.run("sleep", ["0.05"]);
-      st = await topStatus(lab);
+      st = await topStatus(lab, "r");
     }
     assert.equal(st.raid?.health, "AA", "the image is back and in sync");
     // The refresh loaded a new table (the slot was "- -"): its copier's count starts at the re-add.
@@ -117,8 +84,7 @@ test("raid1: an image away for a while, then vgextend --restoremissing and lvcha
     // Both images (from PE 1 of each PV, pe_start 1 MiB) hold the same bytes, and no failed bit is left.
     for (let off = 0; off < 200 * MiB; off += 8 * MiB) assert.ok(pread(d1, 5 * MiB + off, 8 * MiB).equals(pread(d2, 5 * MiB + off, 8 * MiB)), `images differ near ${off}`);
     for (const pv of [d1, d2]) {
-      const sb = decodeDmRaidSuperblock(pread(pv, MiB, 4096));
-      assert.ok(sb.kind === "superblock" && sb.superblock.failedDevices === 0n, "no failed bit after the recovery");
+      assert.equal(superblockAt(pv).failedDevices, 0n, "no failed bit after the recovery");
     }
   } finally {
     lab.cleanup();
@@ -145,7 +111,7 @@ test("raid1: an rmeta with a bad magic gets a warning naming the LV and the imag
     lab.ok("lvchange", "-ay", "vg/r");
     const log = readFileSync(join(lab.dir, "run", "ulvmd.log"), "utf8");
     assert.match(log, /WARNING: raid1 LV vg\/r: the metadata of image 1 \(vg\/r_rmeta_1\) is not valid: dm-raid superblock has bad magic/);
-    const st = await topStatus(lab);
+    const st = await topStatus(lab, "r");
     assert.match(st.raid?.health ?? "", /^A[D-]$/);
     assert.match(lab.ok("lvs", "--noheadings", "-o", "lv_health_status", "vg/r"), /refresh needed/);
     // Every read is image 0's, and the PV is not flagged MISSING.

@@ -1,10 +1,8 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { closeSync, openSync, readSync } from "node:fs";
 import { join } from "node:path";
 import { Lab, which } from "../../helpers/lab.js";
-import { DaemonClient } from "../../../src/daemon/control-client.js";
-import type { ActiveLvStatus } from "../../../src/daemon/protocol.js";
+import { MiB, bitmapSetBits, daemonStatus, pread, topStatus, waitRaidHealth } from "../../helpers/raid1.js";
 
 /**
  * lvconvert --splitmirrors 1 --trackchanges on an active raid1 LV, writes
@@ -14,50 +12,7 @@ import type { ActiveLvStatus } from "../../../src/daemon/protocol.js";
  * only those regions. The split image, visible and read-only meanwhile,
  * reads as of the split and takes no writes.
  */
-const MiB = 1 << 20;
 const skip = which("qemu-io") ? undefined : "qemu-io not installed (apt-get install qemu-utils)";
-
-function pread(path: string, offsetBytes: number, lengthBytes: number): Buffer {
-  const fd = openSync(path, "r");
-  try {
-    const b = Buffer.alloc(lengthBytes);
-    readSync(fd, b, 0, lengthBytes, offsetBytes);
-    return b;
-  } finally {
-    closeSync(fd);
-  }
-}
-
-function popcount(b: number): number {
-  let n = 0;
-  for (; b; b &= b - 1) n++;
-  return n;
-}
-
-async function status(lab: Lab): Promise<ActiveLvStatus[]> {
-  const c = await DaemonClient.tryConnect({ systemDir: join(lab.dir, "etc"), runDir: join(lab.dir, "run"), devDir: join(lab.dir, "dev") });
-  assert.ok(c, "the daemon runs");
-  try {
-    return (await c.request<{ lvs: ActiveLvStatus[] }>({ op: "status" })).lvs;
-  } finally {
-    c.close();
-  }
-}
-
-async function topStatus(lab: Lab): Promise<ActiveLvStatus["devices"][number]> {
-  const lv = (await status(lab)).find((l) => l.lv === "r");
-  assert.ok(lv, "vg/r is active");
-  return lv.devices.find((d) => d.lvName === "r")!;
-}
-
-async function waitHealth(lab: Lab, re: RegExp): Promise<ActiveLvStatus["devices"][number]> {
-  let st = await topStatus(lab);
-  for (let i = 0; i < 200 && !re.test(st.raid?.health ?? ""); i++) {
-    lab.run("sleep", ["0.05"]);
-    st = await topStatus(lab);
-  }
-  return st;
-}
 
 test("raid1: --splitmirrors 1 --trackchanges, writes to 1% of the LV, --mergemirrors: only the regions written meanwhile are recovered", { skip }, async () => {
   const lab = new Lab("ulvm-r1track-");
@@ -75,10 +30,10 @@ test("raid1: --splitmirrors 1 --trackchanges, writes to 1% of the LV, --mergemir
       assert.doesNotMatch(r.stdout + r.stderr, /error|failed/i);
     };
     io("write -P 1 0 200M");
-    let st = await waitHealth(lab, /^AA$/);
+    let st = await waitRaidHealth(lab, "r", /^AA$/);
     assert.equal(st.raid?.health, "AA");
     const regions = 100;
-    const setBits = (): number => [...pread(d1, MiB + 4352, Math.ceil(regions / 8))].reduce((n, b, i) => n + popcount(i === 12 ? b & 0x0f : b), 0);
+    const setBits = (): number => bitmapSetBits(d1, regions);
     for (let i = 0; i < 200 && setBits() > 0; i++) lab.run("sleep", ["0.05"]);
     assert.equal(setBits(), 0, "the write-intent bitmap on disk is clean");
 
@@ -87,7 +42,7 @@ test("raid1: --splitmirrors 1 --trackchanges, writes to 1% of the LV, --mergemir
     assert.match(split.stdout, /vg\/r_rimage_1 split from vg\/r for read-only purposes\./);
     assert.match(split.stderr, /WARNING: Any newly written data will be non-resilient on LV vg\/r during the split!/);
     assert.match(split.stdout, /Use 'lvconvert --merge vg\/r_rimage_1' to merge back into vg\/r\./);
-    st = await topStatus(lab);
+    st = await topStatus(lab, "r");
     assert.match(st.raid?.health ?? "", /^A[D-]$/, `slot 1 is out of the array: ${st.raid?.health}`);
 
     // 1% of the LV, written while the image is split (one write straddling a region boundary).
@@ -96,7 +51,7 @@ test("raid1: --splitmirrors 1 --trackchanges, writes to 1% of the LV, --mergemir
     assert.equal(setBits(), 3, "the bitmap on disk marks the three regions written while split");
 
     // The split image is served read-only, with the data as of the split.
-    const lvs = await status(lab);
+    const lvs = await daemonStatus(lab);
     const img = lvs.find((l) => l.lv === "r_rimage_1");
     assert.ok(img, "the split image is active (lvm2 activates it)");
     {
@@ -113,8 +68,8 @@ test("raid1: --splitmirrors 1 --trackchanges, writes to 1% of the LV, --mergemir
     const merge = lab.ulvm("lvconvert", "--mergemirrors", "vg/r_rimage_1");
     assert.equal(merge.code, 0, merge.stderr);
     assert.match(merge.stdout, /vg\/r_rimage_1 successfully merged back into vg\/r\./);
-    assert.equal((await status(lab)).find((l) => l.lv === "r_rimage_1"), undefined, "the image is no longer served alone");
-    st = await waitHealth(lab, /^AA$/);
+    assert.equal((await daemonStatus(lab)).find((l) => l.lv === "r_rimage_1"), undefined, "the image is no longer served alone");
+    st = await waitRaidHealth(lab, "r", /^AA$/);
     assert.equal(st.raid?.health, "AA", "the image is back and in sync");
     const copiedBytes = (st.sync?.copiedRegions ?? 0) * 2 * MiB;
     assert.equal(copiedBytes, 3 * 2 * MiB, "exactly the three regions written meanwhile");

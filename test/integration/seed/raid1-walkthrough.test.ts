@@ -1,9 +1,10 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { appendFileSync, closeSync, mkdirSync, openSync, readFileSync, readSync } from "node:fs";
+import { appendFileSync, mkdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { Lab, devicePathUnavailable, lvmUnavailable } from "../../helpers/lab.js";
-import { decodeDmRaidSuperblock, isPositionFailed, MAX_SECTOR } from "../../../src/mapper/raid/dm-raid-superblock.js";
+import { isPositionFailed, MAX_SECTOR } from "../../../src/mapper/raid/dm-raid-superblock.js";
+import { MiB, sameBytes, superblockAt } from "../../helpers/raid1.js";
 
 /**
  * The seed's story with today's segment type: `lvcreate --type raid1` on
@@ -14,34 +15,8 @@ import { decodeDmRaidSuperblock, isPositionFailed, MAX_SECTOR } from "../../../s
  * real lvm2 reads the same disks and shows the same layout.
  */
 const why = devicePathUnavailable();
-const MiB = 1 << 20;
-
-function pread(path: string, offsetBytes: number, lengthBytes: number): Buffer {
-  const fd = openSync(path, "r");
-  try {
-    const b = Buffer.alloc(lengthBytes);
-    readSync(fd, b, 0, lengthBytes, offsetBytes);
-    return b;
-  } finally {
-    closeSync(fd);
-  }
-}
-
-function sameBytes(a: string, aOffset: number, b: string, bOffset: number, lengthBytes: number): boolean {
-  for (let off = 0; off < lengthBytes; off += 4 * MiB) {
-    const n = Math.min(4 * MiB, lengthBytes - off);
-    if (!pread(a, aOffset + off, n).equals(pread(b, bOffset + off, n))) return false;
-  }
-  return true;
-}
 
 /** The dm-raid superblock of an rmeta at PE `pe` of a PV (pe_start 1 MiB, 4 MiB extents). */
-function superblockAt(pv: string, pe: number) {
-  const r = decodeDmRaidSuperblock(pread(pv, MiB + pe * 4 * MiB, 4096));
-  assert.equal(r.kind, "superblock", "an rmeta with a dm-raid superblock");
-  return r.kind === "superblock" ? r.superblock : undefined!;
-}
-
 test("the seed's story on raid1: lvcreate --type raid1, ext3, dd over an image while mounted, data intact, failure recorded in rmeta and VG metadata; lvconvert --repair onto the spare, vgreduce --removemissing, images identical", { skip: why, timeout: 600_000 }, () => {
   const lab = new Lab("ulvm-seedr1-");
   try {
