@@ -41,13 +41,14 @@
  *   node dist/bench/raid1.js [--gib N=1] [--reps R=3]   (N may be a fraction, e.g. 0.25)
  */
 import { execFileSync, spawn, spawnSync } from "node:child_process";
-import { closeSync, mkdirSync, openSync, readSync, renameSync, writeSync } from "node:fs";
-import { randomFillSync } from "node:crypto";
+import { mkdirSync, renameSync } from "node:fs";
 import { join } from "node:path";
 import { Lab, ULVM_BIN, which } from "../test/helpers/lab.js";
 import { DaemonClient } from "../src/daemon/control-client.js";
 import type { ActiveLvStatus, MappedDeviceStatus } from "../src/daemon/protocol.js";
 import { bitmapChunkCount, decodeMdBitmapSuperblock, RMETA_BITMAP_OFFSET_BYTES, BITMAP_SUPERBLOCK_BYTES } from "../src/mapper/raid/md-bitmap-format.js";
+import { makeFile, median } from "./bench-files.js";
+import { pread } from "../test/helpers/raid1.js";
 
 const argv = process.argv.slice(2);
 const opt = (name: string, dflt: number): number => {
@@ -65,39 +66,10 @@ const DATA_START_MIB = 5; // extent 1 on: the image's data
 const VG = "r1vg";
 const LV = "r";
 
-const median = (xs: number[]): number => {
-  const s = [...xs].sort((a, b) => a - b);
-  const n = s.length;
-  return n % 2 ? s[(n - 1) / 2]! : (s[n / 2 - 1]! + s[n / 2]!) / 2;
-};
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 const now = (): bigint => process.hrtime.bigint();
 const secsSince = (t: bigint): number => Number(now() - t) / 1e9;
 
-/** A non-sparse file of `mib` MiB: one random MiB written over and over (allocated, not "unwritten"). */
-function makeFile(path: string, mib: number): void {
-  const chunk = randomFillSync(Buffer.allocUnsafe(MiB));
-  const fd = openSync(path, "w");
-  try {
-    for (let i = 0; i < mib; i++) {
-      chunk[0] = i & 0xff;
-      writeSync(fd, chunk, 0, MiB, i * MiB);
-    }
-  } finally {
-    closeSync(fd);
-  }
-}
-
-function pread(path: string, offset: number, length: number): Buffer {
-  const fd = openSync(path, "r");
-  try {
-    const b = Buffer.alloc(length);
-    readSync(fd, b, 0, length, offset);
-    return b;
-  } finally {
-    closeSync(fd);
-  }
-}
 
 function must(r: { code: number; stdout: string; stderr: string }, what: string): string {
   if (r.code !== 0) throw new Error(`${what} exited ${r.code}\n${r.stderr}${r.stdout}`);

@@ -21,12 +21,11 @@
  *   node dist/bench/resync.js [--gib N=1] [--reps R=3]
  */
 import { execFileSync, spawn, spawnSync } from "node:child_process";
-import { closeSync, openSync, writeSync } from "node:fs";
-import { randomFillSync } from "node:crypto";
 import { join } from "node:path";
 import { Lab, ULVM_BIN } from "../test/helpers/lab.js";
 import { DaemonClient } from "../src/daemon/control-client.js";
 import type { ActiveLvStatus } from "../src/daemon/protocol.js";
+import { makeFile, median } from "./bench-files.js";
 
 const argv = process.argv.slice(2);
 const opt = (name: string, dflt: number): number => {
@@ -39,25 +38,7 @@ const MiB = 1 << 20;
 const LV_MIB = GIB * 1024;
 const PE_START_MIB = 1; // ulvm's pvcreate default (as lvm2's): data starts at 1 MiB
 
-const median = (xs: number[]): number => {
-  const s = [...xs].sort((a, b) => a - b);
-  const n = s.length;
-  return n % 2 ? s[(n - 1) / 2]! : (s[n / 2 - 1]! + s[n / 2]!) / 2;
-};
 
-/** A non-sparse file of `mib` MiB: one random MiB written over and over (allocated, not "unwritten"). */
-function makeFile(path: string, mib: number): void {
-  const chunk = randomFillSync(Buffer.allocUnsafe(MiB));
-  const fd = openSync(path, "w");
-  try {
-    for (let i = 0; i < mib; i++) {
-      chunk[0] = i & 0xff;
-      writeSync(fd, chunk, 0, MiB, i * MiB);
-    }
-  } finally {
-    closeSync(fd);
-  }
-}
 
 function must(r: { code: number; stdout: string; stderr: string }, what: string): string {
   if (r.code !== 0) throw new Error(`${what} exited ${r.code}\n${r.stderr}${r.stdout}`);
