@@ -409,8 +409,32 @@ export const lvconvert: CommandDef = {
 	[ COMMON_OPTIONS ]
 	[ PV ... ]
 
-  Replace failed PVs in a mirror LV.
-  lvconvert --repair LV_mirror
+  Convert LV to type raid1 (from linear or mirror), or a raid1 LV to type mirror or linear.
+  lvconvert --type raid1|mirror|linear LV_linear_mirror_raid1
+	[ -m|--mirrors [+|-]Number ]
+	[ COMMON_OPTIONS ]
+	[ PV ... ]
+
+  Replace specific PV(s) in a raid LV with another PV.
+  lvconvert --replace PV LV_raid
+	[ COMMON_OPTIONS ]
+	[ PV ... ]
+
+  Split images from a raid1 LV and use them to create a new LV,
+  or split one image and track the changes made to it.
+  lvconvert --splitmirrors Number --name LV_new LV_raid1
+	[ COMMON_OPTIONS ]
+	[ PV ... ]
+  lvconvert --splitmirrors Number --trackchanges LV_raid1
+	[ COMMON_OPTIONS ]
+	[ PV ... ]
+
+  Merge a raid1 image that was split off with --trackchanges back into its raid1 LV.
+  lvconvert --mergemirrors LV_linear_raid1_image ...
+	[ COMMON_OPTIONS ]
+
+  Replace failed PVs in a raid1 or mirror LV.
+  lvconvert --repair LV_mirror_raid
 	[ -b|--background ]
 	[ -i|--interval Number ]
 	[    --usepolicies ]
