@@ -90,6 +90,15 @@ export interface MirrorPersonality {
    * and the question asked again.
    */
   readonly readLeg?: (sector: number, lengthSectors: number) => MirrorLeg | undefined;
+  /**
+   * md's write-behind: writes to these legs (write-mostly) are acknowledged
+   * once every other live leg has them, with at most `maxBehind` such writes
+   * outstanding. Until a behind write ends its regions stay dirty (a crash
+   * resyncs them, from a leg that is not behind: the raid1 adapter makes such
+   * a leg the source) and overlapping writes wait for it; a client's flush,
+   * a suspend and a destroy wait for every behind write.
+   */
+  readonly writeBehind?: { readonly legs: ReadonlySet<number>; readonly maxBehind: number };
 }
 
 /** How a stale leg is recovered: every region, or only those the log has out of sync (md bitmap-based recovery). */
@@ -166,6 +175,8 @@ export class MirrorTarget implements Target {
   private readonly order = new WriteOrder();
   private readonly resyncer: Resyncer;
   private sourceIndex = 0;
+  /** Write-behind writes still running on their write-mostly legs (already acknowledged to the client). */
+  private readonly behind = new Set<Promise<void>>();
   private activated = false;
   private destroyed = false;
   private readonly failures: LegFailures;
@@ -417,7 +428,7 @@ export class MirrorTarget implements Target {
     // durably dirty. Same steps as below: both legs at once from the same
     // buffer, acknowledged when both have it; a failure is sorted out by
     // afterLegFailure() exactly as writeLegs() does.
-    if (wait === undefined && this.failures.count === 0 && this.legs.length > 1 && this.log.syncCount === this.regions.regionCount && !this.regions.anyRecoveringAt()) {
+    if (wait === undefined && this.failures.count === 0 && this.legs.length > 1 && this.personality.writeBehind === undefined && this.log.syncCount === this.regions.regionCount && !this.regions.anyRecoveringAt()) {
       if (this.regions.beginWrite(first, last)) return this.writeBegun(sector, data, opts, first, last, ticket, true);
       const legs = this.legs;
       const offsetBytes = sector * SECTOR_BYTES;
@@ -506,18 +517,35 @@ export class MirrorTarget implements Target {
     ticket: OrderTicket,
     needLog: boolean,
   ): Promise<void> {
+    let behind: Promise<void> | undefined;
     try {
       try {
         // The dirty mark must be on stable storage before any leg sees the data.
         if (needLog) await this.log.flush();
-        await this.writeLegs(sector, data, opts, first, last);
+        behind = (await this.writeLegs(sector, data, opts, first, last))?.behind;
       } finally {
-        this.regions.endWrite(first, last);
+        if (behind === undefined) this.regions.endWrite(first, last);
       }
     } finally {
-      this.order.leave(ticket);
+      if (behind === undefined) this.order.leave(ticket);
+    }
+    if (behind !== undefined) {
+      // Acknowledged before the write-mostly legs have it: the regions stay
+      // dirty and later overlapping writes wait until they do.
+      const done: Promise<void> = behind.finally(() => {
+        this.regions.endWrite(first, last);
+        this.order.leave(ticket);
+        this.behind.delete(done);
+      });
+      this.behind.add(done);
+      if (this.behind.size > (this.personality.writeBehind?.maxBehind ?? 0)) await done;
     }
     if (this.failures.count > 0 && this.failures.gated) await this.awaitRecordedForClient();
+  }
+
+  /** Every write-behind write so far has ended (flush, suspend, destroy). */
+  private async drainBehind(): Promise<void> {
+    while (this.behind.size > 0) await Promise.all([...this.behind]);
   }
 
   /** The fast path's leg writes did not all succeed: wait for every leg, then as writeLegs() and writeBegun(). */
@@ -540,7 +568,12 @@ export class MirrorTarget implements Target {
     if (this.failures.count > 0 && this.failures.gated) await this.awaitRecordedForClient();
   }
 
-  private async writeLegs(sector: number, data: Uint8Array, opts: TargetWriteOptions, first: number, last: number): Promise<void> {
+  /**
+   * Writes the legs; resolves when the client may be answered, with the
+   * write-behind part still running, if any (boxed: an async function
+   * returning a promise would wait for it).
+   */
+  private async writeLegs(sector: number, data: Uint8Array, opts: TargetWriteOptions, first: number, last: number): Promise<{ behind: Promise<void> } | undefined> {
     let targets: MirrorLeg[];
     if (this.allInSync(first, last) || this.recovering()) {
       targets = this.liveLegs();
@@ -564,12 +597,35 @@ export class MirrorTarget implements Target {
       const leg = targets[0]!;
       try {
         await leg.dev.write(leg.offsetBytes + offsetBytes, data, wo);
-        return;
+        return undefined;
       } catch (e) {
         if (!(e instanceof IoError)) throw e;
         this.failLeg(leg, "write", e);
         throw new IoError(`${this.deviceName}: write failed on the only live leg ${leg.name}`, e.errno, undefined, e);
       }
+    }
+    const wb = this.personality.writeBehind;
+    const back = wb !== undefined && wo === undefined ? targets.filter((l) => wb.legs.has(l.index)) : [];
+    const front = back.length > 0 ? targets.filter((l) => !wb!.legs.has(l.index)) : targets;
+    if (back.length > 0 && front.length > 0) {
+      // The client's buffer is reused once it is answered: the behind legs write a copy.
+      const copy = Uint8Array.from(data);
+      const backDone = settle(back.map((l) => l.dev.write(l.offsetBytes + offsetBytes, copy))).then((errs) => {
+        errs.forEach((err, i) => {
+          if (err !== undefined) this.failLeg(back[i]!, "write", err);
+        });
+      });
+      const errs = await settle(front.map((l) => l.dev.write(l.offsetBytes + offsetBytes, data)));
+      let ok = 0;
+      errs.forEach((err, i) => {
+        if (err === undefined) ok++;
+        else this.failLeg(front[i]!, "write", err);
+      });
+      if (ok > 0) return { behind: backDone };
+      // No leg in front took it: the answer is the behind legs'.
+      await backDone;
+      if (back.every((l) => l.failed)) throw new IoError(`${this.deviceName}: write failed on every leg`, errs[0]?.errno ?? "EIO");
+      return undefined;
     }
     const errors = await settle(
       targets.map((l) => (wo === undefined ? this.writeOnThread(l, offsetBytes, data) : undefined) ?? l.dev.write(l.offsetBytes + offsetBytes, data, wo)),
@@ -580,6 +636,7 @@ export class MirrorTarget implements Target {
       else this.failLeg(targets[i]!, "write", err);
     });
     if (ok === 0) throw new IoError(`${this.deviceName}: write failed on every leg`, errors[0]?.errno ?? "EIO");
+    return undefined;
   }
 
   private anyInSync(first: number, last: number): boolean {
@@ -608,6 +665,8 @@ export class MirrorTarget implements Target {
    */
   async flush(opts?: { readonly suspending?: boolean }): Promise<void> {
     const candidates = this.cleaningAllowed() ? this.regions.cleanCandidates(this.cleanAgeEpochs()) : [];
+    // A flush covers every write acknowledged before it, write-behind ones included.
+    await this.drainBehind();
     await this.flushLegs();
     await this.log.flush();
     // A client's flush is not acknowledged before every leg failure is recorded. The
@@ -794,6 +853,7 @@ export class MirrorTarget implements Target {
    */
   async suspend(): Promise<void> {
     this.stopCleanTimer();
+    await this.drainBehind();
     await this.resyncer.stop();
     while (this.cleaning) await this.cleaning;
     try {
@@ -807,6 +867,7 @@ export class MirrorTarget implements Target {
   async destroy(): Promise<void> {
     this.destroyed = true;
     this.stopCleanTimer();
+    await this.drainBehind();
     await this.resyncer.stop();
     while (this.cleaning) await this.cleaning;
     await this.set.releaseAll();

@@ -85,12 +85,20 @@ export class Raid1Target implements Target {
         preresume: () => this.commit(),
         inSync: (recovered) => this.onInSync(recovered),
         readLeg: (sector, lengthSectors) => this.readLeg(sector, lengthSectors),
+        // max_write_behind: dm-raid hands md half the table's value (parse_raid_params).
+        ...(args.maxWriteBehind !== undefined && args.maxWriteBehind >= 2 && args.writeMostly.length > 0
+          ? { writeBehind: { legs: new Set(args.writeMostly), maxBehind: Math.floor(args.maxWriteBehind / 2) } }
+          : {}),
       },
     );
     plan.slots.forEach((s, i) => {
       if (s.kind === "absent" || s.kind === "faulty") this.core.markLegAbsent(i);
       else if (s.kind === "recover") this.core.markLegStale(i, s.recovery);
     });
+    // md resyncs from the first readable leg that is not write-mostly: a
+    // write-mostly leg may be behind (write-behind) when the set stops.
+    const source = this.core.legs.find((l) => !l.failed && !l.stale && !this.writeMostly.has(l.index));
+    if (source !== undefined && this.writeMostly.size > 0) this.core.setResyncSource(source.index);
     const rate = args.maxRecoveryRateKiBPerSec !== undefined && args.maxRecoveryRateKiBPerSec > 0 ? args.maxRecoveryRateKiBPerSec * 1024 : 0;
     if (rate > 0) this.core.setResyncRate(rate);
     this.scrubber = new Raid1Scrubber(
