@@ -1,6 +1,6 @@
 import type { CommandDef } from "../cli/command-def.js";
 import { UsageError, CommandError, NotFoundError } from "../errors/errors.js";
-import { findLv, isRaidSeg, isVisible, pvIdsOfLv } from "../model/lv-info.js";
+import { findLv, isRaidSeg, isVisible, lvTypeName, pvIdsOfLv } from "../model/lv-info.js";
 import { sizeValue } from "./lv-args.js";
 import { zeroLvStart } from "./lv-io.js";
 import type { LoadedVg } from "./vg-store.js";
@@ -219,13 +219,6 @@ export const lvchange: CommandDef = {
     return exitFor(failures);
   },
 };
-
-/** lvm2's LV type name for the "does not accept LV type" refusal (toollib.c _check_lv_types). */
-function lvTypeName(lv: LogicalVolume): string {
-  const segs = lv.segments;
-  if (segs.length > 0 && segs.every((s) => s.type === "striped")) return segs.some((s) => "stripes" in s && s.stripes.length > 1) ? "striped" : "linear";
-  return segs[0]?.type ?? "linear";
-}
 
 /**
  * The raid LVs the command names (process_each_lv for a command that takes

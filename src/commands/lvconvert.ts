@@ -2,7 +2,7 @@ import type { CommandDef } from "../cli/command-def.js";
 import type { Args, OptionSpec } from "../cli/args.js";
 import { CommandError, LvmError, UsageError } from "../errors/errors.js";
 import { VgEditor, effectivePolicy, type SpaceSpec } from "../model/allocate-lv.js";
-import { findLv, isMirrorSeg, isStripedSeg, isVisible, lvExtents } from "../model/lv-info.js";
+import { findLv, isMirrorSeg, isVisible, lvExtents, lvTypeName } from "../model/lv-info.js";
 import { isLvPartial, mirrorImages, planMirrorRepair, removeMirrorImages } from "../model/mirror-repair.js";
 import type { LogicalVolume, MirrorSegment, VolumeGroup } from "../model/types.js";
 import { lvNameArg } from "./common.js";
@@ -209,8 +209,7 @@ async function repair(ctx: ToolContext, req: Request, args: Args): Promise<numbe
   if (!seg && raidSegOf(lv)) return repairRaid1(ctx, loaded, lv.name, req.pvArgs, args.has("usepolicies"));
   if (!seg) {
     // lvm2's command definition takes only mirror, raid, thin pool and cache LVs for --repair.
-    const type = lv.segments.every(isStripedSeg) ? (lv.segments.some((s) => isStripedSeg(s) && s.stripes.length > 1) ? "striped" : "linear") : (lv.segments[0]?.type ?? "linear");
-    throw new CommandError(`Command on LV ${name} does not accept LV type ${type}.\nCommand not permitted on LV ${name}.`);
+    throw new CommandError(`Command on LV ${name} does not accept LV type ${lvTypeName(lv)}.\nCommand not permitted on LV ${name}.`);
   }
   const missing = new Set(vg.pvs.filter((pv) => isPvMissing(loaded, pv)).map((pv) => pv.id));
   if (!isLvPartial(vg, lv, missing)) {
@@ -316,9 +315,8 @@ async function splitMirrors(ctx: ToolContext, req: Request, args: Args): Promise
   if (!isVisible(lv)) throw new CommandError(`Operation not permitted on hidden LV ${disp}.`);
   const seg = raidSegOf(lv);
   if (!seg) {
-    const type = mirrorSeg(lv) ? "mirror" : isLinearLv(lv) ? "linear" : (lv.segments[0]?.type ?? "linear");
-    if (type === "mirror") throw new CommandError(`Splitting images of mirror LV ${disp} is not supported by ulvm.`);
-    throw new CommandError(`Command on LV ${disp} does not accept LV type ${type}.\nCommand not permitted on LV ${disp}.`);
+    if (mirrorSeg(lv)) throw new CommandError(`Splitting images of mirror LV ${disp} is not supported by ulvm.`);
+    throw new CommandError(`Command on LV ${disp} does not accept LV type ${lvTypeName(lv)}.\nCommand not permitted on LV ${disp}.`);
   }
   raidSplitImageConversion(loaded.vg, lv);
   const count = seg.raids.length - n;
@@ -356,8 +354,7 @@ async function replacePvs(ctx: ToolContext, req: Request, replaceArgs: string[])
   if (!lv) throw new CommandError(`Failed to find logical volume "${req.vg}/${req.lv}"`);
   const name = displayLvName(loaded.vg, lv.name);
   if (!raidSegOf(lv)) {
-    const type = isLinearLv(lv) ? "linear" : lv.segments.every(isStripedSeg) ? "striped" : (lv.segments[0]?.type ?? "linear");
-    throw new CommandError(`Command on LV ${name} does not accept LV type ${type}.\nCommand not permitted on LV ${name}.`);
+    throw new CommandError(`Command on LV ${name} does not accept LV type ${lvTypeName(lv)}.\nCommand not permitted on LV ${name}.`);
   }
   const allocPvs = raidAllocPvs(ctx, loaded, req.pvArgs);
   const remove = new Set(createPvList(ctx, loaded, replaceArgs, false).map((e) => e.pv.pvId));

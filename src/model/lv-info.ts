@@ -169,3 +169,14 @@ export function pvIdsOfLv(vg: VolumeGroup, lv: LogicalVolume): Set<string> {
   visit(lv, 0);
   return ids;
 }
+
+/**
+ * lvm2's name of an LV's type in "Command on LV ... does not accept LV type X."
+ * (toollib.c _check_lv_types): linear or striped for striped segments, the
+ * first segment's type otherwise (mirror, raid1, error...).
+ */
+export function lvTypeName(lv: LogicalVolume): string {
+  const segs = lv.segments;
+  if (segs.length > 0 && segs.every(isStripedSeg)) return segs.some((s) => isStripedSeg(s) && s.stripes.length > 1) ? "striped" : "linear";
+  return segs[0]?.type ?? "linear";
+}

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { closeSync, openSync, readSync } from "node:fs";
+import { closeSync, openSync, readSync, writeSync } from "node:fs";
 import { join } from "node:path";
 import type { Lab } from "./lab.js";
 import { DaemonClient } from "../../src/daemon/control-client.js";
@@ -24,6 +24,16 @@ export function pread(path: string, offsetBytes: number, lengthBytes: number): B
     const b = Buffer.alloc(lengthBytes);
     readSync(fd, b, 0, lengthBytes, offsetBytes);
     return b;
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/** Overwrite bytes of a PV file behind ulvm's back (corruption, a lost write). */
+export function pwrite(path: string, offsetBytes: number, data: Uint8Array): void {
+  const fd = openSync(path, "r+");
+  try {
+    writeSync(fd, data, 0, data.length, offsetBytes);
   } finally {
     closeSync(fd);
   }

@@ -1,9 +1,9 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { closeSync, mkdirSync, openSync, readFileSync, renameSync, writeSync } from "node:fs";
+import { mkdirSync, readFileSync, renameSync } from "node:fs";
 import { join } from "node:path";
 import { Lab, which } from "../../helpers/lab.js";
-import { MiB, bitmapSetBits, pread, superblockAt, topStatus } from "../../helpers/raid1.js";
+import { MiB, bitmapSetBits, pread, pwrite, superblockAt, topStatus } from "../../helpers/raid1.js";
 import { isPositionFailed } from "../../../src/mapper/raid/dm-raid-superblock.js";
 
 /**
@@ -103,10 +103,8 @@ test("raid1: an rmeta with a bad magic gets a warning naming the LV and the imag
     assert.equal(lab.run("qemu-io", ["-f", "raw", "-c", "write -P 7 0 16M", uri]).code, 0);
     lab.ok("lvchange", "-an", "vg/r");
     // Image 1's rmeta loses its magic; image 1 holds other bytes than image 0 from now on.
-    const fd = openSync(d2, "r+");
-    writeSync(fd, Buffer.from("XXXX"), 0, 4, MiB);
-    writeSync(fd, Buffer.alloc(MiB, 9), 0, MiB, 5 * MiB);
-    closeSync(fd);
+    pwrite(d2, MiB, Buffer.from("XXXX"));
+    pwrite(d2, 5 * MiB, Buffer.alloc(MiB, 9));
     const rmetaBefore = pread(d2, MiB, 4 * MiB);
     lab.ok("lvchange", "-ay", "vg/r");
     const log = readFileSync(join(lab.dir, "run", "ulvmd.log"), "utf8");

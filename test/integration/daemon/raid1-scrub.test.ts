@@ -1,7 +1,8 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { closeSync, openSync, readFileSync, readSync, writeSync } from "node:fs";
+import { readFileSync } from "node:fs";
 import { Lab } from "../../helpers/lab.js";
+import { pread, pwrite } from "../../helpers/raid1.js";
 import { RawNbdClient } from "../nbd/raw-client.js";
 import { NBD_CMD_FLUSH, NBD_CMD_WRITE } from "../../../src/nbd/protocol.js";
 
@@ -19,26 +20,6 @@ function pattern(n: number): Buffer {
   const b = Buffer.alloc(n);
   for (let i = 0; i < n; i += 4) b.writeUInt32LE(Math.imul(i + 1, 2654435761) >>> 0, i);
   return b;
-}
-
-function pread(path: string, off: number, n: number): Buffer {
-  const fd = openSync(path, "r");
-  try {
-    const b = Buffer.alloc(n);
-    readSync(fd, b, 0, n, off);
-    return b;
-  } finally {
-    closeSync(fd);
-  }
-}
-
-function pwrite(path: string, off: number, data: Buffer): void {
-  const fd = openSync(path, "r+");
-  try {
-    writeSync(fd, data, 0, data.length, off);
-  } finally {
-    closeSync(fd);
-  }
 }
 
 async function writeAll(sock: string, data: Buffer): Promise<void> {

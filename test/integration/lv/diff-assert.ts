@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import type { DiffLab, StepResult } from "./lv-diff.js";
+import { DiffLab, RAIDCONV_ORACLE, type StepResult } from "./lv-diff.js";
 
 /**
  * Assertions over a differential step: same exit code, same messages, then
@@ -44,4 +44,22 @@ export async function same(lab: DiffLab, vg: string, args: string[], opts: { com
   }
   await assertSameLayout(lab, vg, args.join(" "));
   return r;
+}
+
+/**
+ * Run `steps` with ulvm and the raid conversion oracle on disks of `sizes`
+ * MiB (a VG "vg" on all of them), each step checked by same(); then Debian's
+ * own lvm must accept the VG ulvm wrote (vgck).
+ */
+export async function sameWithRaidConvOracle(sizes: number[], steps: string[][], opts: { ulvmGlobal?: string } = {}): Promise<void> {
+  const lab = new DiffLab(sizes, { oracle: true, oraclePath: RAIDCONV_ORACLE, ...opts });
+  try {
+    lab.setupVg("vg", lab.names);
+    for (const s of steps) await same(lab, "vg", s);
+    lab.syncDisks("u");
+    const r = lab.l.lvm("vgck", "vg");
+    assert.equal(r.code, 0, `vgck: ${r.stdout}${r.stderr}\nhistory:\n${lab.log.join("\n")}`);
+  } finally {
+    lab.cleanup();
+  }
 }

@@ -8,9 +8,10 @@ import { defaultTargetTypes } from "../../target-types.js";
 import { FaultBlockDevice } from "../../../blockdev/fault-block-device.js";
 import { MemoryBlockDevice } from "../../../blockdev/memory-block-device.js";
 import { MIRROR_MAGIC, encodeDiskLog } from "../../dirty-log/disk-log-format.js";
-import { Prng, equalBytes, firstDiff, testEnv, tick } from "../../test-helpers.js";
+import { Prng, equalBytes, firstDiff, testEnv } from "../../test-helpers.js";
 import { mirrorLine } from "./mirror-rig.js";
 import { SECTOR_BYTES } from "../../../base/bytes.js";
+import { injectLegFault, runRandomClients } from "./random-clients.js";
 import { legHealth as legHealthOf } from "./mirror-leg.js";
 
 /**
@@ -134,9 +135,7 @@ for (const cfg of CONFIGS) {
 
     // Each client owns a contiguous quarter (not region-aligned, so requests span regions).
     const areaSectors = SIZE_SECTORS / CLIENTS;
-    const errors: unknown[] = [];
     let failuresLeft = cfg.maxFailures ?? cfg.legs - 1;
-    let opCounter = 0;
 
     const maybeFail = (): void => {
       if (failuresLeft === 0 || rng.int(60) !== 0) return;
@@ -147,49 +146,10 @@ for (const cfg of CONFIGS) {
       const victim = candidates[rng.int(candidates.length)]!;
       const f = faults[victim.index]!;
       failuresLeft--;
-      switch (rng.int(4)) {
-        case 0:
-          f.vanish("EIO");
-          break;
-        case 1:
-          f.addRule({ ops: ["write"], afterCount: rng.int(5) });
-          break;
-        case 2:
-          f.addRule({ ops: ["flush"] });
-          break;
-        default:
-          f.addRule({ ops: ["read", "write"], afterCount: rng.int(3) });
-      }
+      injectLegFault(rng, f);
     };
 
-    const client = async (c: number): Promise<void> => {
-      const base = c * areaSectors;
-      for (let i = 0; i < OPS_PER_CLIENT; i++) {
-        const op = opCounter++;
-        maybeFail();
-        const start = base + rng.int(areaSectors - 1);
-        const len = 1 + rng.int(Math.min(3 * REGION_SECTORS, base + areaSectors - start) - 1 || 1);
-        const kind = rng.int(10);
-        try {
-          if (kind < 5) {
-            const data = rng.pattern(len * SECTOR_BYTES, op + 1);
-            await dev.write(start * SECTOR_BYTES, data, { fua: rng.int(5) === 0 });
-            ref.set(data, start * SECTOR_BYTES);
-          } else if (kind < 9) {
-            const into = new Uint8Array(len * SECTOR_BYTES);
-            await dev.read(start * SECTOR_BYTES, into);
-            const want = ref.subarray(start * SECTOR_BYTES, (start + len) * SECTOR_BYTES);
-            if (!equalBytes(into, want)) errors.push(new Error(`client ${c} op ${op}: read mismatch at byte ${start * SECTOR_BYTES + firstDiff(into, want)}`));
-          } else {
-            await dev.flush();
-          }
-        } catch (e) {
-          errors.push(e);
-        }
-        if (rng.int(4) === 0) await tick();
-      }
-    };
-    await Promise.all(Array.from({ length: CLIENTS }, (_, c) => client(c)));
+    const errors = await runRandomClients({ dev, rng, clients: CLIENTS, opsPerClient: OPS_PER_CLIENT, areaSectors, regionSectors: REGION_SECTORS, ref, beforeOp: maybeFail });
 
     if (process.env.MIRROR_DIAG) console.log(JSON.stringify({ seed: cfg.seed, failed: target.legs.filter((l) => l.failed).map((l) => l.index + legHealthOf(l)), st: target.status().insyncRegions, copied: target.status().resync.copiedRegions }));
     assert.deepEqual(errors, [], "no client-visible error while a good leg survives");

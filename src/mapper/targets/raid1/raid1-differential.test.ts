@@ -2,9 +2,10 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { raid1Rig } from "./raid1-rig.js";
 import { MemoryBlockDevice } from "../../../blockdev/memory-block-device.js";
-import { Prng, equalBytes, firstDiff, tick } from "../../test-helpers.js";
+import { Prng, equalBytes, firstDiff } from "../../test-helpers.js";
 import { decodeDmRaidSuperblock, isPositionFailed } from "../../raid/dm-raid-superblock.js";
 import { SECTOR_BYTES } from "../../../base/bytes.js";
+import { injectLegFault, runRandomClients } from "../mirror/random-clients.js";
 
 /**
  * The differential pattern of mirror-differential.test.ts against raid1:
@@ -64,9 +65,7 @@ for (const cfg of CONFIGS) {
     const target = r.target;
     const regionCount = SIZE_SECTORS / REGION_SECTORS;
     const areaSectors = SIZE_SECTORS / CLIENTS;
-    const errors: unknown[] = [];
     let failuresLeft = cfg.legs - 1;
-    let opCounter = 0;
 
     const maybeFail = (): void => {
       if (failuresLeft === 0 || rng.int(60) !== 0) return;
@@ -78,49 +77,10 @@ for (const cfg of CONFIGS) {
       const victim = candidates[rng.int(candidates.length)]!;
       const f = r.data[victim.index]!;
       failuresLeft--;
-      switch (rng.int(4)) {
-        case 0:
-          f.vanish("EIO");
-          break;
-        case 1:
-          f.addRule({ ops: ["write"], afterCount: rng.int(5) });
-          break;
-        case 2:
-          f.addRule({ ops: ["flush"] });
-          break;
-        default:
-          f.addRule({ ops: ["read", "write"], afterCount: rng.int(3) });
-      }
+      injectLegFault(rng, f);
     };
 
-    const client = async (c: number): Promise<void> => {
-      const base = c * areaSectors;
-      for (let i = 0; i < OPS_PER_CLIENT; i++) {
-        const op = opCounter++;
-        maybeFail();
-        const start = base + rng.int(areaSectors - 1);
-        const len = 1 + rng.int(Math.min(3 * REGION_SECTORS, base + areaSectors - start) - 1 || 1);
-        const kind = rng.int(10);
-        try {
-          if (kind < 5) {
-            const data = rng.pattern(len * SECTOR_BYTES, op + 1);
-            await r.dev.write(start * SECTOR_BYTES, data, { fua: rng.int(5) === 0 });
-            ref.set(data, start * SECTOR_BYTES);
-          } else if (kind < 9) {
-            const into = new Uint8Array(len * SECTOR_BYTES);
-            await r.dev.read(start * SECTOR_BYTES, into);
-            const want = ref.subarray(start * SECTOR_BYTES, (start + len) * SECTOR_BYTES);
-            if (!equalBytes(into, want)) errors.push(new Error(`client ${c} op ${op}: read mismatch at byte ${start * SECTOR_BYTES + firstDiff(into, want)}`));
-          } else {
-            await r.dev.flush();
-          }
-        } catch (e) {
-          errors.push(e);
-        }
-        if (rng.int(4) === 0) await tick();
-      }
-    };
-    await Promise.all(Array.from({ length: CLIENTS }, (_, c) => client(c)));
+    const errors = await runRandomClients({ dev: r.dev, rng, clients: CLIENTS, opsPerClient: OPS_PER_CLIENT, areaSectors, regionSectors: REGION_SECTORS, ref, beforeOp: maybeFail });
 
     assert.deepEqual(errors, [], "no client-visible error while a good leg survives");
     target.core.setResyncRate(0);
