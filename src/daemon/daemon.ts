@@ -24,6 +24,9 @@ import { PvPool } from "./pv-pool.js";
 import { DevicePaths, type DevicePathRecord } from "./device-path.js";
 import type { ActivationMode, ActiveLvStatus, ControlReply, ControlRequest, MappedDeviceStatus } from "./protocol.js";
 import { FailurePolicy } from "./failure-policy.js";
+import { IoStats } from "./http/io-stats.js";
+import { startStatusListener } from "./http/start.js";
+import type { StatusServer } from "./http/status-server.js";
 
 /**
  * The ulvm daemon: holds active LVs (device-mapper's role, in userspace),
@@ -58,6 +61,9 @@ export class Daemon {
   private control: Server | undefined;
   private readonly vgQueues = new Map<string, Promise<unknown>>();
   private readonly policy: FailurePolicy;
+  /** I/O per exported LV and errors per leg, for the metrics. */
+  readonly ioStats = new IoStats();
+  private statusListener: StatusServer | undefined;
   private stopped: Promise<void> | undefined;
   log: (line: string) => void = (line) => process.stderr.write(`${new Date().toISOString()} ulvmd[${process.pid}]: ${line}\n`);
 
@@ -114,6 +120,7 @@ export class Daemon {
     });
     chmodSync(ctl, 0o600);
     this.policy.start();
+    this.statusListener = await startStatusListener(this);
     this.log(`started; control ${ctl}, nbd ${nbdSocket(this.paths)}`);
   }
 
@@ -126,6 +133,7 @@ export class Daemon {
   private async doStop(): Promise<void> {
     this.policy.stop();
     this.control?.close();
+    await this.statusListener?.close();
     for (const a of [...this.active.values()].reverse()) {
       await this.devicePaths.destroy(dmName(a.vg, a.lv), { force: true }).catch(() => undefined);
     }
@@ -263,8 +271,9 @@ export class Daemon {
     const exportName = this.key(vgName, lvName);
     // An LV without WRITE (lvchange -pr, an image split with --trackchanges) is served read-only, as lvm2 loads its table read-only.
     const readOnly = !lv.status.includes("WRITE");
-    this.nbd.addExport({ name: exportName, device: exported, readOnly, description: `ulvm logical volume ${exportName}` });
-    this.nbd.addExport({ name: DEVICE_PATH_EXPORT_PREFIX + exportName, device: exported, readOnly, description: `device path of ${exportName}` });
+    const served = this.ioStats.wrap(lv.id, exported);
+    this.nbd.addExport({ name: exportName, device: served, readOnly, description: `ulvm logical volume ${exportName}` });
+    this.nbd.addExport({ name: DEVICE_PATH_EXPORT_PREFIX + exportName, device: served, readOnly, description: `device path of ${exportName}` });
     const rec: ActiveLv = { vg: vgName, lv: lvName, lvId: lv.id, exportName, nodes, exported, devicePath: undefined, pvPaths: this.pvPathsOf(nodes), mode };
     this.active.set(exportName, rec);
     this.policy.watch(rec, loaded);
@@ -301,6 +310,7 @@ export class Daemon {
     await this.activator.remove(a.nodes.map((n) => n.name));
     this.active.delete(a.exportName);
     this.policy.unwatch(a);
+    this.ioStats.forget(a.lvId);
     this.log(`deactivated ${a.exportName}`);
   }
 
@@ -498,6 +508,7 @@ export class Daemon {
   }
 
   private onEvent(e: MapperEvent): Promise<void> | void {
+    this.ioStats.onMapperEvent(e);
     if (e.kind === "scrub-done") {
       void this.logScrub(e).catch((err) => this.log(`${e.device}: scrub ended; its places could not be mapped: ${(err as Error).message}`));
       return;
