@@ -79,6 +79,8 @@ export class FileEventFeed implements EventFeed {
     try {
       st = statSync(this.file);
     } catch {
+      // No log yet: whatever appears from now on is new.
+      this.primed = true;
       return;
     }
     if (st.ino !== this.ino || st.size < this.offset) {
