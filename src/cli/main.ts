@@ -84,6 +84,7 @@ export async function runCommand(argv: readonly string[], opts: RunOptions = {})
         out,
         argv,
         devices,
+        named: parsed.positional,
         yes: args.has("yes"),
         prompt: opts.prompt ?? ((q) => askYesNo(q, out)),
         verbose: args.count("verbose"),

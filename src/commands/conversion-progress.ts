@@ -2,6 +2,7 @@ import { DaemonClient } from "../daemon/control-client.js";
 import type { ActiveLvStatus } from "../daemon/protocol.js";
 import { cFixed } from "../base/units.js";
 import type { ToolContext } from "./toolcontext.js";
+import { ProgressBar } from "./progress-bar.js";
 
 /**
  * Waiting for a mirror to finish copying, as lvm2's polldaemon does for
@@ -50,23 +51,6 @@ async function sample(ctx: ToolContext, vg: string, lv: string): Promise<SyncSam
   }
 }
 
-function bar(fraction: number, width: number): string {
-  const n = Math.round(fraction * width);
-  return "[" + "#".repeat(n) + "-".repeat(width - n) + "]";
-}
-
-function fmtRate(bytesPerSec: number): string {
-  if (bytesPerSec >= 1 << 30) return `${(bytesPerSec / (1 << 30)).toFixed(1)} GiB/s`;
-  if (bytesPerSec >= 1 << 20) return `${(bytesPerSec / (1 << 20)).toFixed(1)} MiB/s`;
-  return `${(bytesPerSec / 1024).toFixed(0)} KiB/s`;
-}
-
-function fmtEta(sec: number): string {
-  if (!Number.isFinite(sec)) return "--:--";
-  const s = Math.max(0, Math.round(sec));
-  return `${Math.floor(s / 60)}:${String(s % 60).padStart(2, "0")}`;
-}
-
 /** Poll until the mirror is in sync. Returns false when the LV stopped being active meanwhile. */
 export async function waitForConversion(ctx: ToolContext, vg: string, lv: string, extents: number, extentBytes: number, intervalSec: number): Promise<boolean> {
   const name = `${vg}/${lv}`;
@@ -91,24 +75,20 @@ export async function waitForConversion(ctx: ToolContext, vg: string, lv: string
       s = next;
     }
   }
-  const t0 = Date.now();
-  const start = s.insync / Math.max(1, s.total);
+  const progress = new ProgressBar({ label: name, total: lvBytes });
   for (;;) {
     const p = copyPercent(s, extents);
-    const frac = s.insync / Math.max(1, s.total);
-    const elapsed = (Date.now() - t0) / 1000;
-    const rate = elapsed > 0 ? ((frac - start) * lvBytes) / elapsed : 0;
-    const eta = rate > 0 ? ((1 - frac) * lvBytes) / rate : Infinity;
-    process.stdout.write(`\r  ${name}: ${bar(frac, 30)} ${displayPercent(p).padStart(6)}%  ${fmtRate(rate).padStart(11)}  ETA ${fmtEta(eta)} `);
+    progress.update((s.insync / Math.max(1, s.total)) * lvBytes, displayPercent(p));
+    progress.draw();
     if (p >= 100) {
-      process.stdout.write("\n");
+      progress.finish();
       ctx.out.print(`${name}: Converted: 100.00%`);
       return true;
     }
     await sleep(200);
     const n = await sample(ctx, vg, lv);
     if (!n) {
-      process.stdout.write("\n");
+      progress.finish();
       return false;
     }
     s = n;

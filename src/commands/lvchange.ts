@@ -10,6 +10,7 @@ import type { LogicalVolume, VolumeGroup } from "../model/types.js";
 import type { ToolContext } from "./toolcontext.js";
 import type { Args } from "../cli/args.js";
 import { ALLOC_NAMES } from "./vgcreate.js";
+import { isAutoActivation, lvAutoActivates } from "./autoactivation.js";
 
 /**
  * lvchange (tools/lvchange.c): activation (-a y|n, --activationmode) and the
@@ -44,6 +45,7 @@ export const lvchange: CommandDef = {
 	[ -p|--permission rw|r ]
 	[ -r|--readahead auto|none|Number ]
 	[ -k|--setactivationskip y|n ]
+	[    --setautoactivation y|n ]
 	[    --addtag Tag ]
 	[    --deltag Tag ]
 	[    --alloc contiguous|cling|cling_by_tags|normal|anywhere|inherit ]
@@ -73,6 +75,7 @@ export const lvchange: CommandDef = {
     { name: "permission", short: "p", value: true },
     { name: "readahead", short: "r", value: true },
     { name: "setactivationskip", short: "k", value: true },
+    { name: "setautoactivation", value: true },
     { name: "ignoreactivationskip", short: "K", value: false },
     { name: "addtag", value: true, repeat: true },
     { name: "deltag", value: true, repeat: true },
@@ -120,7 +123,9 @@ export const lvchange: CommandDef = {
       return lvchangeRaid(ctx, args);
     }
     const skip = args.yesNo("setactivationskip");
-    const metaChange = perm !== undefined || alloc !== undefined || readAhead !== undefined || skip !== undefined || args.has("addtag") || args.has("deltag");
+    const autoAct = args.yesNo("setautoactivation");
+    const autoOnly = isAutoActivation(args.str("activate") ?? "");
+    const metaChange = perm !== undefined || alloc !== undefined || readAhead !== undefined || skip !== undefined || autoAct !== undefined || args.has("addtag") || args.has("deltag");
     const refresh = args.has("refresh");
     if (activate === undefined && !metaChange && !refresh) {
       throw new UsageError("No command with matching syntax recognised.  Run 'lvchange --help' for more information.", undefined, { runHelp: false });
@@ -169,6 +174,11 @@ export const lvchange: CommandDef = {
             if (skip) lv.flags.push("ACTIVATION_SKIP");
             changed = true;
           }
+          if (autoAct !== undefined) {
+            lv.flags = lv.flags.filter((f) => f !== "NOAUTOACTIVATE");
+            if (!autoAct) lv.flags.push("NOAUTOACTIVATE");
+            changed = true;
+          }
           for (const tag of args.strs("addtag")) if (!lv.tags.includes(tag)) {
             lv.tags.push(tag);
             changed = true;
@@ -192,6 +202,7 @@ export const lvchange: CommandDef = {
         }
         if (activate === true) {
           if (lv.flags.includes("ACTIVATION_SKIP") && !args.has("ignoreactivationskip") && t.lv === undefined) continue;
+          if (autoOnly && !lvAutoActivates(ctx.config, loaded.vg, lv)) continue;
           try {
             await activateLv(ctx, t.vg, name, mode);
           } catch (e) {

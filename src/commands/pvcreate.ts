@@ -180,6 +180,7 @@ export async function createPv(ctx: ToolContext, devName: string, p: PvCreatePar
   } finally {
     await dev.close();
   }
+  ctx.rememberDevice(sd.entry);
   ctx.out.print(`Physical volume "${devName}" successfully created.`);
   return true;
 }

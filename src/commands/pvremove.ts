@@ -59,6 +59,7 @@ export const pvremove: CommandDef = {
       } finally {
         await dev.close();
       }
+      ctx.forgetDevice(sd.entry);
       ctx.out.print(`Labels on physical volume "${name}" successfully wiped.`);
     }
     return exitFor(failures);

@@ -1,7 +1,9 @@
 import { Config, loadConfig } from "../config/config.js";
 import type { Paths } from "../config/paths.js";
 import { CommandError, NotFoundError } from "../errors/errors.js";
-import { canonical, listNamedDevices, listScanDevices, type DeviceEntry } from "./device-list.js";
+import { canonical, type DeviceEntry } from "./device-list.js";
+import { forgetDeviceFile, rememberDeviceFile } from "./device-files.js";
+import { deviceSource, listDevices, type DeviceSource } from "./device-source.js";
 import { LockManager, vgLockName } from "./lock.js";
 import type { Output } from "./output.js";
 import { DeviceScan, type ScannedDevice } from "./scan.js";
@@ -22,6 +24,11 @@ export interface ToolOptions {
   argv: readonly string[];
   /** --devices: restrict the command to these devices. */
   devices?: string[];
+  /**
+   * The command's positional arguments: with no devices/scan in ulvm.conf, a
+   * device or file named there is visible to the command (`ulvm pvcreate ./disk.img`).
+   */
+  named?: readonly string[];
   /** -y / --yes: answer yes to prompts. */
   yes?: boolean;
   /** Answer to prompts when not -y (reads stdin in the CLI). */
@@ -45,18 +52,34 @@ export class ToolContext {
   constructor(readonly opts: ToolOptions, config?: Config) {
     this.paths = opts.paths;
     this.out = opts.out;
-    this.config = config ?? loadConfig(opts.paths, { required: !opts.devices?.length });
+    this.config = config ?? loadConfig(opts.paths);
     this.locks = new LockManager(opts.paths);
     this.commandLine = opts.argv.join(" ");
   }
 
-  /** Devices this command may use. */
+  deviceSource(): DeviceSource {
+    return deviceSource(this.config, this.opts.devices);
+  }
+
+  /** Devices this command may use (see device-source.ts). */
   deviceEntries(): DeviceEntry[] {
-    if (!this.entries) {
-      if (this.opts.devices?.length) this.entries = listNamedDevices(this.opts.devices);
-      else this.entries = listScanDevices(this.config.strList("devices/scan") ?? ["/dev"]);
-    }
+    if (!this.entries) this.entries = listDevices(this.paths, this.config, { devices: this.opts.devices, named: this.opts.named });
     return this.entries;
+  }
+
+  /**
+   * A PV was written on this device: if it is an image file found only
+   * because the command line named it, remember it for the next commands.
+   */
+  rememberDevice(entry: DeviceEntry): void {
+    if (this.opts.test || !entry.isFile || this.deviceSource() !== "system") return;
+    rememberDeviceFile(this.paths, entry.real);
+  }
+
+  /** The PV label was wiped: the file is no longer worth scanning. */
+  forgetDevice(entry: DeviceEntry): void {
+    if (this.opts.test || !entry.isFile || this.deviceSource() !== "system") return;
+    forgetDeviceFile(this.paths, entry.real);
   }
 
   /** Scan devices (cached for the command; `fresh` rescans after a change). */
@@ -108,6 +131,11 @@ export class ToolContext {
     }
     // lvm2 refuses too: which of two devices with the same PV is the real one is not ours to guess.
     if (loaded.duplicateDevices.length) throw new CommandError(`Cannot update volume group ${loaded.vg.name} with duplicate PV devices.`);
+    // Image files named on the command line are remembered for the commands (and the daemon) that follow.
+    for (const pv of loaded.vg.pvs) {
+      const d = loaded.deviceOf(pv.id);
+      if (d) this.rememberDevice(d.entry);
+    }
     const text = await commitVg(loaded, { commandLine: this.commandLine, onWarning: (l) => this.out.warn(l) });
     // The next command reads back exactly this text: leave it its parse (see parse-cache.ts).
     this.parseCache().putWritten(text, loaded.vg);

@@ -3,6 +3,7 @@ import { isVisible } from "../model/lv-info.js";
 import type { ToolContext } from "./toolcontext.js";
 import { activateLv, activationModeArg, daemonStatus, deactivateLv, reloadVg } from "./activation.js";
 import { loadVg } from "./vg-store.js";
+import { isAutoActivation, lvAutoActivates } from "./autoactivation.js";
 
 /**
  * `vgchange -a|--activate` and `vgchange --refresh` (tools/vgchange.c
@@ -20,6 +21,8 @@ export async function vgchangeActivate(ctx: ToolContext, vgName: string, change:
     return;
   }
   const on = !/n/.test(change.value);
+  // -aay: only what autoactivation allows (NOAUTOACTIVATE, auto_activation_volume_list).
+  const auto = isAutoActivation(change.value);
   const mode = change.partial ? "partial" : activationModeArg(change.activationMode, "vgchange");
   const scan = await ctx.scan();
   const loaded = loadVg(scan, vgName);
@@ -30,6 +33,7 @@ export async function vgchangeActivate(ctx: ToolContext, vgName: string, change:
   if (on) {
     for (const lv of lvs) {
       if (lv.flags.includes("ACTIVATION_SKIP") && !change.ignoreActivationSkip) continue;
+      if (auto && !lvAutoActivates(ctx.config, loaded.vg, lv)) continue;
       try {
         await activateLv(ctx, vgName, lv.name, mode);
       } catch (e) {

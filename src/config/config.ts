@@ -59,10 +59,12 @@ export class Config {
 }
 
 /**
- * Load $ULVM_SYSTEM_DIR/ulvm.conf. A missing file is an error unless the caller
- * names its devices itself (`--devices`); a malformed one always is.
+ * Load $ULVM_SYSTEM_DIR/ulvm.conf. A missing file is the empty config, as a
+ * missing lvm.conf is for lvm2 (every setting at its default: see
+ * commands/system-devices.ts for the devices seen then); a malformed one is an
+ * error. `required` is kept for callers that want the file to exist.
  */
-export function loadConfig(paths: Paths, opts: { required: boolean }): Config {
+export function loadConfig(paths: Paths, opts: { required: boolean } = { required: false }): Config {
   const file = configFile(paths);
   let text: string;
   try {
@@ -70,13 +72,7 @@ export function loadConfig(paths: Paths, opts: { required: boolean }): Config {
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
     if (code === "ENOENT" && !opts.required) return Config.empty();
-    if (code === "ENOENT") {
-      throw new ConfigError(
-        `Configuration file ${file} not found. Create it with the devices ulvm may use, e.g.\n` +
-          `    devices { scan = [ "/dev", "/srv/disks" ] }\n` +
-          `  or name the devices with --devices (ULVM_SYSTEM_DIR selects another directory).`,
-      );
-    }
+    if (code === "ENOENT") throw new ConfigError(`Configuration file ${file} not found.`);
     throw new ConfigError(`Failed to load config file ${file}: ${(e as Error).message}`);
   }
   try {

@@ -21,6 +21,7 @@ export function pathsFromEnv(env: NodeJS.ProcessEnv = process.env): Paths {
 }
 
 export const configFile = (p: Paths): string => join(p.systemDir, "ulvm.conf");
+export const deviceFilesFile = (p: Paths): string => join(p.systemDir, "device-files");
 export const backupDir = (p: Paths): string => join(p.systemDir, "backup");
 export const archiveDir = (p: Paths): string => join(p.systemDir, "archive");
 export const lockDir = (p: Paths): string => join(p.runDir, "lock");

@@ -13,7 +13,7 @@ import { NbdServer } from "../nbd/server.js";
 import { Activator } from "../activate/activator.js";
 import { deviceTree, type DeviceNode } from "../activate/device-tree.js";
 import { DeviceScan } from "../commands/scan.js";
-import { listNamedDevices, listScanDevices } from "../commands/device-list.js";
+import { listDevices } from "../commands/device-source.js";
 import { loadVg, type LoadedVg } from "../commands/vg-store.js";
 import { findLv, isVisible } from "../model/lv-info.js";
 import { findSegByLe } from "../model/allocate-walk.js";
@@ -223,7 +223,7 @@ export class Daemon {
 
   async readVg(vgName: string, devices?: string[]): Promise<LoadedVg> {
     const cfg = this.config();
-    const entries = devices?.length ? listNamedDevices(devices) : listScanDevices(cfg.strList("devices/scan") ?? ["/dev"]);
+    const entries = listDevices(this.paths, cfg, { devices });
     // Our own device paths would be scanned as devices too: leave them out.
     const own = new Set<string>();
     for (const a of this.active.values()) if (a.devicePath?.loop) own.add(a.devicePath.loop);
