@@ -162,5 +162,5 @@ test("SyncWatcher: a rebuild after a repair is a recovery; a scrub is not a resy
   w.poll();
   line = raidLine(100, 100, "idle", 4096);
   w.poll();
-  assert.deepEqual(got.map((e) => e.name), ["recovery-started", "recovery-finished"]);
+  assert.deepEqual((got as EventInput[]).map((e) => e.name), ["recovery-started", "recovery-finished"]);
 });
