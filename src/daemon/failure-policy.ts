@@ -51,7 +51,7 @@ export class FailurePolicy {
   /** Failures being recorded, per VG: reloads of that VG wait or refuse meanwhile. */
   private readonly inFlight = new Map<string, number>();
   /** PVs failed but not yet reported as leg-failed/lv-degraded (afterFailure reports them), with why. */
-  private readonly unreported = new Map<string, Map<string, string>>();
+  private readonly unreported = new Map<string, Map<string, { reason: string; path: string | undefined }>>();
 
   constructor(private readonly daemon: Daemon) {}
 
@@ -171,7 +171,7 @@ export class FailurePolicy {
     this.daemon.emit({ name: "pv-missing", vg, pv: path ?? formatId(pvId), details: { pvUuid: formatId(pvId), reason }, message: `failed: ${reason}` });
     let pending = this.unreported.get(vg);
     if (!pending) this.unreported.set(vg, (pending = new Map()));
-    pending.set(pvId, reason);
+    pending.set(pvId, { reason, path });
     for (const list of this.watched.values()) for (const w of list) if (w.pvId === pvId) this.daemon.pvPool.get(w.path)?.revoke("ENXIO");
     this.inFlight.set(vg, (this.inFlight.get(vg) ?? 0) + 1);
     const p = this.record(vg, pvId).finally(() => {
@@ -252,10 +252,12 @@ export class FailurePolicy {
         const sub = findLv(vg, name);
         if (!sub || !(isRaidImage(vg, sub) || isMirrorImage(vg, sub))) continue;
         for (const id of pvIdsOfLv(vg, sub)) {
-          const reason = pending.get(id);
-          if (reason === undefined) continue;
+          const failure = pending.get(id);
+          if (failure === undefined) continue;
           hit = true;
-          const pv = this.pathOf(id) ?? vg.pvs.find((p) => p.id === id)?.deviceHint ?? formatId(id);
+          const reason = failure.reason;
+          // The path it had when it failed: the metadata now says "[unknown]".
+          const pv = failure.path ?? formatId(id);
           this.daemon.emit({ name: "leg-failed", vg: vg.name, lv: a.lv, pv, leg: name, details: { reason }, message: `leg ${name} on ${pv} failed (${reason})` });
         }
       }

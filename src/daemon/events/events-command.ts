@@ -47,8 +47,12 @@ export const eventsCommand: CommandDef = {
       if (keep(e)) print(e);
     }
     if (!args.has("follow")) return 0;
+    // The CLI's stdout is buffered for one write per report; a follower flushes each event.
+    const flush = (): void => (ctx.out as { flush?: () => void }).flush?.();
+    flush();
     await follow(ctx, lastId, (e) => {
       if (keep(e)) print(e);
+      flush();
     });
     return 0;
   },
