@@ -58,6 +58,7 @@ export class EventHub {
   }
 
   close(): void {
+    this.hooks.stop();
     this.log.close();
   }
 

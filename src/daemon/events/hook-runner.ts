@@ -35,6 +35,7 @@ export function hookEnv(e: UlvmEvent, base: NodeJS.ProcessEnv = process.env): No
  */
 export class HookRunner {
   private readonly limiter: JobLimiter;
+  private readonly stopping = new AbortController();
 
   constructor(
     readonly dir: string,
@@ -55,6 +56,11 @@ export class HookRunner {
     return this.limiter.idle;
   }
 
+  /** The daemon stops: hooks still running are killed (with their process groups), none start. */
+  stop(): void {
+    this.stopping.abort();
+  }
+
   private async hooks(): Promise<string[]> {
     let entries: Dirent[];
     try {
@@ -73,10 +79,12 @@ export class HookRunner {
 
   private async runOne(file: string, e: UlvmEvent): Promise<void> {
     const timeoutMs = this.timeoutMs();
-    const r = await runProgram({ file, args: [e.name, e.vg && e.lv ? `${e.vg}/${e.lv}` : e.vg ?? ""], env: hookEnv(e), timeoutMs });
+    if (this.stopping.signal.aborted) return;
+    const r = await runProgram({ file, args: [e.name, e.vg && e.lv ? `${e.vg}/${e.lv}` : e.vg ?? ""], env: hookEnv(e), timeoutMs, signal: this.stopping.signal });
     const what = `hook ${file} for event #${e.id} (${e.name})`;
     const out = r.output ? `: ${r.output.replace(/\n/g, "\\n")}` : "";
     if (r.error) this.log(`${what}: could not run: ${r.error}`);
+    else if (this.stopping.signal.aborted && r.signal) this.log(`${what}: killed, the daemon stopped${out}`);
     else if (r.timedOut) this.log(`${what}: timed out after ${timeoutMs / 1000}s, killed${out}`);
     else if (r.signal) this.log(`${what}: killed by ${r.signal}${out}`);
     else this.log(`${what}: exit ${r.code}${out}`);

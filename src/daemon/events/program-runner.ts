@@ -21,6 +21,8 @@ export interface ProgramSpec {
   env?: NodeJS.ProcessEnv;
   input?: string;
   timeoutMs: number;
+  /** Aborting kills the program's group (the daemon stops: no hook outlives it by more than its own children's doing). */
+  signal?: AbortSignal;
 }
 
 const OUTPUT_LIMIT_BYTES = 4096;
@@ -53,12 +55,17 @@ export function runProgram(spec: ProgramSpec): Promise<ProgramResult> {
       timedOut = true;
       killGroup();
     }, spec.timeoutMs);
+    const onAbort = (): void => killGroup();
+    spec.signal?.addEventListener("abort", onAbort, { once: true });
+    if (spec.signal?.aborted) killGroup();
     child.on("error", (e) => {
       clearTimeout(timer);
+      spec.signal?.removeEventListener("abort", onAbort);
       resolve({ code: null, signal: null, output, timedOut: false, error: e.message });
     });
     child.on("close", (code, signal) => {
       clearTimeout(timer);
+      spec.signal?.removeEventListener("abort", onAbort);
       // A hook that exits but leaves a child behind holding nothing of ours: its group goes too.
       if (timedOut) killGroup();
       resolve({ code, signal, output: output.trim(), timedOut });
