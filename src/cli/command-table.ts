@@ -15,6 +15,7 @@ export const COMMANDS: Record<string, CommandEntry> = {
   help: { summary: "Display help for commands", load: () => m(import("./help.js"), "help") },
   version: { summary: "Display software and driver version information", load: () => m(import("./help.js"), "version") },
   daemon: { summary: "Run the ulvm daemon in the foreground", load: () => m(import("../daemon/daemon-command.js"), "daemonCommand") },
+  events: { summary: "Display the events of the ulvm daemon", load: () => m(import("../daemon/events/events-command.js"), "eventsCommand") },
   pvcreate: { summary: "Initialize physical volume(s) for use by LVM", load: () => m(import("../commands/pvcreate.js"), "pvcreate") },
   pvremove: { summary: "Remove LVM label(s) from physical volume(s)", load: () => m(import("../commands/pvremove.js"), "pvremove") },
   pvs: { summary: "Display information about physical volumes", load: () => m(import("../commands/reports.js"), "pvs") },

@@ -27,6 +27,10 @@ import { FailurePolicy } from "./failure-policy.js";
 import { IoStats } from "./http/io-stats.js";
 import { startStatusListener } from "./http/start.js";
 import type { StatusServer } from "./http/status-server.js";
+import { EventHub } from "./events/event-hub.js";
+import type { EventInput } from "./events/event-types.js";
+import { SyncWatcher, type WatchedLv } from "./events/sync-watcher.js";
+import { degradedEvent } from "./events/degraded-event.js";
 
 /**
  * The ulvm daemon: holds active LVs (device-mapper's role, in userspace),
@@ -64,6 +68,9 @@ export class Daemon {
   /** I/O per exported LV and errors per leg, for the metrics. */
   readonly ioStats = new IoStats();
   private statusListener: StatusServer | undefined;
+  /** Events (events.log, hooks, mail, syslog); from start() on. The status page reads events.log.recent()/subscribe(). */
+  events: EventHub | undefined;
+  readonly syncWatcher: SyncWatcher;
   private stopped: Promise<void> | undefined;
   log: (line: string) => void = (line) => process.stderr.write(`${new Date().toISOString()} ulvmd[${process.pid}]: ${line}\n`);
 
@@ -84,6 +91,20 @@ export class Daemon {
     this.nbd = new NbdServer({ log: (level, msg) => level !== "debug" && this.log(`nbd ${level}: ${msg}`) });
     this.devicePaths = new DevicePaths(paths, nbdSocket(paths));
     this.policy = new FailurePolicy(this);
+    this.syncWatcher = new SyncWatcher(
+      (e) => this.emit(e),
+      () => [...this.active.values()].map((a) => this.watchedLv(a)),
+    );
+  }
+
+  /** Record an event (a no-op before start()); never throws, never waits for hooks or mail. */
+  emit(input: EventInput): void {
+    this.events?.emit(input);
+  }
+
+  private watchedLv(a: ActiveLv): WatchedLv {
+    const top = a.nodes[a.nodes.length - 1]?.name;
+    return { vg: a.vg, lv: a.lv, exportName: a.exportName, statusLines: () => (top ? this.registry.get(top)?.statusLines() : undefined) };
   }
 
   config(): Config {
@@ -101,6 +122,7 @@ export class Daemon {
     rmSync(pidFile, { force: true });
     writeFileSync(pidFile, `${process.pid}\n`);
     rmSync(pidFile + ".tmp", { force: true });
+    this.events = new EventHub(this.paths, () => this.config(), (line) => this.log(line));
     // Whatever a previous daemon left behind: device paths first (they hold NBD connections), then sockets.
     for (const name of this.devicePaths.recorded()) {
       await this.devicePaths.destroy(name, { force: true }).catch((e) => this.log(`cleanup of ${name}: ${(e as Error).message}`));
@@ -120,8 +142,10 @@ export class Daemon {
     });
     chmodSync(ctl, 0o600);
     this.policy.start();
-    this.statusListener = await startStatusListener(this);
+    this.statusListener = await startStatusListener(this, this.events.log);
+    this.syncWatcher.start(Math.max(0, cfg.int("events/poll_interval_ms", 1000)));
     this.log(`started; control ${ctl}, nbd ${nbdSocket(this.paths)}`);
+    this.emit({ name: "daemon-started", details: { pid: process.pid }, message: `ulvmd started (pid ${process.pid})` });
   }
 
   /** Stop gracefully; a second call (a second SIGTERM) waits for the first instead of exiting early. */
@@ -132,6 +156,7 @@ export class Daemon {
 
   private async doStop(): Promise<void> {
     this.policy.stop();
+    this.syncWatcher.stop();
     this.control?.close();
     await this.statusListener?.close();
     for (const a of [...this.active.values()].reverse()) {
@@ -145,6 +170,10 @@ export class Daemon {
     rmSync(nbdSocket(this.paths), { force: true });
     if (readPid(daemonPidFile(this.paths)) === process.pid) rmSync(daemonPidFile(this.paths), { force: true });
     this.log("stopped");
+    this.emit({ name: "daemon-stopped", details: { pid: process.pid }, message: `ulvmd stopped (pid ${process.pid})` });
+    // Give daemon-stopped's hooks and mail a moment to start (they run on by themselves); a hung one never holds the stop.
+    for (let i = 0; i < 40 && !(this.events?.idle ?? true); i++) await new Promise((r) => setTimeout(r, 50));
+    this.events?.close();
   }
 
   // ------------------------------------------------------------- control
@@ -277,6 +306,8 @@ export class Daemon {
     const rec: ActiveLv = { vg: vgName, lv: lvName, lvId: lv.id, exportName, nodes, exported, devicePath: undefined, pvPaths: this.pvPathsOf(nodes), mode };
     this.active.set(exportName, rec);
     this.policy.watch(rec, loaded);
+    this.reportDegradedAtActivation(rec, loaded);
+    this.syncWatcher.check(this.watchedLv(rec));
     if (this.config().bool("activation/device_path", true)) {
       try {
         rec.devicePath = await this.devicePaths.create(dmName(vgName, lvName), vgName, lvName, DEVICE_PATH_EXPORT_PREFIX + exportName);
@@ -286,6 +317,13 @@ export class Daemon {
     }
     this.log(`activated ${exportName}`);
     return { exportName, ...(rec.devicePath ? { devicePath: rec.devicePath.link } : {}) };
+  }
+
+  /** mdadm's DegradedArray: an LV that is already missing a PV when it is activated. */
+  private reportDegradedAtActivation(a: ActiveLv, loaded: LoadedVg): void {
+    const missing = new Set(loaded.vg.pvs.filter((p) => p.flags.includes("MISSING") || !loaded.deviceOf(p.id)).map((p) => p.id));
+    const ev = degradedEvent(loaded.vg, a.lv, missing, `activated in ${a.mode} mode`);
+    if (ev) this.emit(ev);
   }
 
   private pvPathsOf(nodes: readonly DeviceNode[]): string[] {
@@ -311,6 +349,7 @@ export class Daemon {
     this.active.delete(a.exportName);
     this.policy.unwatch(a);
     this.ioStats.forget(a.lvId);
+    this.syncWatcher.forget(a.exportName);
     this.log(`deactivated ${a.exportName}`);
   }
 
@@ -340,6 +379,7 @@ export class Daemon {
       a.nodes = nodes;
       a.pvPaths = this.pvPathsOf(nodes);
       this.policy.watch(a, loaded);
+      this.syncWatcher.check(this.watchedLv(a));
       this.log(`reloaded ${a.exportName}`);
     }
   }
@@ -395,6 +435,7 @@ export class Daemon {
       if (to !== n.name && this.registry.get(n.name)) this.registry.rename(n.name, to);
     }
     const exportName = this.key(a.vg, newLv);
+    this.syncWatcher.rename(a.exportName, exportName);
     this.nbd.renameExport(a.exportName, exportName);
     this.nbd.renameExport(DEVICE_PATH_EXPORT_PREFIX + a.exportName, DEVICE_PATH_EXPORT_PREFIX + exportName);
     if (a.devicePath) a.devicePath = this.devicePaths.rename(dmName(a.vg, oldLv), dmName(a.vg, newLv), newLv, DEVICE_PATH_EXPORT_PREFIX + exportName);
@@ -498,8 +539,10 @@ export class Daemon {
     if (!a) throw new NotFoundError(`Logical volume ${vg}/${lv} is not active.`);
     const top = this.registry.get(a.nodes[a.nodes.length - 1]!.name)!;
     try {
-      const reply = await top.message(0, message.split(/\s+/).filter((w) => w !== ""));
+      const words = message.split(/\s+/).filter((w) => w !== "");
+      const reply = await top.message(0, words);
       this.log(`message "${message}" to ${a.exportName}`);
+      if (words[0] === "check" || words[0] === "repair") this.emit({ name: "scrub-started", vg: a.vg, lv: a.lv, details: { action: words[0] }, message: `${words[0]} started` });
       return typeof reply === "string" ? { reply } : {};
     } catch (e) {
       if (e instanceof LvmError) throw new CommandError(e.message);
@@ -509,6 +552,10 @@ export class Daemon {
 
   private onEvent(e: MapperEvent): Promise<void> | void {
     this.ioStats.onMapperEvent(e);
+    if (e.kind === "in-sync") {
+      const a = [...this.active.values()].find((x) => x.nodes[x.nodes.length - 1]?.name === e.device);
+      if (a) this.syncWatcher.check(this.watchedLv(a));
+    }
     if (e.kind === "scrub-done") {
       void this.logScrub(e).catch((err) => this.log(`${e.device}: scrub ended; its places could not be mapped: ${(err as Error).message}`));
       return;
@@ -525,14 +572,15 @@ export class Daemon {
     const a = [...this.active.values()].find((x) => x.nodes[x.nodes.length - 1]?.name === e.device);
     const name = a?.exportName ?? e.device;
     const head = `${name}: ${e.action} ${e.aborted ? "aborted" : "done"}: ${e.mismatchSectors} mismatched sectors${e.action === "repair" ? `, ${e.rewrittenSectors} rewritten` : ""}`;
+    let where: (leg: number, sector: number) => string = () => "";
+    if (a && e.places.length > 0) {
+      const loaded = await this.readVg(a.vg).catch(() => undefined);
+      if (loaded) where = (leg, sector) => describeRimagePlace(loaded.vg, a.lv, leg, sector);
+    }
+    this.emitScrubFinished(e, a, where);
     if (e.places.length === 0) {
       this.log(head);
       return;
-    }
-    let where: (leg: number, sector: number) => string = () => "";
-    if (a) {
-      const loaded = await this.readVg(a.vg).catch(() => undefined);
-      if (loaded) where = (leg, sector) => describeRimagePlace(loaded.vg, a.lv, leg, sector);
     }
     const MAX_LOGGED = 32;
     const shown = e.places.slice(0, MAX_LOGGED).map((p) => {
@@ -541,6 +589,32 @@ export class Daemon {
     });
     const more = e.places.length - shown.length + e.placesOmitted;
     this.log(`${head} in ${e.places.length + e.placesOmitted} places: ${shown.join("; ")}${more > 0 ? `; and ${more} more` : ""}`);
+  }
+
+  /**
+   * scrub-finished: an error only when mismatches were found (users ask that
+   * a routine check that finds nothing is no alarm); an aborted one is a warning.
+   */
+  private emitScrubFinished(e: Extract<MapperEvent, { kind: "scrub-done" }>, a: ActiveLv | undefined, where: (leg: number, sector: number) => string): void {
+    const MAX_PLACES = 32;
+    const places = e.places.slice(0, MAX_PLACES).map((p) => ({
+      sector: p.sector,
+      sectors: p.sectors,
+      legs: [...p.legs],
+      source: p.source,
+      readError: p.readError,
+      where: p.legs.map((l) => where(l, p.sector).replace(/^ \((.*)\)$/, "$1")),
+    }));
+    const severity = e.mismatchSectors > 0 ? "error" : e.aborted ? "warning" : "info";
+    const found = e.mismatchSectors > 0 ? `${e.mismatchSectors} mismatched sectors in ${e.places.length + e.placesOmitted} places` : "no mismatches";
+    const names = a ? { vg: a.vg, lv: a.lv } : {};
+    this.emit({
+      name: "scrub-finished",
+      severity,
+      ...names,
+      details: { action: e.action, aborted: e.aborted, mismatchSectors: e.mismatchSectors, rewrittenSectors: e.rewrittenSectors, places, placesOmitted: e.placesOmitted + Math.max(0, e.places.length - MAX_PLACES) },
+      message: `${e.action} ${e.aborted ? "aborted" : "finished"}: ${found}${e.action === "repair" ? `, ${e.rewrittenSectors} sectors rewritten` : ""}`,
+    });
   }
 }
 

@@ -6,9 +6,11 @@ import { MemoryOutput } from "../commands/output.js";
 import { vgLockName } from "../commands/lock.js";
 import { scanLabel } from "../format/label.js";
 import { formatId } from "../base/uuid.js";
-import { findLv, pvIdsOfLv } from "../model/lv-info.js";
+import { findLv, isMirrorImage, isRaidImage, pvIdsOfLv, subLvNames } from "../model/lv-info.js";
+import type { VolumeGroup } from "../model/types.js";
 import { splitDmName } from "../segtypes/dm-names.js";
 import type { ActiveLv, Daemon } from "./daemon.js";
+import { degradedEvent } from "./events/degraded-event.js";
 
 /**
  * What the daemon does when a device fails: dmeventd's role. The mapper only
@@ -48,6 +50,8 @@ export class FailurePolicy {
   private checking = false;
   /** Failures being recorded, per VG: reloads of that VG wait or refuse meanwhile. */
   private readonly inFlight = new Map<string, number>();
+  /** PVs failed but not yet reported as leg-failed/lv-degraded (afterFailure reports them), with why. */
+  private readonly unreported = new Map<string, Map<string, { reason: string; path: string | undefined }>>();
 
   constructor(private readonly daemon: Daemon) {}
 
@@ -103,6 +107,9 @@ export class FailurePolicy {
       set.delete(id);
       this.recording.delete(`${vg}:${id}`);
       this.daemon.log(`PV ${formatId(id)} of VG ${vg} is no longer flagged MISSING: using it again`);
+      const pv = loaded.vg.pvs.find((p) => p.id === id);
+      const name = pv ? (loaded.deviceOf(id)?.entry.name ?? pv.deviceHint) : undefined;
+      this.daemon.emit({ name: "pv-returned", vg, pv: name ?? formatId(id), details: { pvUuid: formatId(id), inVg: pv !== undefined }, message: pv ? "no longer flagged MISSING: in use again" : "left the VG" });
     }
   }
 
@@ -160,6 +167,11 @@ export class FailurePolicy {
     if (!set) this.failed.set(vg, (set = new Set()));
     set.add(pvId);
     this.daemon.log(`PV ${formatId(pvId)} of VG ${vg} failed: ${reason}`);
+    const path = this.pathOf(pvId);
+    this.daemon.emit({ name: "pv-missing", vg, pv: path ?? formatId(pvId), details: { pvUuid: formatId(pvId), reason }, message: `failed: ${reason}` });
+    let pending = this.unreported.get(vg);
+    if (!pending) this.unreported.set(vg, (pending = new Map()));
+    pending.set(pvId, { reason, path });
     for (const list of this.watched.values()) for (const w of list) if (w.pvId === pvId) this.daemon.pvPool.get(w.path)?.revoke("ENXIO");
     this.inFlight.set(vg, (this.inFlight.get(vg) ?? 0) + 1);
     const p = this.record(vg, pvId).finally(() => {
@@ -169,6 +181,11 @@ export class FailurePolicy {
     });
     this.recording.set(key, p);
     return p;
+  }
+
+  private pathOf(pvId: string): string | undefined {
+    for (const list of this.watched.values()) for (const w of list) if (w.pvId === pvId) return w.path;
+    return undefined;
   }
 
   private async record(vg: string, pvId: string): Promise<void> {
@@ -182,7 +199,15 @@ export class FailurePolicy {
       await ctx.commit(loaded);
       this.daemon.log(`recorded PV ${formatId(pvId)} as MISSING in VG ${vg} (seqno ${loaded.vg.seqno})`);
     } finally {
+      this.reportMetadataRepairs(vg, (ctx.out as MemoryOutput).stderr);
       await ctx.close();
+    }
+  }
+
+  /** lvm2's words for the metadata copies a commit rewrote (vg-store.ts): each is a metadata-repaired event. */
+  private reportMetadataRepairs(vg: string, warnings: string): void {
+    for (const m of warnings.matchAll(/WARNING: (repairing bad metadata \S+ in mda\d+ at \d+|updating old metadata to \d+|updating PV header) on (\S+?)(?: for VG \S+?)?\.$/gm)) {
+      this.daemon.emit({ name: "metadata-repaired", vg, pv: m[2]!, details: { what: m[1]! }, message: `${m[1]!} on ${m[2]!} (written by the daemon's commit)` });
     }
   }
 
@@ -192,6 +217,8 @@ export class FailurePolicy {
     } catch (e) {
       this.daemon.log(`reload of ${vg} after a failure: ${(e as Error).message}`);
     }
+    const loaded = await this.daemon.readVg(vg).catch(() => undefined);
+    if (loaded) this.reportFailures(loaded.vg);
     // POLICY: "allocate" replaces the lost legs from free space, as dmeventd runs
     // `lvconvert --repair --use-policies`; "remove" (the default) stops at the reload above.
     // raid1 LVs follow activation/raid_fault_policy instead: "warn" (the default, as lvm2's)
@@ -201,17 +228,85 @@ export class FailurePolicy {
     // Mirrors and raid1 are the LVs built from sub-devices; lvconvert says "nothing to repair" for intact ones.
     for (const a of [...this.daemon.active.values()].filter((x) => x.vg === vg && x.nodes.length > 1)) {
       const raid = isRaidTop(a);
-      if (raid ? raidPolicy === "allocate" || raidPolicy === "replace" : mirrorPolicy !== "remove") await this.repairLv(vg, a.lv);
+      if (raid ? raidPolicy === "allocate" || raidPolicy === "replace" : mirrorPolicy !== "remove") await this.repairLv(vg, a, loaded?.vg);
     }
   }
 
-  /** Run the same repair the CLI runs, through the same code (commands/), in the background. */
-  private async repairLv(vg: string, lv: string): Promise<void> {
+  /**
+   * For the PVs failed since the last report: leg-failed for every image
+   * (rimage/mimage) of an active LV on them, then lv-degraded or lv-partial
+   * per LV. Reported here, once the failure is committed, rather than per I/O
+   * error: a PV fails once however many errors it returns, and a PV found
+   * failed by its label (not by an I/O error) fails its legs all the same.
+   */
+  private reportFailures(vg: VolumeGroup): void {
+    const pending = this.unreported.get(vg.name);
+    if (!pending?.size) return;
+    this.unreported.delete(vg.name);
+    const failedIds = new Set(this.failed.get(vg.name) ?? []);
+    for (const a of [...this.daemon.active.values()].filter((x) => x.vg === vg.name)) {
+      const lv = findLv(vg, a.lv);
+      if (!lv) continue;
+      let hit = false;
+      for (const name of subLvNames(vg, lv)) {
+        const sub = findLv(vg, name);
+        if (!sub || !(isRaidImage(vg, sub) || isMirrorImage(vg, sub))) continue;
+        for (const id of pvIdsOfLv(vg, sub)) {
+          const failure = pending.get(id);
+          if (failure === undefined) continue;
+          hit = true;
+          const reason = failure.reason;
+          // The path it had when it failed: the metadata now says "[unknown]".
+          const pv = failure.path ?? formatId(id);
+          this.daemon.emit({ name: "leg-failed", vg: vg.name, lv: a.lv, pv, leg: name, details: { reason }, message: `leg ${name} on ${pv} failed (${reason})` });
+        }
+      }
+      if (!hit && ![...pvIdsOfLv(vg, lv)].some((id) => pending.has(id))) continue;
+      const ev = degradedEvent(vg, a.lv, failedIds, "a PV failed");
+      if (ev) this.daemon.emit(ev);
+    }
+  }
+
+  /**
+   * Run the same repair the CLI runs, through the same code (commands/), in
+   * the background; its outcome as events: repair-started, then
+   * spare-allocated per new PV and repair-finished, or no-spare and
+   * repair-failed. The resync of the new leg that follows is a recovery.
+   */
+  private async repairLv(vg: string, a: ActiveLv, before: VolumeGroup | undefined): Promise<void> {
+    const lv = a.lv;
     const { runCommand } = await import("../cli/main.js");
     const out = new MemoryOutput();
-    const code = await runCommand(["lvconvert", "--repair", "--use-policies", "-b", `${vg}/${lv}`], { out, paths: this.daemon.paths, config: this.daemon.config() });
+    const beforeLv = before ? findLv(before, lv) : undefined;
+    const pvsBefore = before && beforeLv ? pvIdsOfLv(before, beforeLv) : new Set<string>();
+    this.daemon.emit({ name: "repair-started", vg, lv, details: { command: `lvconvert --repair --use-policies ${vg}/${lv}` }, message: "lvconvert --repair --use-policies" });
+    this.daemon.syncWatcher.expectRecovery(a.exportName);
+    let code: number;
+    try {
+      code = await runCommand(["lvconvert", "--repair", "--use-policies", "-b", `${vg}/${lv}`], { out, paths: this.daemon.paths, config: this.daemon.config() });
+    } catch (e) {
+      out.error((e as Error).message);
+      code = 5;
+    }
     const text = (out.stdout + out.stderr).trim().replace(/\n\s*/g, "; ");
     this.daemon.log(`lvconvert --repair --use-policies ${vg}/${lv}: exit ${code}${text ? `: ${text}` : ""}`);
+    this.reportMetadataRepairs(vg, out.stderr);
+    const noSpace = /[Ii]nsufficient|Failed to replace/.test(text);
+    if (noSpace) this.daemon.emit({ name: "no-spare", vg, lv, details: { output: text }, message: "no free space to replace the failed legs" });
+    if (code !== 0 || noSpace) {
+      this.daemon.emit({ name: "repair-failed", vg, lv, details: { exitCode: code, output: text }, message: `lvconvert --repair exited ${code}${text ? `: ${text}` : ""}` });
+      return;
+    }
+    const after = await this.daemon.readVg(vg).catch(() => undefined);
+    const afterLv = after ? findLv(after.vg, lv) : undefined;
+    if (after && afterLv) {
+      for (const id of pvIdsOfLv(after.vg, afterLv)) {
+        if (pvsBefore.has(id)) continue;
+        const pv = after.deviceOf(id)?.entry.name ?? formatId(id);
+        this.daemon.emit({ name: "spare-allocated", vg, lv, pv, details: { pvUuid: formatId(id) }, message: `${pv} replaces the failed leg` });
+      }
+    }
+    this.daemon.emit({ name: "repair-finished", vg, lv, details: { exitCode: code, output: text }, message: text || "repaired" });
   }
 
   onEvent(e: MapperEvent): Promise<void> | void {

@@ -1,6 +1,5 @@
-import { join } from "node:path";
 import type { Daemon } from "../daemon.js";
-import { FileEventFeed, type EventFeed } from "./event-feed.js";
+import type { EventFeed } from "./event-feed.js";
 import { listenSettings } from "./listen-config.js";
 import { UlvmMetrics } from "./metrics.js";
 import { SnapshotTaker } from "./snapshot.js";
@@ -10,9 +9,8 @@ import { StatusServer } from "./status-server.js";
  * Start the metrics and status listener if `metrics { listen }` asks for
  * one. A bad setting or a busy port is logged and leaves the daemon running
  * without it: the listener is for watching, never a reason not to serve.
- * `events` defaults to following $ULVM_RUN_DIR/events.log.
  */
-export async function startStatusListener(daemon: Daemon, events?: EventFeed): Promise<StatusServer | undefined> {
+export async function startStatusListener(daemon: Daemon, events: EventFeed): Promise<StatusServer | undefined> {
   let decision;
   try {
     decision = listenSettings(daemon.config());
@@ -28,7 +26,7 @@ export async function startStatusListener(daemon: Daemon, events?: EventFeed): P
   const server = new StatusServer(decision.settings, {
     snapshots: new SnapshotTaker(daemon),
     metrics: new UlvmMetrics(daemon.ioStats),
-    events: events ?? new FileEventFeed(join(daemon.paths.runDir, "events.log")),
+    events,
     log: (line) => daemon.log(line),
   });
   try {
