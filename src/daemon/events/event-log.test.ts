@@ -105,7 +105,13 @@ test("formatEventLine: one human line with time, id, name, object and message", 
 });
 
 /** A raid1 top device's status line, as the raid target reports it. */
-function raidLine(insync: number, total: number, action: "resync" | "recover" | "idle" | "check", copiedBytes: number): TargetStatusLine {
+function raidLine(
+  insync: number,
+  total: number,
+  action: "resync" | "recover" | "idle" | "check",
+  copiedBytes: number,
+  health: ReadonlyArray<"A" | "a" | "D" | "-"> = insync < total ? ["A", "a"] : ["A", "A"],
+): TargetStatusLine {
   return {
     startSector: 0,
     lengthSectors: total * 1024,
@@ -113,7 +119,7 @@ function raidLine(insync: number, total: number, action: "resync" | "recover" | 
     status: {
       type: "raid",
       raidType: "raid1",
-      devices: [],
+      devices: health.map((h, k) => ({ meta: `m${k}`, data: `d${k}`, health: h, recovery: "none" as const })),
       syncedSectors: insync * 1024,
       totalSectors: total * 1024,
       syncAction: action,
@@ -163,4 +169,19 @@ test("SyncWatcher: a rebuild after a repair is a recovery; a scrub is not a resy
   line = raidLine(100, 100, "idle", 4096);
   w.poll();
   assert.deepEqual((got as EventInput[]).map((e) => e.name), ["recovery-started", "recovery-finished"]);
+});
+
+test("SyncWatcher: a raid1 left with one live leg after a failure keeps out-of-sync regions, but that is no resync", () => {
+  let line = raidLine(83, 100, "resync", 0, ["A", "D"]);
+  const lv: WatchedLv = { vg: "vg", lv: "r", exportName: "vg/r", statusLines: () => [line] };
+  const got: EventInput[] = [];
+  const w = new SyncWatcher((e) => got.push(e), () => [lv]);
+  w.poll();
+  line = raidLine(83, 100, "idle", 0, ["A", "-"]);
+  w.poll();
+  assert.deepEqual(got, [], "nothing to copy to: no resync-started/finished");
+  line = raidLine(83, 100, "recover", 0, ["A", "a"]);
+  w.expectRecovery("vg/r");
+  w.poll();
+  assert.deepEqual((got as EventInput[]).map((e) => e.name), ["recovery-started"], "the leg back (or its replacement) is");
 });

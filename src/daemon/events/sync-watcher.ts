@@ -59,7 +59,12 @@ export function syncSample(lines: readonly TargetStatusLine[]): SyncSample | und
       total += s.totalRegions;
       copied += s.resync.copiedBytes;
       regionBytes = s.regionSectors * 512;
-      if (s.syncAction === "recover") kind = "recovery";
+      // Only a live device that is not yet in sync ("a") can be copied to: an array
+      // left with one good leg after a failure keeps its out-of-sync regions (for the
+      // leg that comes back) but has nothing to sync, and that is not a resync.
+      const copyable = s.devices.some((d) => d.health === "a");
+      if (!copyable) quiet ||= s.insyncRegions < s.totalRegions;
+      else if (s.syncAction === "recover") kind = "recovery";
       else if (s.syncAction === "resync") kind ??= "resync";
       else if (s.syncAction !== "idle") quiet = true;
     } else if (s.type === "mirror") {
@@ -68,7 +73,9 @@ export function syncSample(lines: readonly TargetStatusLine[]): SyncSample | und
       total += s.totalRegions;
       copied += s.resync.copiedBytes;
       regionBytes = s.regionSectors * 512;
-      if (s.insyncRegions < s.totalRegions) kind = s.legs.some((l) => l.stale && l.health === "A") ? "recovery" : (kind ?? "resync");
+      // As for raid: with fewer than two live legs there is nothing to copy to.
+      if (s.legs.filter((l) => l.health === "A").length < 2) quiet ||= s.insyncRegions < s.totalRegions;
+      else if (s.insyncRegions < s.totalRegions) kind = s.legs.some((l) => l.stale && l.health === "A") ? "recovery" : (kind ?? "resync");
     }
   }
   if (!seen) return undefined;

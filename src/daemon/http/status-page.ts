@@ -32,7 +32,7 @@ h1{font-size:1.3em;margin:0 0 .2em} h2{font-size:1.1em;margin:1.2em 0 .4em}
 <div class="meta" id="daemon"></div>
 <div id="tree"></div>
 <h2>Recent events</h2>
-<table id="events"><thead><tr><th>#</th><th>time</th><th>event</th><th>where</th><th>details</th></tr></thead><tbody></tbody></table>
+<table id="events"><thead><tr><th>#</th><th>time</th><th>event</th><th>where</th><th>what happened</th></tr></thead><tbody></tbody></table>
 <script>
 "use strict";
 const token = new URLSearchParams(location.hash.slice(1)).get("token");
@@ -74,7 +74,7 @@ const events = [];
 function renderEvents() {
   const rows = events.slice(-50).reverse().map((e) => {
     const where = [e.vg && e.lv ? e.vg + "/" + e.lv : e.vg, e.leg, e.pv].filter(Boolean).join(" ");
-    return '<tr class="sev-' + esc(e.severity) + '"><td>' + e.id + "</td><td>" + esc(new Date(e.time).toLocaleString()) + "</td><td>" + esc(e.name) + "</td><td>" + esc(where) + "</td><td>" + esc(e.details ? JSON.stringify(e.details) : "") + "</td></tr>";
+    return '<tr class="sev-' + esc(e.severity) + '"><td>' + e.id + "</td><td>" + esc(new Date(e.time).toLocaleString()) + "</td><td>" + esc(e.name) + "</td><td>" + esc(where) + "</td><td>" + esc(e.details && typeof e.details.message === "string" ? e.details.message : e.details ? JSON.stringify(e.details) : "") + "</td></tr>";
   });
   document.querySelector("#events tbody").innerHTML = rows.join("") || '<tr><td colspan="5" class="meta">none</td></tr>';
 }
