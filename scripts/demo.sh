@@ -20,6 +20,15 @@ devices {
 	scan = [ "$D" ]
 }
 CONF
+# Nobody watches a server: a hook in events.d tells the admin when a leg fails
+# (the daemon runs every executable there for each event; mail_to would mail it).
+mkdir -p "$ULVM_SYSTEM_DIR/events.d"
+cat >"$ULVM_SYSTEM_DIR/events.d/10-alert" <<'HOOK'
+#!/bin/sh
+[ "$ULVM_EVENT_SEVERITY" = error ] && echo "ALERT: $ULVM_EVENT_NAME $ULVM_EVENT_VG${ULVM_EVENT_LV:+/$ULVM_EVENT_LV} ${ULVM_EVENT_LEG:-} ${ULVM_EVENT_PV:-}" >>"$ULVM_RUN_DIR/alerts.txt"
+exit 0
+HOOK
+chmod +x "$ULVM_SYSTEM_DIR/events.d/10-alert"
 
 ulvm() { node "$REPO/bin/ulvm" "$@"; }
 step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
@@ -67,6 +76,7 @@ if [ "$TYPE" = raid1 ]; then
 	echo "more data after the failure" >> "$MNT/test.txt"; sync
 	run ulvm lvs -a -o +devices,lv_health_status
 	run tail -n 3 "$ULVM_RUN_DIR/ulvmd.log"
+	run cat "$ULVM_RUN_DIR/alerts.txt"
 	run umount "$MNT"
 	run mount "$ULVM_DEV_DIR/vg_test/mirror_test" "$MNT"
 	run tail -n 3 "$MNT/test.txt"
@@ -82,6 +92,7 @@ if [ "$TYPE" = raid1 ]; then
 	run tail -n 3 "$MNT/test.txt"
 	run umount "$MNT"
 	run e2fsck -fn "$ULVM_DEV_DIR/vg_test/mirror_test"
+	run ulvm events
 
 	step "6. Both images hold the same bytes"
 	node "$REPO/bin/ulvm" lvchange -an vg_test/mirror_test
@@ -124,6 +135,7 @@ sleep 1
 echo "more data after the failure" >> "$MNT/test.txt"; sync
 run ulvm lvs -a -o +devices
 run ulvm lvscan
+run cat "$ULVM_RUN_DIR/alerts.txt"
 run umount "$MNT"
 run mount "$ULVM_DEV_DIR/vg_test/mirror_test" "$MNT"
 run tail -n 3 "$MNT/test.txt"
@@ -141,6 +153,7 @@ run ulvm lvs -a -o +devices
 run tail -n 3 "$MNT/test.txt"
 run umount "$MNT"
 run e2fsck -fn "$ULVM_DEV_DIR/vg_test/mirror_test"
+run ulvm events
 
 step "Both legs hold the same bytes"
 node "$REPO/bin/ulvm" lvchange -an vg_test/mirror_test

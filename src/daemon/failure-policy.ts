@@ -106,10 +106,15 @@ export class FailurePolicy {
       if (loaded.vg.pvs.find((p) => p.id === id)?.flags.includes("MISSING")) continue;
       set.delete(id);
       this.recording.delete(`${vg}:${id}`);
-      this.daemon.log(`PV ${formatId(id)} of VG ${vg} is no longer flagged MISSING: using it again`);
       const pv = loaded.vg.pvs.find((p) => p.id === id);
-      const name = pv ? (loaded.deviceOf(id)?.entry.name ?? pv.deviceHint) : undefined;
-      this.daemon.emit({ name: "pv-returned", vg, pv: name ?? formatId(id), details: { pvUuid: formatId(id), inVg: pv !== undefined }, message: pv ? "no longer flagged MISSING: in use again" : "left the VG" });
+      // A PV removed from the VG (vgreduce --removemissing) did not come back: no event.
+      if (!pv) {
+        this.daemon.log(`PV ${formatId(id)} left VG ${vg}`);
+        continue;
+      }
+      this.daemon.log(`PV ${formatId(id)} of VG ${vg} is no longer flagged MISSING: using it again`);
+      const name = loaded.deviceOf(id)?.entry.name ?? pv.deviceHint;
+      this.daemon.emit({ name: "pv-returned", vg, pv: name ?? formatId(id), details: { pvUuid: formatId(id) }, message: "no longer flagged MISSING: in use again" });
     }
   }
 

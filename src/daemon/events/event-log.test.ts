@@ -172,12 +172,12 @@ test("SyncWatcher: a rebuild after a repair is a recovery; a scrub is not a resy
 });
 
 test("SyncWatcher: a raid1 left with one live leg after a failure keeps out-of-sync regions, but that is no resync", () => {
-  let line = raidLine(83, 100, "resync", 0, ["A", "D"]);
+  let line = raidLine(83, 100, "resync", 0, ["a", "D"]);
   const lv: WatchedLv = { vg: "vg", lv: "r", exportName: "vg/r", statusLines: () => [line] };
   const got: EventInput[] = [];
   const w = new SyncWatcher((e) => got.push(e), () => [lv]);
   w.poll();
-  line = raidLine(83, 100, "idle", 0, ["A", "-"]);
+  line = raidLine(83, 100, "idle", 0, ["a", "-"]);
   w.poll();
   assert.deepEqual(got, [], "nothing to copy to: no resync-started/finished");
   line = raidLine(83, 100, "recover", 0, ["A", "a"]);

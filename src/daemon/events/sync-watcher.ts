@@ -59,10 +59,10 @@ export function syncSample(lines: readonly TargetStatusLine[]): SyncSample | und
       total += s.totalRegions;
       copied += s.resync.copiedBytes;
       regionBytes = s.regionSectors * 512;
-      // Only a live device that is not yet in sync ("a") can be copied to: an array
-      // left with one good leg after a failure keeps its out-of-sync regions (for the
-      // leg that comes back) but has nothing to sync, and that is not a resync.
-      const copyable = s.devices.some((d) => d.health === "a");
+      // A sync needs two live devices: an array left with one after a failure keeps
+      // its out-of-sync regions (for the leg that comes back), and dm-raid shows the
+      // survivor 'a' while regions are out of sync, but it has nothing to copy to.
+      const copyable = s.devices.filter((d) => d.health === "A" || d.health === "a").length >= 2;
       if (!copyable) quiet ||= s.insyncRegions < s.totalRegions;
       else if (s.syncAction === "recover") kind = "recovery";
       else if (s.syncAction === "resync") kind ??= "resync";

@@ -73,6 +73,15 @@ test("raid1: an image away for a while, then vgextend --restoremissing and lvcha
       st = await topStatus(lab, "r");
     }
     assert.equal(st.raid?.health, "AA", "the image is back and in sync");
+    // The events tell the story: the PV went missing, its image failed, then the PV came back.
+    const names = lab
+      .ok("events", "--json")
+      .trim()
+      .split("\n")
+      .map((l) => JSON.parse(l) as { name: string; vg?: string; pv?: string });
+    const at = (n: string): number => names.findIndex((e) => e.name === n);
+    assert.ok(at("leg-failed") >= 0 && at("pv-returned") > at("leg-failed"), `events: ${names.map((e) => e.name).join(" ")}`);
+    assert.equal(names[at("pv-returned")]!.pv, d2, "pv-returned names the PV");
     // The refresh loaded a new table (the slot was "- -"): its copier's count starts at the re-add.
     const copiedBytes = (st.sync?.copiedRegions ?? 0) * 2 * MiB;
     // Regions of 2 MiB: the 1 MiB at 10M is in one region, the 1 MiB at 99.5M straddles two.
