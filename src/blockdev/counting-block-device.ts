@@ -1,4 +1,5 @@
-import type { BlockDevice, BlockDeviceCaps, ReadOptions, WriteOptions } from "./block-device.js";
+import type { BlockDevice, ReadOptions, WriteOptions } from "./block-device.js";
+import { PassThroughDevice } from "./pass-through-device.js";
 
 /**
  * Per-device I/O counters, as /proc/diskstats keeps them for a block device:
@@ -37,14 +38,15 @@ export class IoCounters {
  * `counters`. Failed requests are not counted (they reach the client as
  * errors; the legs' errors are counted where legs fail).
  */
-export class CountingBlockDevice implements BlockDevice {
+export class CountingBlockDevice extends PassThroughDevice {
   readonly discard?: (offsetBytes: number, lengthBytes: number) => Promise<void>;
   readonly writeZeroes?: (offsetBytes: number, lengthBytes: number, opts?: WriteOptions) => Promise<void>;
 
   constructor(
-    readonly inner: BlockDevice,
+    inner: BlockDevice,
     readonly counters: IoCounters,
   ) {
+    super(inner);
     if (inner.discard) this.discard = (off, len) => inner.discard!(off, len);
     if (inner.writeZeroes) {
       this.writeZeroes = (off, len, opts) => {
@@ -54,19 +56,7 @@ export class CountingBlockDevice implements BlockDevice {
     }
   }
 
-  get name(): string {
-    return this.inner.name;
-  }
-
-  get sizeBytes(): number {
-    return this.inner.sizeBytes;
-  }
-
-  get caps(): BlockDeviceCaps {
-    return this.inner.caps;
-  }
-
-  read(offsetBytes: number, into: Uint8Array, opts?: ReadOptions): Promise<void> {
+  override read(offsetBytes: number, into: Uint8Array, opts?: ReadOptions): Promise<void> {
     const t0 = performance.now();
     return this.inner.read(offsetBytes, into, opts).then(() => {
       const c = this.counters;
@@ -76,7 +66,7 @@ export class CountingBlockDevice implements BlockDevice {
     });
   }
 
-  write(offsetBytes: number, data: Uint8Array, opts?: WriteOptions): Promise<void> {
+  override write(offsetBytes: number, data: Uint8Array, opts?: WriteOptions): Promise<void> {
     const t0 = performance.now();
     return this.inner.write(offsetBytes, data, opts).then(() => this.wrote(data.length, t0));
   }
@@ -88,12 +78,8 @@ export class CountingBlockDevice implements BlockDevice {
     c.writeLatency.observe((performance.now() - t0) / 1000);
   }
 
-  flush(): Promise<void> {
-    return this.inner.flush();
-  }
-
   /** The inner device belongs to whoever wrapped it. */
-  close(): Promise<void> {
+  override close(): Promise<void> {
     return Promise.resolve();
   }
 }

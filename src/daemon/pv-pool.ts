@@ -1,4 +1,5 @@
-import type { BlockDevice, BlockDeviceCaps, ExtentLease, ReadOptions, WriteOptions } from "../blockdev/block-device.js";
+import type { BlockDevice, ExtentLease, ReadOptions, WriteOptions } from "../blockdev/block-device.js";
+import { PassThroughDevice } from "../blockdev/pass-through-device.js";
 import { FileBlockDevice } from "../blockdev/file-block-device.js";
 import { IoError } from "../errors/errors.js";
 
@@ -9,18 +10,8 @@ import { IoError } from "../errors/errors.js";
  * I/O fails at once with ENXIO, and the mirror above fails that leg through
  * its ordinary error path.
  */
-export class RevocableDevice implements BlockDevice {
+export class RevocableDevice extends PassThroughDevice {
   private revokedErrno: string | undefined;
-  constructor(readonly inner: BlockDevice) {}
-  get name(): string {
-    return this.inner.name;
-  }
-  get sizeBytes(): number {
-    return this.inner.sizeBytes;
-  }
-  get caps(): BlockDeviceCaps {
-    return this.inner.caps;
-  }
   get revoked(): boolean {
     return this.revokedErrno !== undefined;
   }
@@ -35,15 +26,15 @@ export class RevocableDevice implements BlockDevice {
   }
   // Not async: every request of every LV passes here, and an async wrapper
   // around a returned promise costs three microtask turns.
-  read(offsetBytes: number, into: Uint8Array, opts?: ReadOptions): Promise<void> {
+  override read(offsetBytes: number, into: Uint8Array, opts?: ReadOptions): Promise<void> {
     if (this.revokedErrno) return Promise.reject(this.gone());
     return this.inner.read(offsetBytes, into, opts);
   }
-  write(offsetBytes: number, data: Uint8Array, opts?: WriteOptions): Promise<void> {
+  override write(offsetBytes: number, data: Uint8Array, opts?: WriteOptions): Promise<void> {
     if (this.revokedErrno) return Promise.reject(this.gone());
     return this.inner.write(offsetBytes, data, opts);
   }
-  flush(): Promise<void> {
+  override flush(): Promise<void> {
     if (this.revokedErrno) return Promise.reject(this.gone());
     return this.inner.flush();
   }
@@ -66,9 +57,6 @@ export class RevocableDevice implements BlockDevice {
       problem: () => (this.revokedErrno ? this.gone() : inner.problem()),
       release: () => inner.release(),
     };
-  }
-  close(): Promise<void> {
-    return this.inner.close();
   }
 }
 
