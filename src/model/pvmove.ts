@@ -18,14 +18,18 @@ import { CommandError, InternalError } from "../errors/errors.js";
  *    becomes LOCKED;
  *  - each pvmove segment becomes a 2-way "mirror" segment (area 0 = the
  *    source extents, area 1 = the newly allocated ones), split where the new
- *    space is not contiguous, with `extents_moved` = 0 and no region size
- *    (lvm2 passes region_size 0 to lv_add_mirrors; the activation picks one);
+ *    space is not contiguous, with `extents_moved` = 0 and the default
+ *    mirror region size (2 MiB) adjusted to pvmoveN's length
+ *    (adjusted_mirror_region_size); lvm2 refuses a mirror segment without one;
  *  - a checkpoint sets a segment's extents_moved to its length;
  *  - the finish keeps area 1 of the moved segments (area 0 of the others),
  *    points the LVs back at PVs, unlocks and merges them, drops pvmoveN.
  * Pure: the VG changes in memory; commands commit and copy.
  */
 export const PVMOVE_NAME_FORMAT = "pvmove%d";
+
+/** activation/mirror_region_size's default (2 MiB), in sectors. */
+const DEFAULT_REGION_SECTORS = 4096;
 
 export function isPvmoveLv(lv: LogicalVolume): boolean {
   return lv.status.includes("PVMOVE");
@@ -233,6 +237,10 @@ function addMirrorAreas(vg: VolumeGroup, pvmove: LogicalVolume, dest: readonly P
     approx: false,
     parallelAreas: pvmoveParallelAreas(vg, pvmove),
   });
+  // adjusted_mirror_region_size(extent_size, le_count, default 2 MiB): at most the largest power-of-2 extent count dividing le_count.
+  let pow = 1;
+  while (extents % (pow * 2) === 0 && pow < 2 ** 30) pow *= 2;
+  const region = Math.min(DEFAULT_REGION_SECTORS, pow * vg.extentSizeSectors);
   let le = 0;
   for (const { batch, index } of res.slots[0] ?? []) {
     const aa = batch.areas[index];
@@ -252,7 +260,7 @@ function addMirrorAreas(vg: VolumeGroup, pvmove: LogicalVolume, dest: readonly P
       tags: seg.tags,
       typeFlags: [],
       mirrorLog: undefined,
-      regionSizeSectors: 0,
+      regionSizeSectors: region,
       extentsMoved: 0,
       mirrors: [seg.stripes[0]!, { kind: "pv", pvId: aa.pvId, startPe: aa.pe }],
     };

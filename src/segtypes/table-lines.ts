@@ -129,7 +129,7 @@ function pvmoveLine(vg: VolumeGroup, lv: LogicalVolume, seg: MirrorSegment, env:
   const running = lv.segments.find((s) => isMirrorSeg(s) && s.extentsMoved !== undefined && s.extentsMoved < s.extentCount);
   if (running !== seg) return linearOn(seg.mirrors[0]!);
   const regionMax = 2 ** Math.min(31, lowestSetBit(seg.extentCount)) * E;
-  const region = Math.min(DEFAULT_MIRROR_REGION_SECTORS, regionMax);
+  const region = seg.regionSizeSectors || Math.min(DEFAULT_MIRROR_REGION_SECTORS, regionMax);
   const args = ["core", "1", String(region), "2"];
   for (const a of seg.mirrors.slice(0, 2)) {
     if (a.kind === "lv") args.push(dmName(vg.name, a.lvName), String(a.startLe * E));
