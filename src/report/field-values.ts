@@ -141,8 +141,9 @@ export function segDevices(s: SegView, ranges: boolean): string[] {
     } else {
       const sub = vgv.lvByName.get(a.lvName);
       name = a.lvName;
-      start = 0;
-      len = sub?.leCount ?? 0;
+      // seg_le: an image starts at 0; an area over a pvmove layer at its own LE.
+      start = a.startLe;
+      len = sub?.lv.status.includes("PVMOVE") ? s.areaExtents : (sub?.leCount ?? 0);
     }
     return ranges ? `${name}:${start}-${start + len - 1}` : `${name}(${start})`;
   });
