@@ -82,6 +82,7 @@ function printProgress(ctx: ToolContext, run: MoveRun, pm: LogicalVolume, runnin
   if (run.intervalSec <= 0) return;
   const p = pvmoveProgress(pm, runningCopied);
   ctx.out.print(`${run.srcName}: Moved: ${displayPercent(p.total ? (100 * p.copied) / p.total : 100)}%`);
+  ctx.out.flush?.();
 }
 
 /** Copy (or wait for the daemon to copy) every remaining segment, checkpoint each, then finish. */

@@ -1,9 +1,8 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
 import { openSync, readSync, writeSync, closeSync } from "node:fs";
 import { randomBytes } from "node:crypto";
-import { Lab, ULVM_BIN, lvmUnavailable, type RunResult } from "../../helpers/lab.js";
+import { Lab, lvmUnavailable } from "../../helpers/lab.js";
 
 /**
  * pvmove of inactive LVs (the copy runs in the command, through an
@@ -12,21 +11,6 @@ import { Lab, ULVM_BIN, lvmUnavailable, type RunResult } from "../../helpers/lab
  * a move runs and after it (when loop devices are available).
  */
 const MiB = 1024 * 1024;
-
-export function runAsync(lab: Lab, args: string[], onStdout: (all: string) => void = () => undefined): Promise<RunResult> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, [ULVM_BIN, ...args], { env: lab.env, cwd: lab.dir });
-    let stdout = "";
-    let stderr = "";
-    child.stdout.on("data", (d: Buffer) => {
-      stdout += d.toString();
-      onStdout(stdout);
-    });
-    child.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
-    child.stdin.end();
-    child.on("close", (code) => resolve({ code: code ?? 128, stdout, stderr }));
-  });
-}
 
 function peStartBytes(lab: Lab, disk: string): number {
   return Number(lab.ok("pvs", "--noheadings", "--nosuffix", "--units", "b", "-o", "pe_start", disk).trim());
