@@ -141,9 +141,10 @@ export function segDevices(s: SegView, ranges: boolean): string[] {
     } else {
       const sub = vgv.lvByName.get(a.lvName);
       name = a.lvName;
-      // seg_le: an image starts at 0; an area over a pvmove layer at its own LE.
-      start = a.startLe;
-      len = sub?.lv.status.includes("PVMOVE") ? s.areaExtents : (sub?.leCount ?? 0);
+      // Debian's lvm2 (2.03.16) prints extent 0 for every LV area, also
+      // for the areas of moved LVs over pvmove0 at other LEs (checked against it).
+      start = 0;
+      len = sub?.leCount ?? 0;
     }
     return ranges ? `${name}:${start}-${start + len - 1}` : `${name}(${start})`;
   });

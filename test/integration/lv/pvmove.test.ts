@@ -2,7 +2,9 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { openSync, readSync, writeSync, closeSync } from "node:fs";
 import { randomBytes } from "node:crypto";
-import { Lab, lvmUnavailable } from "../../helpers/lab.js";
+import { Lab, lvmUnavailable, type RunResult } from "../../helpers/lab.js";
+import { ulvmAsync } from "../../helpers/run-async.js";
+import { readLvFromPvs, writeLvToPvs } from "../../helpers/lv-bytes.js";
 
 /**
  * pvmove of inactive LVs (the copy runs in the command, through an
@@ -105,6 +107,83 @@ test("pvmove refuses bad input with lvm2's messages and changes nothing", () => 
     }
     assert.equal(lab.ok("vgs", "--noheadings", "-o", "vg_seqno", "vg"), before, "no metadata change");
     void d1;
+  } finally {
+    lab.cleanup();
+  }
+});
+
+/** `lvs -a` rows as token lists, with each disk's path (file or loop) replaced by its name. */
+function rows(out: string, paths: Map<string, string>): string[][] {
+  let s = out;
+  for (const [name, p] of paths) s = s.split(p).join(name);
+  return s
+    .trim()
+    .split("\n")
+    .map((r) => r.trim().split(/\s+/))
+    .sort((a, b) => a.join(" ").localeCompare(b.join(" ")));
+}
+
+test("pvmove throttled by mirror_resync_rate: lvs -a mid-move as lvm2's, --abort keeps each segment wholly on one side, data intact", async () => {
+  const lab = new Lab("ulvm-pvmove-");
+  try {
+    // 2 MiB/s: each 16 MiB segment copies in 8 MiB batches with a 4 s pause between them.
+    lab.writeConfig(`devices {\n\tscan = [ "${lab.dir}/disks" ]\n}\nactivation {\n\tmirror_resync_rate = 2048\n}\n`);
+    const d0 = lab.addDisk("d0", 64);
+    const d1 = lab.addDisk("d1", 64);
+    lab.ok("vgcreate", "-q", "vg", d0, d1);
+    // lv0 in two segments with lv1 between them: pvmove0 gets 3 segments (lv0 0-3, lv0 4-7, lv1 0-1).
+    lab.ok("lvcreate", "-q", "-an", "-Zn", "-n", "lv0", "-l", "4", "vg", d0);
+    lab.ok("lvcreate", "-q", "-an", "-Zn", "-n", "lv1", "-l", "2", "vg", d0);
+    lab.ok("lvextend", "-q", "-l", "+4", "vg/lv0", d0);
+    const want = { lv0: randomBytes(32 * MiB), lv1: randomBytes(8 * MiB) };
+    writeLvToPvs(lab, "vg/lv0", want.lv0);
+    writeLvToPvs(lab, "vg/lv1", want.lv1);
+
+    // Debian's lvm reads the same metadata mid-move through read-only loops.
+    const loops = lvmUnavailable() ? undefined : lab.attachLoops({ readOnlyView: true });
+    let midLvs = "";
+    let midLvm = "";
+    let aborted: Promise<RunResult> | undefined;
+    const move = ulvmAsync(lab, ["pvmove", "-i", "1", d0, d1], (out) => {
+      // Past 40%: the first segment (4 of 10 extents) is checkpointed and the second is copying.
+      const last = [...out.matchAll(/Moved: (\d+\.\d\d)%/g)].pop();
+      if (aborted || !last || Number(last[1]) <= 40 || Number(last[1]) >= 100) return;
+      midLvs = lab.ok("lvs", "-a", "--noheadings", "-o", "lv_name,lv_attr,move_pv,devices", "vg");
+      if (loops) midLvm = lab.lvmOk("lvs", "-a", "--noheadings", "-o", "lv_name,lv_attr,move_pv,devices", "vg");
+      aborted = ulvmAsync(lab, ["pvmove", "--abort", d0]);
+    });
+    const r = await move;
+    assert.equal(r.code, 0, r.stderr);
+    assert.ok(aborted, `the move was seen past 40%: ${r.stdout}`);
+    const a = await aborted;
+    assert.equal(a.code, 0, a.stderr);
+
+    // Mid-move, as lvm2 shows an inactive move (ulvm's copy runs in the pvmove command, not in the daemon).
+    const mid = rows(midLvs, new Map([["d0", d0], ["d1", d1]]));
+    assert.deepEqual(
+      mid,
+      [
+        ["[pvmove0]", "p-C---m---", "d0", "d0(0),d1(0)"],
+        ["[pvmove0]", "p-C---m---", "d0", "d0(4),d1(8)"],
+        ["[pvmove0]", "p-C---m---", "d0", "d0(6),d1(4)"],
+        ["lv0", "-wI-------", "pvmove0(0)"],
+        // Debian's lvm2 prints extent 0 for every area over pvmove0.
+        ["lv0", "-wI-------", "pvmove0(0)"],
+        ["lv1", "-wI-------", "pvmove0(0)"],
+      ].sort((x, y) => x.join(" ").localeCompare(y.join(" "))),
+      midLvs,
+    );
+    // lvm2 with activation disabled shows X for the states it cannot know.
+    if (loops) assert.deepEqual(rows(midLvm.replace(/X/g, "-"), new Map([["d0", loops.get("d0")!], ["d1", loops.get("d1")!]])), mid, midLvm);
+
+    // After the abort: lv0's first segment moved, the rest back on (still on) d0.
+    assert.ok(!lab.ok("lvs", "-a", "--noheadings", "-o", "lv_name", "vg").includes("pvmove"), "pvmove0 is gone");
+    const segs = lab.ok("lvs", "--noheadings", "--segments", "-o", "lv_name,seg_pe_ranges", "vg");
+    assert.deepEqual(rows(segs, new Map([["d0", d0], ["d1", d1]])), [["lv0", "d0:6-9"], ["lv0", "d1:0-3"], ["lv1", "d0:4-5"]].sort((x, y) => x.join(" ").localeCompare(y.join(" "))), segs);
+    assert.ok(readLvFromPvs(lab, "vg/lv0").equals(want.lv0), "lv0 intact");
+    assert.ok(readLvFromPvs(lab, "vg/lv1").equals(want.lv1), "lv1 intact");
+    lab.ok("vgck", "vg");
+    if (loops) lab.lvmOk("vgck", "vg");
   } finally {
     lab.cleanup();
   }
