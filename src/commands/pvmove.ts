@@ -11,6 +11,7 @@ import { commitLvChange, createPvList, lvEnv, parsePeRanges, readVgForUpdate, vg
 import { daemonStatus, reloadVg } from "./activation.js";
 import { displayPercent } from "./conversion-progress.js";
 import { copyOffline } from "./pvmove-copy.js";
+import { pollLockName, spawnPoller } from "./pvmove-poll.js";
 import { loadVg, type LoadedVg } from "./vg-store.js";
 import { vgLockName } from "./lock.js";
 import type { ToolContext } from "./toolcontext.js";
@@ -87,6 +88,17 @@ function printProgress(ctx: ToolContext, run: MoveRun, pm: LogicalVolume, runnin
 
 /** Copy (or wait for the daemon to copy) every remaining segment, checkpoint each, then finish. */
 async function runMove(ctx: ToolContext, run: MoveRun): Promise<void> {
+  // One poller per move (a second waits, then finds it done); --abort never waits for one.
+  const pollLock = pollLockName(run.vgName, run.pvmoveName);
+  if (!run.abort) await ctx.locks.acquire(pollLock);
+  try {
+    await pollMove(ctx, run);
+  } finally {
+    await ctx.locks.release(pollLock);
+  }
+}
+
+async function pollMove(ctx: ToolContext, run: MoveRun): Promise<void> {
   for (;;) {
     const loaded = await readVgForUpdate(ctx, run.vgName);
     const pm = findLv(loaded.vg, run.pvmoveName);
@@ -108,7 +120,13 @@ async function runMove(ctx: ToolContext, run: MoveRun): Promise<void> {
       let last = 0;
       for (;;) {
         const s = await onlineSync(ctx, run.vgName, run.pvmoveName);
-        if (!s) throw new CommandError(`${run.srcName}: Skipping inactive LV. Try lvchange or vgchange.`);
+        if (!s) {
+          // Aborted (or finished) by another command meanwhile: pvmoveN is gone from the metadata.
+          const now = await readVgForUpdate(ctx, run.vgName);
+          await ctx.locks.release(vgLockName(run.vgName));
+          if (!findLv(now.vg, run.pvmoveName)) return;
+          throw new CommandError(`${run.srcName}: Skipping inactive LV. Try lvchange or vgchange.`);
+        }
         const copied = s.total ? Math.floor((seg.extentCount * s.insync) / s.total) : seg.extentCount;
         if (s.insync >= s.total) break;
         if (Date.now() - last >= run.intervalSec * 1000 && run.intervalSec > 0) {
@@ -251,19 +269,10 @@ export const pvmove: CommandDef = {
     }
     if (args.has("background") && !args.has("abort")) {
       // lvm2 forks a poller; ulvm's resumes in a detached `pvmove` of its own.
-      if (runs.length) await spawnBackground(ctx);
+      for (const r of runs) await spawnPoller(ctx, [r.srcName]);
       return 0;
     }
     for (const r of runs) await runMove(ctx, r);
     return 0;
   },
 };
-
-async function spawnBackground(ctx: ToolContext): Promise<void> {
-  const { spawn } = await import("node:child_process");
-  const script = process.argv[1];
-  if (!script) return;
-  const extra = ctx.opts.devices?.length ? ["--devices", ctx.opts.devices.join(",")] : [];
-  const child = spawn(process.execPath, [script, "pvmove", "-i", "0", ...extra], { detached: true, stdio: "ignore", env: process.env });
-  child.unref();
-}

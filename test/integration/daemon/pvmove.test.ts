@@ -119,3 +119,113 @@ test("pvmove of active LVs: fio writes and verifies throughout, the data is on t
     l.cleanup();
   }
 });
+
+/** pvmove0's segments as the metadata holds them: [extent_count, extents_moved] each. */
+function moveCheckpoints(l: Lab): Array<[number, number]> {
+  const f = join(l.dir, "vg.backup");
+  l.ok("vgcfgbackup", "-f", f, "vg");
+  const text = readFileSync(f, "utf8");
+  const pm = text.slice(text.indexOf("pvmove0 {"));
+  return [...pm.matchAll(/extent_count = (\d+)[^}]*?extents_moved = (\d+)/g)].map((m) => [Number(m[1]), Number(m[2])]);
+}
+
+/** Two active LVs of 4 extents on d0 filled through NBD; the move copies at 2 MiB/s (8 MiB batches, 4 s apart). */
+function twoLvs(l: Lab): { d0: string; d1: string; want: Record<string, Buffer> } {
+  l.writeConfig(`devices {\n\tscan = [ "${join(l.dir, "disks")}" ]\n}\nactivation {\n\tdevice_path = 0\n\tmirror_resync_rate = 2048\n}\n`);
+  const d0 = l.addDisk("d0", 64);
+  const d1 = l.addDisk("d1", 64);
+  l.ok("vgcreate", "-q", "vg", d0, d1);
+  l.ok("lvcreate", "-q", "-an", "-Zn", "-n", "lv0", "-l", "4", "vg", d0);
+  l.ok("lvcreate", "-q", "-an", "-Zn", "-n", "lv1", "-l", "4", "vg", d0);
+  const want = { lv0: randomBytes(16 * MiB), lv1: randomBytes(16 * MiB) };
+  l.ok("vgchange", "-ay", "vg");
+  for (const [lv, data] of Object.entries(want)) {
+    writeFileSync(join(l.dir, `${lv}.src`), data);
+    const r = l.run("nbdcopy", [join(l.dir, `${lv}.src`), uri(l, `vg/${lv}`)]);
+    assert.equal(r.code, 0, r.stderr);
+  }
+  return { d0, d1, want };
+}
+
+/** Start `pvmove -i 1 d0 d1` and run `then` once, when a progress line past 50% shows the first of the 2 segments checkpointed. */
+function moveUntilSecondSegment(l: Lab, d0: string, d1: string, then: () => void): Promise<{ code: number; stdout: string; stderr: string; fired: boolean }> {
+  let fired = false;
+  return ulvmAsync(l, ["pvmove", "-i", "1", d0, d1], (out) => {
+    const last = [...out.matchAll(/Moved: (\d+\.\d\d)%/g)].pop();
+    if (fired || !last || Number(last[1]) <= 50 || Number(last[1]) >= 100) return;
+    fired = true;
+    then();
+  }).then((r) => ({ ...r, fired }));
+}
+
+async function checkMovedIntact(l: Lab, d0: string, d1: string, want: Record<string, Buffer>): Promise<void> {
+  for (const [lv, data] of Object.entries(want)) {
+    const out = join(l.dir, `${lv}.read`);
+    const c = l.run("nbdcopy", [uri(l, `vg/${lv}`), out]);
+    assert.equal(c.code, 0, c.stderr);
+    assert.ok(readFileSync(out).equals(data), `${lv} as clients read it`);
+  }
+  l.ok("vgchange", "-an", "vg");
+  for (const [lv, data] of Object.entries(want)) {
+    const ranges = l.ok("lvs", "--noheadings", "--segments", "-o", "seg_pe_ranges", `vg/${lv}`);
+    assert.ok(!ranges.includes(d0) && ranges.includes(d1), `${lv} is on d1: ${ranges}`);
+    assert.ok(readLvFromPvs(l, `vg/${lv}`).equals(data), `${lv} on d1, byte for byte`);
+  }
+  l.ok("vgck", "vg");
+}
+
+test("kill -9 of the daemon mid-move: the checkpoint survives, vgchange --poll n does not poll, pvmove without a PV resumes from it", { skip: nbdTools }, async () => {
+  const l = new Lab("ulvm-pvmove-crash-");
+  try {
+    const { d0, d1, want } = twoLvs(l);
+    const r = await moveUntilSecondSegment(l, d0, d1, () => l.stopDaemon("SIGKILL"));
+    assert.ok(r.fired, r.stdout);
+    // The poller loses the mirror it watched, as lvm2's does when the devices go.
+    assert.equal(r.code, 5, r.stderr);
+    assert.match(r.stderr, /Skipping inactive LV\. Try lvchange or vgchange\./);
+    assert.deepEqual(moveCheckpoints(l), [[4, 4], [4, 0]], "the first segment's checkpoint is committed, the second's is not");
+
+    const act = l.ok("vgchange", "-ay", "--poll", "n", "vg");
+    assert.ok(!act.includes("Background polling"), act);
+    assert.match(l.ok("lvs", "-a", "--noheadings", "-o", "lv_name,lv_attr", "vg"), /\[pvmove0\]\s+p-C-aom---/);
+
+    const resumed = l.ulvm("pvmove", "-i", "1");
+    assert.equal(resumed.code, 0, resumed.stderr);
+    const pct = [...resumed.stdout.matchAll(/Moved: (\d+\.\d\d)%/g)].map((m) => Number(m[1]));
+    assert.ok(pct[0]! >= 50, `resumed from the checkpoint: ${resumed.stdout}`);
+    assert.equal(pct[pct.length - 1], 100);
+    assert.ok(!l.ok("lvs", "-a", "--noheadings", "-o", "lv_name", "vg").includes("pvmove"), "pvmove0 is gone");
+    await checkMovedIntact(l, d0, d1, want);
+  } finally {
+    l.cleanup();
+  }
+});
+
+test("a move whose poller died: vgchange -ay starts background polling, which finishes it", { skip: nbdTools }, async () => {
+  const l = new Lab("ulvm-pvmove-resume-");
+  try {
+    const { d0, d1, want } = twoLvs(l);
+    // The LVs inactive: the pvmove command copies itself, and is killed (kill -9) in the second segment.
+    l.ok("vgchange", "-an", "vg");
+    let pid = 0;
+    const r = await moveUntilSecondSegment(l, d0, d1, () => {
+      const ps = l.run("pgrep", ["-f", `pvmove -i 1 ${d0} ${d1}`]).stdout.trim().split("\n").map(Number).filter((p) => p && p !== process.pid);
+      pid = ps[0] ?? 0;
+      if (pid) process.kill(pid, "SIGKILL");
+    });
+    assert.ok(r.fired && pid, r.stdout);
+    assert.deepEqual(moveCheckpoints(l), [[4, 4], [4, 0]]);
+
+    const act = l.ok("vgchange", "-ay", "vg");
+    assert.match(act, /^ {2}Background polling started for 1 logical volume\(s\) in volume group "vg"$/m);
+    let left = "pvmove0";
+    for (let i = 0; i < 600 && left.includes("pvmove0"); i++) {
+      await new Promise((res) => setTimeout(res, 100));
+      left = l.ok("lvs", "-a", "--noheadings", "-o", "lv_name", "vg");
+    }
+    assert.ok(!left.includes("pvmove0"), "the background poller finished the move");
+    await checkMovedIntact(l, d0, d1, want);
+  } finally {
+    l.cleanup();
+  }
+});
