@@ -188,3 +188,43 @@ test("pvmove throttled by mirror_resync_rate: lvs -a mid-move as lvm2's, --abort
     lab.cleanup();
   }
 });
+
+test("pvmove -b: two moves from different PVs run at once in the background and both finish, data intact", async () => {
+  const lab = new Lab("ulvm-pvmove-");
+  try {
+    // Throttled so that both moves are still running when the second one starts.
+    lab.writeConfig(`devices {\n\tscan = [ "${lab.dir}/disks" ]\n}\nactivation {\n\tmirror_resync_rate = 4096\n}\n`);
+    const d = ["d0", "d1", "d2", "d3"].map((n) => lab.addDisk(n, 32));
+    lab.ok("vgcreate", "-q", "vg", ...d);
+    lab.ok("lvcreate", "-q", "-an", "-Zn", "-n", "lvA", "-l", "4", "vg", d[0]!);
+    lab.ok("lvcreate", "-q", "-an", "-Zn", "-n", "lvB", "-l", "4", "vg", d[1]!);
+    const want = { lvA: randomBytes(16 * MiB), lvB: randomBytes(16 * MiB) };
+    writeLvToPvs(lab, "vg/lvA", want.lvA);
+    writeLvToPvs(lab, "vg/lvB", want.lvB);
+    const a = lab.ulvm("pvmove", "-b", d[0]!, d[2]!);
+    assert.equal(a.code, 0, a.stderr);
+    const b = lab.ulvm("pvmove", "-b", d[1]!, d[3]!);
+    assert.equal(b.code, 0, b.stderr);
+    const moving = lab.ok("lvs", "-a", "--noheadings", "-o", "lv_name,move_pv", "vg");
+    assert.match(moving, new RegExp(`\\[pvmove0\\]\\s+${d[0]!.replace(/[/.]/g, "\\$&")}\\s`), moving);
+    assert.match(moving, new RegExp(`\\[pvmove1\\]\\s+${d[1]!.replace(/[/.]/g, "\\$&")}\\s`), moving);
+    // A third move of a PV already moving: lvm2's message, nothing started.
+    const again = lab.ulvm("pvmove", "-b", d[0]!, d[3]!);
+    assert.equal(again.code, 0, again.stderr);
+    assert.match(again.stdout, /Detected pvmove in progress for .*d0\./);
+    assert.match(again.stderr, /WARNING: Ignoring remaining command line arguments\./);
+    let left = "pvmove";
+    for (let i = 0; i < 600 && left.includes("pvmove"); i++) {
+      await new Promise((res) => setTimeout(res, 100));
+      left = lab.ok("lvs", "-a", "--noheadings", "-o", "lv_name", "vg");
+    }
+    assert.ok(!left.includes("pvmove"), `both background moves finished: ${left}`);
+    const segs = lab.ok("lvs", "--noheadings", "--segments", "-o", "lv_name,seg_pe_ranges", "vg");
+    assert.deepEqual(rows(segs, new Map(["d0", "d1", "d2", "d3"].map((n, i) => [n, d[i]!]))), [["lvA", "d2:0-3"], ["lvB", "d3:0-3"]], segs);
+    assert.ok(readLvFromPvs(lab, "vg/lvA").equals(want.lvA), "lvA intact");
+    assert.ok(readLvFromPvs(lab, "vg/lvB").equals(want.lvB), "lvB intact");
+    lab.ok("vgck", "vg");
+  } finally {
+    lab.cleanup();
+  }
+});
