@@ -67,10 +67,20 @@ function fmtEta(sec: number): string {
   return `${Math.floor(s / 60)}:${String(s % 60).padStart(2, "0")}`;
 }
 
+/** Whether progress shows as a bar (stdout a terminal) rather than lvm2's periodic lines. */
+export function progressBarWanted(): boolean {
+  return process.stdout.isTTY === true && !process.env.ULVM_NO_PROGRESS_BAR;
+}
+
+/** The terminal's progress line ("\r  NAME: [###---]  P%  RATE  ETA m:ss"), rewritten in place. */
+export function progressBarLine(name: string, fraction: number, percent: number, bytesPerSec: number, etaSec: number): string {
+  return `\r  ${name}: ${bar(fraction, 30)} ${displayPercent(percent).padStart(6)}%  ${fmtRate(bytesPerSec).padStart(11)}  ETA ${fmtEta(etaSec)} `;
+}
+
 /** Poll until the mirror is in sync. Returns false when the LV stopped being active meanwhile. */
 export async function waitForConversion(ctx: ToolContext, vg: string, lv: string, extents: number, extentBytes: number, intervalSec: number): Promise<boolean> {
   const name = `${vg}/${lv}`;
-  const tty = process.stdout.isTTY === true && !process.env.ULVM_NO_PROGRESS_BAR;
+  const tty = progressBarWanted();
   const lvBytes = extents * extentBytes;
   let s = await sample(ctx, vg, lv);
   if (!s) return false;
@@ -99,7 +109,7 @@ export async function waitForConversion(ctx: ToolContext, vg: string, lv: string
     const elapsed = (Date.now() - t0) / 1000;
     const rate = elapsed > 0 ? ((frac - start) * lvBytes) / elapsed : 0;
     const eta = rate > 0 ? ((1 - frac) * lvBytes) / rate : Infinity;
-    process.stdout.write(`\r  ${name}: ${bar(frac, 30)} ${displayPercent(p).padStart(6)}%  ${fmtRate(rate).padStart(11)}  ETA ${fmtEta(eta)} `);
+    process.stdout.write(progressBarLine(name, frac, p, rate, eta));
     if (p >= 100) {
       process.stdout.write("\n");
       ctx.out.print(`${name}: Converted: 100.00%`);

@@ -9,7 +9,7 @@ import type { PeRange } from "../model/allocate-pv-maps.js";
 import { allocValue } from "./lv-args.js";
 import { commitLvChange, createPvList, lvEnv, parsePeRanges, readVgForUpdate, vgPvEntries } from "./lv-common.js";
 import { daemonStatus, reloadVg } from "./activation.js";
-import { displayPercent } from "./conversion-progress.js";
+import { displayPercent, progressBarLine, progressBarWanted } from "./conversion-progress.js";
 import { copyOffline } from "./pvmove-copy.js";
 import { pollLockName, spawnPoller } from "./pvmove-poll.js";
 import { loadVg, type LoadedVg } from "./vg-store.js";
@@ -58,6 +58,10 @@ interface MoveRun {
   srcName: string;
   intervalSec: number;
   abort: boolean;
+  /** The VG's extent size, for the terminal bar's rate. */
+  extentBytes?: number;
+  /** The terminal bar's start: when and how many extents were already copied. */
+  bar?: { t0: number; startCopied: number };
 }
 
 /** The device of the VG whose PV is named `pvName` (with optional ranges after ':'). */
@@ -82,7 +86,19 @@ async function onlineSync(ctx: ToolContext, vgName: string, pvmoveName: string):
 function printProgress(ctx: ToolContext, run: MoveRun, pm: LogicalVolume, runningCopied: number): void {
   if (run.intervalSec <= 0) return;
   const p = pvmoveProgress(pm, runningCopied);
-  ctx.out.print(`${run.srcName}: Moved: ${displayPercent(p.total ? (100 * p.copied) / p.total : 100)}%`);
+  const percent = p.total ? (100 * p.copied) / p.total : 100;
+  if (progressBarWanted()) {
+    // On a terminal: one bar rewritten in place, with the rate since this command started and the ETA.
+    const now = Date.now();
+    const bar = (run.bar ??= { t0: now, startCopied: p.copied });
+    const elapsed = (now - bar.t0) / 1000;
+    const rate = elapsed > 0 ? ((p.copied - bar.startCopied) * (run.extentBytes ?? 0)) / elapsed : 0;
+    const eta = rate > 0 ? ((p.total - p.copied) * (run.extentBytes ?? 0)) / rate : Infinity;
+    process.stdout.write(progressBarLine(run.srcName, p.total ? p.copied / p.total : 1, percent, rate, eta));
+    if (percent < 100) return;
+    process.stdout.write("\n");
+  }
+  ctx.out.print(`${run.srcName}: Moved: ${displayPercent(percent)}%`);
   ctx.out.flush?.();
 }
 
@@ -101,6 +117,7 @@ async function runMove(ctx: ToolContext, run: MoveRun): Promise<void> {
 async function pollMove(ctx: ToolContext, run: MoveRun): Promise<void> {
   for (;;) {
     const loaded = await readVgForUpdate(ctx, run.vgName);
+    run.extentBytes = loaded.vg.extentSizeSectors * 512;
     const pm = findLv(loaded.vg, run.pvmoveName);
     if (!pm) {
       // Finished or aborted by another pvmove meanwhile.

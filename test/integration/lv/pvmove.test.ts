@@ -2,7 +2,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { openSync, readSync, writeSync, closeSync } from "node:fs";
 import { randomBytes } from "node:crypto";
-import { Lab, lvmUnavailable, type RunResult } from "../../helpers/lab.js";
+import { Lab, ULVM_BIN, lvmUnavailable, which, type RunResult } from "../../helpers/lab.js";
 import { ulvmAsync } from "../../helpers/run-async.js";
 import { readLvFromPvs, writeLvToPvs } from "../../helpers/lv-bytes.js";
 
@@ -224,6 +224,24 @@ test("pvmove -b: two moves from different PVs run at once in the background and 
     assert.ok(readLvFromPvs(lab, "vg/lvA").equals(want.lvA), "lvA intact");
     assert.ok(readLvFromPvs(lab, "vg/lvB").equals(want.lvB), "lvB intact");
     lab.ok("vgck", "vg");
+  } finally {
+    lab.cleanup();
+  }
+});
+
+test("pvmove on a terminal: a progress bar with the rate and the ETA, then lvm2's last line", { skip: which("script") ? undefined : "script (util-linux) not installed" }, () => {
+  const lab = new Lab("ulvm-pvmove-");
+  try {
+    lab.writeConfig(`devices {\n\tscan = [ "${lab.dir}/disks" ]\n}\nactivation {\n\tmirror_resync_rate = 4096\n}\n`);
+    const { d0, d1, data } = setup(lab, 4);
+    // script(1) gives the command a pseudo-terminal as its stdout.
+    const r = lab.run("script", ["-qec", `${process.execPath} ${ULVM_BIN} pvmove -i 1 ${d0} ${d1}`, "/dev/null"]);
+    assert.equal(r.code, 0, r.stdout + r.stderr);
+    assert.match(r.stdout, /\r {2}\S+d0: \[#*-*\] +\d+\.\d\d% +\d+(\.\d)? [KMG]iB\/s +ETA (\d+:\d\d|--:--) /, JSON.stringify(r.stdout));
+    assert.match(r.stdout, /\[#{30}\] 100\.00%/);
+    assert.match(r.stdout, /\n {2}\S+d0: Moved: 100\.00%\r?\n$/);
+    assert.ok(!/Moved: [0-9.]+%\r?\n.*Moved: /s.test(r.stdout), "no periodic lines on a terminal");
+    assert.ok(lvData(lab, "vg/lv0", data.length).equals(data));
   } finally {
     lab.cleanup();
   }
