@@ -201,31 +201,35 @@ test("kill -9 of the daemon mid-move: the checkpoint survives, vgchange --poll n
   }
 });
 
-test("a move whose poller died: vgchange -ay starts background polling, which finishes it", { skip: nbdTools }, async () => {
-  const l = new Lab("ulvm-pvmove-resume-");
-  try {
-    const { d0, d1, want } = twoLvs(l);
-    // The LVs inactive: the pvmove command copies itself, and is killed (kill -9) in the second segment.
-    l.ok("vgchange", "-an", "vg");
-    let pid = 0;
-    const r = await moveUntilSecondSegment(l, d0, d1, () => {
-      const ps = l.run("pgrep", ["-f", `pvmove -i 1 ${d0} ${d1}`]).stdout.trim().split("\n").map(Number).filter((p) => p && p !== process.pid);
-      pid = ps[0] ?? 0;
-      if (pid) process.kill(pid, "SIGKILL");
-    });
-    assert.ok(r.fired && pid, r.stdout);
-    assert.deepEqual(moveCheckpoints(l), [[4, 4], [4, 0]]);
+for (const how of ["vgchange -ay vg", "lvchange -ay vg/lv1"]) {
+  test(`a move whose poller died: ${how} starts background polling, which finishes it`, { skip: nbdTools }, async () => {
+    const l = new Lab("ulvm-pvmove-resume-");
+    try {
+      const { d0, d1, want } = twoLvs(l);
+      // The LVs inactive: the pvmove command copies itself, and is killed (kill -9) in the second segment.
+      l.ok("vgchange", "-an", "vg");
+      let pid = 0;
+      const r = await moveUntilSecondSegment(l, d0, d1, () => {
+        const ps = l.run("pgrep", ["-f", `pvmove -i 1 ${d0} ${d1}`]).stdout.trim().split("\n").map(Number).filter((p) => p && p !== process.pid);
+        pid = ps[0] ?? 0;
+        if (pid) process.kill(pid, "SIGKILL");
+      });
+      assert.ok(r.fired && pid, r.stdout);
+      assert.deepEqual(moveCheckpoints(l), [[4, 4], [4, 0]]);
 
-    const act = l.ok("vgchange", "-ay", "vg");
-    assert.match(act, /^ {2}Background polling started for 1 logical volume\(s\) in volume group "vg"$/m);
-    let left = "pvmove0";
-    for (let i = 0; i < 600 && left.includes("pvmove0"); i++) {
-      await new Promise((res) => setTimeout(res, 100));
-      left = l.ok("lvs", "-a", "--noheadings", "-o", "lv_name", "vg");
+      const act = l.ok(...how.split(" "));
+      // lvm2's vgchange says so; lvchange only with -v.
+      if (how.startsWith("vgchange")) assert.match(act, /^ {2}Background polling started for 1 logical volume\(s\) in volume group "vg"$/m);
+      else l.ok("lvchange", "-ay", "--poll", "n", "vg/lv0");
+      let left = "pvmove0";
+      for (let i = 0; i < 600 && left.includes("pvmove0"); i++) {
+        await new Promise((res) => setTimeout(res, 100));
+        left = l.ok("lvs", "-a", "--noheadings", "-o", "lv_name", "vg");
+      }
+      assert.ok(!left.includes("pvmove0"), "the background poller finished the move");
+      await checkMovedIntact(l, d0, d1, want);
+    } finally {
+      l.cleanup();
     }
-    assert.ok(!left.includes("pvmove0"), "the background poller finished the move");
-    await checkMovedIntact(l, d0, d1, want);
-  } finally {
-    l.cleanup();
-  }
-});
+  });
+}
