@@ -212,7 +212,12 @@ async function startMove(ctx: ToolContext, args: Args, srcArg: string, destArgs:
     await ctx.locks.release(vgLockName(vg.name));
     return { vgName: vg.name, pvmoveName: existing.name, srcName, intervalSec, abort: args.has("abort") };
   }
-  if (args.has("abort")) throw new CommandError(`${srcName}: No pvmove in progress - already finished or aborted.`);
+  if (args.has("abort")) {
+    // _read_poll_id_from_pvname: a notice (log_print), not a failure.
+    ctx.out.print(`${srcName}: No pvmove in progress - already finished or aborted.`);
+    await ctx.locks.release(vgLockName(vg.name));
+    return undefined;
+  }
   let srcRanges: PeRange[] | undefined;
   if (colon !== -1) {
     srcRanges = [];

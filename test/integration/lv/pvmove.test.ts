@@ -105,6 +105,10 @@ test("pvmove refuses bad input with lvm2's messages and changes nothing", () => 
       assert.ok(r.stderr.includes(`  ${msg}`), `${args.join(" ")}: ${r.stderr}`);
       assert.ok(!r.stderr.includes("    at "), "no stack trace");
     }
+    // lvm2 takes an --abort with nothing to abort as a notice, not a failure.
+    const abort = lab.ulvm("pvmove", "--abort", d0);
+    assert.equal(abort.code, 0, abort.stderr);
+    assert.equal(abort.stdout, `  ${d0}: No pvmove in progress - already finished or aborted.\n`);
     assert.equal(lab.ok("vgs", "--noheadings", "-o", "vg_seqno", "vg"), before, "no metadata change");
     void d1;
   } finally {
