@@ -23,6 +23,7 @@ export const COMMANDS: Record<string, CommandEntry> = {
   pvscan: { summary: "List all physical volumes", load: () => m(import("../commands/scan-commands.js"), "pvscan") },
   pvchange: { summary: "Change attributes of physical volume(s)", load: () => m(import("../commands/pvchange.js"), "pvchange") },
   pvresize: { summary: "Resize physical volume(s)", load: () => m(import("../commands/pvresize.js"), "pvresize") },
+  pvmove: { summary: "Move extents from one physical volume to another", load: () => m(import("../commands/pvmove.js"), "pvmove") },
   pvck: { summary: "Check metadata on physical volumes", load: () => m(import("../commands/pvck.js"), "pvck") },
   vgcreate: { summary: "Create a volume group", load: () => m(import("../commands/vgcreate.js"), "vgcreate") },
   vgextend: { summary: "Add physical volumes to a volume group", load: () => m(import("../commands/vgextend.js"), "vgextend") },

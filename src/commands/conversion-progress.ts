@@ -2,7 +2,7 @@ import { DaemonClient } from "../daemon/control-client.js";
 import type { ActiveLvStatus } from "../daemon/protocol.js";
 import { cFixed } from "../base/units.js";
 import type { ToolContext } from "./toolcontext.js";
-import { ProgressBar } from "./progress-bar.js";
+import { ProgressBar, progressBarWanted } from "./progress-bar.js";
 
 /**
  * Waiting for a mirror to finish copying, as lvm2's polldaemon does for
@@ -54,7 +54,7 @@ async function sample(ctx: ToolContext, vg: string, lv: string): Promise<SyncSam
 /** Poll until the mirror is in sync. Returns false when the LV stopped being active meanwhile. */
 export async function waitForConversion(ctx: ToolContext, vg: string, lv: string, extents: number, extentBytes: number, intervalSec: number): Promise<boolean> {
   const name = `${vg}/${lv}`;
-  const tty = process.stdout.isTTY === true && !process.env.ULVM_NO_PROGRESS_BAR;
+  const tty = progressBarWanted();
   const lvBytes = extents * extentBytes;
   let s = await sample(ctx, vg, lv);
   if (!s) return false;

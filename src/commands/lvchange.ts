@@ -11,6 +11,7 @@ import type { ToolContext } from "./toolcontext.js";
 import type { Args } from "../cli/args.js";
 import { ALLOC_NAMES } from "./vgcreate.js";
 import { isAutoActivation, lvAutoActivates } from "./autoactivation.js";
+import { spawnMovePolling } from "./pvmove-poll.js";
 
 /**
  * lvchange (tools/lvchange.c): activation (-a y|n, --activationmode) and the
@@ -205,6 +206,8 @@ export const lvchange: CommandDef = {
           if (autoOnly && !lvAutoActivates(ctx.config, loaded.vg, lv)) continue;
           try {
             await activateLv(ctx, t.vg, name, mode);
+            // lv_spawn_background_polling: the moves under the LV go on, unless --poll n.
+            if (args.str("poll") !== "n") await spawnMovePolling(ctx, t.vg, [name]);
           } catch (e) {
             if (e instanceof CommandError || e instanceof NotFoundError) {
               ctx.out.error(e.message);

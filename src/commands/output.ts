@@ -13,6 +13,8 @@ export interface Output {
   error(line: string): void;
   /** stderr, as-is. */
   writeErr(text: string): void;
+  /** Push buffered stdout out now (progress lines of a long-running command). */
+  flush?(): void;
 }
 
 const indent = (line: string): string => line.split("\n").map((l) => "  " + l).join("\n") + "\n";

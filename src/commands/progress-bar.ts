@@ -24,6 +24,11 @@ export interface ProgressBarOptions {
   width?: number;
 }
 
+/** Whether progress shows as a bar (stdout a terminal) rather than lvm2's periodic lines. */
+export function progressBarWanted(): boolean {
+  return process.stdout.isTTY === true && !process.env.ULVM_NO_PROGRESS_BAR;
+}
+
 export class ProgressBar {
   private readonly clock: () => number;
   private readonly windowMs: number;

@@ -7,6 +7,7 @@ import { isVisible } from "../model/lv-info.js";
 import { daemonStatus } from "./activation.js";
 import type { ToolContext } from "./toolcontext.js";
 import { cannotProcess, commitChange, doesNotAcceptOption, forEachVg, invalidArgument, noMatchingSyntax, readVgForChange, selectVgs, tagArgs, uintArg, yesNoArg } from "./vg-common.js";
+import { spawnMovePolling } from "./pvmove-poll.js";
 import { ACTIVATE_VALUES, vgchangeActivate, type VgActivationChange } from "./vgchange-activate.js";
 
 /**
@@ -235,6 +236,11 @@ export const vgchange: CommandDef = {
       }
       // --monitor / --poll alone: ulvm has no dmeventd or lvmpolld; the daemon monitors and polls by itself.
       if (change) await vgchangeActivate(ctx, name, change);
+      // vgchange.c _poll_lvs_in_vg: activation resumes the moves in progress, unless --poll n.
+      if (change?.kind === "activate" && !change.value.includes("n") && args.str("poll") !== "n") {
+        const n = await spawnMovePolling(ctx, name);
+        if (n) ctx.out.print(`Background polling started for ${n} logical volume(s) in volume group "${name}"`);
+      }
     });
   },
 };

@@ -38,6 +38,7 @@ export function allocationProblems(vg: VolumeGroup): string[] {
   const used = new Map<string, Uint8Array>();
   for (const pv of vg.pvs) used.set(pv.id, new Uint8Array(pv.peCount));
   const lvUsers = new Map<string, number>();
+  const layerLes: Record<string, Uint8Array> = {};
   for (const lv of vg.lvs) {
     let next = 0;
     if (lv.segments.length === 0) p.push(`LV ${lv.name} has no segments`);
@@ -67,6 +68,15 @@ export function allocationProblems(vg: VolumeGroup): string[] {
           const sub = findLv(vg, a.lvName);
           if (!sub) p.push(`LV ${lv.name} uses unknown LV ${a.lvName}`);
           else if (a.startLe + len > lvExtents(sub)) p.push(`LV ${lv.name} uses LEs past the end of ${a.lvName}`);
+          else if (sub.status.includes("PVMOVE")) {
+            // A pvmove layer is shared by every moved area (lvm2's insert_layer_for_segments_on_pv): each of its LEs has one user.
+            const used = (layerLes[a.lvName] ??= new Uint8Array(lvExtents(sub)));
+            for (let i = a.startLe; i < a.startLe + len; i++) {
+              if (used[i]) p.push(`LE ${i} of ${a.lvName} is used twice (LV ${lv.name})`);
+              used[i] = 1;
+            }
+            continue;
+          }
           lvUsers.set(a.lvName, (lvUsers.get(a.lvName) ?? 0) + 1);
         }
       }

@@ -141,6 +141,8 @@ export function segDevices(s: SegView, ranges: boolean): string[] {
     } else {
       const sub = vgv.lvByName.get(a.lvName);
       name = a.lvName;
+      // Debian's lvm2 (2.03.16) prints extent 0 for every LV area, also
+      // for the areas of moved LVs over pvmove0 at other LEs (checked against it).
       start = 0;
       len = sub?.leCount ?? 0;
     }

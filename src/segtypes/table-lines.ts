@@ -1,7 +1,7 @@
 import type { TableLine } from "../mapper/table.js";
 import type { Area, LogicalVolume, Segment, VolumeGroup } from "../model/types.js";
 import { findLv, isMirrorSeg, isRaidSeg, isStripedSeg } from "../model/lv-info.js";
-import type { RaidSegment } from "../model/types.js";
+import type { MirrorSegment, RaidSegment } from "../model/types.js";
 import { dmName } from "./dm-names.js";
 
 /**
@@ -64,6 +64,7 @@ function segmentLine(vg: VolumeGroup, lv: LogicalVolume, seg: Segment, env: Tabl
     }
     return { startSector, lengthSectors, targetType: "striped", args };
   }
+  if (isMirrorSeg(seg) && seg.extentsMoved !== undefined) return pvmoveLine(vg, lv, seg, env, startSector, lengthSectors);
   if (isMirrorSeg(seg)) {
     // POLICY: a leg (or log) on a missing PV is left out of the live table, as
     // dmeventd's "remove" fault policy leaves it out of the kernel mirror; the
@@ -103,6 +104,52 @@ function segmentLine(vg: VolumeGroup, lv: LogicalVolume, seg: Segment, env: Tabl
   // was removed (vgreduce --removemissing --force) maps to the error target, as in lvm2.
   if (seg.type === "error" || seg.type === "zero") return { startSector, lengthSectors, targetType: seg.type, args: [] };
   throw new UnsupportedSegmentError(seg.type, lv.name);
+}
+
+/** lvm2's default mirror region size (activation/mirror_region_size, 2 MiB) in sectors. */
+const DEFAULT_MIRROR_REGION_SECTORS = 4096;
+
+/**
+ * A pvmove segment (lib/mirror/mirrored.c _mirrored_add_target_line): when
+ * wholly moved it is linear on its destination (area 1); the first
+ * unfinished segment of the pvmove LV is a core-log mirror that copies from
+ * area 0 (from scratch at every load: its progress is not kept); every later
+ * one stays linear on its source (area 0), so one segment copies at a time.
+ * The region size is adjusted_mirror_region_size's for the segment.
+ */
+function pvmoveLine(vg: VolumeGroup, lv: LogicalVolume, seg: MirrorSegment, env: TableEnv, startSector: number, lengthSectors: number): TableLine {
+  const E = vg.extentSizeSectors;
+  const linearOn = (a: Area): TableLine => {
+    if (a.kind === "lv") return { startSector, lengthSectors, targetType: "linear", args: [dmName(vg.name, a.lvName), String(a.startLe * E)] };
+    const o = pvOffset(vg, a, env, lv.name);
+    if (!o) return { startSector, lengthSectors, targetType: "error", args: [] };
+    return { startSector, lengthSectors, targetType: "linear", args: [o.dev, String(o.offsetSectors)] };
+  };
+  if (seg.extentsMoved! >= seg.extentCount) return linearOn(seg.mirrors[1]!);
+  const running = lv.segments.find((s) => isMirrorSeg(s) && s.extentsMoved !== undefined && s.extentsMoved < s.extentCount);
+  if (running !== seg) return linearOn(seg.mirrors[0]!);
+  const regionMax = 2 ** Math.min(31, lowestSetBit(seg.extentCount)) * E;
+  const region = seg.regionSizeSectors || Math.min(DEFAULT_MIRROR_REGION_SECTORS, regionMax);
+  const args = ["core", "1", String(region), "2"];
+  for (const a of seg.mirrors.slice(0, 2)) {
+    if (a.kind === "lv") args.push(dmName(vg.name, a.lvName), String(a.startLe * E));
+    else {
+      const o = pvOffset(vg, a, env, lv.name);
+      if (!o) return { startSector, lengthSectors, targetType: "error", args: [] };
+      args.push(o.dev, String(o.offsetSectors));
+    }
+  }
+  return { startSector, lengthSectors, targetType: "mirror", args };
+}
+
+/** ffs(n) - 1: the index of the lowest set bit. */
+function lowestSetBit(n: number): number {
+  let i = 0;
+  while (n > 0 && n % 2 === 0) {
+    n /= 2;
+    i++;
+  }
+  return i;
 }
 
 /**
