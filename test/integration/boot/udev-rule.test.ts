@@ -1,6 +1,6 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { execFileSync, spawnSync } from "node:child_process";
+import { execFileSync, spawn, spawnSync } from "node:child_process";
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, readlinkSync, rmSync, truncateSync, writeFileSync, closeSync, openSync } from "node:fs";
 import { basename, dirname, join, resolve } from "node:path";
 import { REPO_ROOT } from "../../helpers/fixtures.js";
@@ -81,6 +81,34 @@ function udevTest(ruleCopy: string, loop: string, action: "add" | "change"): Ude
   return { props, links, output };
 }
 
+/** `udevadm monitor --kernel` for block devices, once it listens. */
+async function kernelUevents(): Promise<{ waitFor(event: string): Promise<void>; stop(): void }> {
+  const child = spawn("udevadm", ["monitor", "--kernel", "--subsystem-match=block"], { stdio: ["ignore", "pipe", "pipe"] });
+  let out = "";
+  const waiters: Array<() => void> = [];
+  child.stdout.setEncoding("utf8").on("data", (d: string) => {
+    out += d.replace(/ +/g, " ");
+    for (const w of waiters.splice(0)) w();
+  });
+  const until = (pred: () => boolean, what: string): Promise<void> =>
+    new Promise((resolveP, reject) => {
+      // A bound on a hang, not a timing threshold: the event comes at once or never.
+      const timer = setTimeout(() => reject(new Error(`no ${what} from udevadm monitor:\n${out}`)), 30_000);
+      const check = (): void => {
+        if (pred()) {
+          clearTimeout(timer);
+          resolveP();
+        } else waiters.push(check);
+      };
+      check();
+    });
+  await until(() => out.includes("KERNEL - the kernel uevent"), "header");
+  return {
+    waitFor: (event) => until(() => out.includes(event), `"${event}"`),
+    stop: () => child.kill("SIGTERM"),
+  };
+}
+
 function record(lab: Lab): DevicePathRecord {
   const dir = join(lab.dir, "run", "devices");
   const f = readdirSync(dir).find((n) => n.endsWith(".json"));
@@ -90,7 +118,7 @@ function record(lab: Lab): DevicePathRecord {
 
 const devlinks = (r: UdevResult): string[] => (r.props.get("DEVLINKS") ?? "").split(" ").filter((s) => s.length > 0);
 
-test("69-ulvm.rules names an active LV's loop device /dev/VG/LV, tagged for systemd, on add and change, and follows lvrename", { skip }, () => {
+test("69-ulvm.rules names an active LV's loop device /dev/VG/LV, tagged for systemd, on add and change, and follows lvrename", { skip }, async () => {
   const lab = new Lab("ulvm-udev-");
   try {
     lab.addDisk("d1", 64);
@@ -120,8 +148,16 @@ test("69-ulvm.rules names an active LV's loop device /dev/VG/LV, tagged for syst
       assert.equal(resolve(dirname(daemonLink), readlinkSync(daemonLink)), loop);
     }
 
-    // lvrename of the active LV: same loop, same FUSE file; udev names it anew.
-    lab.ok("lvrename", "my-vg", "data-1", "data-2");
+    // lvrename of the active LV: same loop, same FUSE file; the daemon sends
+    // the loop a "change" uevent (seen on the kernel's netlink socket, which
+    // needs no udevd), and udev, rerunning the rule, names it anew.
+    const monitor = await kernelUevents();
+    try {
+      lab.ok("lvrename", "my-vg", "data-1", "data-2");
+      await monitor.waitFor(`change /devices/virtual/block/${basename(loop)} `);
+    } finally {
+      monitor.stop();
+    }
     assert.equal(record(lab).loop, loop);
     const renamed = udevTest(ruleCopy, loop, "change");
     assert.ok(devlinks(renamed).includes("/dev/my-vg/data-2"), renamed.output);
@@ -161,7 +197,7 @@ test("an fstab line naming /dev/VG/LV waits for the device unit named after udev
   const dir = mkdtempSync(join(scratchBase(), "ulvm-fstab-"));
   try {
     const fstab = join(dir, "fstab");
-    // The README's line.
+    // The README's line, with the x-systemd.requires= it suggests.
     writeFileSync(fstab, "/dev/my-vg/data-1  /srv/data  ext4  defaults,x-systemd.requires=ulvm-activate.service  0 2\n");
     const out = join(dir, "out");
     mkdirSync(out);
