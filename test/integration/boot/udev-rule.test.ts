@@ -4,7 +4,7 @@ import { execFileSync, spawn, spawnSync } from "node:child_process";
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, readlinkSync, rmSync, truncateSync, writeFileSync, closeSync, openSync } from "node:fs";
 import { basename, dirname, join, resolve } from "node:path";
 import { REPO_ROOT } from "../../helpers/fixtures.js";
-import { Lab, devicePathUnavailable, which } from "../../helpers/lab.js";
+import { Lab, ULVM_BIN, devicePathUnavailable, which } from "../../helpers/lab.js";
 import { scratchBase } from "../../helpers/scratch.js";
 import type { DevicePathRecord } from "../../../src/daemon/device-path.js";
 
@@ -192,7 +192,7 @@ test("69-ulvm.rules leaves other loop devices alone, even over a file named like
 
 const FSTAB_GENERATOR = ["/usr/lib/systemd/system-generators/systemd-fstab-generator", "/lib/systemd/system-generators/systemd-fstab-generator"].find((g) => existsSync(g));
 
-test("an fstab line naming /dev/VG/LV waits for the device unit named after udev's link", { skip: FSTAB_GENERATOR && which("systemd-escape") ? undefined : "systemd's fstab generator not installed (apt-get install systemd)" }, () => {
+test("an fstab line naming /dev/VG/LV waits for the device unit named after udev's link, after ulvm-activate.service, without an ordering cycle", { skip: FSTAB_GENERATOR && which("systemd-escape") && which("systemd-analyze") ? undefined : "systemd's fstab generator not installed (apt-get install systemd)" }, () => {
   const generator = FSTAB_GENERATOR!;
   const dir = mkdtempSync(join(scratchBase(), "ulvm-fstab-"));
   try {
@@ -211,6 +211,23 @@ test("an fstab line naming /dev/VG/LV waits for the device unit named after udev
     const device = execFileSync("systemd-escape", ["--path", "--suffix=device", "/dev/my-vg/data-1"], { encoding: "utf8" }).trim();
     assert.equal(device, "dev-my\\x2dvg-data\\x2d1.device");
     assert.match(unit, /systemd-fsck@dev-my\\x2dvg-data\\x2d1\.service/);
+
+    // The mount, the daemon and the activation start in one transaction, in
+    // order (systemd-analyze verify refuses an ordering cycle: checked with
+    // the activation ordered after the mount instead of before).
+    const verify = (edit: (t: string) => string): { code: number; stderr: string } => {
+      const units = ["ulvmd.service", "ulvm-activate.service"];
+      for (const u of units) writeFileSync(join(dir, u), edit(readFileSync(join(REPO_ROOT, "systemd", u), "utf8").replaceAll("/usr/local/bin/ulvm", ULVM_BIN)));
+      writeFileSync(join(dir, "srv-data.mount"), unit);
+      const v = spawnSync("systemd-analyze", ["verify", join(dir, "srv-data.mount"), ...units.map((u) => join(dir, u))], { encoding: "utf8" });
+      return { code: v.status ?? 128, stderr: v.stderr ?? "" };
+    };
+    const ok = verify((t) => t);
+    assert.equal(ok.code, 0, ok.stderr);
+    assert.equal(ok.stderr.trim(), "");
+    const cyclic = verify((t) => t.replace(/^Before=local-fs-pre\.target$/m, "After=srv-data.mount"));
+    assert.notEqual(cyclic.code, 0);
+    assert.match(cyclic.stderr, /ordering cycle/);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
