@@ -29,6 +29,7 @@ command -v losetup >/dev/null || need+=(mount)
 command -v jq >/dev/null || need+=(jq)
 command -v promtool >/dev/null || need+=(prometheus)
 command -v chromium >/dev/null || need+=(chromium)
+command -v udevadm >/dev/null || need+=(udev)
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
     echo "setup: installing ${need[*]}" >&2

@@ -1,8 +1,9 @@
 import { ensureDir } from "../config/paths.js";
 import { execFile, spawn } from "node:child_process";
 import { open as openAsync, stat as statAsync } from "node:fs/promises";
-import { constants, existsSync, mkdirSync, readFileSync, readdirSync, readlinkSync, rmSync, rmdirSync, symlinkSync, unlinkSync, writeFileSync, lstatSync } from "node:fs";
-import { basename, dirname, join } from "node:path";
+import { constants, existsSync, mkdirSync, readFileSync, readdirSync, readlinkSync, renameSync, rmSync, rmdirSync, symlinkSync, unlinkSync, writeFileSync, lstatSync } from "node:fs";
+import { writeFile } from "node:fs/promises";
+import { basename, dirname, join, resolve } from "node:path";
 import { BusyError, CommandError } from "../errors/errors.js";
 import { devString } from "../base/dev-number.js";
 import type { Paths } from "../config/paths.js";
@@ -21,6 +22,12 @@ import type { Paths } from "../config/paths.js";
  * Every piece is recorded in $ULVM_RUN_DIR/devices/<name>.json so that a
  * daemon that died (kill -9 included) leaves nothing the next start cannot
  * clean up: stale loop devices are detached, stale FUSE mounts unmounted.
+ *
+ * udev names the loop device too (udev/69-ulvm.rules, so that systemd knows
+ * /dev/VG/LV as a device unit): its helper udev/ulvm-udev-id matches the
+ * loop's backing file, $ULVM_RUN_DIR/fuse/<name>/dev, to a record by
+ * "mountDir" and reads "vg" and "lv" from it. Keep those names and that
+ * layout, and write the record before the loop exists.
  */
 export interface DevicePathRecord {
   name: string;
@@ -51,6 +58,48 @@ function alive(pid: number | undefined): boolean {
   } catch {
     return false;
   }
+}
+
+/**
+ * Does `link` point at `target`, written absolute (as ulvm writes it) or
+ * relative (as udev's 69-ulvm.rules writes /dev/VG/LV)? Path strings only:
+ * following the link could stat a FUSE file, which this process serves.
+ */
+function linkPointsAt(link: string, target: string): boolean {
+  try {
+    return lstatSync(link).isSymbolicLink() && resolve(dirname(link), readlinkSync(link)) === target;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Make `link` point at `target`. A link already there to the same device
+ * (udev's, from udev/69-ulvm.rules) is left alone; anything else is replaced
+ * by rename(), as udev does, so that neither side ever sees the path missing
+ * or fails on the other's link appearing in between.
+ */
+function placeLink(link: string, target: string): void {
+  if (linkPointsAt(link, target)) return;
+  ensureDir(dirname(link), 0o755);
+  const tmp = join(dirname(link), `.#${basename(link)}.ulvm-${process.pid}`);
+  rmSync(tmp, { force: true });
+  symlinkSync(target, tmp);
+  try {
+    renameSync(tmp, link);
+  } catch (e) {
+    rmSync(tmp, { force: true });
+    throw e;
+  }
+}
+
+/**
+ * Ask udev to look at a loop device again (what `udevadm trigger --action=change`
+ * does): 69-ulvm.rules then names it after the LV's current name. Nothing
+ * listens where udev does not run, and that is fine.
+ */
+async function announceChange(loop: string): Promise<void> {
+  await writeFile(join("/sys/block", basename(loop), "uevent"), "change").catch(() => undefined);
 }
 
 export function isRoot(): boolean {
@@ -146,7 +195,12 @@ export class DevicePaths {
 
   private write(rec: DevicePathRecord): void {
     ensureDir(this.stateDir);
-    writeFileSync(this.recordFile(rec.name), JSON.stringify(rec));
+    // Whole or not at all (a temporary file, then rename()): udev's helper
+    // may read the record at any moment, e.g. while the loop is set up.
+    const file = this.recordFile(rec.name);
+    const tmp = `${file}.${process.pid}.tmp`;
+    writeFileSync(tmp, JSON.stringify(rec));
+    renameSync(tmp, file);
   }
 
   /** Is the LV's device path in use (mounted, or held open exclusively)? */
@@ -201,13 +255,7 @@ export class DevicePaths {
       loop = r.stdout.trim();
     }
     const link = this.linkPath(vg, lv);
-    ensureDir(dirname(link), 0o755);
-    try {
-      unlinkSync(link);
-    } catch {
-      /* none */
-    }
-    symlinkSync(loop ?? fuseFile, link);
+    placeLink(link, loop ?? fuseFile);
     const rec: DevicePathRecord = { name, vg, lv, exportName, mountDir, fuseFile, fusePid, loop, link, fuseDev, fuseIno };
     this.write(rec);
     return rec;
@@ -220,9 +268,10 @@ export class DevicePaths {
     if (rec.loop && (await blockDeviceBusy(rec.loop))) {
       if (!opts.force) throw new BusyError(`Logical volume ${opts.lvDisplayName ?? `${rec.vg}/${rec.lv}`} contains a filesystem in use.`);
     }
-    // Only remove the link if it still points at what we made.
+    // Only remove the link if it still points at our device (ours, or udev's
+    // same link: udev drops its own when the loop is detached below anyway).
     try {
-      if (lstatSync(rec.link).isSymbolicLink() && readlinkSync(rec.link) === (rec.loop ?? rec.fuseFile)) unlinkSync(rec.link);
+      if (linkPointsAt(rec.link, rec.loop ?? rec.fuseFile)) unlinkSync(rec.link);
     } catch {
       /* already gone */
     }
@@ -264,21 +313,18 @@ export class DevicePaths {
     const rec = this.read(oldName);
     if (!rec) return undefined;
     const link = this.linkPath(rec.vg, lv);
-    ensureDir(dirname(link), 0o755);
+    placeLink(link, rec.loop ?? rec.fuseFile);
     try {
-      unlinkSync(link);
-    } catch {
-      /* none */
-    }
-    symlinkSync(rec.loop ?? rec.fuseFile, link);
-    try {
-      if (lstatSync(rec.link).isSymbolicLink()) unlinkSync(rec.link);
+      if (link !== rec.link && lstatSync(rec.link).isSymbolicLink()) unlinkSync(rec.link);
     } catch {
       /* gone */
     }
+    // The record keeps mountDir: udev/ulvm-udev-id finds it by that (the
+    // loop's backing file still names the old mount) and reads the new name.
     const moved: DevicePathRecord = { ...rec, name: newName, lv, exportName, link };
     this.write(moved);
     if (newName !== oldName) rmSync(this.recordFile(oldName), { force: true });
+    if (rec.loop) void announceChange(rec.loop);
     return moved;
   }
 
