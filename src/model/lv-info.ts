@@ -139,6 +139,7 @@ export function subLvNames(vg: VolumeGroup, lv: LogicalVolume): string[] {
         }
       for (const a of segAreas(s)) if (a.kind === "lv") push(a.lvName);
       if (isMirrorSeg(s) && s.mirrorLog) push(s.mirrorLog);
+      if (isIntegritySeg(s) && s.metaDev !== undefined) push(s.metaDev);
     }
   };
   const push = (n: string): void => {
