@@ -32,7 +32,7 @@ import { commitLvChange, createPvList, displayLvName, lvEnv, pvListFreeExtents, 
 import { initMirrorLog, zeroLvStart } from "./lv-io.js";
 import { addRaidIntegrity } from "./raid-integrity.js";
 import type { LoadedVg } from "./vg-store.js";
-import type { LogicalVolume } from "../model/types.js";
+import type { LogicalVolume, VolumeGroup } from "../model/types.js";
 import type { IntegrityRequest } from "../model/raid1-integrity.js";
 import { lvActivation } from "./lv-activation.js";
 import type { ToolContext } from "./toolcontext.js";
@@ -717,10 +717,23 @@ async function createWithIntegrity(ctx: ToolContext, loaded: LoadedVg, ed: VgEdi
     await commitLvChange(ctx, loaded);
     throw new CommandError("");
   }
-  // ulvm cannot serve dm-integrity yet: the LV stays inactive with recalculate = 1, the state lvm2
-  // leaves until the first activation initialises the tags (then it clears the flag and recommits).
-  if (!ctx.opts.test && p.activate !== "n")
-    out.warn(`WARNING: ulvm cannot activate raid1 LVs with integrity yet; ${displayLvName(loaded.vg, lv.name)} is left inactive.`);
+  if (ctx.opts.test || p.activate === "n") return; // recalculate = 1 stays until the first activation
+  // The first activation passes `recalculate`, which starts the tags' initialisation; then the flag
+  // is cleared and the VG committed so that later activations do not restart it.
+  try {
+    await lvActivation(ctx).activateNew(ctx, loaded, lv, p.activate);
+  } catch (e) {
+    if (!(e instanceof LvmError)) throw e;
+    if (e.message) out.error(e.message);
+    throw new CommandError("Failed to activate integrity LV to initialize.");
+  }
+  for (const img of imagesOf(loaded.vg, lv)) for (const s of img.segments) if (s.type === "integrity" && !("opaque" in s)) s.recalculate = 0;
+  await commitLvChange(ctx, loaded);
+}
+
+function imagesOf(vg: VolumeGroup, lv: LogicalVolume): LogicalVolume[] {
+  const seg = lv.segments[0];
+  return seg && isRaidSeg(seg) ? seg.raids.flatMap((r) => vg.lvs.filter((l) => l.name === r.image)) : [];
 }
 
 function lvExtentsOf(lv: { segments: Array<{ extentCount: number }> }): number {

@@ -284,7 +284,20 @@ const VALUES: Record<string, Fn> = {
     const s = l.raidIntegritySeg ?? l.integritySeg;
     return s ? num(s.blockSize) : minusOne;
   }, minusOne),
-  integritymismatches: L(() => undefNum),
+  // _integritymismatches_disp: an integrity LV's dm-integrity count; a raid LV's sum over its images
+  // (lv_raid_integrity_total_mismatches); blank when inactive.
+  integritymismatches: L((l) => {
+    if (l.integritySeg) return l.state?.integrity ? num(l.state.integrity.mismatches) : undefNum;
+    if (!l.raidIntegritySeg || !l.raidSeg) return undefNum;
+    let total = 0;
+    for (const r of l.raidSeg.raids) {
+      const img = l.vgv.lvs.find((v) => v.name === r.image);
+      const st = img?.state?.integrity;
+      if (!st) return undefNum;
+      total += st.mismatches;
+    }
+    return num(total);
+  }),
   move_pv: L((l) => str(movePv(l)?.name ?? "")),
   move_pv_uuid: L((l) => {
     const p = movePv(l);
