@@ -30,7 +30,12 @@ export function deviceTree(vg: VolumeGroup, lvName: string, env: TableEnv): Devi
     if (!lv) throw new Error(`LV ${vg.name}/${name} not found`);
     const lines = lvTableLines(vg, lv, env);
     const deps: string[] = [];
-    for (const l of lines) for (const a of l.args) if (byDmName.has(a) && !deps.includes(a)) deps.push(a);
+    for (const l of lines)
+      for (const arg of l.args) {
+        // Devices are plain arguments, or `key:device` options (dm-integrity's meta_device).
+        const a = arg.startsWith("meta_device:") ? arg.slice("meta_device:".length) : arg;
+        if (byDmName.has(a) && !deps.includes(a)) deps.push(a);
+      }
     for (const d of deps) visit(byDmName.get(d)!, depth + 1);
     out.push({ name: dmName(vg.name, lv.name), lvName: lv.name, lines, deps });
   };

@@ -1,4 +1,5 @@
 import type { CommandDef } from "../cli/command-def.js";
+import { refuseRaidIntegrity } from "./integrity-guard.js";
 import type { Args, OptionSpec } from "../cli/args.js";
 import { CommandError, LvmError, UsageError } from "../errors/errors.js";
 import { VgEditor, effectivePolicy, type SpaceSpec } from "../model/allocate-lv.js";
@@ -206,6 +207,7 @@ async function repair(ctx: ToolContext, req: Request, args: Args): Promise<numbe
   if (!lv) throw new CommandError(`Failed to find logical volume "${req.vg}/${req.lv}"`);
   const name = displayLvName(vg, lv.name);
   const seg = mirrorSeg(lv);
+  refuseRaidIntegrity(vg, lv, "repair");
   if (!seg && raidSegOf(lv)) return repairRaid1(ctx, loaded, lv.name, req.pvArgs, args.has("usepolicies"));
   if (!seg) {
     // lvm2's command definition takes only mirror, raid, thin pool and cache LVs for --repair.
@@ -313,6 +315,7 @@ async function splitMirrors(ctx: ToolContext, req: Request, args: Args): Promise
   if (!lv) throw new CommandError(`Failed to find logical volume "${req.vg}/${req.lv}"`);
   const disp = displayLvName(req.vg, req.lv);
   if (!isVisible(lv)) throw new CommandError(`Operation not permitted on hidden LV ${disp}.`);
+  refuseRaidIntegrity(loaded.vg, lv, "split", "Integrity must be removed before splitting.");
   const seg = raidSegOf(lv);
   if (!seg) {
     if (mirrorSeg(lv)) throw new CommandError(`Splitting images of mirror LV ${disp} is not supported by ulvm.`);
@@ -353,6 +356,7 @@ async function replacePvs(ctx: ToolContext, req: Request, replaceArgs: string[])
   const lv = findLv(loaded.vg, req.lv);
   if (!lv) throw new CommandError(`Failed to find logical volume "${req.vg}/${req.lv}"`);
   const name = displayLvName(loaded.vg, lv.name);
+  refuseRaidIntegrity(loaded.vg, lv, "replace PVs of");
   if (!raidSegOf(lv)) {
     throw new CommandError(`Command on LV ${name} does not accept LV type ${lvTypeName(lv)}.\nCommand not permitted on LV ${name}.`);
   }
@@ -496,6 +500,10 @@ export const lvconvert: CommandDef = {
     if (!lvObj) throw new CommandError(`Failed to find logical volume "${vg}/${lv}"`);
     if (!isVisible(lvObj)) throw new CommandError(`Operation not permitted on hidden LV ${displayLvName(vg, lv)}.`);
     raidSplitImageConversion(loaded.vg, lvObj);
+    // lvconvert.c / raid_manip.c: to linear needs integrity removed first; other conversions are lvm2's refusal.
+    if (type === "linear" || mirrors?.n === 0) refuseRaidIntegrity(loaded.vg, lvObj, "convert", "Integrity must be removed before converting raid to linear.");
+    else if (type !== undefined) refuseRaidIntegrity(loaded.vg, lvObj, "convert", "This conversion is not supported for raid with integrity.");
+    else refuseRaidIntegrity(loaded.vg, lvObj, "change the images of");
     if (type === "raid1" && mirrorSeg(lvObj) && mirrors === undefined) {
       if (logArg !== undefined) throw new CommandError("--corelog and --mirrorlog are only compatible with mirror devices");
       return convertMirrorToRaid1(ctx, loaded, lv);

@@ -30,6 +30,10 @@ import {
 } from "./lv-args.js";
 import { commitLvChange, createPvList, displayLvName, lvEnv, pvListFreeExtents, readVgForUpdate, vgPvEntries } from "./lv-common.js";
 import { initMirrorLog, zeroLvStart } from "./lv-io.js";
+import { addRaidIntegrity } from "./raid-integrity.js";
+import type { LoadedVg } from "./vg-store.js";
+import type { LogicalVolume, VolumeGroup } from "../model/types.js";
+import type { IntegrityRequest } from "../model/raid1-integrity.js";
 import { lvActivation } from "./lv-activation.js";
 import type { ToolContext } from "./toolcontext.js";
 
@@ -91,6 +95,9 @@ export const LVCREATE_OPTIONS: OptionSpec[] = [
   { name: "poolmetadatasize", value: true },
   { name: "minrecoveryrate", value: true },
   { name: "maxrecoveryrate", value: true },
+  { name: "raidintegrity", value: true },
+  { name: "raidintegritymode", value: true },
+  { name: "raidintegrityblocksize", value: true },
 ];
 
 /** Value checks run in the order the options appear, as lvm2 parses them. */
@@ -118,6 +125,8 @@ const VALUE_CHECKS: Record<string, (args: Args) => unknown> = {
   setactivationskip: (a) => boolValue(a, "setactivationskip"),
   setautoactivation: (a) => boolValue(a, "setautoactivation"),
   monitor: (a) => boolValue(a, "monitor"),
+  raidintegrity: (a) => boolValue(a, "raidintegrity"),
+  raidintegrityblocksize: (a) => numberValue(a, "raidintegrityblocksize", "unsigned"),
 };
 
 export function checkOptionValues(args: Args, checks: Record<string, (args: Args) => unknown>): void {
@@ -139,6 +148,9 @@ export function checkAcceptedOptions(args: Args, accepted: readonly string[]): v
 }
 
 type Variant = "linear" | "striped" | "mirror" | "raid1";
+
+/** OO_LVCREATE_RAID's integrity options (tools/command-lines.in): only the raid forms accept them. */
+const OO_LVCREATE_RAID_INTEGRITY = ["raidintegrity", "raidintegritymode", "raidintegrityblocksize"];
 
 /** What ulvm creates, named in the refusal of the other raid levels. */
 const SUPPORTED_TYPES = "linear, striped, mirror and raid1";
@@ -172,6 +184,8 @@ interface CreateParams {
   minor: number | undefined;
   activationSkip: boolean | undefined;
   noAutoActivate: boolean;
+  /** --raidintegrity y: what to layer under each raid1 image; undefined = no integrity. */
+  integrity: IntegrityRequest | undefined;
 }
 
 /** _lvcreate_params and the command-definition matching in front of it: all exit-3 checks. */
@@ -213,7 +227,7 @@ function readParams(ctx: ToolContext, args: Args): CreateParams {
   const sizeOpts = ["size", "extents"];
   let accepted: string[];
   if (variant === "mirror") accepted = [...OO_LVCREATE, ...sizeOpts, "type", "mirrors", "mirrorlog", "corelog", "regionsize", "stripes", "stripesize"];
-  else if (variant === "raid1") accepted = [...OO_LVCREATE, ...sizeOpts, "type", "mirrors", "regionsize", "stripes", "stripesize", "minrecoveryrate", "maxrecoveryrate"];
+  else if (variant === "raid1") accepted = [...OO_LVCREATE, ...sizeOpts, "type", "mirrors", "regionsize", "stripes", "stripesize", "minrecoveryrate", "maxrecoveryrate", ...OO_LVCREATE_RAID_INTEGRITY];
   else if (variant === "striped") accepted = [...OO_LVCREATE, ...sizeOpts, "type", "stripes", "stripesize"];
   else accepted = [...OO_LVCREATE, ...sizeOpts, "type"];
   // The linear form accepts --mirrors 0 and --stripes 1 (its "IO" options).
@@ -332,6 +346,17 @@ function readParams(ctx: ToolContext, args: Args): CreateParams {
     if (minRecoveryRate > maxRecoveryRate) throw usage(args, "Minimum recovery rate cannot be higher than maximum.");
   }
 
+  // _read_raid_params: --raidintegrity y and its options (ignored without it, as lvm2 does).
+  let integrity: IntegrityRequest | undefined;
+  if (variant === "raid1" && boolValue(args, "raidintegrity") === true) {
+    const modeArg = args.str("raidintegritymode");
+    let mode: "J" | "B" | undefined;
+    if (modeArg === "bitmap" || modeArg === "B") mode = "B";
+    else if (modeArg === "journal" || modeArg === "J") mode = "J";
+    else if (modeArg !== undefined) throw usage(args, 'Invalid raid integrity mode (use "bitmap" or "journal")');
+    integrity = { mode, blockSize: numberValue(args, "raidintegrityblocksize", "unsigned")?.value, settings: {} };
+  }
+
   // Allocation policy.
   const contiguous = boolValue(args, "contiguous") ?? false;
   let allocArg: string | undefined = contiguous ? "contiguous" : undefined;
@@ -369,6 +394,7 @@ function readParams(ctx: ToolContext, args: Args): CreateParams {
     minor: numberValue(args, "minor", "unsigned")?.value,
     activationSkip: boolValue(args, "setactivationskip"),
     noAutoActivate: boolValue(args, "setautoactivation") === false,
+    integrity,
   };
 }
 
@@ -637,6 +663,11 @@ export const lvcreate: CommandDef = {
     }
 
     await commitLvChange(ctx, loaded);
+    if (p.integrity) {
+      await createWithIntegrity(ctx, loaded, ed, lv, p);
+      out.print(`Logical volume "${lv.name}" created.`);
+      return 0;
+    }
     if (!ctx.opts.test) {
       // _should_wipe_lv / wipe_lv: the first 4 KiB of a new writable LV are zeroed. lvm2 does it
       // through the activated LV; ulvm writes the PVs directly, so it does it before activation,
@@ -665,6 +696,45 @@ export const lvcreate: CommandDef = {
     return 0;
   },
 };
+
+/**
+ * The --raidintegrity tail of lvcreate: the new raid1 LV's start is zeroed
+ * first (lvm2 wipes it later through the integrity devices; ulvm writes the
+ * PVs directly, and the tags are computed at the first activation anyway),
+ * then the integrity layers are added (lv_add_integrity_to_raid).
+ */
+async function createWithIntegrity(ctx: ToolContext, loaded: LoadedVg, ed: VgEditor, lv: LogicalVolume, p: CreateParams): Promise<void> {
+  const out = ctx.out;
+  if (!ctx.opts.test && p.writable && p.zero) await zeroLvStart(loaded, lv);
+  try {
+    await addRaidIntegrity(ctx, loaded, ed, lv, p.integrity!);
+  } catch (e) {
+    if (!(e instanceof LvmError)) throw e;
+    // "Failed to add integrity." then revert_new_lv: the new LV and its sub-LVs go again.
+    if (e.message) out.error(e.message);
+    out.error("Failed to add integrity.");
+    ed.lvRemove(lv);
+    await commitLvChange(ctx, loaded);
+    throw new CommandError("");
+  }
+  if (ctx.opts.test || p.activate === "n") return; // recalculate = 1 stays until the first activation
+  // The first activation passes `recalculate`, which starts the tags' initialisation; then the flag
+  // is cleared and the VG committed so that later activations do not restart it.
+  try {
+    await lvActivation(ctx).activateNew(ctx, loaded, lv, p.activate);
+  } catch (e) {
+    if (!(e instanceof LvmError)) throw e;
+    if (e.message) out.error(e.message);
+    throw new CommandError("Failed to activate integrity LV to initialize.");
+  }
+  for (const img of imagesOf(loaded.vg, lv)) for (const s of img.segments) if (s.type === "integrity" && !("opaque" in s)) s.recalculate = 0;
+  await commitLvChange(ctx, loaded);
+}
+
+function imagesOf(vg: VolumeGroup, lv: LogicalVolume): LogicalVolume[] {
+  const seg = lv.segments[0];
+  return seg && isRaidSeg(seg) ? seg.raids.flatMap((r) => vg.lvs.filter((l) => l.name === r.image)) : [];
+}
 
 function lvExtentsOf(lv: { segments: Array<{ extentCount: number }> }): number {
   let n = 0;

@@ -2,7 +2,7 @@ import type { CommandDef } from "../cli/command-def.js";
 import { CommandError, LvmError } from "../errors/errors.js";
 import { noMatchingSyntax } from "./lv-args.js";
 import { VgEditor } from "../model/allocate-lv.js";
-import { isMirrorImage, isMirrorLog, isRaidImage, isRaidMeta, isVisible } from "../model/lv-info.js";
+import { integrityParentOf, isMirrorImage, isMirrorLog, isRaidImage, isRaidMeta, isVisible } from "../model/lv-info.js";
 import type { LogicalVolume } from "../model/types.js";
 import { checkAcceptedOptions } from "./lvcreate.js";
 import { commitLvChange, displayLvName, lvEnv, readVgForUpdate } from "./lv-common.js";
@@ -132,6 +132,13 @@ async function removeInVg(ctx: ToolContext, vgName: string, all: boolean, names:
     }
     if (isRaidImage(vg, lv) || isRaidMeta(vg, lv)) {
       ctx.out.error(`Can't remove logical volume ${disp} used as RAID device.`);
+      failed = true;
+      continue;
+    }
+    // An integrity layer's _iorig or _imeta: removing it alone would leave the layer pointing at
+    // nothing (lvm2 has no message of its own for this; it goes with its raid1 LV).
+    if (integrityParentOf(vg, lv.name)) {
+      ctx.out.error(`Can't remove logical volume ${disp} used by integrity.`);
       failed = true;
       continue;
     }

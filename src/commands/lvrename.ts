@@ -1,4 +1,5 @@
 import type { CommandDef } from "../cli/command-def.js";
+import { refuseRaidIntegrity } from "./integrity-guard.js";
 import { CommandError, UsageError } from "../errors/errors.js";
 import { VgEditor } from "../model/allocate-lv.js";
 import { isVisible } from "../model/lv-info.js";
@@ -96,6 +97,7 @@ export const lvrename: CommandDef = {
     if (!lv) throw new CommandError(`Existing logical volume "${oldName}" not found in volume group "${vgName}"`);
     if (!isVisible(lv)) throw new CommandError(`Cannot rename internal LV "${lv.name}".`);
     if (lv.status.includes("LOCKED")) throw new CommandError(`Cannot rename locked LV ${lv.name}`);
+    refuseRaidIntegrity(vg, lv, "rename");
     ed.lvRename(lv, newName);
     await commitLvChange(ctx, loaded);
     if (!ctx.opts.test) await lvActivation(ctx).reload(ctx, loaded, newName);

@@ -1,4 +1,5 @@
 import type { CommandDef } from "../cli/command-def.js";
+import { refuseRaidIntegrity } from "./integrity-guard.js";
 import type { Args, OptionSpec } from "../cli/args.js";
 import { AllocationError, CommandError } from "../errors/errors.js";
 import { displaySize, type Sign } from "../base/units.js";
@@ -258,6 +259,7 @@ function makeResize(name: "lvextend" | "lvreduce" | "lvresize", mode: Mode, summ
       const pvhIsVg = !p.pvArgs.length;
 
       // _lvresize_check.
+      refuseRaidIntegrity(vg, lv, mode === "extend" ? "extend" : "resize", mode === "reduce" ? "Cannot reduce LV with integrity." : undefined);
       if (lv.segments.some((s) => "opaque" in s)) throw new CommandError(`Cannot resize ${displayLvName(vg, lv.name)}: segment type ${lv.segments.find((s) => "opaque" in s)!.type} is not supported by ulvm.`);
       if (!isVisible(lv)) throw new CommandError(`Can't resize internal logical volume ${displayLvName(vg, lv.name)}.`);
       if (lv.status.includes("LOCKED")) throw new CommandError(`Can't resize locked logical volume ${displayLvName(vg, lv.name)}.`);

@@ -1,7 +1,7 @@
 import * as os from "node:os";
 import { formatId } from "../base/uuid.js";
 import type { ConfigNode, ConfigScalar, ConfigSection } from "./text/config-tree.js";
-import type { Area, LogicalVolume, Segment, VolumeGroup } from "../model/types.js";
+import type { Area, IntegritySegment, LogicalVolume, Segment, VolumeGroup } from "../model/types.js";
 import { LV_FLAG_ORDER, PV_FLAG_ORDER, VG_FLAG_ORDER, orderFlags } from "./flags.js";
 import { ULVM_VERSION } from "../base/version.js";
 
@@ -236,6 +236,8 @@ function printSegment(f: Formatter, vg: VolumeGroup, n: number, seg: Segment, pv
     });
     f.dec();
     f.out("]");
+  } else if (seg.type === "integrity") {
+    printIntegrity(f, seg);
   } else {
     f.out(`mirror_count = ${seg.mirrors.length}`);
     if (seg.extentsMoved !== undefined) f.outSize(seg.extentsMoved * vg.extentSizeSectors, `extents_moved = ${seg.extentsMoved}`);
@@ -245,6 +247,28 @@ function printSegment(f: Formatter, vg: VolumeGroup, n: number, seg: Segment, pv
   }
   f.dec();
   f.out("}");
+}
+
+/** lib/integrity/integrity.c _integrity_text_export: the keys and their order. */
+function printIntegrity(f: Formatter, seg: IntegritySegment): void {
+  f.out(`origin = "${seg.origin}"`);
+  f.out(`data_sectors = ${seg.dataSectors}`);
+  f.out(`mode = "${seg.mode}"`);
+  f.out(`tag_size = ${seg.tagSize}`);
+  f.out(`block_size = ${seg.blockSize}`);
+  f.out(`internal_hash = "${seg.internalHash}"`);
+  if (seg.metaDev !== undefined) f.out(`meta_dev = "${seg.metaDev}"`);
+  if (seg.recalculate) f.out(`recalculate = ${seg.recalculate}`);
+  const s = seg.settings;
+  if (s.journalSectors !== undefined) f.out(`journal_sectors = ${s.journalSectors}`);
+  if (s.interleaveSectors !== undefined) f.out(`interleave_sectors = ${s.interleaveSectors}`);
+  if (s.bufferSectors !== undefined) f.out(`buffer_sectors = ${s.bufferSectors}`);
+  if (s.journalWatermark !== undefined) f.out(`journal_watermark = ${s.journalWatermark}`);
+  if (s.commitTime !== undefined) f.out(`commit_time = ${s.commitTime}`);
+  // lvm2 tests these two by value, not by their _set flag: a 0 is not written.
+  if (s.bitmapFlushInterval) f.out(`bitmap_flush_interval = ${s.bitmapFlushInterval}`);
+  if (s.sectorsPerBit) f.out(`sectors_per_bit = ${s.sectorsPerBit}`);
+  if (s.allowDiscards !== undefined) f.out(`allow_discards = ${s.allowDiscards}`);
 }
 
 function printLv(f: Formatter, vg: VolumeGroup, lv: LogicalVolume, pvNames: Map<string, string>): void {

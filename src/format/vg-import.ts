@@ -3,7 +3,7 @@ import { formatId, parseId } from "../base/uuid.js";
 import type { ConfigNode, ConfigScalar, ConfigSection, ConfigSetting } from "./text/config-tree.js";
 import { findNode, findSection, findSetting, subsections } from "./text/config-tree.js";
 import { parseConfig } from "./text/parser.js";
-import type { Area, LogicalVolume, PhysicalVolume, RaidImage, Segment, VolumeGroup } from "../model/types.js";
+import type { Area, IntegritySettings, LogicalVolume, PhysicalVolume, RaidImage, Segment, VolumeGroup } from "../model/types.js";
 import { LV_FLAG_WORDS, PV_FLAG_WORDS, VG_FLAG_WORDS, LV_SEGTYPE_FLAG_WORDS } from "./flags.js";
 
 /**
@@ -179,6 +179,7 @@ function readSegment(sec: ConfigSection, lvName: string, pvNames: Map<string, st
     return { ...common, type: "mirror", mirrorLog, regionSizeSectors: regionSize ?? 0, extentsMoved, mirrors };
   }
   if (typeName === "raid1" && typeFlags.length === 0) return readRaid1(sec, lvName, lvNames, common);
+  if (typeName === "integrity" && typeFlags.length === 0) return readIntegrity(sec, lvName, lvNames, common);
   // Unknown to this version: keep the text, collect areas from any list of (name, offset) pairs.
   const raw = sec.children.filter((c) => !COMMON_SEG_KEYS.has(c.name));
   const areas: Area[] = [];
@@ -196,6 +197,46 @@ function readSegment(sec: ConfigSection, lvName: string, pvNames: Map<string, st
   }
   const stripeCount = getInt(sec, "stripe_count") ?? getInt(sec, "device_count") ?? 1;
   return { ...common, type: typeS.value.value, opaque: true, areas, areaExtents: Math.floor(extentCount / Math.max(1, stripeCount)), raw };
+}
+
+/** lib/integrity/integrity.c _integrity_text_import, with its messages (SEG_LOG_ERROR's suffix). */
+function readIntegrity(sec: ConfigSection, lvName: string, lvNames: Set<string>, common: Pick<Segment, "startExtent" | "extentCount" | "tags" | "typeFlags">): Segment {
+  const where = ` segment ${sec.name} of logical volume ${lvName}.`;
+  const originS = findSetting(sec, "origin");
+  if (!originS) fail("origin not specified in" + where, sec);
+  if (originS.value.kind !== "string") fail("origin must be a string in" + where, originS);
+  const origin = originS.value.value;
+  if (!lvNames.has(origin)) fail(`Unknown LV specified for integrity origin ${origin} in` + where, originS);
+  const dataSectors = requireUint(sec, "data_sectors", "integrity data_sectors must be set in" + where, Number.MAX_SAFE_INTEGER);
+  const mode = getStr(sec, "mode");
+  if (mode === undefined) fail("integrity mode must be set in" + where, sec);
+  if (mode.length > 7) fail("integrity mode invalid in" + where, sec);
+  const tagSize = requireUint(sec, "tag_size", "integrity tag_size must be set in" + where);
+  const blockSize = requireUint(sec, "block_size", "integrity block_size invalid in" + where);
+  const internalHash = getStr(sec, "internal_hash");
+  if (internalHash === undefined) fail("integrity internal_hash must be set in" + where, sec);
+  let metaDev: string | undefined;
+  const metaS = findSetting(sec, "meta_dev");
+  if (metaS) {
+    if (metaS.value.kind !== "string") fail("meta_dev must be a string in" + where, metaS);
+    metaDev = metaS.value.value;
+    if (!lvNames.has(metaDev)) fail(`Unknown logical volume ${metaDev} specified for integrity in` + where, metaS);
+  }
+  const recalculate = optUint(sec, "recalculate", "integrity recalculate error in" + where, 0xffffffff) ?? 0;
+  const opt = (key: string, max = 0xffffffff): number | undefined => optUint(sec, key, "Unknown integrity_setting in" + where, max);
+  const settings: IntegritySettings = {};
+  const put = (name: keyof IntegritySettings, v: number | undefined): void => {
+    if (v !== undefined) settings[name] = v;
+  };
+  put("journalSectors", opt("journal_sectors"));
+  put("interleaveSectors", opt("interleave_sectors"));
+  put("bufferSectors", opt("buffer_sectors"));
+  put("journalWatermark", opt("journal_watermark"));
+  put("commitTime", opt("commit_time"));
+  put("bitmapFlushInterval", opt("bitmap_flush_interval"));
+  put("sectorsPerBit", opt("sectors_per_bit", Number.MAX_SAFE_INTEGER));
+  put("allowDiscards", opt("allow_discards"));
+  return { ...common, type: "integrity", origin, dataSectors, mode, tagSize, blockSize, internalHash, metaDev, recalculate, settings };
 }
 
 /** lib/raid/raid.c _raid_text_import for raid1, with its messages. */

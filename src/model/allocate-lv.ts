@@ -1,5 +1,5 @@
 import type { Area, LogicalVolume, MirrorSegment, RaidSegment, Segment, StripedSegment, VolumeGroup } from "./types.js";
-import { isMirrorSeg, isRaidSeg, isStripedSeg, segAreaExtents, segAreas } from "./lv-info.js";
+import { isIntegritySeg, isMirrorSeg, isRaidSeg, isStripedSeg, segAreaExtents, segAreas } from "./lv-info.js";
 import { AllocationError, CommandError, InternalError } from "../errors/errors.js";
 import { validLvName } from "./names.js";
 import {
@@ -492,6 +492,12 @@ export class VgEditor {
             const meta = r.meta !== undefined ? this.idx.get(r.meta) : undefined;
             if (meta) this.lvReduce(meta, lvLeCount(meta));
           }
+        // An integrity segment dropped whole takes its imeta too (lv_remove's "Remove integrity metadata").
+        if (isIntegritySeg(seg) && seg.metaDev !== undefined) {
+          const meta = this.idx.get(seg.metaDev);
+          seg.metaDev = undefined;
+          if (meta) this.lvReduce(meta, lvLeCount(meta));
+        }
         reduction = seg.extentCount;
         this.segmentReduce(seg, reduction);
         lv.segments.splice(i, 1);
@@ -511,7 +517,8 @@ export class VgEditor {
     if (isStripedSeg(seg)) {
       if (reduction % areas.length) throw new CommandError(`Segment extent reduction ${reduction} not divisible by #stripes ${areas.length}`);
       areaReduction = reduction / areas.length;
-    } else if (!isMirrorSeg(seg) && !isRaidSeg(seg) && areas.length > 0) throw new CommandError(`Cannot reduce a ${seg.type} segment.`);
+    } else if (isIntegritySeg(seg) && reduction !== seg.extentCount) throw new CommandError("Cannot reduce LV with integrity.");
+    else if (!isMirrorSeg(seg) && !isRaidSeg(seg) && !isIntegritySeg(seg) && areas.length > 0) throw new CommandError(`Cannot reduce a ${seg.type} segment.`);
     for (const a of areas) {
       if (a.kind !== "lv") continue;
       const sub = this.idx.get(a.lvName);

@@ -1,4 +1,4 @@
-import type { Area, LogicalVolume, MirrorSegment, RaidSegment, Segment, StripedSegment, VolumeGroup } from "./types.js";
+import type { Area, IntegritySegment, LogicalVolume, MirrorSegment, RaidSegment, Segment, StripedSegment, VolumeGroup } from "./types.js";
 
 /**
  * Derived facts about LVs that lvm2 computes on read instead of storing
@@ -30,6 +30,24 @@ export function isRaidSeg(s: Segment): s is RaidSegment {
   return s.type === "raid1" && !("opaque" in s);
 }
 
+export function isIntegritySeg(s: Segment): s is IntegritySegment {
+  return s.type === "integrity" && !("opaque" in s);
+}
+
+/**
+ * The integrity segment that uses `name` as its origin (`_iorig`) or metadata
+ * (`_imeta`) LV, and its LV: lvm2's lv_is_integrity_origin and the
+ * INTEGRITY_METADATA flag it derives on import.
+ */
+export function integrityParentOf(vg: VolumeGroup, name: string): { lv: LogicalVolume; seg: IntegritySegment; meta: boolean } | undefined {
+  for (const lv of vg.lvs)
+    for (const seg of lv.segments) {
+      if (!isIntegritySeg(seg)) continue;
+      if (seg.origin === name || seg.metaDev === name) return { lv, seg, meta: seg.metaDev === name };
+    }
+  return undefined;
+}
+
 /** A raid1 LV (lvm2's lv_is_raid for the one level ulvm models). */
 export function isRaid(lv: LogicalVolume): boolean {
   return lv.segments.some(isRaidSeg);
@@ -43,6 +61,7 @@ export function segAreas(s: Segment): Area[] {
   if ("opaque" in s) return s.areas;
   if (s.type === "striped") return s.stripes;
   if (s.type === "mirror") return s.mirrors;
+  if (s.type === "integrity") return [{ kind: "lv", lvName: s.origin, startLe: 0 }];
   return s.raids.map((r) => ({ kind: "lv", lvName: r.image, startLe: 0 }));
 }
 
@@ -120,6 +139,7 @@ export function subLvNames(vg: VolumeGroup, lv: LogicalVolume): string[] {
         }
       for (const a of segAreas(s)) if (a.kind === "lv") push(a.lvName);
       if (isMirrorSeg(s) && s.mirrorLog) push(s.mirrorLog);
+      if (isIntegritySeg(s) && s.metaDev !== undefined) push(s.metaDev);
     }
   };
   const push = (n: string): void => {

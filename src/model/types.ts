@@ -84,7 +84,47 @@ export interface OpaqueSegment extends SegmentCommon {
   raw: import("../format/text/config-tree.js").ConfigNode[];
 }
 
-export type Segment = StripedSegment | MirrorSegment | RaidSegment | OpaqueSegment;
+/**
+ * lvm2's "integrity" segment type (lib/integrity/integrity.c): a dm-integrity
+ * layer over `origin` (the `_iorig` LV, area 0 at LE 0) with its tags and
+ * journal or bitmap on `metaDev` (the `_imeta` LV). ulvm writes it under raid1
+ * images (`--raidintegrity y`). The INTEGRITY and INTEGRITY_METADATA LV flags
+ * are derived from it, never written.
+ */
+export interface IntegritySegment extends SegmentCommon {
+  type: "integrity";
+  /** The `_iorig` LV holding the data. */
+  origin: string;
+  /** `data_sectors`: the size of the integrity LV (= the origin's) in sectors. */
+  dataSectors: number;
+  /** "J" journal or "B" bitmap (lvm2 allows up to 7 characters on import). */
+  mode: string;
+  /** Bytes per tag (4 for crc32c). */
+  tagSize: number;
+  /** Bytes per checksummed block: 512, 1024, 2048 or 4096. */
+  blockSize: number;
+  internalHash: string;
+  /** The `_imeta` LV; undefined = tags interleaved on the data device (lvm2 never creates that for raid). */
+  metaDev: string | undefined;
+  /** 1 between the commit that adds integrity and its first activation ("recalculate" in the table); 0 = not written. */
+  recalculate: number;
+  /** The optional dm-integrity settings, written only when set, in lvm2's order. */
+  settings: IntegritySettings;
+}
+
+/** Optional keys of an integrity segment (--integritysettings); undefined = not written. */
+export interface IntegritySettings {
+  journalSectors?: number;
+  interleaveSectors?: number;
+  bufferSectors?: number;
+  journalWatermark?: number;
+  commitTime?: number;
+  bitmapFlushInterval?: number;
+  sectorsPerBit?: number;
+  allowDiscards?: number;
+}
+
+export type Segment = StripedSegment | MirrorSegment | RaidSegment | IntegritySegment | OpaqueSegment;
 
 export interface PhysicalVolume {
   /** 32-character id without dashes. */

@@ -49,6 +49,8 @@ export interface LvActivation {
   raid?: RaidDeviceStatus;
   /** dmeventd-style monitoring text for lvdisplay -m ("monitored", "not monitored", ""). */
   monitoring?: string;
+  /** For integrity LVs (raid1 images with --raidintegrity): dm-integrity's status. */
+  integrity?: { mismatches: number; providedDataSectors: number; recalcSector: number | undefined };
 }
 
 export interface ActivationState {

@@ -28,6 +28,8 @@ export function activationFromStatus(lvs: readonly ActiveLvStatus[]): StaticActi
         // The daemon watches every active mirror's events, as dmeventd does.
         s.monitoring = "monitored";
       }
+      const integrity = integrityStatusOf(d.status);
+      if (integrity) s.integrity = integrity;
       if (top && dev) {
         s.major = dev.major;
         s.minor = dev.minor;
@@ -37,6 +39,16 @@ export function activationFromStatus(lvs: readonly ActiveLvStatus[]): StaticActi
     }
   }
   return st;
+}
+
+/** dm-integrity's INFO in a device's status text: `<start> <len> integrity <mismatches> <provided_data_sectors> <recalc_sector|->`. */
+function integrityStatusOf(status: string): LvActivation["integrity"] {
+  for (const line of status.split("\n")) {
+    const w = line.trim().split(/\s+/);
+    if (w[2] !== "integrity" || w.length < 6) continue;
+    return { mismatches: Number(w[3]), providedDataSectors: Number(w[4]), recalcSector: w[5] === "-" ? undefined : Number(w[5]) };
+  }
+  return undefined;
 }
 
 /** The block device behind an LV's device path (nbdfuse + loop), if there is one. */

@@ -73,6 +73,12 @@ const bin = (o: ReportObject, set: boolean, word: string): Value =>
 /** _binary_undef_disp. */
 const binUndef = (o: ReportObject): Value => (o.env.binary ? minusOne : { text: "unknown", sort: NUM_UNDEF });
 
+/** The `_iorig` LV under an integrity LV (lv_is_integrity's seg_lv(first_seg(lv), 0)). */
+function integrityOriginView(l: LvView): LvView | undefined {
+  const seg = l.integritySeg;
+  return seg ? l.vgv.lvs.find((v) => v.name === seg.origin) : undefined;
+}
+
 /** _lvname_disp: hidden LVs in brackets, sorted by the bare name. */
 export function lvNameValue(lvv: LvView): Value {
   return lvv.visible ? str(lvv.name) : str(`[${lvv.name}]`, lvv.name);
@@ -238,9 +244,19 @@ const VALUES: Record<string, Fn> = {
   lv_size: L((l, o) => size(o, l.sizeSectors), (o) => size(o, 0)),
   lv_metadata_size: L(() => undefNum),
   seg_count: L((l) => num(l.segs.length), num(0)),
-  origin: L(() => EMPTY),
-  origin_uuid: L(() => EMPTY),
-  origin_size: L(() => ({ text: "", sort: 0 })),
+  // _origin_disp and friends: ulvm has no snapshots; an integrity LV's origin is its _iorig.
+  origin: L((l) => {
+    const o = integrityOriginView(l);
+    return o ? lvNameValue(o) : EMPTY;
+  }),
+  origin_uuid: L((l) => {
+    const o = integrityOriginView(l);
+    return o ? str(formatId(o.lv.id)) : EMPTY;
+  }),
+  origin_size: L((l, o) => {
+    const v = integrityOriginView(l);
+    return v ? size(o, v.sizeSectors) : { text: "", sort: 0 };
+  }),
   lv_ancestors: L(() => strList([])),
   lv_full_ancestors: L(() => strList([])),
   lv_descendants: L(() => strList([])),
@@ -261,9 +277,29 @@ const VALUES: Record<string, Fn> = {
   raid_write_behind: L((l) => (l.raidSeg?.writeBehind ? num(l.raidSeg.writeBehind) : undefNum)),
   raid_min_recovery_rate: L((l) => (l.raidSeg?.minRecoveryRate ? num(l.raidSeg.minRecoveryRate) : undefNum)),
   raid_max_recovery_rate: L((l) => (l.raidSeg?.maxRecoveryRate ? num(l.raidSeg.maxRecoveryRate) : undefNum)),
-  raidintegritymode: L(() => EMPTY),
-  raidintegrityblocksize: L(() => minusOne, minusOne),
-  integritymismatches: L(() => undefNum),
+  // _raidintegritymode_disp / _raidintegrityblocksize_disp: the raid LV's first image's settings, or the integrity LV's own.
+  raidintegritymode: L((l) => {
+    const mode = (l.raidIntegritySeg ?? l.integritySeg)?.mode[0];
+    return str(mode === "B" ? "bitmap" : mode === "J" ? "journal" : "");
+  }),
+  raidintegrityblocksize: L((l) => {
+    const s = l.raidIntegritySeg ?? l.integritySeg;
+    return s ? num(s.blockSize) : minusOne;
+  }, minusOne),
+  // _integritymismatches_disp: an integrity LV's dm-integrity count; a raid LV's sum over its images
+  // (lv_raid_integrity_total_mismatches); blank when inactive.
+  integritymismatches: L((l) => {
+    if (l.integritySeg) return l.state?.integrity ? num(l.state.integrity.mismatches) : undefNum;
+    if (!l.raidIntegritySeg || !l.raidSeg) return undefNum;
+    let total = 0;
+    for (const r of l.raidSeg.raids) {
+      const img = l.vgv.lvs.find((v) => v.name === r.image);
+      const st = img?.state?.integrity;
+      if (!st) return undefNum;
+      total += st.mismatches;
+    }
+    return num(total);
+  }),
   move_pv: L((l) => str(movePv(l)?.name ?? "")),
   move_pv_uuid: L((l) => {
     const p = movePv(l);

@@ -121,7 +121,9 @@ export function lvAttr(lvv: LvView): string {
   const c: string[] = new Array<string>(10).fill("-");
   const firstType = lvv.firstType;
   if (lvv.isPvmove) c[0] = "p";
-  else if (lvv.raidOf?.meta) c[0] = "e";
+  else if (lvv.raidOf?.meta || lvv.integrityOf?.meta) c[0] = "e";
+  // An _iorig keeps '-': Debian's lvm2 2.03.16 has no case for it (newer lvm2 shows 'i'/'I').
+  else if (lvv.integritySeg) c[0] = "g";
   else if (lvv.isMirror) c[0] = lvv.notSynced ? "M" : "m";
   else if (lvv.raidSeg) c[0] = lvv.notSynced ? "R" : "r";
   else if (firstType?.startsWith("raid")) c[0] = "r";

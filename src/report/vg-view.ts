@@ -1,8 +1,8 @@
 import type { MdaRead } from "../format/pv-read.js";
 import { PV_EXT_USED } from "../format/label.js";
 import type { ScannedDevice } from "../commands/scan.js";
-import { isMirrorSeg, isRaidSeg, raidParentOf, segAreaExtents, segAreas } from "../model/lv-info.js";
-import type { Area, LogicalVolume, MirrorSegment, PhysicalVolume, RaidSegment, Segment, VolumeGroup } from "../model/types.js";
+import { integrityParentOf, isIntegritySeg, isMirrorSeg, isRaidSeg, raidParentOf, segAreaExtents, segAreas } from "../model/lv-info.js";
+import type { Area, IntegritySegment, LogicalVolume, MirrorSegment, PhysicalVolume, RaidSegment, Segment, VolumeGroup } from "../model/types.js";
 import type { ActivationState, LvActivation } from "./activation-state.js";
 
 /**
@@ -199,6 +199,22 @@ export class LvView {
   /** The raid1 LV this LV is an rimage or rmeta of (RAID_IMAGE / RAID_META, derived). */
   get raidOf(): { lv: LogicalVolume; seg: RaidSegment; meta: boolean } | undefined {
     return raidParentOf(this.vgv.vg, this.lv.name);
+  }
+  /** lv_is_integrity: the LV's first segment is an integrity layer (a raid1 image with --raidintegrity). */
+  get integritySeg(): IntegritySegment | undefined {
+    const s = this.lv.segments[0];
+    return s && isIntegritySeg(s) ? s : undefined;
+  }
+  /** The integrity LV this LV is the `_iorig` (meta false) or `_imeta` (meta true) of. */
+  get integrityOf(): { lv: LogicalVolume; seg: IntegritySegment; meta: boolean } | undefined {
+    return integrityParentOf(this.vgv.vg, this.lv.name);
+  }
+  /** lv_get_raid_integrity_settings: a raid LV's first image's integrity segment, if it has one. */
+  get raidIntegritySeg(): IntegritySegment | undefined {
+    const r = this.raidSeg?.raids[0];
+    const img = r ? this.vgv.vg.lvs.find((l) => l.name === r.image) : undefined;
+    const s = img?.segments[0];
+    return s && isIntegritySeg(s) ? s : undefined;
   }
   /** lv_is_raid_type: the raid LV or one of its sub-LVs. */
   get isRaidType(): boolean {

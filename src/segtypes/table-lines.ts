@@ -1,7 +1,7 @@
 import type { TableLine } from "../mapper/table.js";
 import type { Area, LogicalVolume, Segment, VolumeGroup } from "../model/types.js";
-import { findLv, isMirrorSeg, isRaidSeg, isStripedSeg } from "../model/lv-info.js";
-import type { MirrorSegment, RaidSegment } from "../model/types.js";
+import { findLv, isIntegritySeg, isMirrorSeg, isRaidSeg, isStripedSeg } from "../model/lv-info.js";
+import type { IntegritySegment, MirrorSegment, RaidSegment } from "../model/types.js";
 import { dmName } from "./dm-names.js";
 
 /**
@@ -100,6 +100,7 @@ function segmentLine(vg: VolumeGroup, lv: LogicalVolume, seg: Segment, env: Tabl
     return { startSector, lengthSectors, targetType: "mirror", args };
   }
   if (isRaidSeg(seg)) return raidLine(vg, lv, seg, env, startSector, lengthSectors);
+  if (isIntegritySeg(seg)) return { startSector, lengthSectors, targetType: "integrity", args: integrityArgs(vg, seg) };
   // lvm2's virtual segment types: a raid1 image or mirror leg replaced by "error" after its PV
   // was removed (vgreduce --removemissing --force) maps to the error target, as in lvm2.
   if (seg.type === "error" || seg.type === "zero") return { startSector, lengthSectors, targetType: seg.type, args: [] };
@@ -160,6 +161,23 @@ function lowestSetBit(n: number): number {
  * "- -" for a slot whose image is on a missing PV. NOTSYNCED (lvcreate
  * --nosync) loads as nosync, an image flagged REBUILD as "rebuild <slot>".
  */
+/** libdm-deptree.c _integrity_emit_segment_line: fix_padding, block_size and internal_hash always, then the set options. */
+function integrityArgs(vg: VolumeGroup, seg: IntegritySegment): string[] {
+  const st = seg.settings;
+  const opts = ["fix_padding", `block_size:${seg.blockSize}`, `internal_hash:${seg.internalHash}`];
+  if (seg.metaDev !== undefined) opts.push(`meta_device:${dmName(vg.name, seg.metaDev)}`);
+  if (seg.recalculate) opts.push("recalculate");
+  if (st.journalSectors !== undefined) opts.push(`journal_sectors:${st.journalSectors}`);
+  if (st.interleaveSectors !== undefined) opts.push(`interleave_sectors:${st.interleaveSectors}`);
+  if (st.bufferSectors !== undefined) opts.push(`buffer_sectors:${st.bufferSectors}`);
+  if (st.journalWatermark !== undefined) opts.push(`journal_watermark:${st.journalWatermark}`);
+  if (st.commitTime !== undefined) opts.push(`commit_time:${st.commitTime}`);
+  if (st.bitmapFlushInterval !== undefined) opts.push(`bitmap_flush_interval:${st.bitmapFlushInterval}`);
+  if (st.sectorsPerBit !== undefined) opts.push(`sectors_per_bit:${st.sectorsPerBit}`);
+  if (st.allowDiscards) opts.push("allow_discards");
+  return [dmName(vg.name, seg.origin), "0", String(seg.tagSize), seg.mode, String(opts.length), ...opts];
+}
+
 function raidLine(vg: VolumeGroup, lv: LogicalVolume, seg: RaidSegment, env: TableEnv, startSector: number, lengthSectors: number): TableLine {
   const params: string[] = [];
   if (lv.status.includes("NOTSYNCED")) params.push("nosync");

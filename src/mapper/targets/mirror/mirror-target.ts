@@ -17,6 +17,8 @@ import { IoError } from "../../../errors/errors.js";
 import { TableError } from "../../table-error.js";
 import { SECTOR_BYTES } from "../../../base/bytes.js";
 
+/** The errno of a read whose integrity checksum failed (dm-integrity answers -EILSEQ). */
+const CHECKSUM_MISMATCH = "EILSEQ";
 export interface MirrorOptions {
   /** Period of the background cleaner (flush legs, then mark idle regions clean); 0 = only on client flush and suspend. */
   readonly cleanIntervalMs: number;
@@ -354,6 +356,7 @@ export class MirrorTarget implements Target {
       if (leg !== undefined) {
         return leg.dev.read(leg.offsetBytes + sector * SECTOR_BYTES, into).catch((e: unknown) => {
           if (!(e instanceof IoError)) throw e;
+          if (e.errno === CHECKSUM_MISMATCH) return this.readAroundMismatch(leg, sector, into);
           this.failLeg(leg, "read", e);
           return this.readSlow(sector, into);
         });
@@ -410,8 +413,55 @@ export class MirrorTarget implements Target {
         return;
       } catch (e) {
         if (!(e instanceof IoError)) throw e;
+        if (e.errno === CHECKSUM_MISMATCH) return await this.readAroundMismatch(leg, sector, into);
         this.failLeg(leg, "read", e);
       }
+    }
+  }
+
+  /** Reads whose checksum failed on one leg and were served and rewritten from another (md's corrected read errors). */
+  correctedReads = 0;
+  /** Reads whose checksum failed on every leg holding the data: the client got EIO. */
+  uncorrectableReads = 0;
+
+  /**
+   * A leg's integrity layer found a bad checksum (EILSEQ): the leg itself
+   * works, one copy is rotten. As md's fix_read_error does, read the range
+   * from another leg that holds it, write that back over the bad copy (new
+   * data, new tags) and serve it; the leg is not failed. Ordered with the
+   * writes like one (WriteOrder), so a client write to the range is never
+   * overwritten by the older copy. When no leg has a good copy, the client
+   * gets EIO for this request only.
+   */
+  private async readAroundMismatch(bad: MirrorLeg, sector: number, into: Uint8Array): Promise<void> {
+    const endSector = sector + into.length / SECTOR_BYTES;
+    const { ticket, wait } = this.order.enter(sector, endSector);
+    try {
+      if (wait) await wait;
+      const first = this.regions.regionOf(sector);
+      const last = this.regions.regionOf(endSector - 1);
+      const candidates = this.allReadableFromAnyLeg(first, last) ? this.legs.filter((l) => l !== bad && !l.failed) : [];
+      for (const leg of candidates) {
+        try {
+          await leg.dev.read(leg.offsetBytes + sector * SECTOR_BYTES, into);
+        } catch (e) {
+          if (!(e instanceof IoError)) throw e;
+          if (e.errno !== CHECKSUM_MISMATCH) this.failLeg(leg, "read", e);
+          continue;
+        }
+        try {
+          await bad.dev.write(bad.offsetBytes + sector * SECTOR_BYTES, into);
+          this.correctedReads++;
+        } catch (e) {
+          if (!(e instanceof IoError)) throw e;
+          this.failLeg(bad, "write", e);
+        }
+        return;
+      }
+      this.uncorrectableReads++;
+      throw new IoError(`${this.deviceName}: no leg holds a copy of sectors ${sector}..${endSector - 1} that passes its checksum`, "EIO");
+    } finally {
+      this.order.leave(ticket);
     }
   }
 

@@ -1,0 +1,90 @@
+import { statSync, readFileSync } from "node:fs";
+import type { LogicalVolume } from "../model/types.js";
+import type { VgEditor } from "../model/allocate-lv.js";
+import { INTEGRITY_BLOCK_SIZES, createIntegrityMeta, imagesWithoutIntegrity, layerIntegrity, lvPvIds, type IntegrityRequest } from "../model/raid1-integrity.js";
+import { CommandError } from "../errors/errors.js";
+import { commitLvChange, vgPvEntries } from "./lv-common.js";
+import { zeroLvStart } from "./lv-io.js";
+import type { LoadedVg } from "./vg-store.js";
+import type { ToolContext } from "./toolcontext.js";
+
+/**
+ * lv_add_integrity_to_raid for a raid1 LV (lib/metadata/integrity_manip.c):
+ * an `_imeta` per image on the image's PVs, committed and its first 4 KiB
+ * zeroed (dm-integrity formats only an all-zero superblock area); the integrity
+ * block size chosen from the PVs' block sizes; then each image layered over
+ * its `_iorig` and the VG committed with `recalculate = 1`, so that the first
+ * activation initialises the tags.
+ */
+export async function addRaidIntegrity(ctx: ToolContext, loaded: LoadedVg, ed: VgEditor, lv: LogicalVolume, req: IntegrityRequest): Promise<void> {
+  const vg = loaded.vg;
+  const images = imagesWithoutIntegrity(vg, lv);
+  const pvSets = images.map((img) => lvPvIds(vg, img));
+  const blockSize = integrityBlockSize(ctx, loaded, pvSets.flat(), req.blockSize);
+  const all = vgPvEntries(loaded);
+  const metas: LogicalVolume[] = [];
+  try {
+    for (const [i, image] of images.entries()) {
+      const ids = pvSets[i]!;
+      const meta = createIntegrityMeta(ed, image, all.filter((e) => ids.includes(e.pv.pvId)), req.settings.journalSectors ?? 0);
+      metas.push(meta);
+      // lv_create_single commits each new imeta; activate_and_wipe_lv then zeroes its start.
+      await commitLvChange(ctx, loaded);
+      if (!ctx.opts.test) await zeroLvStart(loaded, meta);
+    }
+  } catch (e) {
+    // revert_meta_lvs: the imeta LVs made so far go again.
+    for (const m of metas) ed.lvRemove(m);
+    throw e;
+  }
+  for (const [i, image] of images.entries()) layerIntegrity(ed, image, metas[i]!, { ...req, blockSize });
+  await commitLvChange(ctx, loaded);
+}
+
+/**
+ * _set_integrity_block_size for lvcreate: 4096 on PVs with 4 KiB logical
+ * blocks, or 512-logical/4K-physical ones; else the requested size or 512.
+ * Counted over every PV of every image, as lvm2 does.
+ */
+function integrityBlockSize(ctx: ToolContext, loaded: LoadedVg, pvIds: string[], requested: number | undefined): number {
+  let lbs4k = 0;
+  let lbs512 = 0;
+  let pbs4k = 0;
+  let pbs512 = 0;
+  for (const id of pvIds) {
+    const sizes = deviceBlockSizes(loaded.deviceOf(id)?.entry.real);
+    if (!sizes) continue;
+    if (sizes.logical === 4096) lbs4k++;
+    else if (sizes.logical === 512) lbs512++;
+    if (sizes.physical === 4096) pbs4k++;
+    else if (sizes.physical === 512) pbs512++;
+  }
+  if (lbs4k && lbs512) throw new CommandError("Integrity requires consistent logical block size for LV devices.");
+  if (requested && !(INTEGRITY_BLOCK_SIZES as readonly number[]).includes(requested))
+    throw new CommandError("Invalid integrity block size, possible values are 512, 1024, 2048, 4096");
+  if (lbs4k && requested && requested < 4096) throw new CommandError(`Integrity block size ${requested} not allowed with device logical block size 4096.`);
+  if (lbs4k) return 4096;
+  if (lbs512 && pbs4k && !pbs512) return 4096;
+  if (lbs512) return requested || 512;
+  const bs = requested || 512;
+  ctx.out.print(`Using integrity block size ${bs} with unknown device logical block size.`);
+  return bs;
+}
+
+/** dev_get_direct_block_sizes: a block device's logical and physical block sizes from sysfs; undefined for files. */
+function deviceBlockSizes(path: string | undefined): { logical: number; physical: number } | undefined {
+  if (!path) return undefined;
+  try {
+    const st = statSync(path);
+    if (!st.isBlockDevice()) return undefined;
+    const major = Math.floor(st.rdev / 256) & 0xfff;
+    const minor = (st.rdev & 0xff) | ((st.rdev >> 12) & 0xfff00);
+    const q = `/sys/dev/block/${major}:${minor}/queue`;
+    return {
+      logical: Number(readFileSync(`${q}/logical_block_size`, "utf8").trim()),
+      physical: Number(readFileSync(`${q}/physical_block_size`, "utf8").trim()),
+    };
+  } catch {
+    return undefined;
+  }
+}

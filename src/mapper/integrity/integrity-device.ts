@@ -1,0 +1,248 @@
+import type { BlockDevice, BlockDeviceCaps, ReadOptions, WriteOptions } from "../../blockdev/block-device.js";
+import { IoError } from "../../errors/errors.js";
+import {
+  SB_FLAG_RECALCULATING,
+  SECTOR_BYTES,
+  checkSuperblockAgainst,
+  crc32cTag,
+  decodeSuperblock,
+  encodeSuperblock,
+  formatSuperblock,
+  metaLayout,
+  superblockVersion,
+  tagOffsetBytes,
+  type IntegritySuperblock,
+  type MetaLayout,
+} from "./integrity-format.js";
+import { RangeLock } from "./range-lock.js";
+
+/**
+ * A dm-integrity layer over one raid1 image: data on `data` (the `_iorig`),
+ * superblock and crc32c tags on `meta` (the `_imeta`), in the kernel's format
+ * (integrity-format.ts). Reads verify every block's tag and fail with EILSEQ
+ * on a mismatch (counted, as dm-integrity's number_of_mismatches), so the
+ * raid1 above can read the block from another leg and rewrite it here;
+ * writes store the data, then its tags.
+ *
+ * First increment, not yet crash-consistent: there is no journal (J) and no
+ * persisted dirty bitmap (B) yet, so a crash between a data write and its
+ * tag write can leave a block whose tag does not match. Blocks at or past
+ * recalc_sector while the superblock says RECALCULATING are served
+ * unverified: their tags are not written yet, which is never a mismatch.
+ */
+export class IntegrityMismatchError extends IoError {
+  constructor(
+    readonly deviceName: string,
+    readonly sector: number,
+  ) {
+    super(`${deviceName}: integrity checksum mismatch at sector ${sector}`, "EILSEQ", { sector });
+  }
+}
+
+export interface IntegrityOptions {
+  name: string;
+  data: BlockDevice;
+  meta: BlockDevice;
+  tagSize: number;
+  blockSize: number;
+  mode: "J" | "B";
+  /** The table's `recalculate`: compute the tags of a new (or re-initialised) device in the background. */
+  recalculate: boolean;
+  journalSectors?: number;
+  sectorsPerBit?: number;
+}
+
+/** Blocks per recalculation step (RECALC_SECTORS = 32768 sectors in the kernel; smaller here to interleave with I/O). */
+const RECALC_STEP_BYTES = 1 << 20;
+/** Write the superblock's progress every this many steps (RECALC_WRITE_SUPER). */
+const RECALC_WRITE_SUPER = 16;
+
+export class IntegrityDevice implements BlockDevice {
+  readonly caps: BlockDeviceCaps;
+  readonly sizeBytes: number;
+  /** dm-integrity's number_of_mismatches: reads that found a bad tag. */
+  mismatches = 0;
+  private readonly bs: number;
+  private recalcDone: Promise<void> = Promise.resolve();
+  private stopping = false;
+  /** Reads share, writes and recalculation steps exclude (the kernel's range locks). */
+  private readonly locks = new RangeLock();
+
+  private constructor(
+    private readonly o: IntegrityOptions,
+    private readonly sb: IntegritySuperblock,
+    private readonly layout: MetaLayout,
+  ) {
+    this.name = o.name;
+    this.bs = o.blockSize;
+    this.sizeBytes = sb.providedDataSectors * SECTOR_BYTES;
+    this.caps = { write: o.data.caps.write && o.meta.caps.write, flush: true, fua: o.data.caps.fua && o.meta.caps.fua, trim: false };
+  }
+  readonly name: string;
+
+  /**
+   * dm_integrity_ctr's superblock handling: an all-zero area is formatted
+   * (with RECALCULATING when asked to recalculate); an existing superblock
+   * must match the table; anything else is refused with the reason.
+   */
+  static async open(o: IntegrityOptions): Promise<IntegrityDevice> {
+    const area = new Uint8Array(4096);
+    await o.meta.read(0, area);
+    const got = decodeSuperblock(area);
+    const metaSectors = Math.floor(o.meta.sizeBytes / SECTOR_BYTES);
+    let sb: IntegritySuperblock;
+    if (got.kind === "corrupt") throw new IoError(`${o.name}: integrity superblock on ${o.meta.name}: ${got.reason}`, "EINVAL");
+    if (got.kind === "blank") {
+      const f = formatSuperblock({
+        dataDeviceSectors: Math.floor(o.data.sizeBytes / SECTOR_BYTES),
+        metaDeviceSectors: metaSectors,
+        tagSize: o.tagSize,
+        blockSize: o.blockSize,
+        mode: o.mode,
+        recalculate: o.recalculate,
+        ...(o.journalSectors !== undefined ? { journalSectors: o.journalSectors } : {}),
+        ...(o.sectorsPerBit !== undefined ? { sectorsPerBit: o.sectorsPerBit } : {}),
+      });
+      if ("error" in f) throw new IoError(`${o.name}: cannot format integrity metadata on ${o.meta.name}: ${f.error}`, "EINVAL");
+      sb = f.superblock;
+      await o.meta.write(0, encodeSuperblock(sb), { fua: true });
+    } else {
+      sb = got.superblock;
+      const bad = checkSuperblockAgainst(sb, { tagSize: o.tagSize, blockSize: o.blockSize, metaDev: true });
+      if (bad) throw new IoError(`${o.name}: integrity superblock on ${o.meta.name}: ${bad}`, "EINVAL");
+      if (sb.providedDataSectors * SECTOR_BYTES > o.data.sizeBytes) throw new IoError(`${o.name}: integrity superblock on ${o.meta.name} claims more data than ${o.data.name} holds`, "EINVAL");
+      // `recalculate` on an initialised device restarts nothing; it only starts one not yet finished.
+    }
+    const layout = metaLayout(sb, metaSectors);
+    if (!layout) throw new IoError(`${o.name}: the tag area does not fit on ${o.meta.name}`, "EINVAL");
+    const dev = new IntegrityDevice(o, sb, layout);
+    if (sb.flags & SB_FLAG_RECALCULATING) dev.recalcDone = dev.recalculate();
+    return dev;
+  }
+
+  /** dm-integrity's status: mismatches, provided data sectors, and the recalculation point (undefined when done). */
+  status(): { mismatches: number; providedDataSectors: number; recalcSector: number | undefined } {
+    return {
+      mismatches: this.mismatches,
+      providedDataSectors: this.sb.providedDataSectors,
+      recalcSector: this.sb.flags & SB_FLAG_RECALCULATING ? this.sb.recalcSector : undefined,
+    };
+  }
+
+  /** Resolves when the background recalculation (if any) has finished or stopped. */
+  recalculated(): Promise<void> {
+    return this.recalcDone;
+  }
+
+  private verifiedBelow(): number {
+    return this.sb.flags & SB_FLAG_RECALCULATING ? this.sb.recalcSector * SECTOR_BYTES : this.sizeBytes;
+  }
+
+  async read(offsetBytes: number, into: Uint8Array, opts?: ReadOptions): Promise<void> {
+    const start = offsetBytes - (offsetBytes % this.bs);
+    const end = Math.ceil((offsetBytes + into.length) / this.bs) * this.bs;
+    const aligned = start === offsetBytes && end === offsetBytes + into.length;
+    const buf = aligned ? into : new Uint8Array(end - start);
+    const unlock = await this.locks.acquire(start, end, false);
+    let blocks: number;
+    let tags: Uint8Array;
+    try {
+      const verifyEnd = Math.min(end, this.verifiedBelow());
+      blocks = Math.max(0, (verifyEnd - start) / this.bs);
+      tags = new Uint8Array(blocks * this.o.tagSize);
+      await Promise.all([this.o.data.read(start, buf, opts), blocks ? this.o.meta.read(this.tagAt(start), tags) : undefined]);
+    } finally {
+      unlock();
+    }
+    const tag = new Uint8Array(this.o.tagSize);
+    for (let i = 0; i < blocks; i++) {
+      const off = i * this.bs;
+      const sector = (start + off) / SECTOR_BYTES;
+      crc32cTag(sector, buf.subarray(off, off + this.bs), this.o.tagSize, tag);
+      if (!sameBytes(tag, tags, i * this.o.tagSize)) {
+        this.mismatches++;
+        throw new IntegrityMismatchError(this.name, sector);
+      }
+    }
+    if (!aligned) into.set(buf.subarray(offsetBytes - start, offsetBytes - start + into.length));
+  }
+
+  async write(offsetBytes: number, data: Uint8Array, opts?: WriteOptions): Promise<void> {
+    const start = offsetBytes - (offsetBytes % this.bs);
+    const end = Math.ceil((offsetBytes + data.length) / this.bs) * this.bs;
+    let whole = data;
+    if (start !== offsetBytes || end !== offsetBytes + data.length) {
+      // A partial block: read (and verify) the block around it, then write it whole with its new tag.
+      whole = new Uint8Array(end - start);
+      await this.read(start, whole);
+      whole.set(data, offsetBytes - start);
+    }
+    const unlock = await this.locks.acquire(start, end, true);
+    try {
+      const blocks = (end - start) / this.bs;
+      const tags = new Uint8Array(blocks * this.o.tagSize);
+      for (let i = 0; i < blocks; i++) crc32cTag((start + i * this.bs) / SECTOR_BYTES, whole.subarray(i * this.bs, (i + 1) * this.bs), this.o.tagSize, tags.subarray(i * this.o.tagSize));
+      await this.o.data.write(start, whole, opts);
+      await this.o.meta.write(this.tagAt(start), tags, opts);
+    } finally {
+      unlock();
+    }
+  }
+
+  async flush(): Promise<void> {
+    await Promise.all([this.o.data.flush(), this.o.meta.flush()]);
+  }
+
+  /** Stop the recalculation (its progress is saved in the superblock); the layer does not own data or meta. */
+  async close(): Promise<void> {
+    this.stopping = true;
+    await this.recalcDone;
+  }
+
+  private tagAt(byteOffset: number): number {
+    return tagOffsetBytes(this.layout, this.o.tagSize, byteOffset / this.bs);
+  }
+
+  /**
+   * integrity_recalc: walk from recalc_sector to the end, computing the tags
+   * of whatever the data holds, saving progress in the superblock every few
+   * steps and clearing RECALCULATING at the end. Client writes overlapping
+   * the step in progress wait for it, and the step waits for them.
+   */
+  private async recalculate(): Promise<void> {
+    let steps = 0;
+    while (!this.stopping && this.sb.recalcSector * SECTOR_BYTES < this.sizeBytes) {
+      const start = this.sb.recalcSector * SECTOR_BYTES;
+      const end = Math.min(this.sizeBytes, start + RECALC_STEP_BYTES);
+      const unlock = await this.locks.acquire(start, end, true);
+      try {
+        const buf = new Uint8Array(end - start);
+        await this.o.data.read(start, buf);
+        const blocks = (end - start) / this.bs;
+        const tags = new Uint8Array(blocks * this.o.tagSize);
+        for (let i = 0; i < blocks; i++) crc32cTag((start + i * this.bs) / SECTOR_BYTES, buf.subarray(i * this.bs, (i + 1) * this.bs), this.o.tagSize, tags.subarray(i * this.o.tagSize));
+        await this.o.meta.write(this.tagAt(start), tags);
+        this.sb.recalcSector = end / SECTOR_BYTES;
+      } finally {
+        unlock();
+      }
+      if (++steps % RECALC_WRITE_SUPER === 0) await this.writeSuperblock();
+    }
+    if (this.sb.recalcSector * SECTOR_BYTES >= this.sizeBytes) {
+      this.sb.flags &= ~SB_FLAG_RECALCULATING;
+      this.sb.version = superblockVersion(this.sb.flags, this.o.mode, true);
+    }
+    await this.writeSuperblock();
+  }
+
+  private async writeSuperblock(): Promise<void> {
+    // The tags written so far must be durable before the superblock says they exist.
+    await this.o.meta.flush();
+    await this.o.meta.write(0, encodeSuperblock(this.sb), { fua: true });
+  }
+}
+
+function sameBytes(tag: Uint8Array, tags: Uint8Array, at: number): boolean {
+  for (let i = 0; i < tag.length; i++) if (tag[i] !== tags[at + i]) return false;
+  return true;
+}
