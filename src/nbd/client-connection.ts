@@ -508,7 +508,9 @@ function tlsOptions(uri: NbdUri): tls.ConnectionOptions {
     ...(cert !== undefined ? { cert } : {}),
     ...(key !== undefined ? { key } : {}),
     rejectUnauthorized: uri.tlsVerifyPeer,
-    ...(uri.tlsHostname !== undefined || uri.host !== undefined ? { servername: uri.tlsHostname ?? uri.host! } : {}),
+    // SNI takes names only; an IP address is still checked against the certificate (as `host`).
+    ...(uri.tlsHostname !== undefined || (uri.host !== undefined && net.isIP(uri.host) === 0) ? { servername: uri.tlsHostname ?? uri.host! } : {}),
+    ...(uri.host !== undefined ? { host: uri.host } : {}),
     ...(uri.tlsVerifyPeer ? {} : { checkServerIdentity: () => undefined }),
   };
 }

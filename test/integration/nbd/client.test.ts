@@ -82,8 +82,10 @@ async function stopProcess(child: ChildProcess): Promise<void> {
 
 async function nbdkitOnSocket(t: TestContext, dir: string, file: string, extra: string[] = []): Promise<{ socket: string; child: ChildProcess }> {
   const socket = path.join(dir, `nbdkit-${Math.random().toString(36).slice(2, 8)}.sock`);
-  const child = startProcess(t, "nbdkit", ["-f", "--exit-with-parent", "-U", socket, ...extra, "file", file]);
-  await waitFor(() => fs.existsSync(socket), `nbdkit socket ${socket}`);
+  // nbdkit writes its pid file once it accepts connections (the socket file exists a moment before).
+  const pidFile = `${socket}.pid`;
+  const child = startProcess(t, "nbdkit", ["-f", "--exit-with-parent", "-P", pidFile, "-U", socket, ...extra, "file", file]);
+  await waitFor(() => fs.existsSync(pidFile) && fs.readFileSync(pidFile, "utf8").endsWith("\n"), `nbdkit ready on ${socket}`);
   return { socket, child };
 }
 
@@ -257,7 +259,7 @@ test("reconnection: a read waits for the restarted server and succeeds; the devi
   const reading = dev.read(0, back);
   // The same socket path, served again.
   fs.rmSync(first.socket, { force: true });
-  startProcess(t, "nbdkit", ["-f", "--exit-with-parent", "-U", first.socket, "file", file]);
+  startProcess(t, "nbdkit", ["-f", "--exit-with-parent", "-U", first.socket, "file", file]); // the client retries until it answers
   await reading;
   assert.ok(back.equals(data));
   assert.ok(dev.reconnects >= 1);
