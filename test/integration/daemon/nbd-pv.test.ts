@@ -15,19 +15,21 @@ import { NbdClientDevice } from "../../../src/nbd/client.js";
  */
 const nbdkitMissing = which("nbdkit") ? undefined : "nbdkit not installed";
 
-async function startNbdkit(lab: Lab): Promise<{ child: ChildProcess; uri: string; image: string }> {
+/** nbdkit's file plugin serving every image in remote/ as an export of its own name (dir=). */
+async function startNbdkit(lab: Lab, images: readonly string[]): Promise<{ child: ChildProcess; uri: (image: string) => string; image: (name: string) => string }> {
   const dir = join(lab.dir, "remote");
   mkdirSync(dir);
-  const image = join(dir, "pv.img");
-  writeFileSync(image, "");
-  truncateSync(image, 64 * 1024 * 1024);
-  const socket = join(dir, "nbdkit.sock");
+  for (const name of images) {
+    writeFileSync(join(dir, name), "");
+    truncateSync(join(dir, name), 64 * 1024 * 1024);
+  }
+  const socket = join(lab.dir, "nbdkit.sock");
   // nbdkit writes its pid file once it accepts connections (the socket file exists a moment before).
-  const pidFile = join(dir, "nbdkit.pid");
-  const child = spawn("nbdkit", ["-f", "--exit-with-parent", "-P", pidFile, "-U", socket, "file", image], { stdio: "ignore" });
+  const pidFile = join(lab.dir, "nbdkit.pid");
+  const child = spawn("nbdkit", ["-f", "--exit-with-parent", "-P", pidFile, "-U", socket, "file", `dir=${dir}`], { stdio: "ignore" });
   for (let i = 0; i < 500 && !(existsSync(pidFile) && readFileSync(pidFile, "utf8").endsWith("\n")); i++) await new Promise((r) => setTimeout(r, 10));
   assert.ok(existsSync(pidFile), "nbdkit is listening");
-  return { child, uri: `nbd+unix:///?socket=${socket}`, image };
+  return { child, uri: (name) => `nbd+unix:///${name}?socket=${socket}`, image: (name) => join(dir, name) };
 }
 
 async function stop(child: ChildProcess): Promise<void> {
@@ -41,21 +43,27 @@ test("a VG on an nbd+unix PV: pvcreate, vgcreate, lvcreate, reports show the URI
   const lab = new Lab("ulvm-nbdpv-");
   let server: ChildProcess | undefined;
   try {
-    const remote = await startNbdkit(lab);
+    const remote = await startNbdkit(lab, ["pv1.img", "pv2.img"]);
     server = remote.child;
+    const [uri1, uri2] = [remote.uri("pv1.img"), remote.uri("pv2.img")];
     lab.writeConfig(
-      `devices {\n\tscan = [ "${join(lab.dir, "disks")}", "${remote.uri}" ]\n\tnbd_timeout_s = 10\n}\nactivation {\n\tdevice_path = 0\n}\n`,
+      `devices {\n\tscan = [ "${join(lab.dir, "disks")}", "${uri1}", "${uri2}" ]\n\tnbd_timeout_s = 10\n}\nactivation {\n\tdevice_path = 0\n}\n`,
     );
-    assert.match(lab.ok("pvcreate", remote.uri), /Physical volume "nbd\+unix:\/\/\/\?socket=.*" successfully created/);
-    lab.ok("vgcreate", "vgr", remote.uri);
-    lab.ok("lvcreate", "-L", "8m", "-n", "lv1", "vgr");
+    assert.match(lab.ok("pvcreate", uri1), /Physical volume "nbd\+unix:\/\/\/pv1\.img\?socket=.*" successfully created/);
+    lab.ok("vgcreate", "vgr", uri1);
+    lab.ok("vgextend", "vgr", uri2);
+    lab.ok("lvcreate", "-L", "8m", "-n", "lv1", "vgr", uri1);
+    // A PV list naming the second export with a PE range (the URI's own colons are not the range's).
+    lab.ok("lvcreate", "-an", "-L", "4m", "-n", "lv2", "vgr", `${uri2}:1-1`);
+    const esc = (u: string): string => u.replace(/[?+/.]/g, "\\$&");
+    assert.match(lab.ok("lvs", "--noheadings", "-o", "devices", "vgr/lv2").trim(), new RegExp(`^${esc(uri2)}\\(1\\)$`));
 
     const pvs = lab.ok("pvs", "--noheadings", "-o", "pv_name,vg_name,pe_start", "--units", "b", "--nosuffix");
-    const row = pvs.split("\n").map((l) => l.trim().split(/\s+/)).find((f) => f[1] === "vgr");
+    const row = pvs.split("\n").map((l) => l.trim().split(/\s+/)).find((f) => f[0] === uri1);
     assert.ok(row, pvs);
-    assert.equal(row[0], remote.uri);
+    assert.equal(row[1], "vgr");
     const peStart = Number(row[2]);
-    assert.match(lab.ok("lvs", "--noheadings", "-o", "devices", "vgr/lv1").trim(), new RegExp(`^${remote.uri.replace(/[?+/]/g, "\\$&")}\\(0\\)$`));
+    assert.match(lab.ok("lvs", "--noheadings", "-o", "devices", "vgr/lv1").trim(), new RegExp(`^${esc(uri1)}\\(0\\)$`));
 
     // Through the daemon's NBD export of the LV, with ulvm's own client.
     const data = Buffer.alloc(1024 * 1024);
@@ -71,7 +79,7 @@ test("a VG on an nbd+unix PV: pvcreate, vgcreate, lvcreate, reports show the URI
     }
     lab.ok("vgchange", "-an", "vgr");
     const onRemote = Buffer.alloc(data.length);
-    const fd = openSync(remote.image, "r");
+    const fd = openSync(remote.image("pv1.img"), "r");
     try {
       readSync(fd, onRemote, 0, onRemote.length, peStart + 4096);
     } finally {
@@ -80,7 +88,7 @@ test("a VG on an nbd+unix PV: pvcreate, vgcreate, lvcreate, reports show the URI
     assert.ok(onRemote.equals(data), "the LV's bytes are in the remote image after pe_start");
 
     // --devices names the export alone.
-    assert.match(lab.ok("pvs", "--devices", remote.uri, "--noheadings", "-o", "pv_name,vg_name"), /nbd\+unix:\/\/\/\?socket=\S+\s+vgr/);
+    assert.match(lab.ok("pvs", "--devices", uri2, "--noheadings", "-o", "pv_name,vg_name"), new RegExp(`${esc(uri2)}\\s+vgr`));
   } finally {
     if (server) await stop(server);
     lab.cleanup();
