@@ -6,12 +6,13 @@ import net from "node:net";
 import path from "node:path";
 import { NbdClientDevice } from "../../../src/nbd/client.js";
 import { IoError } from "../../../src/errors/errors.js";
-import { encodeGreeting, encodeInfoExport, encodeOptionReply } from "../../../src/nbd/codec.js";
+import { encodeExportNameReply, encodeGreeting, encodeInfoExport, encodeOptionReply } from "../../../src/nbd/codec.js";
 import {
   NBD_FLAG_FIXED_NEWSTYLE,
   NBD_FLAG_HAS_FLAGS,
   NBD_FLAG_NO_ZEROES,
   NBD_FLAG_SEND_FLUSH,
+  NBD_OPT_EXPORT_NAME,
   NBD_OPT_GO,
   NBD_OPT_STRUCTURED_REPLY,
   NBD_REP_ACK,
@@ -238,6 +239,16 @@ test("TLS with X.509 and peer verification both ways (nbdkit --tls-certificates 
   defer(t, () => dev.close());
   await roundTrip(dev, file, 8192, pattern(MiB, 13));
 
+  // Over TCP the server's name is checked against its certificate: localhost is in it, another tls-hostname is not.
+  const port = await freePort();
+  const pidFile = path.join(dir, "tcp.pid");
+  startProcess(t, "nbdkit", ["-f", "--exit-with-parent", "-P", pidFile, "-i", "127.0.0.1", "-p", String(port), "--tls=require", `--tls-certificates=${certs.server}`, "file", file]);
+  await waitFor(() => fs.existsSync(pidFile) && fs.readFileSync(pidFile, "utf8").endsWith("\n"), "nbdkit on TCP");
+  const tcp = await NbdClientDevice.open(`nbds://localhost:${port}/?tls-certificates=${certs.client}`);
+  defer(t, () => tcp.close());
+  await roundTrip(tcp, file, 0, pattern(4096, 14));
+  await assert.rejects(NbdClientDevice.open(`nbds://localhost:${port}/?tls-certificates=${certs.client}&tls-hostname=other.example`), /TLS handshake/);
+
   // A client that trusts another CA refuses the server.
   const other = path.join(dir, "other");
   fs.mkdirSync(other);
@@ -267,7 +278,7 @@ test("reconnection: a read waits for the restarted server and succeeds; the devi
 
 // ---------------------------------------------------------------- a hostile server
 
-type Misbehaviour = "wrong-magic" | "unknown-handle" | "oversized" | "short-read" | "outside-range" | "stall" | "drop-after-request";
+type Misbehaviour = "none" | "wrong-magic" | "unknown-handle" | "oversized" | "short-read" | "outside-range" | "stall" | "drop-after-request";
 
 interface Hostile {
   readonly socket: string;
@@ -280,7 +291,7 @@ interface Hostile {
  * rule broken on the first request of each connection; later connections are
  * served honestly from a zero-filled 1 MiB export (so a retried read can succeed).
  */
-async function hostileServer(t: TestContext, how: Misbehaviour): Promise<Hostile> {
+async function hostileServer(t: TestContext, how: Misbehaviour, opts: { legacy?: boolean } = {}): Promise<Hostile> {
   const dir = scratch(t);
   const socketPath = path.join(dir, "hostile.sock");
   const seen: number[] = [];
@@ -290,7 +301,7 @@ async function hostileServer(t: TestContext, how: Misbehaviour): Promise<Hostile
     sockets.add(s);
     s.on("close", () => sockets.delete(s));
     s.on("error", () => undefined);
-    const honest = connections++ > 0;
+    const honest = connections++ > 0 || how === "none";
     let buf = Buffer.alloc(0);
     let phase: "flags" | "options" | "transmission" = "flags";
     s.write(encodeGreeting(NBD_FLAG_FIXED_NEWSTYLE | NBD_FLAG_NO_ZEROES));
@@ -307,7 +318,12 @@ async function hostileServer(t: TestContext, how: Misbehaviour): Promise<Hostile
           if (buf.length < 16 + len) return;
           const code = buf.readUInt32BE(8);
           buf = buf.subarray(16 + len);
-          if (code === NBD_OPT_STRUCTURED_REPLY) s.write(encodeOptionReply(code, NBD_REP_ACK));
+          if (opts.legacy && code === NBD_OPT_EXPORT_NAME) {
+            // An old server: no GO, no structured replies; the export is chosen by EXPORT_NAME.
+            s.write(encodeExportNameReply(MiB, NBD_FLAG_HAS_FLAGS | NBD_FLAG_SEND_FLUSH, true));
+            phase = "transmission";
+          } else if (opts.legacy) s.write(encodeOptionReply(code, NBD_REP_ERR_UNSUP));
+          else if (code === NBD_OPT_STRUCTURED_REPLY) s.write(encodeOptionReply(code, NBD_REP_ACK));
           else if (code === NBD_OPT_GO) {
             s.write(encodeInfoExport(code, MiB, NBD_FLAG_HAS_FLAGS | NBD_FLAG_SEND_FLUSH));
             s.write(encodeOptionReply(code, NBD_REP_ACK));
@@ -323,7 +339,8 @@ async function hostileServer(t: TestContext, how: Misbehaviour): Promise<Hostile
           if (buf.length < 28 + payload) return;
           buf = buf.subarray(28 + payload);
           seen.push(type);
-          if (honest) reply(s, type, cookie, offset, length, "honest");
+          if (honest && opts.legacy) s.write(type === NBD_CMD_READ ? Buffer.concat([simple(cookie), Buffer.alloc(length, 0x5a)]) : simple(cookie));
+          else if (honest) reply(s, type, cookie, offset, length, "honest");
           else reply(s, type, cookie, offset, length, how);
         }
       }
@@ -363,6 +380,7 @@ function simple(cookie: bigint, magic = NBD_SIMPLE_REPLY_MAGIC): Buffer {
 function reply(s: net.Socket, type: number, cookie: bigint, offset: number, length: number, how: Misbehaviour | "honest"): void {
   const isRead = type === NBD_CMD_READ;
   switch (how) {
+    case "none":
     case "honest":
       s.write(isRead ? dataChunk(cookie, offset, Buffer.alloc(length, 0x5a)) : simple(cookie));
       return;
@@ -428,4 +446,17 @@ test("a dropped connection: a write in flight fails (its fate is unknown), a rea
   await dev2.read(0, into);
   assert.ok(into.every((b) => b === 0x5a));
   assert.deepEqual(r.seen, [NBD_CMD_READ, NBD_CMD_READ]);
+});
+
+test("a server without NBD_OPT_GO or structured replies: EXPORT_NAME and simple replies", async (t) => {
+  const h = await hostileServer(t, "none", { legacy: true });
+  const dev = await NbdClientDevice.open(`nbd+unix:///?socket=${h.socket}`, { timeoutMs: 10_000 });
+  defer(t, () => dev.close());
+  assert.equal(dev.sizeBytes, MiB);
+  assert.equal(dev.exportInfo.structuredReplies, false);
+  const into = Buffer.alloc(8192);
+  await dev.read(4096, into);
+  assert.ok(into.every((b) => b === 0x5a));
+  await dev.write(0, Buffer.alloc(512, 1));
+  assert.deepEqual(h.seen, [NBD_CMD_READ, NBD_CMD_WRITE]);
 });
