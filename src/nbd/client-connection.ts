@@ -297,6 +297,8 @@ class Handshake {
   /** Bytes that arrived after the last handshake message. */
   private readonly early: Buffer[] = [];
   private inTransmission = false;
+  /** Set while the TLS handshake runs, so that the deadline can end it too. */
+  private abortTls: ((e: Error) => void) | undefined;
   private readonly onData = (chunk: Buffer): void => this.push(chunk);
   private readonly onError = (e: Error): void => this.fail(new IoError(`${this.label}: cannot connect to NBD server: ${e.message}`, errnoOf(e), {}, e));
   private readonly onClose = (): void => this.fail(new IoError(`${this.label}: NBD server closed the connection during the handshake`, "EPIPE"));
@@ -325,6 +327,7 @@ class Handshake {
     this.failed ??= e;
     this.waiter?.reject(e);
     this.waiter = undefined;
+    this.abortTls?.(e);
   }
 
   /** Hand the socket over: stop listening, return what arrived meanwhile. */
@@ -462,10 +465,16 @@ class Handshake {
     this.unlisten();
     const secure = tls.connect({ socket: this.socket, ...tlsOptions(this.uri) });
     await new Promise<void>((resolve, reject) => {
+      this.abortTls = (e) => {
+        secure.destroy();
+        reject(e);
+      };
+      if (this.failed) this.abortTls(this.failed);
       secure.once("secureConnect", () => resolve());
       secure.once("error", (e) => reject(new IoError(`${this.label}: TLS handshake with NBD server failed: ${e.message}`, "EACCES", {}, e)));
       secure.once("close", () => reject(new IoError(`${this.label}: NBD server closed the connection during the TLS handshake`, "EPIPE")));
     });
+    this.abortTls = undefined;
     this.socket = secure;
     this.parser = new ReplyParser();
     this.parser.enterOptions();

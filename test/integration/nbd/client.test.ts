@@ -14,6 +14,7 @@ import {
   NBD_FLAG_SEND_FLUSH,
   NBD_OPT_EXPORT_NAME,
   NBD_OPT_GO,
+  NBD_OPT_STARTTLS,
   NBD_OPT_STRUCTURED_REPLY,
   NBD_REP_ACK,
   NBD_REP_ERR_UNSUP,
@@ -459,4 +460,32 @@ test("a server without NBD_OPT_GO or structured replies: EXPORT_NAME and simple 
   assert.ok(into.every((b) => b === 0x5a));
   await dev.write(0, Buffer.alloc(512, 1));
   assert.deepEqual(h.seen, [NBD_CMD_READ, NBD_CMD_WRITE]);
+});
+
+test("a server that accepts STARTTLS and then says nothing: the handshake deadline ends it with ETIMEDOUT", async (t) => {
+  const dir = scratch(t);
+  const socketPath = path.join(dir, "tls-stall.sock");
+  const sockets = new Set<net.Socket>();
+  const server = net.createServer((s) => {
+    sockets.add(s);
+    s.on("error", () => undefined);
+    s.write(encodeGreeting(NBD_FLAG_FIXED_NEWSTYLE | NBD_FLAG_NO_ZEROES));
+    let buf = Buffer.alloc(0);
+    s.on("data", (c: Buffer) => {
+      buf = Buffer.concat([buf, c]);
+      // client flags (4) + the STARTTLS option header (16): acknowledge, then stall.
+      if (buf.length >= 20 && buf.readUInt32BE(12) === NBD_OPT_STARTTLS) {
+        buf = Buffer.alloc(0);
+        s.write(encodeOptionReply(NBD_OPT_STARTTLS, NBD_REP_ACK));
+      }
+    });
+  });
+  await new Promise<void>((r) => server.listen(socketPath, r));
+  defer(t, async () => {
+    for (const s of sockets) s.destroy();
+    await new Promise((r) => server.close(r));
+  });
+  const psk = path.join(dir, "k.psk");
+  fs.writeFileSync(psk, `u:${"ab".repeat(16)}\n`);
+  await assert.rejects(NbdClientDevice.open(`nbds+unix://u@/?socket=${socketPath}&tls-psk-file=${psk}`, { timeoutMs: 300 }), (e: unknown) => e instanceof IoError && e.errno === "ETIMEDOUT");
 });
