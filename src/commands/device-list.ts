@@ -1,10 +1,11 @@
 import { readdirSync, statSync, lstatSync, realpathSync } from "node:fs";
 import { join, resolve } from "node:path";
+import { isNbdUri, parseNbdUri } from "../nbd/nbd-uri.js";
 
 /**
  * The devices a command may see: devices/scan in ulvm.conf lists directories
  * (each contributes its block devices and regular files, not recursively) and
- * files (a file is itself a device). `--devices` replaces the list.
+ * files (a file is itself a device) and NBD URIs. `--devices` replaces the list.
  */
 export interface DeviceEntry {
   /** The name reports use: as the user gave it, or as found by the scan. */
@@ -15,6 +16,8 @@ export interface DeviceEntry {
 }
 
 function entryFor(name: string): DeviceEntry | undefined {
+  // An NBD export: no path to stat; the scan connects and reads its label like any other.
+  if (isNbdUri(name)) return { name: canonical(name), real: canonical(name), isFile: false };
   try {
     const st = statSync(name);
     if (!st.isFile() && !st.isBlockDevice()) return undefined;
@@ -33,6 +36,10 @@ export function listScanDevices(scan: readonly string[]): DeviceEntry[] {
     out.push(e);
   };
   for (const p of scan) {
+    if (isNbdUri(p)) {
+      add(entryFor(p));
+      continue;
+    }
     let st;
     try {
       st = statSync(p);
@@ -72,6 +79,14 @@ export function listNamedDevices(names: readonly string[]): DeviceEntry[] {
 }
 
 export function canonical(path: string): string {
+  // An NBD URI stands for itself, as written minus any password (nbd-uri.ts).
+  if (isNbdUri(path)) {
+    try {
+      return parseNbdUri(path).display;
+    } catch {
+      return path;
+    }
+  }
   try {
     return realpathSync(path);
   } catch {

@@ -7,6 +7,7 @@ import type { PeRange, PvListEntry } from "../model/allocate-pv-maps.js";
 import { vgFreeRuns } from "../model/allocate-pv-maps.js";
 import type { PhysicalVolume, VolumeGroup } from "../model/types.js";
 import { canonical } from "./device-list.js";
+import { isNbdUri } from "../nbd/nbd-uri.js";
 import type { ToolContext } from "./toolcontext.js";
 import type { LoadedVg } from "./vg-store.js";
 import { validTag } from "./lv-args.js";
@@ -192,7 +193,7 @@ export function createPvList(ctx: ToolContext, loaded: LoadedVg, argv: readonly 
       for (const pv of vg.pvs) if (pv.tags.includes(tag)) addEntry(pv, undefined);
       continue;
     }
-    const colon = arg.indexOf(":");
+    const colon = pvRangeColon(arg, (n) => findPvByName(loaded, n) !== undefined);
     const pvName = colon === -1 ? arg : arg.slice(0, colon);
     const pv = findPvByName(loaded, pvName);
     if (!pv) throw new CommandError(`Physical Volume "${pvName}" not found in Volume Group "${vg.name}".`);
@@ -201,6 +202,20 @@ export function createPvList(ctx: ToolContext, loaded: LoadedVg, argv: readonly 
   }
   if (!out.length) throw new CommandError("No specified PVs have space available.");
   return out;
+}
+
+/**
+ * Where "PV:PE-ranges" splits. A path splits at its first colon, as lvm2
+ * does. An NBD URI has colons of its own (scheme, port, maybe its socket
+ * path), so it splits at the first colon after its scheme that leaves a
+ * known PV before it; with none, the whole argument is the name.
+ */
+function pvRangeColon(arg: string, isPv: (name: string) => boolean): number {
+  if (!isNbdUri(arg)) return arg.indexOf(":");
+  for (let at = arg.indexOf(":", arg.indexOf("://") + 3); at !== -1; at = arg.indexOf(":", at + 1)) {
+    if (isPv(arg.slice(0, at))) return at;
+  }
+  return -1;
 }
 
 /** "vg/lv" as lvm2's display_lvname prints it. */

@@ -1,4 +1,4 @@
-import { openBlockDevice } from "../blockdev/open-device.js";
+import { openBlockDevice } from "./device-open.js";
 import type { BlockDevice } from "../blockdev/block-device.js";
 import { CommandError } from "../errors/errors.js";
 import { findLv, isMirrorSeg, isRaidSeg, isStripedSeg, segAreaExtents } from "../model/lv-info.js";

@@ -1,4 +1,4 @@
-import { openBlockDevice } from "../blockdev/open-device.js";
+import { openBlockDevice } from "./device-open.js";
 import { PV_EXT_USED } from "../format/label.js";
 import { checkMdaHeader, MDA_HEADER_BYTES } from "../format/mda.js";
 import { clearMdaHeader, initMda, writeLabel } from "../format/pv-write.js";

@@ -2,7 +2,7 @@ import type { CommandDef } from "../cli/command-def.js";
 import { CommandError, LvmError, UsageError } from "../errors/errors.js";
 import { existsSync } from "node:fs";
 import { newId } from "../base/uuid.js";
-import { openBlockDevice } from "../blockdev/open-device.js";
+import { openBlockDevice } from "./device-open.js";
 import { PV_EXT_USED, type PvLabelDisk } from "../format/label.js";
 import { writeLabel } from "../format/pv-write.js";
 import type { PhysicalVolume, VolumeGroup } from "../model/types.js";

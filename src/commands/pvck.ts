@@ -10,7 +10,7 @@ function readU64LE(buf: Uint8Array, offset: number): number {
   return v > BigInt(Number.MAX_SAFE_INTEGER) ? Number.POSITIVE_INFINITY : Number(v);
 }
 const big = (buf: Uint8Array, offset: number): string => readU64LEBig(buf, offset).toString();
-import { openBlockDevice } from "../blockdev/open-device.js";
+import { openBlockDevice } from "./device-open.js";
 import type { BlockDevice } from "../blockdev/block-device.js";
 import { FMTT_MAGIC, MDA_HEADER_BYTES, RAW_LOCN_IGNORED } from "../format/mda.js";
 import { parseConfig } from "../format/text/parser.js";

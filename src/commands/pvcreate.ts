@@ -2,7 +2,7 @@ import type { CommandDef } from "../cli/command-def.js";
 import type { Args, OptionSpec } from "../cli/args.js";
 import { UsageError, LvmError, CommandError } from "../errors/errors.js";
 import { newId, parseId } from "../base/uuid.js";
-import { openBlockDevice } from "../blockdev/open-device.js";
+import { openBlockDevice } from "./device-open.js";
 import { computePvLayout } from "../format/pv-layout.js";
 import { DEFAULT_LABEL_SECTOR } from "../format/label.js";
 import { initMda, writeLabel } from "../format/pv-write.js";
@@ -90,7 +90,9 @@ export async function createPv(ctx: ToolContext, devName: string, p: PvCreatePar
   const scan = await ctx.scan();
   const sd = await ctx.findDevice(devName);
   if (!sd) {
-    if (!existsSync(devName)) ctx.out.error(`No device found for ${devName}.`);
+    const unreachable = await ctx.unreachableReason(devName);
+    if (unreachable !== undefined) ctx.out.error(`Cannot use ${devName}: ${unreachable}`);
+    else if (!existsSync(devName)) ctx.out.error(`No device found for ${devName}.`);
     else if (!ctx.isDeviceVisible(devName)) ctx.out.error(`Cannot use ${devName}: device is rejected by filter config (devices/scan in ulvm.conf)`);
     else ctx.out.error(`Cannot use ${devName}: device cannot be read.`);
     return false;

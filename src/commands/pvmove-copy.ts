@@ -1,4 +1,4 @@
-import { openBlockDevice } from "../blockdev/open-device.js";
+import { openDataDevice } from "./device-open.js";
 import { Activator } from "../activate/activator.js";
 import { deviceTree } from "../activate/device-tree.js";
 import { MapperRegistry } from "../mapper/mapper-registry.js";
@@ -24,7 +24,7 @@ export async function copyOffline(ctx: ToolContext, loaded: LoadedVg, pvmoveName
   const rateKib = ctx.config.int("activation/mirror_resync_rate", 0);
   const registry = new MapperRegistry(
     {
-      openDevice: (name) => openBlockDevice(name, { write: true }),
+      openDevice: (name) => openDataDevice(name),
       releaseDevice: (_name, dev) => dev.close(),
     },
     defaultTargetTypes({ mirror: { resyncRateBytesPerSec: Math.max(0, rateKib) * 1024 } }),

@@ -1,6 +1,6 @@
 import type { CommandDef } from "../cli/command-def.js";
 import { UsageError } from "../errors/errors.js";
-import { openBlockDevice } from "../blockdev/open-device.js";
+import { openBlockDevice } from "./device-open.js";
 import { wipeLabels } from "../format/pv-write.js";
 import { exitFor } from "./common.js";
 import { loadVg } from "./vg-store.js";

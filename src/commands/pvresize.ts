@@ -2,7 +2,7 @@ import type { CommandDef } from "../cli/command-def.js";
 import { CommandError, LvmError, UsageError } from "../errors/errors.js";
 import { existsSync } from "node:fs";
 import { displaySize } from "../base/units.js";
-import { openBlockDevice } from "../blockdev/open-device.js";
+import { openBlockDevice } from "./device-open.js";
 import { writeLabel } from "../format/pv-write.js";
 import { PV_MIN_SIZE_SECTORS } from "../format/pv-layout.js";
 import { peMaps } from "../model/extents.js";

@@ -1,4 +1,4 @@
-import { openBlockDevice } from "../blockdev/open-device.js";
+import { openBlockDevice } from "./device-open.js";
 import { readDevice, TextCopies, type DeviceRead, type MdaRead } from "../format/pv-read.js";
 import { parseVgText, type ImportedVg } from "../format/vg-import.js";
 import { LvmError } from "../errors/errors.js";

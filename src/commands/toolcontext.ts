@@ -3,6 +3,8 @@ import type { Paths } from "../config/paths.js";
 import { CommandError, NotFoundError } from "../errors/errors.js";
 import { canonical, type DeviceEntry } from "./device-list.js";
 import { forgetDeviceFile, rememberDeviceFile } from "./device-files.js";
+import { useDeviceConfig } from "./device-open.js";
+import { isNbdUri } from "../nbd/nbd-uri.js";
 import { deviceSource, listDevices, type DeviceSource } from "./device-source.js";
 import { LockManager, vgLockName } from "./lock.js";
 import type { Output } from "./output.js";
@@ -53,6 +55,7 @@ export class ToolContext {
     this.paths = opts.paths;
     this.out = opts.out;
     this.config = config ?? loadConfig(opts.paths);
+    useDeviceConfig(this.config);
     this.locks = new LockManager(opts.paths);
     this.commandLine = opts.argv.join(" ");
   }
@@ -72,13 +75,14 @@ export class ToolContext {
    * because the command line named it, remember it for the next commands.
    */
   rememberDevice(entry: DeviceEntry): void {
-    if (this.opts.test || !entry.isFile || this.deviceSource() !== "system") return;
+    // NBD URIs too: nothing else would find a PV on another host again.
+    if (this.opts.test || !(entry.isFile || isNbdUri(entry.real)) || this.deviceSource() !== "system") return;
     rememberDeviceFile(this.paths, entry.real);
   }
 
   /** The PV label was wiped: the file is no longer worth scanning. */
   forgetDevice(entry: DeviceEntry): void {
-    if (this.opts.test || !entry.isFile || this.deviceSource() !== "system") return;
+    if (this.opts.test || !(entry.isFile || isNbdUri(entry.real)) || this.deviceSource() !== "system") return;
     forgetDeviceFile(this.paths, entry.real);
   }
 
@@ -97,6 +101,19 @@ export class ToolContext {
     const scan = await this.scan();
     const real = canonical(name);
     return scan.byReal(real);
+  }
+
+  /**
+   * Why an NBD export named on the command line could not be read (refused,
+   * no such export, TLS), so the user sees that rather than "not found".
+   * Undefined for paths, which say it with lvm2's own messages.
+   */
+  async unreachableReason(name: string): Promise<string | undefined> {
+    if (!isNbdUri(name)) return undefined;
+    const real = canonical(name);
+    const reason = (await this.scan()).unreadable.find((u) => u.entry.real === real)?.reason;
+    // The client's messages start with the device's name: the caller names it already.
+    return reason !== undefined && reason.startsWith(`${real}: `) ? reason.slice(real.length + 2) : reason;
   }
 
   isDeviceVisible(name: string): boolean {

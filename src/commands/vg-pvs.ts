@@ -1,4 +1,4 @@
-import { openBlockDevice } from "../blockdev/open-device.js";
+import { openBlockDevice } from "./device-open.js";
 import { PV_EXT_USED } from "../format/label.js";
 import { writeLabel } from "../format/pv-write.js";
 import { tailReservedBytes } from "../format/pv-layout.js";

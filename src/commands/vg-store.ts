@@ -1,5 +1,5 @@
 import { formatId } from "../base/uuid.js";
-import { openBlockDevice } from "../blockdev/open-device.js";
+import { openBlockDevice } from "./device-open.js";
 import type { BlockDevice } from "../blockdev/block-device.js";
 import { BAD_MDA_HEADER, BAD_MDA_MAGIC, BAD_MDA_START, checkMdaHeader, EMPTY_LOCN, MDA_HEADER_BYTES, RAW_LOCN_IGNORED, type MdaHeaderDisk } from "../format/mda.js";
 import { PV_EXT_USED } from "../format/label.js";

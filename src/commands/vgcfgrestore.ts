@@ -8,7 +8,7 @@ import { PV_EXT_USED } from "../format/label.js";
 import { BAD_MDA_MAGIC, BAD_MDA_START } from "../format/mda.js";
 import { ctime } from "../format/vg-export.js";
 import { parseVgText, type ImportedVg } from "../format/vg-import.js";
-import { openBlockDevice } from "../blockdev/open-device.js";
+import { openBlockDevice } from "./device-open.js";
 import { writeLabel } from "../format/pv-write.js";
 import { cloneVg } from "../model/clone.js";
 import { vgLockName } from "./lock.js";

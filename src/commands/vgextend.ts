@@ -46,7 +46,9 @@ async function preparePvs(ctx: ToolContext, names: readonly string[], args: Para
   for (const name of names) {
     const sd = await ctx.findDevice(name);
     if (!sd) {
-      if (!existsSync(name)) ctx.out.error(`No device found for ${name}.`);
+      const unreachable = await ctx.unreachableReason(name);
+      if (unreachable !== undefined) ctx.out.error(`Cannot use ${name}: ${unreachable}`);
+      else if (!existsSync(name)) ctx.out.error(`No device found for ${name}.`);
       else ctx.out.error(`Cannot use ${name}: device is rejected by filter config (devices/scan in ulvm.conf)`);
       ok = false;
       continue;

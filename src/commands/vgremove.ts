@@ -5,7 +5,7 @@ import { join } from "node:path";
 import { backupDir } from "../config/paths.js";
 import { isVisible } from "../model/lv-info.js";
 import { cloneVg } from "../model/clone.js";
-import { openBlockDevice } from "../blockdev/open-device.js";
+import { openBlockDevice } from "./device-open.js";
 import { checkMdaHeader, MDA_HEADER_BYTES } from "../format/mda.js";
 import { clearMdaHeader } from "../format/pv-write.js";
 import { daemonStatus } from "./activation.js";

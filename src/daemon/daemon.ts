@@ -2,6 +2,7 @@ import { createServer, type Server, type Socket } from "node:net";
 import { chmodSync, mkdirSync, readFileSync, rmSync, writeFileSync, existsSync, unlinkSync } from "node:fs";
 import { daemonControlSocket, daemonPidFile, nbdSocket, type Paths, ensureDir } from "../config/paths.js";
 import { loadConfig, type Config } from "../config/config.js";
+import { useDeviceConfig } from "../commands/device-open.js";
 import { LvmError, NotFoundError, CommandError, BusyError } from "../errors/errors.js";
 import { MapperRegistry } from "../mapper/mapper-registry.js";
 import { Table } from "../mapper/table.js";
@@ -78,7 +79,10 @@ export class Daemon {
   constructor(readonly paths: Paths, opts: { openPv?: (path: string) => Promise<BlockDevice> } = {}) {
     this.pvPool = new PvPool(opts.openPv);
     // activation/mirror_resync_rate (KiB/s, 0 = as fast as the devices go) throttles every mirror's copying.
-    const rateKib = loadConfig(paths, { required: false }).int("activation/mirror_resync_rate", 0);
+    const startConfig = loadConfig(paths, { required: false });
+    const rateKib = startConfig.int("activation/mirror_resync_rate", 0);
+    // devices/nbd_timeout_s: the deadline of every request to a PV on an NBD server.
+    useDeviceConfig(startConfig);
     this.registry = new MapperRegistry(
       {
         openDevice: (name) => this.pvPool.open(name),

@@ -1,4 +1,5 @@
 import { statSync } from "node:fs";
+import { isNbdUri } from "../nbd/nbd-uri.js";
 import type { MapperEvent } from "../mapper/events.js";
 import type { LoadedVg } from "../commands/vg-store.js";
 import { ToolContext } from "../commands/toolcontext.js";
@@ -144,10 +145,13 @@ export class FailurePolicy {
   }
 
   private async labelProblem(w: WatchedPv): Promise<string | undefined> {
-    try {
-      statSync(w.path);
-    } catch {
-      return `device ${w.path} disappeared`;
+    // An NBD export has no path to stat: the label read below (through the client, within nbd_timeout_s) is the check.
+    if (!isNbdUri(w.path)) {
+      try {
+        statSync(w.path);
+      } catch {
+        return `device ${w.path} disappeared`;
+      }
     }
     const dev = this.daemon.pvPool.get(w.path);
     if (!dev) return undefined;

@@ -1,6 +1,6 @@
 import type { BlockDevice, ExtentLease, ReadOptions, WriteOptions } from "../blockdev/block-device.js";
 import { PassThroughDevice } from "../blockdev/pass-through-device.js";
-import { FileBlockDevice } from "../blockdev/file-block-device.js";
+import { openDataDevice } from "../commands/device-open.js";
 import { IoError } from "../errors/errors.js";
 
 /**
@@ -61,7 +61,8 @@ export class RevocableDevice extends PassThroughDevice {
 }
 
 export class PvPool {
-  constructor(private readonly openInner: (path: string) => Promise<BlockDevice> = (path) => FileBlockDevice.open(path)) {}
+  /** The default opens paths with FileBlockDevice and NBD URIs with the NBD client. */
+  constructor(private readonly openInner: (path: string) => Promise<BlockDevice> = openDataDevice) {}
 
   private readonly devices = new Map<string, { dev: RevocableDevice; refs: number }>();
   private readonly opening = new Map<string, Promise<RevocableDevice>>();

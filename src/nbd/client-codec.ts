@@ -96,7 +96,9 @@ export type ServerMessage =
   | { readonly kind: "exportNameReply"; readonly sizeBytes: bigint; readonly transmissionFlags: number }
   | { readonly kind: "simpleReply"; readonly error: number; readonly cookie: bigint; readonly data: Buffer | null }
   | { readonly kind: "chunk"; readonly flags: number; readonly chunkType: number; readonly cookie: bigint; readonly payload: Buffer }
-  | { readonly kind: "badMagic"; readonly magic: number };
+  | { readonly kind: "badMagic"; readonly magic: number }
+  /** A structured chunk longer than the parser's limit: the stream cannot be trusted after it. */
+  | { readonly kind: "oversized"; readonly cookie: bigint; readonly lengthBytes: number };
 
 /**
  * Client-side push parser. Simple replies carry no length, so the caller
@@ -111,7 +113,20 @@ export class ReplyParser {
   private phase: "greeting" | "options" | "exportName" | "transmission" = "greeting";
   private exportNameBytes = 10;
 
-  constructor(private readonly readLengthOf: (cookie: bigint) => number = () => 0) {}
+  /**
+   * `maxChunkBytes` bounds a structured chunk's payload: a server that
+   * announces more is answered with an "oversized" message at once, rather
+   * than buffered until the bytes arrive (they may never).
+   */
+  constructor(
+    private readonly readLengthOf: (cookie: bigint) => number = () => 0,
+    private readonly maxChunkBytes = Number.POSITIVE_INFINITY,
+  ) {}
+
+  /** Skip the greeting: option haggling starts over after NBD_OPT_STARTTLS. */
+  enterOptions(): void {
+    this.phase = "options";
+  }
 
   enterTransmission(): void {
     this.phase = "transmission";
@@ -135,7 +150,9 @@ export class ReplyParser {
 
   private peek(n: number): Buffer | null {
     if (this.buffered < n) return null;
-    if (this.chunks.length > 1) {
+    // Join only when the first chunk is short: re-joining a growing buffer
+    // on every push would make a large reply cost quadratic copying.
+    if (this.chunks.length > 1 && this.chunks[0]!.length < n) {
       const all = Buffer.concat(this.chunks);
       this.chunks.length = 0;
       this.chunks.push(all);
@@ -208,6 +225,11 @@ export class ReplyParser {
           const hb = this.peek(STRUCTURED_REPLY_HEADER_BYTES);
           if (hb === null) return null;
           const len = hb.readUInt32BE(16);
+          if (len > this.maxChunkBytes) {
+            this.chunks.length = 0;
+            this.buffered = 0;
+            return { kind: "oversized", cookie: hb.readBigUInt64BE(8), lengthBytes: len };
+          }
           const b = this.peek(STRUCTURED_REPLY_HEADER_BYTES + len);
           if (b === null) return null;
           const m: ServerMessage = {
