@@ -9,6 +9,8 @@ import { Config } from "../config/config.js";
 import { askYesNo } from "./prompt.js";
 import { setLvActivationHooks } from "../commands/lv-activation.js";
 import { daemonLvActivation } from "../commands/lv-activation-daemon.js";
+import type { MetadataRepair } from "../commands/metadata-repairs.js";
+import { DaemonClient } from "../daemon/control-client.js";
 
 // Activation is the daemon's: the LV commands reach it through these hooks.
 setLvActivationHooks(daemonLvActivation);
@@ -26,6 +28,11 @@ export interface RunOptions {
   prompt?: (q: string) => Promise<boolean>;
   /** Config already loaded (daemon). */
   config?: Config;
+  /**
+   * Told of each metadata copy the command's commits rewrote. By default the
+   * running daemon is told at the end, which records the event (issue 15).
+   */
+  onMetadataRepaired?: (r: MetadataRepair) => void;
 }
 
 function printError(out: Output, e: unknown, command: string | undefined): number {
@@ -65,6 +72,7 @@ export async function runCommand(argv: readonly string[], opts: RunOptions = {})
   }
   const cmdName = argv[0]!;
   let ctx: ToolContext | undefined;
+  const repairs: MetadataRepair[] = [];
   try {
     const def: CommandDef = await entry.load();
     const parsed = parseArgs(cmdName, argv.slice(1), [...COMMON_OPTIONS, ...def.options]);
@@ -89,6 +97,7 @@ export async function runCommand(argv: readonly string[], opts: RunOptions = {})
         prompt: opts.prompt ?? ((q) => askYesNo(q, out)),
         verbose: args.count("verbose"),
         test: args.has("test"),
+        onMetadataRepaired: opts.onMetadataRepaired ?? ((r) => repairs.push(r)),
       },
       config,
     );
@@ -98,7 +107,23 @@ export async function runCommand(argv: readonly string[], opts: RunOptions = {})
     return printError(out, e, cmdName);
   } finally {
     if (ctx) await ctx.close().catch(() => undefined);
+    if (repairs.length > 0 && ctx) await tellDaemonOfRepairs(ctx.paths, repairs);
     if (out instanceof StdOutput) out.flush();
+  }
+}
+
+/**
+ * Metadata copies this command rewrote become events in the daemon's log
+ * (with its hooks). Without a daemon there is no event log to add to: the
+ * command's own warnings are then the only record, as with lvm2.
+ */
+async function tellDaemonOfRepairs(paths: Paths, repairs: readonly MetadataRepair[]): Promise<void> {
+  const c = await DaemonClient.tryConnect(paths).catch(() => undefined);
+  if (!c) return;
+  try {
+    for (const r of repairs) await c.request({ op: "metadata-repaired", vg: r.vg, pv: r.pv, what: r.what }).catch(() => undefined);
+  } finally {
+    c.close();
   }
 }
 

@@ -1,4 +1,5 @@
 import { Config, loadConfig } from "../config/config.js";
+import { metadataRepairOf, type MetadataRepair } from "./metadata-repairs.js";
 import type { Paths } from "../config/paths.js";
 import { CommandError, NotFoundError } from "../errors/errors.js";
 import { canonical, type DeviceEntry } from "./device-list.js";
@@ -38,6 +39,8 @@ export interface ToolOptions {
   verbose?: number;
   /** -t / --test: run without writing. */
   test?: boolean;
+  /** Told of each metadata copy a commit rewrote (the daemon records them as events). */
+  onMetadataRepaired?: (r: MetadataRepair) => void;
 }
 
 export class ToolContext {
@@ -153,7 +156,13 @@ export class ToolContext {
       const d = loaded.deviceOf(pv.id);
       if (d) this.rememberDevice(d.entry);
     }
-    const text = await commitVg(loaded, { commandLine: this.commandLine, onWarning: (l) => this.out.warn(l) });
+    const vgName = loaded.vg.name;
+    const onWarning = (l: string): void => {
+      this.out.warn(l);
+      const repair = this.opts.onMetadataRepaired && metadataRepairOf(vgName, l);
+      if (repair) this.opts.onMetadataRepaired!(repair);
+    };
+    const text = await commitVg(loaded, { commandLine: this.commandLine, onWarning });
     // The next command reads back exactly this text: leave it its parse (see parse-cache.ts).
     this.parseCache().putWritten(text, loaded.vg);
     await writeBackup(this, loaded.vg);

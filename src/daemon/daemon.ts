@@ -22,6 +22,7 @@ import type { VolumeGroup } from "../model/types.js";
 import { dmName } from "../segtypes/dm-names.js";
 import { MissingDeviceError, UnsupportedSegmentError } from "../segtypes/table-lines.js";
 import { PvPool } from "./pv-pool.js";
+import type { MetadataRepair } from "../commands/metadata-repairs.js";
 import { DevicePaths, type DevicePathRecord } from "./device-path.js";
 import type { ActivationMode, ActiveLvStatus, ControlReply, ControlRequest, MappedDeviceStatus } from "./protocol.js";
 import { FailurePolicy } from "./failure-policy.js";
@@ -104,6 +105,11 @@ export class Daemon {
   /** Record an event (a no-op before start()); never throws, never waits for hooks or mail. */
   emit(input: EventInput): void {
     this.events?.emit(input);
+  }
+
+  /** A metadata copy rewritten by a commit: the daemon's own (`by` "the daemon") or a command's. */
+  recordMetadataRepair(r: MetadataRepair, by: string): void {
+    this.emit({ name: "metadata-repaired", vg: r.vg, pv: r.pv, details: { what: r.what, by }, message: `${r.what} on ${r.pv} (by ${by})` });
   }
 
   private watchedLv(a: ActiveLv): WatchedLv {
@@ -231,6 +237,9 @@ export class Daemon {
           return { id: req.id, ok: true, ...(await this.perVg(req.vg, () => this.message(req.vg, req.lv, req.message))) };
         case "wait-sync":
           return { id: req.id, ok: true, ...(await this.waitSync(req.vg, req.lv, req.afterEvent)) };
+        case "metadata-repaired":
+          this.recordMetadataRepair({ vg: req.vg, pv: req.pv, what: req.what }, "a command");
+          return { id: req.id, ok: true };
         case "shutdown":
           setImmediate(() => void this.stop().then(() => process.exit(0)));
           return { id: req.id, ok: true };

@@ -198,7 +198,10 @@ export class FailurePolicy {
   }
 
   private async record(vg: string, pvId: string): Promise<void> {
-    const ctx = new ToolContext({ paths: this.daemon.paths, out: new MemoryOutput(), argv: ["ulvmd", "--record-failure", vg, formatId(pvId)] }, this.daemon.config());
+    const ctx = new ToolContext(
+      { paths: this.daemon.paths, out: new MemoryOutput(), argv: ["ulvmd", "--record-failure", vg, formatId(pvId)], onMetadataRepaired: (r) => this.daemon.recordMetadataRepair(r, "the daemon") },
+      this.daemon.config(),
+    );
     try {
       await ctx.locks.acquire(vgLockName(vg));
       const loaded = await ctx.readVg(vg, { lock: false, quietWarnings: true });
@@ -208,15 +211,7 @@ export class FailurePolicy {
       await ctx.commit(loaded);
       this.daemon.log(`recorded PV ${formatId(pvId)} as MISSING in VG ${vg} (seqno ${loaded.vg.seqno})`);
     } finally {
-      this.reportMetadataRepairs(vg, (ctx.out as MemoryOutput).stderr);
       await ctx.close();
-    }
-  }
-
-  /** lvm2's words for the metadata copies a commit rewrote (vg-store.ts): each is a metadata-repaired event. */
-  private reportMetadataRepairs(vg: string, warnings: string): void {
-    for (const m of warnings.matchAll(/WARNING: (repairing bad metadata \S+ in mda\d+ at \d+|updating old metadata to \d+|updating PV header) on (\S+?)(?: for VG \S+?)?\.$/gm)) {
-      this.daemon.emit({ name: "metadata-repaired", vg, pv: m[2]!, details: { what: m[1]! }, message: `${m[1]!} on ${m[2]!} (written by the daemon's commit)` });
     }
   }
 
@@ -292,14 +287,18 @@ export class FailurePolicy {
     this.daemon.syncWatcher.expectRecovery(a.exportName);
     let code: number;
     try {
-      code = await runCommand(["lvconvert", "--repair", "--use-policies", "-b", `${vg}/${lv}`], { out, paths: this.daemon.paths, config: this.daemon.config() });
+      code = await runCommand(["lvconvert", "--repair", "--use-policies", "-b", `${vg}/${lv}`], {
+        out,
+        paths: this.daemon.paths,
+        config: this.daemon.config(),
+        onMetadataRepaired: (r) => this.daemon.recordMetadataRepair(r, "the daemon's repair"),
+      });
     } catch (e) {
       out.error((e as Error).message);
       code = 5;
     }
     const text = (out.stdout + out.stderr).trim().replace(/\n\s*/g, "; ");
     this.daemon.log(`lvconvert --repair --use-policies ${vg}/${lv}: exit ${code}${text ? `: ${text}` : ""}`);
-    this.reportMetadataRepairs(vg, out.stderr);
     const noSpace = /[Ii]nsufficient|Failed to replace/.test(text);
     if (noSpace) this.daemon.emit({ name: "no-spare", vg, lv, details: { output: text }, message: "no free space to replace the failed legs" });
     if (code !== 0 || noSpace) {

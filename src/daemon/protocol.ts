@@ -17,7 +17,9 @@ export type ControlRequest =
   | { id: number; op: "wait-sync"; vg: string; lv: string; afterEvent?: number }
   /** `dmsetup message <lv> 0 <message>` to the LV's own target (raid1: check, repair, idle, frozen). */
   | { id: number; op: "message"; vg: string; lv: string; message: string }
-  | { id: number; op: "shutdown" };
+  | { id: number; op: "shutdown" }
+  /** A command rewrote a metadata copy (the daemon records the event). */
+  | { id: number; op: "metadata-repaired"; vg: string; pv: string; what: string };
 
 export interface MappedDeviceStatus {
   name: string;

@@ -1,7 +1,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
-import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { chmodSync, closeSync, existsSync, mkdirSync, openSync, readFileSync, readSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { Lab, ULVM_BIN } from "../../helpers/lab.js";
 import { pwrite } from "../../helpers/raid1.js";
@@ -205,6 +205,38 @@ test("mail through sendmail once per LV and event, not again after a restart wit
       f.kill("SIGINT");
     }
     assert.equal(await exited, 0);
+  } finally {
+    l.cleanup();
+  }
+});
+
+test("metadata-repaired: a command's commit that rewrites an old metadata copy tells the running daemon, which records the event", { timeout: 120_000 }, async () => {
+  const l = new Lab("ulvm-ev-mda-");
+  try {
+    const d0 = l.addDisk("d0", 16);
+    const d1 = l.addDisk("d1", 16);
+    l.writeConfig(`devices {\n\tscan = [ "${l.dir}/disks" ]\n}\nactivation {\n\tdevice_path = 0\n}\n`);
+    l.ok("pvcreate", d0, d1);
+    l.ok("vgcreate", "vg", d0, d1);
+    l.ok("lvcreate", "-L", "4M", "-n", "lv", "vg"); // active: the daemon runs
+    // d1's metadata area goes back one commit: an older copy, as after an interrupted write.
+    const MDA = 4096;
+    const old = Buffer.alloc(MIB - MDA);
+    const fd = openSync(d1, "r");
+    readSync(fd, old, 0, old.length, MDA);
+    closeSync(fd);
+    l.ok("vgchange", "--addtag", "newer", "vg");
+    pwrite(d1, MDA, old);
+    const w = l.ulvm("vgchange", "--deltag", "newer", "vg");
+    assert.equal(w.code, 0, w.stderr);
+    assert.match(w.stderr, /WARNING: updating old metadata to \d+ on \S+d1 for VG vg\./);
+    await until("a metadata-repaired event", () => events(l).some((e) => e.name === "metadata-repaired"), () => names(l));
+    const e = events(l).find((x) => x.name === "metadata-repaired")!;
+    assert.equal(e.vg, "vg");
+    assert.equal(e.pv, d1);
+    assert.equal(e.severity, "warning");
+    assert.equal(e.details.by, "a command");
+    assert.match(String(e.details.what), /^updating old metadata to \d+$/);
   } finally {
     l.cleanup();
   }
