@@ -71,8 +71,15 @@ export class Lab {
     this.writeConfig(`devices {\n\tscan = [ "${join(this.dir, "disks")}" ]\n}\n`);
   }
 
+  /**
+   * ULVM_TEST_DEVICE_PATH_SERVER=fuse|nbdfuse runs every lab's device paths
+   * on that server (unless its config names one): the device-path tests run
+   * both ways without a copy of each (sections of the same name merge).
+   */
   writeConfig(text: string): void {
-    writeFileSync(join(this.dir, "etc", "ulvm.conf"), text);
+    const server = process.env.ULVM_TEST_DEVICE_PATH_SERVER;
+    const extra = server && !text.includes("device_path_server") ? `activation {\n\tdevice_path_server = "${server}"\n}\n` : "";
+    writeFileSync(join(this.dir, "etc", "ulvm.conf"), text + extra);
   }
 
   /** Create a sparse image file disks/NAME of the given size. */
