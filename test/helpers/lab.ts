@@ -223,8 +223,9 @@ function recordedFuseFiles(devicesDir: string): Set<string> {
   }
   for (const f of files) {
     try {
-      const rec = JSON.parse(readFileSync(join(devicesDir, f), "utf8")) as { fuseDev?: string; fuseIno?: number };
+      const rec = JSON.parse(readFileSync(join(devicesDir, f), "utf8")) as { fuseDev?: string; fuseIno?: number; loop?: string };
       if (rec.fuseDev && rec.fuseIno !== undefined) ids.add(`${rec.fuseDev} ${rec.fuseIno}`);
+      if (rec.loop) ids.add(`loop ${rec.loop}`);
     } catch {
       /* half-written record */
     }
