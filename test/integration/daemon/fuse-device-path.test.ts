@@ -58,6 +58,7 @@ test("fuse server: mkfs.ext4, mount, write, lvchange -an refused while mounted, 
     assert.equal(rec.fusePid, undefined, "no helper process");
     assert.deepEqual(fuseMounts(lab.dir), [rec.mountDir]);
     assert.equal(lab.run("pgrep", ["-f", `nbdfuse.*${lab.dir}`]).code, 1, "no nbdfuse");
+    assert.equal(lab.run("losetup", ["-n", "-O", "DIO", rec.loop!]).stdout.trim(), "1", "the loop does direct I/O to the FUSE file");
 
     assert.equal(lab.run("mkfs.ext4", ["-q", dev]).code, 0);
     const mnt = join(lab.dir, "mnt");
