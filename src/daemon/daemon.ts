@@ -54,8 +54,8 @@ export interface ActiveLv {
 }
 
 const DEVICE_PATH_EXPORT_PREFIX = "#dev/";
-/** See the README (Device paths): nbdfuse until the daemon's own FUSE server passes the device-path tests. */
-const DEFAULT_DEVICE_PATH_SERVER: DevicePathServer = "nbdfuse";
+/** The daemon's own FUSE server: no NBD round trip per request (README, "Device paths"); nbdfuse stays the fallback. */
+const DEFAULT_DEVICE_PATH_SERVER: DevicePathServer = "fuse";
 
 export class Daemon {
   readonly registry: MapperRegistry;

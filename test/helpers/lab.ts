@@ -261,9 +261,10 @@ function releaseLabsOnExit(): void {
   }
 }
 
-/** Why FUSE device paths (nbdfuse + loop) cannot be used here, or undefined. */
+/** Why FUSE device paths (a loop over a FUSE file) cannot be used here, or undefined. */
 export function devicePathUnavailable(): string | undefined {
-  if (!which("nbdfuse")) return "nbdfuse not installed (apt-get install libnbd-bin)";
+  // nbdfuse serves device paths only when a lab asks for it; the daemon's own FUSE server needs none.
+  if (process.env.ULVM_TEST_DEVICE_PATH_SERVER === "nbdfuse" && !which("nbdfuse")) return "nbdfuse not installed (apt-get install libnbd-bin)";
   if (!existsSync("/dev/fuse")) return "no /dev/fuse";
   if (!which("fusermount3")) return "fusermount3 not installed (apt-get install fuse3)";
   return loopUnavailable();
