@@ -46,7 +46,6 @@ export class FuseMount {
   static async mount(opts: FuseMountOptions): Promise<FuseMount> {
     const m = new FuseMount(opts);
     m.fd = openSync("/dev/fuse", constants.O_RDWR);
-    m.startReader();
     const mountOpts = `fd=3,rootmode=40000,user_id=0,group_id=0,allow_other${opts.readOnly ? ",ro" : ""}`;
     const r = await new Promise<{ status: number; stderr: string }>((resolve) => {
       const child = spawn("mount", ["-i", "-t", "fuse.ulvm", "-o", mountOpts, opts.source, opts.mountDir], { stdio: ["ignore", "ignore", "pipe", m.fd!] });
@@ -59,18 +58,24 @@ export class FuseMount {
       m.closeDevice();
       throw new Error(`mount failed: ${r.stderr.trim() || `exit status ${r.status}`}`);
     }
+    // Only now: the kernel answers a read of a /dev/fuse not yet mounted with EPERM (recent
+    // kernels) instead of waiting. INIT is queued by the mount and waits for the reader.
+    m.startReader();
     return m;
   }
 
   private startReader(): void {
     const worker = new Worker(new URL("./fuse-read-worker.js", import.meta.url), { workerData: { fd: this.fd, bufferBytes: REQUEST_BUFFER_BYTES }, stdout: false, stderr: false });
     worker.unref(); // never keeps the daemon alive
+    // A reader that stops for any reason but the end of the connection closes /dev/fuse, which
+    // aborts the connection: every request waiting on it (a stat, the loop's I/O) then fails at
+    // once instead of hanging with nobody to answer it.
     worker.on("message", (m: Uint8Array | { closed: string }) => {
       if (m instanceof Uint8Array) this.serve(m);
-      else this.onClosed(`connection ended (${m.closed})`);
+      else this.readerEnded(`connection ended (${m.closed})`);
     });
-    worker.on("error", (e) => this.onClosed(`read thread failed: ${e.message}`));
-    worker.on("exit", () => this.onClosed(undefined));
+    worker.on("error", (e) => this.readerEnded(`read thread failed: ${e.message}`));
+    worker.on("exit", () => this.readerEnded(undefined));
     this.worker = worker;
   }
 
@@ -87,6 +92,11 @@ export class FuseMount {
         if (code !== "ENOENT" && code !== "ENODEV") this.opts.log?.(`FUSE reply: ${(e as Error).message}`);
       }
     });
+  }
+
+  private readerEnded(why: string | undefined): void {
+    this.onClosed(why);
+    this.closeDevice();
   }
 
   private onClosed(why: string | undefined): void {
