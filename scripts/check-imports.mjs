@@ -15,7 +15,7 @@ const LAYERS = [
   ["errors"],
   ["base"],
   ["blockdev"],
-  ["mapper", "nbd", "model"],
+  ["mapper", "nbd", "fuse", "model"],
   ["format", "segtypes"],
   ["activate"],
   ["config", "report", "commands", "cli", "daemon"],

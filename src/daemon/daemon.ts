@@ -23,7 +23,7 @@ import { dmName } from "../segtypes/dm-names.js";
 import { MissingDeviceError, UnsupportedSegmentError } from "../segtypes/table-lines.js";
 import { PvPool } from "./pv-pool.js";
 import type { MetadataRepair } from "../commands/metadata-repairs.js";
-import { DevicePaths, type DevicePathRecord } from "./device-path.js";
+import { DEVICE_PATH_SERVERS, DevicePaths, type DevicePathRecord, type DevicePathServer } from "./device-path.js";
 import type { ActivationMode, ActiveLvStatus, ControlReply, ControlRequest, MappedDeviceStatus } from "./protocol.js";
 import { FailurePolicy } from "./failure-policy.js";
 import { IoStats } from "./http/io-stats.js";
@@ -56,6 +56,8 @@ export interface ActiveLv {
 }
 
 const DEVICE_PATH_EXPORT_PREFIX = "#dev/";
+/** The daemon's own FUSE server: no NBD round trip per request (README, "Device paths"); nbdfuse stays the fallback. */
+const DEFAULT_DEVICE_PATH_SERVER: DevicePathServer = "fuse";
 
 export class Daemon {
   readonly registry: MapperRegistry;
@@ -95,6 +97,7 @@ export class Daemon {
     this.activator = new Activator(this.registry);
     this.nbd = new NbdServer({ log: (level, msg) => level !== "debug" && this.log(`nbd ${level}: ${msg}`) });
     this.devicePaths = new DevicePaths(paths, nbdSocket(paths));
+    this.devicePaths.log = (line) => this.log(line);
     this.policy = new FailurePolicy(this);
     this.syncWatcher = new SyncWatcher(
       (e) => this.emit(e),
@@ -323,13 +326,22 @@ export class Daemon {
     this.syncWatcher.check(this.watchedLv(rec));
     if (this.config().bool("activation/device_path", true)) {
       try {
-        rec.devicePath = await this.devicePaths.create(dmName(vgName, lvName), vgName, lvName, DEVICE_PATH_EXPORT_PREFIX + exportName);
+        const own = this.devicePathServer() === "fuse" ? { device: served, readOnly } : undefined;
+        rec.devicePath = await this.devicePaths.create(dmName(vgName, lvName), vgName, lvName, DEVICE_PATH_EXPORT_PREFIX + exportName, own);
       } catch (e) {
         this.log(`device path for ${exportName}: ${(e as Error).message}`);
       }
     }
     this.log(`activated ${exportName}`);
     return { exportName, ...(rec.devicePath ? { devicePath: rec.devicePath.link } : {}) };
+  }
+
+  /** activation/device_path_server: what serves the FUSE file under a device path's loop device. */
+  private devicePathServer(): DevicePathServer {
+    const v = this.config().str("activation/device_path_server", DEFAULT_DEVICE_PATH_SERVER);
+    if ((DEVICE_PATH_SERVERS as readonly string[]).includes(v)) return v as DevicePathServer;
+    this.log(`activation/device_path_server = "${v}" is not one of ${DEVICE_PATH_SERVERS.join(", ")}: using "${DEFAULT_DEVICE_PATH_SERVER}"`);
+    return DEFAULT_DEVICE_PATH_SERVER;
   }
 
   /** mdadm's DegradedArray: an LV that is already missing a PV when it is activated. */

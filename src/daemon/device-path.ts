@@ -7,6 +7,16 @@ import { basename, dirname, join, resolve } from "node:path";
 import { BusyError, CommandError } from "../errors/errors.js";
 import { devString } from "../base/dev-number.js";
 import type { Paths } from "../config/paths.js";
+import type { BlockDevice } from "../blockdev/block-device.js";
+import { FuseMount } from "../fuse/fuse-mount.js";
+
+/**
+ * What serves the FUSE file under the loop device: the daemon's own FUSE
+ * server (src/fuse/, requests answered by the LV's mapped device with no NBD
+ * round trip), or nbdfuse over the LV's NBD export.
+ */
+export type DevicePathServer = "fuse" | "nbdfuse";
+export const DEVICE_PATH_SERVERS: readonly DevicePathServer[] = ["fuse", "nbdfuse"];
 
 /**
  * The device path of an active LV ($ULVM_DEV_DIR/VG/LV), a path that mkfs and
@@ -46,6 +56,14 @@ export interface DevicePathRecord {
    */
   fuseDev?: string;
   fuseIno?: number;
+  /** Which server the FUSE file has (absent in records of daemons before it could choose: nbdfuse). */
+  server?: DevicePathServer;
+}
+
+/** The LV a device path serves in-process ("fuse" server). */
+export interface ServedLv {
+  device: Pick<BlockDevice, "sizeBytes" | "caps" | "read" | "write" | "flush">;
+  readOnly: boolean;
 }
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
@@ -169,9 +187,23 @@ async function loopsOverFuseFile(rec: DevicePathRecord): Promise<string[]> {
   return [...found];
 }
 
+/** Is `dir` a mount point (listed in /proc/self/mountinfo)? Read without touching the mount itself (a dead FUSE mount would hang or fail a stat). */
+function isMountPoint(dir: string): boolean {
+  try {
+    const info = readFileSync("/proc/self/mountinfo", "utf8");
+    const esc = dir.replace(/[ \t\n\\]/g, (c) => "\\" + c.charCodeAt(0).toString(8).padStart(3, "0"));
+    return info.split("\n").some((l) => l.split(" ")[4] === esc);
+  } catch {
+    return false;
+  }
+}
+
 export class DevicePaths {
   private readonly stateDir: string;
   private readonly fuseDir: string;
+  /** The FUSE mounts this daemon serves itself, by device name. */
+  private readonly mounts = new Map<string, FuseMount>();
+  log: (line: string) => void = () => undefined;
   constructor(private readonly paths: Paths, private readonly nbdSocketPath: string) {
     this.stateDir = join(paths.runDir, "devices");
     this.fuseDir = join(paths.runDir, "fuse");
@@ -210,14 +242,62 @@ export class DevicePaths {
     return blockDeviceBusy(rec.loop);
   }
 
-  async create(name: string, vg: string, lv: string, exportName: string): Promise<DevicePathRecord> {
-    if (!existsSync("/dev/fuse") || (await run("sh", ["-c", "command -v nbdfuse"])).status !== 0) {
+  /**
+   * Build the device path. `served` given: the daemon's own FUSE server
+   * serves it; otherwise nbdfuse, over the NBD export `exportName`.
+   */
+  async create(name: string, vg: string, lv: string, exportName: string, served?: ServedLv): Promise<DevicePathRecord> {
+    if (!existsSync("/dev/fuse")) throw new CommandError(`Cannot create device path for ${vg}/${lv}: /dev/fuse is needed.`);
+    if (!served && (await run("sh", ["-c", "command -v nbdfuse"])).status !== 0) {
       throw new CommandError(`Cannot create device path for ${vg}/${lv}: nbdfuse (libnbd-bin) and /dev/fuse are needed.`);
     }
     await this.destroy(name, { force: true }); // whatever a previous daemon left
     const mountDir = join(this.fuseDir, name);
     ensureDir(mountDir);
     const fuseFile = join(mountDir, "dev");
+    const server: DevicePathServer = served ? "fuse" : "nbdfuse";
+    const fusePid = served ? await this.mountOwn(name, vg, lv, mountDir, served) : await this.startNbdfuse(name, vg, lv, fuseFile, exportName);
+    // Asynchronously: nbdfuse answers the stat itself, but never block the event loop on FUSE.
+    const st = await statAsync(fuseFile);
+    const fuseDev = devString(st.dev);
+    const fuseIno = st.ino;
+    // Recorded before the loop exists: a daemon killed between losetup and the
+    // record below still leaves enough for the next start to find the loop.
+    this.write({ name, vg, lv, exportName, mountDir, fuseFile, fusePid, loop: undefined, link: this.linkPath(vg, lv), fuseDev, fuseIno, server });
+    let loop: string | undefined;
+    if (isRoot()) {
+      // Over the daemon's own FUSE server the loop does direct I/O: it then submits its requests
+      // asynchronously (several in flight, each a FUSE READ or WRITE: the file is opened
+      // FOPEN_DIRECT_IO, and INIT asks for ASYNC_DIO) instead of one at a time through the page
+      // cache; measured here, 4 KiB random writes at QD32 went from 4.2k to 26k IOPS. Its flushes
+      // stay vfs_fsync → FUSE FSYNC → the LV's flush. nbdfuse's file keeps buffered I/O, as before.
+      const r = await run("losetup", ["-f", "--show", `--direct-io=${served ? "on" : "off"}`, fuseFile]);
+      if (r.status !== 0) {
+        await this.unmountFuse(name, mountDir);
+        throw new CommandError(`Cannot create device path for ${vg}/${lv}: losetup failed: ${r.stderr.trim()}`);
+      }
+      loop = r.stdout.trim();
+    }
+    const link = this.linkPath(vg, lv);
+    placeLink(link, loop ?? fuseFile);
+    const rec: DevicePathRecord = { name, vg, lv, exportName, mountDir, fuseFile, fusePid, loop, link, fuseDev, fuseIno, server };
+    this.write(rec);
+    return rec;
+  }
+
+  /** The daemon's own FUSE server on `mountDir`; no process of its own (fusePid undefined). */
+  private async mountOwn(name: string, vg: string, lv: string, mountDir: string, served: ServedLv): Promise<undefined> {
+    try {
+      const m = await FuseMount.mount({ mountDir, fileName: "dev", device: served.device, readOnly: served.readOnly, source: `ulvm:${vg}/${lv}`, log: (msg) => this.log(msg) });
+      this.mounts.set(name, m);
+    } catch (e) {
+      throw new CommandError(`Cannot create device path for ${vg}/${lv}: ${(e as Error).message}`);
+    }
+    return undefined;
+  }
+
+  /** nbdfuse over the NBD export; its pid. */
+  private async startNbdfuse(name: string, vg: string, lv: string, fuseFile: string, exportName: string): Promise<number | undefined> {
     const pidFile = join(this.fuseDir, `${name}.pid`);
     rmSync(pidFile, { force: true });
     const uri = `nbd+unix:///${encodeURIComponent(exportName).replace(/%2F/g, "/")}?socket=${this.nbdSocketPath}`;
@@ -237,28 +317,18 @@ export class DevicePaths {
       }
       throw new CommandError(`Cannot create device path for ${vg}/${lv}: nbdfuse did not start.`);
     }
-    const fusePid = Number(readFileSync(pidFile, "utf8").trim()) || child.pid;
-    // Asynchronously: nbdfuse answers the stat itself, but never block the event loop on FUSE.
-    const st = await statAsync(fuseFile);
-    const fuseDev = devString(st.dev);
-    const fuseIno = st.ino;
-    // Recorded before the loop exists: a daemon killed between losetup and the
-    // record below still leaves enough for the next start to find the loop.
-    this.write({ name, vg, lv, exportName, mountDir, fuseFile, fusePid, loop: undefined, link: this.linkPath(vg, lv), fuseDev, fuseIno });
-    let loop: string | undefined;
-    if (isRoot()) {
-      const r = await run("losetup", ["-f", "--show", "--direct-io=off", fuseFile]);
-      if (r.status !== 0) {
-        await run("fusermount3", ["-u", mountDir]);
-        throw new CommandError(`Cannot create device path for ${vg}/${lv}: losetup failed: ${r.stderr.trim()}`);
-      }
-      loop = r.stdout.trim();
+    return Number(readFileSync(pidFile, "utf8").trim()) || child.pid;
+  }
+
+  /** Unmount the FUSE file system on `mountDir`: ours (served here) or nbdfuse's. */
+  private async unmountFuse(name: string, mountDir: string): Promise<void> {
+    const own = this.mounts.get(name);
+    if (own) {
+      this.mounts.delete(name);
+      await own.unmount(run);
+      return;
     }
-    const link = this.linkPath(vg, lv);
-    placeLink(link, loop ?? fuseFile);
-    const rec: DevicePathRecord = { name, vg, lv, exportName, mountDir, fuseFile, fusePid, loop, link, fuseDev, fuseIno };
-    this.write(rec);
-    return rec;
+    await run("fusermount3", ["-u", mountDir]);
   }
 
   /** Tear down; refuses while the device is mounted unless `force` (then it detaches lazily). */
@@ -286,8 +356,11 @@ export class DevicePaths {
     // loop number may have been given to someone else since, and a loop whose
     // FUSE mount was lost no longer shows our path.
     for (const l of await loopsOverFuseFile(rec)) await run("losetup", ["-d", l]);
-    await run("fusermount3", ["-u", rec.mountDir]);
-    if (alive(rec.fusePid)) {
+    await this.unmountFuse(name, rec.mountDir);
+    if (rec.server === "fuse") {
+      // Ours: served by this daemon (unmounted above) or by a previous one that is gone (its connection died with it).
+      if (isMountPoint(rec.mountDir)) await run("umount", ["-l", rec.mountDir]);
+    } else if (alive(rec.fusePid)) {
       for (let i = 0; i < 40 && alive(rec.fusePid); i++) await sleep(25);
       if (alive(rec.fusePid)) {
         await run("fusermount3", ["-uz", rec.mountDir]);
@@ -322,6 +395,11 @@ export class DevicePaths {
     // The record keeps mountDir: udev/ulvm-udev-id finds it by that (the
     // loop's backing file still names the old mount) and reads the new name.
     const moved: DevicePathRecord = { ...rec, name: newName, lv, exportName, link };
+    const own = this.mounts.get(oldName);
+    if (own && newName !== oldName) {
+      this.mounts.delete(oldName);
+      this.mounts.set(newName, own);
+    }
     this.write(moved);
     if (newName !== oldName) rmSync(this.recordFile(oldName), { force: true });
     if (rec.loop) void announceChange(rec.loop);

@@ -71,8 +71,15 @@ export class Lab {
     this.writeConfig(`devices {\n\tscan = [ "${join(this.dir, "disks")}" ]\n}\n`);
   }
 
+  /**
+   * ULVM_TEST_DEVICE_PATH_SERVER=fuse|nbdfuse runs every lab's device paths
+   * on that server (unless its config names one): the device-path tests run
+   * both ways without a copy of each (sections of the same name merge).
+   */
   writeConfig(text: string): void {
-    writeFileSync(join(this.dir, "etc", "ulvm.conf"), text);
+    const server = process.env.ULVM_TEST_DEVICE_PATH_SERVER;
+    const extra = server && !text.includes("device_path_server") ? `activation {\n\tdevice_path_server = "${server}"\n}\n` : "";
+    writeFileSync(join(this.dir, "etc", "ulvm.conf"), text + extra);
   }
 
   /** Create a sparse image file disks/NAME of the given size. */
@@ -216,8 +223,9 @@ function recordedFuseFiles(devicesDir: string): Set<string> {
   }
   for (const f of files) {
     try {
-      const rec = JSON.parse(readFileSync(join(devicesDir, f), "utf8")) as { fuseDev?: string; fuseIno?: number };
+      const rec = JSON.parse(readFileSync(join(devicesDir, f), "utf8")) as { fuseDev?: string; fuseIno?: number; loop?: string };
       if (rec.fuseDev && rec.fuseIno !== undefined) ids.add(`${rec.fuseDev} ${rec.fuseIno}`);
+      if (rec.loop) ids.add(`loop ${rec.loop}`);
     } catch {
       /* half-written record */
     }
@@ -253,9 +261,10 @@ function releaseLabsOnExit(): void {
   }
 }
 
-/** Why FUSE device paths (nbdfuse + loop) cannot be used here, or undefined. */
+/** Why FUSE device paths (a loop over a FUSE file) cannot be used here, or undefined. */
 export function devicePathUnavailable(): string | undefined {
-  if (!which("nbdfuse")) return "nbdfuse not installed (apt-get install libnbd-bin)";
+  // nbdfuse serves device paths only when a lab asks for it; the daemon's own FUSE server needs none.
+  if (process.env.ULVM_TEST_DEVICE_PATH_SERVER === "nbdfuse" && !which("nbdfuse")) return "nbdfuse not installed (apt-get install libnbd-bin)";
   if (!existsSync("/dev/fuse")) return "no /dev/fuse";
   if (!which("fusermount3")) return "fusermount3 not installed (apt-get install fuse3)";
   return loopUnavailable();

@@ -201,7 +201,7 @@ export function detachLoops(roots: readonly string[], extra: (l: LoopDevice) => 
  * succeed: filesystems first (lazily: a hung one must not hang the test),
  * then the processes (daemons tear down their own device paths on SIGTERM;
  * SIGKILL after 5 s), then loop devices (also those over FUSE files whose
- * mount was lost, named by `recordedFuseFiles`: "MAJ:MIN ino"), then FUSE
+ * mount was lost, named by `recordedFuseFiles`: "MAJ:MIN ino" or "loop /dev/loopN"), then FUSE
  * mounts, then any process still left.
  */
 export function releaseUnder(roots: readonly string[], recordedFuseFiles: ReadonlySet<string> = new Set()): void {
@@ -215,7 +215,9 @@ export function releaseUnder(roots: readonly string[], recordedFuseFiles: Readon
   waitGone(daemons.map((p) => p.pid), 5000);
   for (const p of daemons) if (alive(p.pid)) process.kill(p.pid, "SIGKILL");
   waitGone(daemons.map((p) => p.pid), 2000);
-  detachLoops(roots, (l) => recordedFuseFiles.has(`${l.backingDev} ${l.backingInode}`));
+  // A loop whose FUSE mount was lost and whose server is gone too (the daemon's own FUSE server dies with the
+  // daemon) shows no inode: it is the lab's when a record names it and it shows the lost path "/dev".
+  detachLoops(roots, (l) => recordedFuseFiles.has(`${l.backingDev} ${l.backingInode}`) || (recordedFuseFiles.has(`loop ${l.name}`) && l.backingFile === "/dev" && l.backingInode < 0));
   for (const m of deepestFirst()) spawnSync("fusermount3", ["-uz", m.point]);
   for (const m of deepestFirst()) spawnSync("umount", ["-l", m.point]);
   const rest = listProcessesUnder(roots);
