@@ -202,7 +202,15 @@ async function startMove(ctx: ToolContext, args: Args, srcArg: string, destArgs:
   const where = await vgOfPv(ctx, srcName);
   if (!where) throw new CommandError(`Failed to find physical volume "${srcName}".`);
   const intervalSec = intervalArg(ctx, args);
-  const loaded = await readVgForUpdate(ctx, where.vgName);
+  let loaded: LoadedVg;
+  try {
+    loaded = await readVgForUpdate(ctx, where.vgName);
+  } catch (e) {
+    // lvm2 reads the VG while it looks for the PV (process_each_pv): a VG it cannot
+    // change means the PV was not found, a command-line error (exit 3).
+    if (e instanceof CommandError && e.message.includes("while PVs are missing")) throw new UsageError(`${e.message}\nFailed to find physical volume "${srcName}".`, "pvmove");
+    throw e;
+  }
   const vg = loaded.vg;
   const srcPv = vg.pvs.find((p) => p.id === where.pvId)!;
   const existing = pvmoveLvs(vg).find((pm) => pvmoveSourcePv(pm) === srcPv.id);

@@ -116,10 +116,10 @@ test("pvmove refuses to put a leg or an image on a PV that a sibling uses: lvm2'
     const before = l.ok("vgs", "--noheadings", "-o", "vg_seqno", "vg");
     const cases: Array<[string[], RegExp]> = [
       // d1 has room, but it holds m's other leg and r's other image.
-      [["pvmove", d[0]!, d[1]!], /^ {2}Insufficient free space: 9 extents needed, but only 0 available\n {2}Failed to convert pvmove LV to mirrored\.\n$/],
-      [["pvmove", "-n", "r", d[0]!, d[1]!], /^ {2}Insufficient free space: 5 extents needed, but only 0 available\n {2}Failed to convert pvmove LV to mirrored\.\n$/],
+      [["pvmove", d[0]!, d[1]!], /^ {2}Insufficient free space: 9 extents needed, but only 0 available\n {2}Unable to allocate mirror extents for vg\/pvmove0\.\n {2}Failed to convert pvmove LV to mirrored\.\n$/],
+      [["pvmove", "-n", "r", d[0]!, d[1]!], /^ {2}Insufficient free space: 5 extents needed, but only 0 available\n {2}Unable to allocate mirror extents for vg\/pvmove0\.\n {2}Failed to convert pvmove LV to mirrored\.\n$/],
       // The log's PV: d0 and d1 hold m's legs.
-      [["pvmove", d[2]!, d[0]!], /^ {2}Insufficient free space: 1 extents needed, but only 0 available\n {2}Failed to convert pvmove LV to mirrored\.\n$/],
+      [["pvmove", d[2]!, d[0]!], /^ {2}Insufficient free space: 1 extents needed, but only 0 available\n {2}Unable to allocate mirror extents for vg\/pvmove0\.\n {2}Failed to convert pvmove LV to mirrored\.\n$/],
     ];
     for (const [args, msg] of cases) {
       const r = l.ulvm(...args);
