@@ -11,7 +11,7 @@ import { commitLvChange, createPvList, lvEnv, parsePeRanges, readVgForUpdate, vg
 import { daemonStatus, reloadVg } from "./activation.js";
 import { displayPercent } from "./conversion-progress.js";
 import { ProgressBar, progressBarWanted } from "./progress-bar.js";
-import { copyOffline } from "./pvmove-copy.js";
+import { MIRROR_CHECK_FAILED, copyOffline } from "./pvmove-copy.js";
 import { pollLockName, spawnPoller } from "./pvmove-poll.js";
 import { loadVg, type LoadedVg } from "./vg-store.js";
 import { vgLockName } from "./lock.js";
@@ -76,14 +76,15 @@ async function vgOfPv(ctx: ToolContext, pvName: string): Promise<{ vgName: strin
 }
 
 /** The daemon's view of the running pvmove mirror, when an LV over it is active there. */
-async function onlineSync(ctx: ToolContext, vgName: string, pvmoveName: string): Promise<{ insync: number; total: number } | undefined> {
+async function onlineSync(ctx: ToolContext, vgName: string, pvmoveName: string): Promise<{ insync: number; total: number; failed: boolean } | undefined> {
   for (const a of await daemonStatus(ctx)) {
     if (a.vg !== vgName) continue;
     const d = a.devices.find((x) => x.lvName === pvmoveName);
-    if (d) return d.sync ? { insync: d.sync.insyncRegions, total: d.sync.totalRegions } : { insync: 1, total: 1 };
+    if (d) return d.sync ? { insync: d.sync.insyncRegions, total: d.sync.totalRegions, failed: d.sync.legHealth.some((h) => h !== "A") } : { insync: 1, total: 1, failed: false };
   }
   return undefined;
 }
+
 
 function printProgress(ctx: ToolContext, run: MoveRun, pm: LogicalVolume, runningCopied: number): void {
   if (run.intervalSec <= 0) return;
@@ -144,6 +145,7 @@ async function pollMove(ctx: ToolContext, run: MoveRun): Promise<void> {
           if (!findLv(now.vg, run.pvmoveName)) return;
           throw new CommandError(`${run.srcName}: Skipping inactive LV. Try lvchange or vgchange.`);
         }
+        if (s.failed) throw new CommandError(MIRROR_CHECK_FAILED);
         const copied = s.total ? Math.floor((seg.extentCount * s.insync) / s.total) : seg.extentCount;
         if (s.insync >= s.total) break;
         if (Date.now() - last >= run.intervalSec * 1000 && run.intervalSec > 0) {
