@@ -12,7 +12,7 @@ import { daemonStatus, reloadVg } from "./activation.js";
 import { displayPercent } from "./conversion-progress.js";
 import { ProgressBar, progressBarWanted } from "./progress-bar.js";
 import { MIRROR_CHECK_FAILED, copyOffline } from "./pvmove-copy.js";
-import { pollLockName, spawnPoller } from "./pvmove-poll.js";
+import { offlineCopyLockName, pollLockName, spawnPoller } from "./pvmove-poll.js";
 import { loadVg, type LoadedVg } from "./vg-store.js";
 import { vgLockName } from "./lock.js";
 import type { ToolContext } from "./toolcontext.js";
@@ -158,8 +158,16 @@ async function pollMove(ctx: ToolContext, run: MoveRun): Promise<void> {
       // As lvm2's poller, the copy runs without the VG lock (pvmoveN and its LVs are LOCKED):
       // `pvmove --abort` may take the move away meanwhile, which the checkpoint below notices.
       await ctx.locks.release(vgLockName(run.vgName));
-      printProgress(ctx, run, pm, 0);
-      await copyOffline(ctx, loaded, run.pvmoveName, (copied) => printProgress(ctx, run, pm, copied), run.intervalSec);
+      const copyLock = offlineCopyLockName(run.vgName, run.pvmoveName);
+      await ctx.locks.acquire(copyLock);
+      try {
+        // Activated meanwhile (vgchange/lvchange -ay): the daemon's mirror copies; poll it instead.
+        if (await onlineSync(ctx, run.vgName, run.pvmoveName)) continue;
+        printProgress(ctx, run, pm, 0);
+        await copyOffline(ctx, loaded, run.pvmoveName, (copied) => printProgress(ctx, run, pm, copied), run.intervalSec);
+      } finally {
+        await ctx.locks.release(copyLock);
+      }
     }
     // Checkpoint: the segment is on its destination; the next one starts copying on the reload.
     const again = await readVgForUpdate(ctx, run.vgName);

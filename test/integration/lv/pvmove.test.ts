@@ -312,3 +312,28 @@ test("pvmove refuses no free space, a VG with a missing PV and a second move of 
     lab.cleanup();
   }
 });
+
+test("an activation while a pvmove process copies offline is refused (never two writers of the destination); the move finishes, data intact", async () => {
+  const lab = new Lab("ulvm-pvmove-");
+  try {
+    lab.writeConfig(`devices {\n\tscan = [ "${lab.dir}/disks" ]\n}\nactivation {\n\tdevice_path = 0\n\tmirror_resync_rate = 2048\n}\n`);
+    const d = ["d0", "d1"].map((n) => lab.addDisk(n, 32));
+    lab.ok("vgcreate", "-q", "vg", ...d);
+    lab.ok("lvcreate", "-q", "-an", "-Zn", "-n", "lv0", "-l", "4", "vg", d[0]!);
+    const want = randomBytes(16 * MiB);
+    writeLvToPvs(lab, "vg/lv0", want);
+    let act: RunResult | undefined;
+    const move = await ulvmAsync(lab, ["pvmove", "-i", "1", d[0]!, d[1]!], (out) => {
+      if (!act && /Moved: (?!100\.00)/.test(out)) act = lab.ulvm("lvchange", "-ay", "vg/lv0");
+    });
+    assert.equal(move.code, 0, move.stderr);
+    assert.ok(act, move.stdout);
+    assert.equal(act.code, 5, act.stderr);
+    assert.match(act.stderr, /^ {2}Cannot activate vg\/lv0 while a pvmove process copies pvmove0 without the daemon\. Try again when the move is done, or after pvmove --abort\.\n$/);
+    assert.match(lab.ok("lvs", "--noheadings", "-o", "lv_attr", "vg/lv0"), /-wi-------/, "not active");
+    assert.ok(readLvFromPvs(lab, "vg/lv0").equals(want), "lv0 on d1, intact");
+    assert.match(lab.ok("lvs", "--noheadings", "-o", "devices", "vg/lv0"), /d1\(0\)/);
+  } finally {
+    lab.cleanup();
+  }
+});
