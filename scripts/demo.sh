@@ -1,14 +1,17 @@
 #!/usr/bin/env bash
 # The seed's story on image files: LVM mirroring as RAID1 without hardware RAID.
 # Four 3 GB sparse files stand in for the partitions sdb1..sdb4 of the tutorial.
-# Usage: bash scripts/demo.sh [--type raid1] [SCRATCH_DIR]     (KEEP=1 keeps the scratch folder)
+# Usage: bash scripts/demo.sh [--type raid1|pvmove] [SCRATCH_DIR]     (KEEP=1 keeps the scratch folder)
 #   (npm run demo -- --type raid1): the same story with lvm2's raid1 segment
 #   type instead of the legacy mirror: no log disk, the failed image replaced
 #   with lvconvert --repair onto the spare.
+#   (npm run demo -- --type pvmove): replacing a disk that still works, without
+#   downtime: vgextend, pvmove, vgreduce, pvremove under a mounted ext4 that a
+#   client keeps writing.
 set -euo pipefail
 TYPE=mirror
-if [ "${1:-}" = "--type" ]; then TYPE=${2:?--type needs mirror or raid1}; shift 2; fi
-case $TYPE in mirror|raid1) ;; *) echo "demo: --type must be mirror or raid1" >&2; exit 3 ;; esac
+if [ "${1:-}" = "--type" ]; then TYPE=${2:?--type needs mirror, raid1 or pvmove}; shift 2; fi
+case $TYPE in mirror|raid1|pvmove) ;; *) echo "demo: --type must be mirror, raid1 or pvmove" >&2; exit 3 ;; esac
 REPO=$(cd "$(dirname "$0")/.." && pwd)
 SCRATCH=${1:-$(mktemp -d /var/tmp/ulvm-demo.XXXXXX)}
 mkdir -p "$SCRATCH"/{disks,etc,run,dev}
@@ -36,6 +39,7 @@ run() { printf '\033[36m# %s\033[0m\n' "$*"; "$@"; }
 
 cleanup() {
 	set +e
+	touch "$SCRATCH/stop-writer"; wait 2>/dev/null
 	mountpoint -q "$MNT" 2>/dev/null && umount "$MNT"
 	ulvm vgchange -an vg_test >/dev/null 2>&1
 	[ -f "$ULVM_RUN_DIR/ulvmd.pid" ] && kill "$(cat "$ULVM_RUN_DIR/ulvmd.pid")" 2>/dev/null
@@ -43,6 +47,50 @@ cleanup() {
 	if [ "${KEEP:-0}" = 1 ]; then echo "scratch kept in $SCRATCH"; else rm -rf "$SCRATCH"; fi
 }
 trap cleanup EXIT
+
+if [ "$TYPE" = pvmove ]; then
+	step "1. The old disk: sdb1 (a 3 GB image file) holds vg_test with a 1 GB LV"
+	for p in sdb1 sdb4; do truncate -s 3G "$D/$p"; done
+	run ulvm pvcreate "$D/sdb1"
+	run ulvm vgcreate vg_test "$D/sdb1"
+	run ulvm lvcreate -L 1G -n data vg_test
+	FS=0
+	if [ "$(id -u)" = 0 ] && command -v nbdfuse >/dev/null; then FS=1; else
+		echo "(no root or no nbdfuse: no device path, so no filesystem; the LV is moved while active all the same)"
+	fi
+	if [ $FS = 1 ]; then
+		step "2. A filesystem in use: ext4 mounted, a client appending numbered lines (each synced) all along"
+		run mkfs.ext4 -q "$ULVM_DEV_DIR/vg_test/data"
+		mkdir -p "$MNT"
+		run mount "$ULVM_DEV_DIR/vg_test/data" "$MNT"
+		(i=0; while [ ! -e "$SCRATCH/stop-writer" ]; do i=$((i + 1)); echo "$i $(date +%T.%N)" >>"$MNT/log.txt"; sync "$MNT/log.txt"; sleep 0.05; done) &
+	fi
+
+	step "3. The new disk sdb4 joins the VG"
+	run ulvm pvcreate "$D/sdb4"
+	run ulvm vgextend vg_test "$D/sdb4"
+
+	step "4. pvmove sdb1 sdb4 in the background; lvs shows [pvmove0], its Move column and Cpy%Sync"
+	run ulvm pvmove -b "$D/sdb1" "$D/sdb4"
+	while ulvm lvs -a --noheadings -o name vg_test | grep -q pvmove; do
+		ulvm lvs -a -o name,attr,move_pv,copy_percent,devices vg_test 2>/dev/null; sleep 1
+	done
+	run ulvm lvs -a -o +devices vg_test
+
+	step "5. The old disk leaves the VG and loses its label: it can be pulled"
+	run ulvm vgreduce vg_test "$D/sdb1"
+	run ulvm pvremove "$D/sdb1"
+	run ulvm pvs
+	if [ $FS = 1 ]; then
+		step "6. The client never stopped: its lines are all there, in order; the filesystem is clean"
+		sleep 1; touch "$SCRATCH/stop-writer"; wait
+		run tail -n 2 "$MNT/log.txt"
+		awk '$1 != NR { print "line " NR " is wrong: " $0; bad = 1 } END { if (!bad) print NR " lines, none missing"; exit bad }' "$MNT/log.txt"
+		run umount "$MNT"
+		run e2fsck -fn "$ULVM_DEV_DIR/vg_test/data"
+	fi
+	exit 0
+fi
 
 if [ "$TYPE" = raid1 ]; then
 	step "1. Partitions: four 3 GB image files (sdb1 and sdb2 the two images, sdb3 spare room, sdb4 the spare)"

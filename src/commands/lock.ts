@@ -75,6 +75,17 @@ export class LockManager {
     }
   }
 
+  /** Take a lock if nobody holds it; undefined (at once) if somebody does. */
+  async tryAcquire(name: string): Promise<Lock | undefined> {
+    const existing = this.held.get(name);
+    if (existing) return existing;
+    const server = await tryBind(`\0ulvm-${await this.scope()}-${name}`.slice(0, 107));
+    if (!server) return undefined;
+    const lock = new Lock(name, server);
+    this.held.set(name, lock);
+    return lock;
+  }
+
   /** Several locks in a fixed order (globals first, then by name) so two commands never deadlock. */
   async acquireAll(names: readonly string[]): Promise<void> {
     const order = [...new Set(names)].sort((a, b) => (a[0] === b[0] ? (a < b ? -1 : a > b ? 1 : 0) : a[0] === "P" ? -1 : 1));

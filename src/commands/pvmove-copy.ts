@@ -10,6 +10,16 @@ import type { LoadedVg } from "./vg-store.js";
 import type { ToolContext } from "./toolcontext.js";
 
 /**
+ * poll_mirror_progress's failure: the running segment's mirror has a failed
+ * leg (the source failing reads, the destination failing writes), so its
+ * copy cannot finish. As lvm2, the poller stops and pvmoveN stays with its
+ * checkpoints: `pvmove --abort` keeps each segment wholly on one side (the
+ * source still has every write: mirror-target.ts stillWritten), or `pvmove`
+ * tries again.
+ */
+export const MIRROR_CHECK_FAILED = "ABORTING: Mirror percentage check failed.";
+
+/**
  * The copy of an inactive pvmove: lvm2 activates pvmoveN itself and lets the
  * kernel's mirror copy. ulvm does the same in this process: the pvmove LV's
  * device tree (the same tables the daemon would load: the running segment
@@ -46,7 +56,7 @@ export async function copyOffline(ctx: ToolContext, loaded: LoadedVg, pvmoveName
         if (l.status.type !== "mirror") continue;
         insync += l.status.insyncRegions;
         total += l.status.totalRegions;
-        if (l.status.legs.some((g) => g.health === "D")) throw new CommandError(`${loaded.pvName(String((seg.mirrors[0] as { pvId?: string }).pvId ?? ""))}: Failed to move data: a mirror leg failed.`);
+        if (l.status.legs.some((g) => g.health !== "A")) throw new CommandError(MIRROR_CHECK_FAILED);
       }
       if (insync >= total) break;
       if (intervalSec > 0 && Date.now() - last >= intervalSec * 1000) {

@@ -16,6 +16,15 @@ import type { ToolContext } from "./toolcontext.js";
 /** The lock a poller of one move holds while it runs. */
 export const pollLockName = (vg: string, pvmove: string): string => `M_${vg}_${pvmove}`;
 
+/**
+ * The lock an offline copier (a `pvmove` process copying with its own private
+ * mapping, the LVs inactive) holds while it copies; the daemon takes it while
+ * it activates an LV over that move. So the two never write the destination
+ * at once: an activation during an offline copy is refused, and a copier that
+ * finds the move active once it has the lock leaves the copy to the daemon.
+ */
+export const offlineCopyLockName = (vg: string, pvmove: string): string => `C_${vg}_${pvmove}`;
+
 /** The pvmove LVs that `lv` is layered on (its areas point at them). */
 function movesUnder(vg: VolumeGroup, lv: LogicalVolume): LogicalVolume[] {
   const out = new Set<LogicalVolume>();

@@ -11,8 +11,8 @@ import { commitLvChange, createPvList, lvEnv, parsePeRanges, readVgForUpdate, vg
 import { daemonStatus, reloadVg } from "./activation.js";
 import { displayPercent } from "./conversion-progress.js";
 import { ProgressBar, progressBarWanted } from "./progress-bar.js";
-import { copyOffline } from "./pvmove-copy.js";
-import { pollLockName, spawnPoller } from "./pvmove-poll.js";
+import { MIRROR_CHECK_FAILED, copyOffline } from "./pvmove-copy.js";
+import { offlineCopyLockName, pollLockName, spawnPoller } from "./pvmove-poll.js";
 import { loadVg, type LoadedVg } from "./vg-store.js";
 import { vgLockName } from "./lock.js";
 import type { ToolContext } from "./toolcontext.js";
@@ -76,14 +76,15 @@ async function vgOfPv(ctx: ToolContext, pvName: string): Promise<{ vgName: strin
 }
 
 /** The daemon's view of the running pvmove mirror, when an LV over it is active there. */
-async function onlineSync(ctx: ToolContext, vgName: string, pvmoveName: string): Promise<{ insync: number; total: number } | undefined> {
+async function onlineSync(ctx: ToolContext, vgName: string, pvmoveName: string): Promise<{ insync: number; total: number; failed: boolean } | undefined> {
   for (const a of await daemonStatus(ctx)) {
     if (a.vg !== vgName) continue;
     const d = a.devices.find((x) => x.lvName === pvmoveName);
-    if (d) return d.sync ? { insync: d.sync.insyncRegions, total: d.sync.totalRegions } : { insync: 1, total: 1 };
+    if (d) return d.sync ? { insync: d.sync.insyncRegions, total: d.sync.totalRegions, failed: d.sync.legHealth.some((h) => h !== "A") } : { insync: 1, total: 1, failed: false };
   }
   return undefined;
 }
+
 
 function printProgress(ctx: ToolContext, run: MoveRun, pm: LogicalVolume, runningCopied: number): void {
   if (run.intervalSec <= 0) return;
@@ -144,6 +145,7 @@ async function pollMove(ctx: ToolContext, run: MoveRun): Promise<void> {
           if (!findLv(now.vg, run.pvmoveName)) return;
           throw new CommandError(`${run.srcName}: Skipping inactive LV. Try lvchange or vgchange.`);
         }
+        if (s.failed) throw new CommandError(MIRROR_CHECK_FAILED);
         const copied = s.total ? Math.floor((seg.extentCount * s.insync) / s.total) : seg.extentCount;
         if (s.insync >= s.total) break;
         if (Date.now() - last >= run.intervalSec * 1000 && run.intervalSec > 0) {
@@ -156,8 +158,16 @@ async function pollMove(ctx: ToolContext, run: MoveRun): Promise<void> {
       // As lvm2's poller, the copy runs without the VG lock (pvmoveN and its LVs are LOCKED):
       // `pvmove --abort` may take the move away meanwhile, which the checkpoint below notices.
       await ctx.locks.release(vgLockName(run.vgName));
-      printProgress(ctx, run, pm, 0);
-      await copyOffline(ctx, loaded, run.pvmoveName, (copied) => printProgress(ctx, run, pm, copied), run.intervalSec);
+      const copyLock = offlineCopyLockName(run.vgName, run.pvmoveName);
+      await ctx.locks.acquire(copyLock);
+      try {
+        // Activated meanwhile (vgchange/lvchange -ay): the daemon's mirror copies; poll it instead.
+        if (await onlineSync(ctx, run.vgName, run.pvmoveName)) continue;
+        printProgress(ctx, run, pm, 0);
+        await copyOffline(ctx, loaded, run.pvmoveName, (copied) => printProgress(ctx, run, pm, copied), run.intervalSec);
+      } finally {
+        await ctx.locks.release(copyLock);
+      }
     }
     // Checkpoint: the segment is on its destination; the next one starts copying on the reload.
     const again = await readVgForUpdate(ctx, run.vgName);
@@ -202,7 +212,15 @@ async function startMove(ctx: ToolContext, args: Args, srcArg: string, destArgs:
   const where = await vgOfPv(ctx, srcName);
   if (!where) throw new CommandError(`Failed to find physical volume "${srcName}".`);
   const intervalSec = intervalArg(ctx, args);
-  const loaded = await readVgForUpdate(ctx, where.vgName);
+  let loaded: LoadedVg;
+  try {
+    loaded = await readVgForUpdate(ctx, where.vgName);
+  } catch (e) {
+    // lvm2 reads the VG while it looks for the PV (process_each_pv): a VG it cannot
+    // change means the PV was not found, a command-line error (exit 3).
+    if (e instanceof CommandError && e.message.includes("while PVs are missing")) throw new UsageError(`${e.message}\nFailed to find physical volume "${srcName}".`, "pvmove");
+    throw e;
+  }
   const vg = loaded.vg;
   const srcPv = vg.pvs.find((p) => p.id === where.pvId)!;
   const existing = pvmoveLvs(vg).find((pm) => pvmoveSourcePv(pm) === srcPv.id);

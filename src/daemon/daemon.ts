@@ -18,8 +18,10 @@ import { listDevices } from "../commands/device-source.js";
 import { loadVg, type LoadedVg } from "../commands/vg-store.js";
 import { findLv, isVisible } from "../model/lv-info.js";
 import { findSegByLe } from "../model/allocate-walk.js";
-import type { VolumeGroup } from "../model/types.js";
+import type { LogicalVolume, VolumeGroup } from "../model/types.js";
 import { dmName } from "../segtypes/dm-names.js";
+import { LockManager } from "../commands/lock.js";
+import { offlineCopyLockName } from "../commands/pvmove-poll.js";
 import { MissingDeviceError, UnsupportedSegmentError } from "../segtypes/table-lines.js";
 import { PvPool } from "./pv-pool.js";
 import type { MetadataRepair } from "../commands/metadata-repairs.js";
@@ -310,6 +312,23 @@ export class Daemon {
       if (e instanceof UnsupportedSegmentError) throw new CommandError(e.message);
       throw e;
     }
+    // Not while a pvmove process copies one of its moves offline (two writers of the destination):
+    // the copy lock is held until the LV is in `active`, where a copier that waits for it looks.
+    const copyLocks = new LockManager(this.paths);
+    try {
+      for (const pm of vg.lvs.filter((x) => x.status.includes("PVMOVE") && nodes.some((n) => n.name === dmName(vgName, x.name)))) {
+        if (!(await copyLocks.tryAcquire(offlineCopyLockName(vgName, pm.name))))
+          throw new CommandError(`Cannot activate ${vgName}/${lvName} while a pvmove process copies ${pm.name} without the daemon. Try again when the move is done, or after pvmove --abort.`);
+      }
+      return await this.activateNodes(loaded, lv, nodes, mode);
+    } finally {
+      await copyLocks.releaseAll();
+    }
+  }
+
+  private async activateNodes(loaded: LoadedVg, lv: LogicalVolume, nodes: DeviceNode[], mode: ActivationMode): Promise<{ devicePath?: string; exportName: string }> {
+    const vgName = loaded.vg.name;
+    const lvName = lv.name;
     await this.activator.apply(nodes);
     const top = this.registry.get(nodes[nodes.length - 1]!.name)!;
     const exported = top; // MappedDevice serves unaligned requests itself (read-modify-write)

@@ -346,6 +346,15 @@ export class FailurePolicy {
     }
     return (async () => {
       const loaded = await this.daemon.readVg(owner.vg).catch(() => undefined);
+      const ownerLv = loaded ? findLv(loaded.vg, owner.lv) : undefined;
+      if (e.kind === "leg-failed" && ownerLv?.status.includes("PVMOVE")) {
+        // POLICY: a leg of a move's mirror (its source failing reads, its destination
+        // failing writes) fails no PV. lvm2 does not monitor pvmove mirrors either: the
+        // poller stops with "ABORTING: Mirror percentage check failed." and the admin
+        // aborts or retries; the source keeps every write meanwhile (mirror-target.ts).
+        this.daemon.log(`WARNING: ${owner.vg}/${owner.lv}: ${e.op} error (${e.errno}) on ${e.legDevice}: the move stops, no PV is failed. Use 'pvmove --abort' or 'pvmove' to retry.`);
+        return;
+      }
       const lv = loaded && subLv ? findLv(loaded.vg, subLv) : undefined;
       const ids = lv && loaded ? [...pvIdsOfLv(loaded.vg, lv)] : pvs.map((w) => w.pvId);
       const culprits: string[] = [];

@@ -3,7 +3,7 @@ import { isMirrorSeg, isRaid, isStripedSeg, isVisible, pvIdsOfLv, segAreaExtents
 import { allocateExtents, type AllocPolicyName, type SegPvs } from "./allocate.js";
 import { mergeSegments, type VgEditor } from "./allocate-lv.js";
 import type { PeRange, PvListEntry } from "./allocate-pv-maps.js";
-import { CommandError, InternalError } from "../errors/errors.js";
+import { AllocationError, CommandError, InternalError } from "../errors/errors.js";
 
 /**
  * pvmove's metadata, as lvm2 builds it (tools/pvmove.c _set_up_pvmove_lv,
@@ -195,7 +195,13 @@ export function setUpPvmove(ed: VgEditor, req: PvmoveRequest): PvmoveSetup {
     const lines = skippedLocked.length ? ["All data on source PV skipped. It contains locked, hidden or non-top level LVs only."] : [];
     throw new CommandError([...lines, `No data to move for ${vg.name}.`].join("\n"));
   }
-  addMirrorAreas(vg, pvmove, dest, req.policy);
+  try {
+    addMirrorAreas(vg, pvmove, dest, req.policy);
+  } catch (e) {
+    // lv_add_mirrors' own line follows the allocator's (then pvmove.c's "Failed to convert ...").
+    if (e instanceof AllocationError) throw new AllocationError(`${e.message}\nUnable to allocate mirror extents for ${vg.name}/${pvmove.name}.`);
+    throw e;
+  }
   for (const name of movedLvs) splitParentSegmentsForLayer(vg, ed.lv(name)!, pvmove);
   return { pvmove, movedLvs, skippedLocked };
 }

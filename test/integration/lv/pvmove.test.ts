@@ -1,6 +1,6 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { openSync, readSync, writeSync, closeSync } from "node:fs";
+import { openSync, readSync, writeSync, closeSync, rmSync } from "node:fs";
 import { randomBytes } from "node:crypto";
 import { Lab, ULVM_BIN, lvmUnavailable, which, type RunResult } from "../../helpers/lab.js";
 import { ulvmAsync } from "../../helpers/run-async.js";
@@ -246,6 +246,93 @@ test("pvmove on a terminal: a progress bar with the rate and the ETA, then lvm2'
     assert.match(r.stdout, /\n {2}\S+d0: Moved: 100\.00%\r?\n$/);
     assert.ok(!/Moved: [0-9.]+%\r?\n.*Moved: /s.test(r.stdout), "no periodic lines on a terminal");
     assert.ok(lvData(lab, "vg/lv0", data.length).equals(data));
+  } finally {
+    lab.cleanup();
+  }
+});
+
+/**
+ * The rest of issue 16's bad input, with the lines and exit codes Debian's
+ * lvm 2.03.16 prints for the same VGs on loop devices (checked by hand:
+ * lvm2 gets that far with activation disabled): no room anywhere, a named
+ * destination that is full, a VG with a PV missing (lvm2 does not find the
+ * PV to move then: exit 3), a second move of a PV already moving. The
+ * metadata is the same afterwards (seqno).
+ */
+test("pvmove refuses no free space, a VG with a missing PV and a second move of a moving PV; nothing changes", () => {
+  const lab = new Lab("ulvm-pvmove-");
+  try {
+    lab.writeConfig(`devices {\n\tscan = [ "${lab.dir}/disks" ]\n}\nactivation {\n\tmirror_resync_rate = 4096\n}\n`);
+    const d = ["d0", "d1", "d2"].map((n) => lab.addDisk(n, 32));
+    lab.ok("vgcreate", "-q", "vg", d[0]!, d[1]!);
+    lab.ok("lvcreate", "-q", "-an", "-Zn", "-n", "a", "-l", "5", "vg", d[0]!);
+    lab.ok("lvcreate", "-q", "-an", "-Zn", "-n", "b", "-l", "6", "vg", d[1]!);
+    const seqno = (): string => lab.ok("vgs", "--noheadings", "-o", "vg_seqno", "vg").trim();
+    const refused = (args: string[], code: number, stderr: string): void => {
+      const before = seqno();
+      const r = lab.ulvm(...args);
+      assert.equal(r.code, code, `${args.join(" ")}: ${r.stderr}`);
+      assert.equal(r.stderr, stderr, args.join(" "));
+      assert.equal(seqno(), before, `${args.join(" ")}: no metadata change`);
+    };
+    // d1 has 1 free extent, a needs 5.
+    const noRoom = "  Insufficient free space: 5 extents needed, but only 1 available\n  Unable to allocate mirror extents for vg/pvmove0.\n  Failed to convert pvmove LV to mirrored.\n";
+    refused(["pvmove", d[0]!], 5, noRoom);
+    refused(["pvmove", d[0]!, d[1]!], 5, noRoom);
+    // d1 full: as a named destination, and as the only other PV.
+    lab.ok("lvcreate", "-q", "-an", "-Zn", "-n", "c", "-l", "1", "vg", d[1]!);
+    refused(["pvmove", d[0]!, d[1]!], 5, `  WARNING: No free extents on physical volume "${d[1]}".\n  No specified PVs have space available.\n`);
+    refused(["pvmove", d[0]!], 5, "  No extents available for allocation.\n");
+
+    // A second move of a PV already moving: lvm2 polls the first one, starts nothing.
+    lab.ok("vgextend", "vg", d[2]!);
+    const first = lab.ulvm("pvmove", "-b", d[0]!, d[2]!);
+    assert.equal(first.code, 0, first.stderr);
+    const second = lab.ulvm("pvmove", "-b", "-n", "a", d[0]!, d[2]!);
+    assert.equal(second.code, 0, second.stderr);
+    assert.equal(second.stdout, `  Detected pvmove in progress for ${d[0]}.\n`);
+    assert.equal(second.stderr, "  WARNING: Ignoring remaining command line arguments.\n");
+    assert.equal(lab.ok("lvs", "-a", "--noheadings", "-o", "lv_name", "vg").match(/pvmove/g)?.length, 1, "one move");
+    // Let it finish (the finish is the background poller's) before a PV goes missing.
+    lab.ulvm("pvmove", "-i", "0");
+    assert.ok(!lab.ok("lvs", "-a", "--noheadings", "-o", "lv_name", "vg").includes("pvmove"));
+
+    // d1 goes missing: the VG cannot change, so lvm2 does not find the PV to move.
+    rmSync(d[1]!);
+    const missing = lab.ulvm("pvmove", d[2]!);
+    assert.equal(missing.code, 3, missing.stderr);
+    assert.match(missing.stderr, /^ {2}WARNING: Couldn't find device with uuid [\w-]{38}\.\n/);
+    assert.ok(
+      missing.stderr.endsWith(
+        `  Cannot change VG vg while PVs are missing.\n  See vgreduce --removemissing and vgextend --restoremissing.\n  Cannot process volume group vg\n  Failed to find physical volume "${d[2]}".\n  Run \`pvmove --help' for more information.\n`,
+      ),
+      missing.stderr,
+    );
+  } finally {
+    lab.cleanup();
+  }
+});
+
+test("an activation while a pvmove process copies offline is refused (never two writers of the destination); the move finishes, data intact", async () => {
+  const lab = new Lab("ulvm-pvmove-");
+  try {
+    lab.writeConfig(`devices {\n\tscan = [ "${lab.dir}/disks" ]\n}\nactivation {\n\tdevice_path = 0\n\tmirror_resync_rate = 2048\n}\n`);
+    const d = ["d0", "d1"].map((n) => lab.addDisk(n, 32));
+    lab.ok("vgcreate", "-q", "vg", ...d);
+    lab.ok("lvcreate", "-q", "-an", "-Zn", "-n", "lv0", "-l", "4", "vg", d[0]!);
+    const want = randomBytes(16 * MiB);
+    writeLvToPvs(lab, "vg/lv0", want);
+    let act: RunResult | undefined;
+    const move = await ulvmAsync(lab, ["pvmove", "-i", "1", d[0]!, d[1]!], (out) => {
+      if (!act && /Moved: (?!100\.00)/.test(out)) act = lab.ulvm("lvchange", "-ay", "vg/lv0");
+    });
+    assert.equal(move.code, 0, move.stderr);
+    assert.ok(act, move.stdout);
+    assert.equal(act.code, 5, act.stderr);
+    assert.match(act.stderr, /^ {2}Cannot activate vg\/lv0 while a pvmove process copies pvmove0 without the daemon\. Try again when the move is done, or after pvmove --abort\.\n$/);
+    assert.match(lab.ok("lvs", "--noheadings", "-o", "lv_attr", "vg/lv0"), /-wi-------/, "not active");
+    assert.ok(readLvFromPvs(lab, "vg/lv0").equals(want), "lv0 on d1, intact");
+    assert.match(lab.ok("lvs", "--noheadings", "-o", "devices", "vg/lv0"), /d1\(0\)/);
   } finally {
     lab.cleanup();
   }

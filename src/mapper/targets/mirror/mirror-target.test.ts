@@ -292,6 +292,43 @@ test("without handle_errors a failed leg is marked and writes proceed at once", 
   assert.equal(r.env.events.filter((e) => e.kind === "leg-failed").length, 1);
 });
 
+test("without handle_errors a source that failed a read keeps every write and serves its out-of-sync regions (dm: errors only counted; pvmove's source)", async () => {
+  // In sync (clean log): a read error fails leg 0 (R); reads go to leg 1, writes still reach leg 0.
+  const a = await mirrorRig();
+  a.legs[0]!.addRule({ ops: ["read"], offsetBytes: 0, lengthBytes: R });
+  const b = new Uint8Array(512);
+  a.legMems[1]!.bytes.fill(6, 0, 512);
+  await a.dev.read(0, b);
+  assert.equal(b[0], 6, "served by leg 1");
+  assert.equal(a.target.status().legs[0]!.health, "R");
+  await a.dev.write(0, fill(512, 9));
+  assert.equal(a.legMems[0]!.bytes[0], 9);
+  assert.equal(a.legMems[1]!.bytes[0], 9);
+  // A write error on it excludes it as before.
+  a.legs[0]!.addRule({ ops: ["write"], offsetBytes: 0, lengthBytes: 512 });
+  await a.dev.write(0, fill(512, 3));
+  assert.equal(a.target.status().legs[0]!.health, "D");
+  await a.dev.write(512, fill(512, 4));
+  assert.equal(a.legMems[0]!.bytes[512], 0, "no more writes to a leg that failed one");
+  assert.equal(a.legMems[1]!.bytes[512], 4);
+
+  // Out of sync (a core log copying at a crawl from region 0, as pvmove0's running segment): the
+  // source that failed a read in the last region still takes and serves the regions only it holds.
+  const c = await mirrorRig({ log: "core", mirror: { resyncRateBytesPerSec: 1 } });
+  await tick();
+  const last = (2048 - 64) * 512;
+  c.legs[0]!.addRule({ ops: ["read"], offsetBytes: last + 512, lengthBytes: 512 });
+  await assert.rejects(c.dev.read(last + 512, new Uint8Array(512)), isIo("EIO"));
+  assert.equal(c.target.status().legs[0]!.health, "R");
+  await c.dev.write(last, fill(512, 5));
+  assert.equal(c.legMems[0]!.bytes[last], 5);
+  await c.dev.read(last, b);
+  assert.equal(b[0], 5);
+  // Its bad sector still fails, without looping on it.
+  await assert.rejects(c.dev.read(last + 512, new Uint8Array(512)), isIo("EIO"));
+  c.target.setResyncRate(0);
+});
+
 test("a flush error fails the leg (F); the flush still succeeds on the others", async () => {
   const r = await mirrorRig();
   r.legs[1]!.addRule({ ops: ["flush"] });

@@ -335,6 +335,25 @@ export class MirrorTarget implements Target {
     return l.failed ? undefined : l;
   }
 
+  /**
+   * Without handle_errors, dm-raid1 only counts a leg's errors: writes still
+   * go to every leg, and the default leg stays the one that serves regions
+   * out of sync ("Primary mirror failed while out-of-sync: Reads may fail").
+   * ulvm keeps that for a leg that failed on reads only (pvmove's source
+   * starting to fail mid-move): it keeps every write, so nothing written
+   * after the failure is missing from it when the move is aborted. A leg
+   * that failed a write or a flush is excluded as before.
+   */
+  private stillWritten(l: MirrorLeg): boolean {
+    return l.failed && !this.failures.gated && !l.errors.has("write") && !l.errors.has("flush");
+  }
+
+  /** The leg that serves client I/O to regions out of sync: the source, also one that failed on reads only (stillWritten). */
+  private outOfSyncSource(): MirrorLeg | undefined {
+    const l = this.legs[this.sourceIndex]!;
+    return !l.failed || this.stillWritten(l) ? l : undefined;
+  }
+
   /** Leg serving in-sync regions: the source, else the next live leg after it. */
   primaryLeg(): MirrorLeg | undefined {
     const n = this.legs.length;
@@ -400,7 +419,7 @@ export class MirrorTarget implements Target {
   private async readFrom(sector: number, into: Uint8Array, first: number, last: number): Promise<void> {
     for (;;) {
       const anyLeg = this.allReadableFromAnyLeg(first, last);
-      const leg = anyLeg ? (this.personality.readLeg?.(sector, into.length / SECTOR_BYTES) ?? this.primaryLeg()) : this.resyncSource();
+      const leg = anyLeg ? (this.personality.readLeg?.(sector, into.length / SECTOR_BYTES) ?? this.primaryLeg()) : this.outOfSyncSource();
       if (leg === undefined) {
         throw new IoError(
           `${this.deviceName}: no leg holds valid data for sectors ${sector}..${sector + into.length / SECTOR_BYTES - 1}` +
@@ -408,12 +427,15 @@ export class MirrorTarget implements Target {
           "EIO",
         );
       }
+      const failedBefore = leg.failed;
       try {
         await leg.dev.read(leg.offsetBytes + sector * SECTOR_BYTES, into);
         return;
       } catch (e) {
         if (!(e instanceof IoError)) throw e;
         if (e.errno === CHECKSUM_MISMATCH) return await this.readAroundMismatch(leg, sector, into);
+        // A failed source still serving its out-of-sync regions: no other leg has them.
+        if (failedBefore) throw e;
         this.failLeg(leg, "read", e);
       }
     }
@@ -630,7 +652,7 @@ export class MirrorTarget implements Target {
     } else {
       // Part of the write is in regions only the source holds: without the
       // source those regions are lost, as for reads.
-      const src = this.resyncSource();
+      const src = this.outOfSyncSource();
       if (src === undefined) {
         throw new IoError(`${this.deviceName}: region out of sync and its source leg failed`, "EIO");
       }
@@ -702,7 +724,7 @@ export class MirrorTarget implements Target {
 
   private liveLegs(): MirrorLeg[] {
     if (this.failures.count === 0) return this.legs as MirrorLeg[];
-    return this.legs.filter((l) => !l.failed);
+    return this.legs.filter((l) => !l.failed || this.stillWritten(l));
   }
 
   // ---- flush --------------------------------------------------------------
