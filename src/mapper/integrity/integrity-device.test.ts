@@ -40,15 +40,18 @@ test("a blank metadata device is formatted; writes land on the data device and t
   assert.equal(dev.mismatches, 0);
 });
 
-test("a flipped bit on the data device: that block's read fails with EILSEQ and is counted; its neighbours still read", async () => {
+test("flipped bits on the data device: the read fails with EILSEQ naming every bad block, counted once; the neighbours still read", async () => {
   const { data, dev } = await rig();
   await dev.write(0, randomBytes(16 * 512));
-  const raw = await readBytes(data, 5 * 512 + 100, 1);
-  await data.write(5 * 512 + 100, new Uint8Array([raw[0]! ^ 0x10]));
-  await assert.rejects(dev.read(0, new Uint8Array(16 * 512)), (e: unknown) => e instanceof IntegrityMismatchError && e.errno === "EILSEQ" && e.sector === 5);
+  for (const at of [5 * 512 + 100, 9 * 512 + 3]) {
+    const raw = await readBytes(data, at, 1);
+    await data.write(at, new Uint8Array([raw[0]! ^ 0x10]));
+  }
+  await assert.rejects(dev.read(0, new Uint8Array(16 * 512)), (e: unknown) => e instanceof IntegrityMismatchError && e.errno === "EILSEQ" && e.sector === 5 && e.badSectors.join() === "5,9" && e.blockSectors === 1);
   assert.equal(dev.mismatches, 1);
   await dev.read(0, new Uint8Array(5 * 512));
-  await dev.read(6 * 512, new Uint8Array(10 * 512));
+  await dev.read(6 * 512, new Uint8Array(3 * 512));
+  await dev.write(9 * 512, new Uint8Array(512));
   // Rewriting the block (what raid1 does with the good copy) gives it a valid tag again.
   await dev.write(5 * 512, new Uint8Array(512).fill(7));
   const b = new Uint8Array(512);

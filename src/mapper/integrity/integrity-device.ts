@@ -31,11 +31,22 @@ import { RangeLock } from "./range-lock.js";
  * unverified: their tags are not written yet, which is never a mismatch.
  */
 export class IntegrityMismatchError extends IoError {
+  /** The first bad block's sector. */
+  readonly sector: number;
   constructor(
     readonly deviceName: string,
-    readonly sector: number,
+    /** First sector of each block of the read whose tag did not match, ascending (device sectors). */
+    readonly badSectors: readonly number[],
+    /** Sectors per checksummed block. */
+    readonly blockSectors: number,
   ) {
-    super(`${deviceName}: integrity checksum mismatch at sector ${sector}`, "EILSEQ", { sector });
+    const sector = badSectors[0]!;
+    super(
+      `${deviceName}: integrity checksum mismatch at sector ${sector}${badSectors.length > 1 ? ` (and ${badSectors.length - 1} more blocks)` : ""}`,
+      "EILSEQ",
+      { sector },
+    );
+    this.sector = sector;
   }
 }
 
@@ -155,14 +166,18 @@ export class IntegrityDevice implements BlockDevice {
       unlock();
     }
     const tag = new Uint8Array(this.o.tagSize);
+    // Every bad block of the read is named (the raid1 above reports and rewrites exactly those);
+    // the counter, as the kernel's, counts the failed read once.
+    let bad: number[] | undefined;
     for (let i = 0; i < blocks; i++) {
       const off = i * this.bs;
       const sector = (start + off) / SECTOR_BYTES;
       crc32cTag(sector, buf.subarray(off, off + this.bs), this.o.tagSize, tag);
-      if (!sameBytes(tag, tags, i * this.o.tagSize)) {
-        this.mismatches++;
-        throw new IntegrityMismatchError(this.name, sector);
-      }
+      if (!sameBytes(tag, tags, i * this.o.tagSize)) (bad ??= []).push(sector);
+    }
+    if (bad !== undefined) {
+      this.mismatches++;
+      throw new IntegrityMismatchError(this.name, bad, this.bs / SECTOR_BYTES);
     }
     if (!aligned) into.set(buf.subarray(offsetBytes - start, offsetBytes - start + into.length));
   }
