@@ -599,13 +599,14 @@ export class Daemon {
       });
     }
     if (b.omittedRuns > 0) {
-      const message = `and ${b.omittedRuns} more places (${b.omittedSectors} sectors) on leg ${b.legDevice} ${b.healed ? "healed" : "uncorrectable"}`;
+      const leg = (loaded && a ? rimagePlace(loaded.vg, a.lv, b.leg, 0)?.image : undefined) ?? b.legDevice;
+      const message = `and ${b.omittedRuns} more places (${b.omittedSectors} sectors) on leg ${leg} ${b.healed ? "healed" : "uncorrectable"}`;
       this.log(`${name}: integrity mismatches ${message}`);
       this.emit({
         name: "integrity-mismatch-healed",
         ...(b.healed ? {} : { severity: "error" as const }),
         ...(a ? { vg: a.vg, lv: a.lv } : {}),
-        leg: b.legDevice,
+        leg,
         details: { legIndex: b.leg, healed: b.healed, omittedRuns: b.omittedRuns, omittedSectors: b.omittedSectors },
         message,
       });
