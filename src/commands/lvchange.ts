@@ -1,3 +1,4 @@
+import { raidHasIntegrity } from "./integrity-guard.js";
 import type { CommandDef } from "../cli/command-def.js";
 import { UsageError, CommandError, NotFoundError } from "../errors/errors.js";
 import { findLv, isRaidSeg, isVisible, lvTypeName, pvIdsOfLv } from "../model/lv-info.js";
@@ -298,6 +299,9 @@ async function lvchangeSyncAction(ctx: ToolContext, args: Args, msg: string): Pr
     (name, lv) => `Command on LV ${name} does not accept LV type ${lvTypeName(lv)}.`,
     async (loaded, lv) => {
       const name = `${loaded.vg.name}/${lv.name}`;
+      // With integrity the read path tells the good copy from the bad one, and check rewrites the
+      // bad one; repair's "first leg wins" could copy a rotten block over a good one.
+      if (msg === "repair" && raidHasIntegrity(loaded.vg, lv)) throw new CommandError("Use syncaction check to detect and correct integrity checksum mismatches.");
       const top = status.find((s) => s.vg === loaded.vg.name && s.lv === lv.name)?.devices.find((d) => d.lvName === lv.name);
       if (!top) throw new CommandError("Unable to send message to an inactive logical volume.");
       const now = top.raid?.syncAction;

@@ -7,7 +7,8 @@ import { findLv, isMirrorSeg, isVisible, lvExtents, lvTypeName } from "../model/
 import { isLvPartial, mirrorImages, planMirrorRepair, removeMirrorImages } from "../model/mirror-repair.js";
 import type { LogicalVolume, MirrorSegment, VolumeGroup } from "../model/types.js";
 import { lvNameArg } from "./common.js";
-import { allocValue, mirrorLogValue, noMatchingSyntax, numberValue, regionSizeValue } from "./lv-args.js";
+import { allocValue, boolValue, mirrorLogValue, noMatchingSyntax, numberValue, regionSizeValue } from "./lv-args.js";
+import { lvconvertRaidIntegrity } from "./raid-integrity.js";
 import { commitLvChange, createPvList, displayLvName, isPvMissing, lvEnv, readVgForUpdate, vgPvEntries } from "./lv-common.js";
 import { initMirrorLog } from "./lv-io.js";
 import { adjustedRegionSize } from "./lvcreate.js";
@@ -62,6 +63,9 @@ const OPTIONS: OptionSpec[] = [
   { name: "trackchanges", value: false },
   { name: "mergemirrors", value: false },
   { name: "merge", value: false },
+  { name: "raidintegrity", value: true },
+  { name: "raidintegritymode", value: true },
+  { name: "raidintegrityblocksize", value: true },
 ];
 
 interface Request {
@@ -443,6 +447,13 @@ export const lvconvert: CommandDef = {
 	[ PV ... ]
 
   Poll LV to continue conversion.
+  lvconvert --raidintegrity y|n LV_raid
+	[    --raidintegritymode String ]
+	[    --raidintegrityblocksize Number ]
+	[ COMMON_OPTIONS ]
+	[ PV ... ]
+
+  Add or remove data integrity checksums to raid images.
   lvconvert LV_mirror
 	[ -b|--background ]
 	[ -i|--interval Number ]
@@ -465,6 +476,7 @@ export const lvconvert: CommandDef = {
       background: args.has("background"),
     };
     if (args.has("stripes") || args.has("stripesize")) throw new CommandError("--stripes or --stripesize argument is only valid when converting to striped or raid.");
+    if (args.has("raidintegrity")) return convertIntegrity(ctx, args, vg, lv);
     if (args.has("mergemirrors") || args.has("merge")) return mergeMirrors(ctx, args);
     if (args.has("splitmirrors")) return splitMirrors(ctx, req, args);
     if (args.has("repair")) return repair(ctx, req, args);
@@ -550,3 +562,20 @@ export const lvconvert: CommandDef = {
     return 0;
   },
 };
+
+/** lvconvert --raidintegrity y|n LV_raid: the command line takes raid LVs only (lvconvert_integrity). */
+async function convertIntegrity(ctx: ToolContext, args: Args, vg: string, lv: string): Promise<number> {
+  const add = boolValue(args, "raidintegrity")!;
+  const modeArg = args.str("raidintegritymode");
+  let mode: "J" | "B" | undefined;
+  if (modeArg === "bitmap" || modeArg === "B") mode = "B";
+  else if (modeArg === "journal" || modeArg === "J") mode = "J";
+  else if (modeArg !== undefined) throw new CommandError('Invalid raid integrity mode (use "bitmap" or "journal")');
+  const loaded = await readVgForUpdate(ctx, vg, { handlesMissingPvs: true });
+  const lvObj = findLv(loaded.vg, lv);
+  if (!lvObj) throw new CommandError(`Failed to find logical volume "${vg}/${lv}"`);
+  const name = displayLvName(vg, lv);
+  if (!isVisible(lvObj)) throw new CommandError(`Operation not permitted on hidden LV ${name}.`);
+  if (!raidSegOf(lvObj)) throw new CommandError(`Command on LV ${name} does not accept LV type ${lvTypeName(lvObj)}.\nCommand not permitted on LV ${name}.`);
+  return lvconvertRaidIntegrity(ctx, loaded, lvObj, add, { mode, blockSize: numberValue(args, "raidintegrityblocksize", "unsigned")?.value, settings: {} });
+}

@@ -1,9 +1,12 @@
 import { statSync, readFileSync } from "node:fs";
 import type { LogicalVolume } from "../model/types.js";
-import type { VgEditor } from "../model/allocate-lv.js";
-import { INTEGRITY_BLOCK_SIZES, createIntegrityMeta, imagesWithoutIntegrity, layerIntegrity, lvPvIds, type IntegrityRequest } from "../model/raid1-integrity.js";
-import { CommandError } from "../errors/errors.js";
-import { commitLvChange, vgPvEntries } from "./lv-common.js";
+import { VgEditor } from "../model/allocate-lv.js";
+import { INTEGRITY_BLOCK_SIZES, createIntegrityMeta, imagesWithoutIntegrity, layerIntegrity, lvPvIds, unlayerIntegrity, type IntegrityRequest } from "../model/raid1-integrity.js";
+import { isIntegritySeg, isRaidSeg } from "../model/lv-info.js";
+import { isLvPartial } from "../model/mirror-repair.js";
+import { CommandError, LvmError } from "../errors/errors.js";
+import { activateLv, isLvActive, reloadVg } from "./activation.js";
+import { commitLvChange, isPvMissing, lvEnv, vgPvEntries } from "./lv-common.js";
 import { zeroLvStart } from "./lv-io.js";
 import type { LoadedVg } from "./vg-store.js";
 import type { ToolContext } from "./toolcontext.js";
@@ -16,11 +19,11 @@ import type { ToolContext } from "./toolcontext.js";
  * its `_iorig` and the VG committed with `recalculate = 1`, so that the first
  * activation initialises the tags.
  */
-export async function addRaidIntegrity(ctx: ToolContext, loaded: LoadedVg, ed: VgEditor, lv: LogicalVolume, req: IntegrityRequest): Promise<void> {
+export async function addRaidIntegrity(ctx: ToolContext, loaded: LoadedVg, ed: VgEditor, lv: LogicalVolume, req: IntegrityRequest, command: "lvcreate" | "lvconvert" = "lvcreate"): Promise<void> {
   const vg = loaded.vg;
   const images = imagesWithoutIntegrity(vg, lv);
   const pvSets = images.map((img) => lvPvIds(vg, img));
-  const blockSize = integrityBlockSize(ctx, loaded, pvSets.flat(), req.blockSize);
+  const blockSize = integrityBlockSize(ctx, loaded, pvSets.flat(), req.blockSize, command);
   const all = vgPvEntries(loaded);
   const metas: LogicalVolume[] = [];
   try {
@@ -46,7 +49,7 @@ export async function addRaidIntegrity(ctx: ToolContext, loaded: LoadedVg, ed: V
  * blocks, or 512-logical/4K-physical ones; else the requested size or 512.
  * Counted over every PV of every image, as lvm2 does.
  */
-function integrityBlockSize(ctx: ToolContext, loaded: LoadedVg, pvIds: string[], requested: number | undefined): number {
+function integrityBlockSize(ctx: ToolContext, loaded: LoadedVg, pvIds: string[], requested: number | undefined, command: "lvcreate" | "lvconvert"): number {
   let lbs4k = 0;
   let lbs512 = 0;
   let pbs4k = 0;
@@ -63,6 +66,7 @@ function integrityBlockSize(ctx: ToolContext, loaded: LoadedVg, pvIds: string[],
   if (requested && !(INTEGRITY_BLOCK_SIZES as readonly number[]).includes(requested))
     throw new CommandError("Invalid integrity block size, possible values are 512, 1024, 2048, 4096");
   if (lbs4k && requested && requested < 4096) throw new CommandError(`Integrity block size ${requested} not allowed with device logical block size 4096.`);
+  if (command === "lvconvert") return convertBlockSize(ctx, requested, { lbs4k, lbs512, pbs4k, pbs512 });
   if (lbs4k) return 4096;
   if (lbs512 && pbs4k && !pbs512) return 4096;
   if (lbs512) return requested || 512;
@@ -87,4 +91,75 @@ function deviceBlockSizes(path: string | undefined): { logical: number; physical
   } catch {
     return undefined;
   }
+}
+
+/**
+ * _set_integrity_block_size for lvconvert when libblkid reports no file
+ * system block size (ulvm does not probe the LV's file system yet, so this is
+ * the path it always takes): the devices' sizes decide, and a requested size
+ * must agree.
+ */
+function convertBlockSize(ctx: ToolContext, requested: number | undefined, d: { lbs4k: number; lbs512: number; pbs4k: number; pbs512: number }): number {
+  let use: number;
+  if (d.lbs4k && d.pbs4k) use = 4096;
+  else if (d.lbs512 && d.pbs512) use = 512;
+  else if (d.lbs512 && d.pbs4k) use = requested === 4096 ? 4096 : 512;
+  else use = 512;
+  const sizes = `logical block size ${d.lbs4k ? 4096 : 512}, physical block size ${d.pbs4k ? 4096 : 512}`;
+  if (requested && requested !== use) throw new CommandError(`Cannot use integrity block size ${requested} with unknown file system block size, ${sizes}.`);
+  ctx.out.print(`Using integrity block size ${use} for unknown file system block size, ${sizes}.`);
+  return use;
+}
+
+/**
+ * lvconvert --raidintegrity y|n LV_raid [PV ...] (tools/lvconvert.c
+ * _lvconvert_integrity_single, lib/metadata/integrity_manip.c).
+ * y: lv_add_integrity_to_raid; an active LV is reloaded with `recalculate`
+ * (its tags are computed in the background while it serves I/O, and a block
+ * not yet tagged is never a mismatch), an inactive one activated to start
+ * that; then the flag is cleared and committed. n: the images take their
+ * _iorig's extents back, the LV is reloaded, the _iorig and _imeta LVs go.
+ */
+export async function lvconvertRaidIntegrity(ctx: ToolContext, loaded: LoadedVg, lv: LogicalVolume, add: boolean, req: IntegrityRequest): Promise<number> {
+  const vg = loaded.vg;
+  const name = `${vg.name}/${lv.name}`;
+  const ed = new VgEditor(vg, lvEnv(ctx));
+  const active = await isLvActive(ctx, vg.name, lv.name);
+  if (add) {
+    if (isLvPartial(vg, lv, new Set(vg.pvs.filter((pv) => isPvMissing(loaded, pv)).map((pv) => pv.id)))) throw new CommandError("Cannot add integrity while LV is missing PVs.");
+    if (!lv.segments[0] || !isRaidSeg(lv.segments[0])) throw new CommandError(`Cannot add integrity to non raid type LV ${name}.`);
+    try {
+      await addRaidIntegrity(ctx, loaded, ed, lv, req, "lvconvert");
+      if (active) await reloadVg(ctx, vg.name);
+      else await activateLv(ctx, vg.name, lv.name);
+    } catch (e) {
+      if (!(e instanceof LvmError)) throw e;
+      if (e.message) ctx.out.error(e.message);
+      throw new CommandError("Failed to add integrity.");
+    }
+    for (const r of raidImages(vg, lv)) for (const s of r.segments) if (isIntegritySeg(s)) s.recalculate = 0;
+    await commitLvChange(ctx, loaded);
+    ctx.out.print(`Logical volume ${name} has added integrity.`);
+    return 0;
+  }
+  if (!lv.segments[0] || !isRaidSeg(lv.segments[0])) throw new CommandError(`Cannot remove integrity from non raid type LV ${name}.`);
+  const layers = unlayerIntegrity(ed, lv);
+  if (active) {
+    await commitLvChange(ctx, loaded);
+    await reloadVg(ctx, vg.name);
+  }
+  for (const { iorig, imeta } of layers) {
+    ed.lvRemove(iorig);
+    ed.lvRemove(imeta);
+  }
+  await commitLvChange(ctx, loaded);
+  // The unused layers' devices go with this reload.
+  if (active) await reloadVg(ctx, vg.name);
+  ctx.out.print(`Logical volume ${name} has removed integrity.`);
+  return 0;
+}
+
+function raidImages(vg: LoadedVg["vg"], lv: LogicalVolume): LogicalVolume[] {
+  const seg = lv.segments[0];
+  return seg && isRaidSeg(seg) ? seg.raids.flatMap((r) => vg.lvs.filter((l) => l.name === r.image)) : [];
 }

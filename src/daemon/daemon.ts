@@ -16,7 +16,7 @@ import { deviceTree, type DeviceNode } from "../activate/device-tree.js";
 import { DeviceScan } from "../commands/scan.js";
 import { listDevices } from "../commands/device-source.js";
 import { loadVg, type LoadedVg } from "../commands/vg-store.js";
-import { findLv, isVisible } from "../model/lv-info.js";
+import { findLv, isIntegritySeg, isVisible } from "../model/lv-info.js";
 import { findSegByLe } from "../model/allocate-walk.js";
 import type { LogicalVolume, VolumeGroup } from "../model/types.js";
 import { dmName } from "../segtypes/dm-names.js";
@@ -35,6 +35,7 @@ import { EventHub } from "./events/event-hub.js";
 import type { EventInput } from "./events/event-types.js";
 import { SyncWatcher, type WatchedLv } from "./events/sync-watcher.js";
 import { degradedEvent } from "./events/degraded-event.js";
+import { MismatchCoalescer, type MismatchBatch } from "./events/mismatch-coalescer.js";
 
 /**
  * The ulvm daemon: holds active LVs (device-mapper's role, in userspace),
@@ -77,6 +78,8 @@ export class Daemon {
   /** Events (events.log, hooks, mail, syslog); from start() on. The status page reads events.log.recent()/subscribe(). */
   events: EventHub | undefined;
   readonly syncWatcher: SyncWatcher;
+  /** Integrity mismatches healed or not, gathered a moment so that a rotten area is one report, not thousands. */
+  private readonly mismatches = new MismatchCoalescer((b) => void this.reportMismatches(b).catch((err) => this.log(`${b.device}: integrity mismatches could not be reported: ${(err as Error).message}`)));
   private stopped: Promise<void> | undefined;
   log: (line: string) => void = (line) => process.stderr.write(`${new Date().toISOString()} ulvmd[${process.pid}]: ${line}\n`);
 
@@ -600,11 +603,58 @@ export class Daemon {
       const a = [...this.active.values()].find((x) => x.nodes[x.nodes.length - 1]?.name === e.device);
       if (a) this.syncWatcher.check(this.watchedLv(a));
     }
+    if (e.kind === "integrity-mismatch") {
+      this.mismatches.add(e);
+      return;
+    }
     if (e.kind === "scrub-done") {
       void this.logScrub(e).catch((err) => this.log(`${e.device}: scrub ended; its places could not be mapped: ${(err as Error).message}`));
       return;
     }
     return this.policy.onEvent(e);
+  }
+
+  /**
+   * A log line and an event per run of bad blocks on one leg: the LV sectors,
+   * the leg (rimage), the PV and extent holding them; healed ones are
+   * info, uncorrectable ones (the client got EIO) an error.
+   */
+  private async reportMismatches(b: MismatchBatch): Promise<void> {
+    const a = [...this.active.values()].find((x) => x.nodes[x.nodes.length - 1]?.name === b.device);
+    const loaded = a ? await this.readVg(a.vg).catch(() => undefined) : undefined;
+    const name = a?.exportName ?? b.device;
+    const what = b.healed ? "healed from another leg" : "uncorrectable (no leg has a good copy; the read failed with EIO)";
+    for (const r of b.runs) {
+      const first = loaded && a ? rimagePlace(loaded.vg, a.lv, b.leg, r.sector) : undefined;
+      const last = loaded && a ? rimagePlace(loaded.vg, a.lv, b.leg, r.sector + r.sectors - 1) : undefined;
+      const leg = first?.image ?? b.legDevice;
+      const extents = first?.pe === undefined ? "" : last?.pe !== undefined && last.pe !== first.pe && last.pv === first.pv ? ` PE ${first.pe}-${last.pe}` : ` PE ${first.pe}`;
+      const where = `${leg}${first?.pv !== undefined ? ` on ${first.pv}${extents}` : ""}`;
+      const message = `integrity mismatch at LV sector ${r.sector}+${r.sectors} on leg ${where}: ${what}`;
+      this.log(`${name}: ${message}`);
+      this.emit({
+        name: "integrity-mismatch-healed",
+        ...(b.healed ? {} : { severity: "error" as const }),
+        ...(a ? { vg: a.vg, lv: a.lv } : {}),
+        leg,
+        ...(first?.pv !== undefined ? { pv: first.pv } : {}),
+        details: { sector: r.sector, sectors: r.sectors, legIndex: b.leg, healed: b.healed, ...(first?.pe !== undefined ? { pe: first.pe, peLast: last?.pe ?? first.pe } : {}) },
+        message,
+      });
+    }
+    if (b.omittedRuns > 0) {
+      const leg = (loaded && a ? rimagePlace(loaded.vg, a.lv, b.leg, 0)?.image : undefined) ?? b.legDevice;
+      const message = `and ${b.omittedRuns} more places (${b.omittedSectors} sectors) on leg ${leg} ${b.healed ? "healed" : "uncorrectable"}`;
+      this.log(`${name}: integrity mismatches ${message}`);
+      this.emit({
+        name: "integrity-mismatch-healed",
+        ...(b.healed ? {} : { severity: "error" as const }),
+        ...(a ? { vg: a.vg, lv: a.lv } : {}),
+        leg,
+        details: { legIndex: b.leg, healed: b.healed, omittedRuns: b.omittedRuns, omittedSectors: b.omittedSectors },
+        message,
+      });
+    }
   }
 
   /**
@@ -664,19 +714,31 @@ export class Daemon {
 
 /** " (lv_rimage_N on /dev/x PE n)" for an LV sector of raid1 image `leg`, or "" when the metadata does not say. */
 export function describeRimagePlace(vg: VolumeGroup, lvName: string, leg: number, sector: number): string {
+  const p = rimagePlace(vg, lvName, leg, sector);
+  if (!p) return "";
+  return p.pv === undefined ? ` (${p.image})` : ` (${p.image} on ${p.pv} PE ${p.pe})`;
+}
+
+/**
+ * Where an LV sector of raid1 image `leg` is: the rimage's name, and the PV
+ * and physical extent holding it when the metadata says (through the
+ * integrity layer to its _iorig when the image has one).
+ */
+export function rimagePlace(vg: VolumeGroup, lvName: string, leg: number, sector: number): { image: string; pv?: string; pe?: number } | undefined {
   const lv = findLv(vg, lvName);
   const seg = lv?.segments[0];
-  if (!seg || seg.type !== "raid1" || !("raids" in seg)) return "";
+  if (!seg || seg.type !== "raid1" || !("raids" in seg)) return undefined;
   const imageName = seg.raids[leg]?.image;
   const image = imageName ? findLv(vg, imageName) : undefined;
-  if (!image) return "";
+  if (!image) return undefined;
+  const top = image.segments[0];
+  const dataLv = top && isIntegritySeg(top) ? findLv(vg, top.origin) : image;
   const le = Math.floor(sector / vg.extentSizeSectors);
-  const iseg = findSegByLe(image, le);
+  const iseg = dataLv ? findSegByLe(dataLv, le) : undefined;
   const area = iseg && "stripes" in iseg && iseg.stripes.length === 1 ? iseg.stripes[0] : undefined;
-  if (!iseg || !area || area.kind !== "pv") return ` (${image.name})`;
+  if (!iseg || !area || area.kind !== "pv") return { image: image.name };
   const pv = vg.pvs.find((p) => p.id === area.pvId);
-  const pe = area.startPe + (le - iseg.startExtent);
-  return ` (${image.name} on ${pv?.deviceHint ?? area.pvId} PE ${pe})`;
+  return { image: image.name, pv: pv?.deviceHint ?? String(area.pvId), pe: area.startPe + (le - iseg.startExtent) };
 }
 
 function readPid(file: string): number | undefined {

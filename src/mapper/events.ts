@@ -49,6 +49,20 @@ export type MapperEvent =
       /** Data device of each slot, as in the table line. */
       readonly legDevices: readonly string[];
     }
+  /**
+   * raid1 over integrity layers: a read found blocks whose checksum failed
+   * on leg `leg`. healed: they were served from another leg and rewritten
+   * on this one; else no leg had a good copy and the client got EIO.
+   * `runs` are the bad blocks, adjacent ones merged, in array sectors.
+   */
+  | {
+      readonly kind: "integrity-mismatch";
+      readonly device: string;
+      readonly leg: number;
+      readonly legDevice: string;
+      readonly healed: boolean;
+      readonly runs: readonly { readonly sector: number; readonly sectors: number }[];
+    }
   | { readonly kind: "stripe-error"; readonly device: string; readonly stripe: number; readonly stripeDevice: string; readonly errno: string };
 
 export type MapperEventHandler = (event: MapperEvent) => void | Promise<void>;

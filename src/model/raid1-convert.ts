@@ -223,7 +223,7 @@ export function clearRaidRebuild(vg: VolumeGroup, lv: LogicalVolume): boolean {
   return any;
 }
 
-function errorSegment(extentCount: number): OpaqueSegment {
+export function errorSegment(extentCount: number): OpaqueSegment {
   return { type: "error", opaque: true, startExtent: 0, extentCount, tags: [], typeFlags: [], areas: [], areaExtents: extentCount, raw: [] };
 }
 

@@ -3,6 +3,7 @@ import { findLv, isRaidSeg, segAreas } from "./lv-info.js";
 import { effectivePolicy, type SpaceSpec, type VgEditor } from "./allocate-lv.js";
 import type { PvListEntry } from "./allocate-pv-maps.js";
 import { CommandError, InternalError } from "../errors/errors.js";
+import { errorSegment } from "./raid1-convert.js";
 
 /**
  * raid1 images with a dm-integrity layer, as lvm2's lv_add_integrity_to_raid
@@ -131,4 +132,35 @@ export function layerIntegrity(ed: VgEditor, image: LogicalVolume, meta: Logical
   image.segments = [seg];
   meta.status = meta.status.filter((w) => w !== "VISIBLE");
   return seg;
+}
+
+/**
+ * lv_remove_integrity_from_raid's metadata steps for every image: the image
+ * takes its `_iorig`'s segments back (remove_layer_from_lv; the iorig keeps
+ * an error segment), the integrity segment and its link to the `_imeta` go,
+ * and both sub-LVs become visible, for the caller to reload and then remove
+ * them (returned in image order). lvm2's message when an image has no layer.
+ */
+export function unlayerIntegrity(ed: VgEditor, lv: LogicalVolume): { iorig: LogicalVolume; imeta: LogicalVolume }[] {
+  const vg = ed.vg;
+  const seg = lv.segments[0];
+  const name = `${vg.name}/${lv.name}`;
+  if (!seg || !isRaidSeg(seg) || seg.type !== "raid1") throw new CommandError(`LV ${name} segment is unsupported raid for integrity.`);
+  const out: { iorig: LogicalVolume; imeta: LogicalVolume }[] = [];
+  for (const r of seg.raids) {
+    const image = findLv(vg, r.image);
+    const iseg = image?.segments[0];
+    if (!image || !iseg || iseg.type !== "integrity" || !("metaDev" in iseg)) throw new CommandError(`LV ${name} segment has no integrity metadata device.`);
+    const imeta = iseg.metaDev !== undefined ? findLv(vg, iseg.metaDev) : undefined;
+    if (!imeta) throw new CommandError(`LV ${name} segment has no integrity metadata device.`);
+    const iorig = findLv(vg, iseg.origin);
+    if (!iorig) throw new CommandError(`LV ${name} integrity segment has no origin.`);
+    let le = 0;
+    for (const s of iorig.segments) le += s.extentCount;
+    image.segments = iorig.segments;
+    iorig.segments = [errorSegment(le)];
+    for (const l of [iorig, imeta]) if (!l.status.includes("VISIBLE")) l.status.push("VISIBLE");
+    out.push({ iorig, imeta });
+  }
+  return out;
 }

@@ -4,7 +4,7 @@ import { formatSize, type UnitSpec } from "../base/units.js";
 import type { FieldDef, ObjectType } from "./engine.js";
 import { FIELD_ROWS, type FieldObject } from "./field-table.js";
 import { allocName, copyPercent, hasFlag, lvAttr, mirrorImageInSync, pvAttr, raidActiveStatus, raidHealthy, raidSyncPercent, vgAttr } from "./lv-attr.js";
-import { percentText, PERCENT_INVALID } from "./percent.js";
+import { makePercent, percentText, PERCENT_100, PERCENT_INVALID } from "./percent.js";
 import { formatLvTime } from "./time-format.js";
 import { EMPTY, NUM_UNDEF, num, str, strList, type FieldKind, type Value } from "./value.js";
 import type { LvView, PvSegView, PvView, SegView, VgView } from "./vg-view.js";
@@ -65,6 +65,18 @@ const undefNum: Value = { text: "", sort: NUM_UNDEF };
 const minusOne: Value = { text: "-1", sort: NUM_UNDEF };
 const pct = (p: number): Value => ({ text: percentText(p), sort: p });
 const invalidPct = pct(PERCENT_INVALID);
+
+/**
+ * Cpy%Sync of an integrity image (lv.c lvseg_percent_with_info_and_seg_status,
+ * SEG_STATUS_INTEGRITY): the tags' initialisation while it runs, blank before
+ * it starts and once it is done (dm-integrity then reports "-").
+ */
+function integrityRecalcPct(l: { state?: { integrity?: { providedDataSectors: number; recalcSector: number | undefined } } | undefined }): Value {
+  const st = l.state?.integrity;
+  if (!st || !st.recalcSector) return invalidPct;
+  if (st.recalcSector === st.providedDataSectors) return pct(PERCENT_100);
+  return pct(makePercent(st.recalcSector, st.providedDataSectors));
+}
 const tags = (t: readonly string[]): Value => strList(t, ",", true);
 
 /** _binary_disp: the word (or 1) when set, "" (or 0) otherwise. */
@@ -349,8 +361,8 @@ const VALUES: Record<string, Fn> = {
   data_percent: L(() => invalidPct, invalidPct),
   snap_percent: L(() => invalidPct, invalidPct),
   metadata_percent: L(() => invalidPct, invalidPct),
-  copy_percent: L((l) => (l.raidSeg ? pct(raidSyncPercent(l)) : l.isMirror ? pct(copyPercent(l)) : invalidPct), invalidPct),
-  sync_percent: L((l) => (l.raidSeg ? pct(raidSyncPercent(l)) : l.isMirror ? pct(copyPercent(l)) : invalidPct), invalidPct),
+  copy_percent: L((l) => (l.integritySeg ? integrityRecalcPct(l) : l.raidSeg ? pct(raidSyncPercent(l)) : l.isMirror ? pct(copyPercent(l)) : invalidPct), invalidPct),
+  sync_percent: L((l) => (l.integritySeg ? integrityRecalcPct(l) : l.raidSeg ? pct(raidSyncPercent(l)) : l.isMirror ? pct(copyPercent(l)) : invalidPct), invalidPct),
   cache_total_blocks: L(() => undefNum),
   cache_used_blocks: L(() => undefNum),
   cache_dirty_blocks: L(() => undefNum),

@@ -3,6 +3,7 @@ import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
 import { MemoryBlockDevice } from "../../blockdev/memory-block-device.js";
 import { IntegrityDevice, IntegrityMismatchError } from "./integrity-device.js";
+import { DirtyBitmap } from "./dirty-bitmap.js";
 import { SB_FLAG_RECALCULATING, crc32cTag, decodeSuperblock } from "./integrity-format.js";
 
 const MiB = 1 << 20;
@@ -40,15 +41,18 @@ test("a blank metadata device is formatted; writes land on the data device and t
   assert.equal(dev.mismatches, 0);
 });
 
-test("a flipped bit on the data device: that block's read fails with EILSEQ and is counted; its neighbours still read", async () => {
+test("flipped bits on the data device: the read fails with EILSEQ naming every bad block, counted once; the neighbours still read", async () => {
   const { data, dev } = await rig();
   await dev.write(0, randomBytes(16 * 512));
-  const raw = await readBytes(data, 5 * 512 + 100, 1);
-  await data.write(5 * 512 + 100, new Uint8Array([raw[0]! ^ 0x10]));
-  await assert.rejects(dev.read(0, new Uint8Array(16 * 512)), (e: unknown) => e instanceof IntegrityMismatchError && e.errno === "EILSEQ" && e.sector === 5);
+  for (const at of [5 * 512 + 100, 9 * 512 + 3]) {
+    const raw = await readBytes(data, at, 1);
+    await data.write(at, new Uint8Array([raw[0]! ^ 0x10]));
+  }
+  await assert.rejects(dev.read(0, new Uint8Array(16 * 512)), (e: unknown) => e instanceof IntegrityMismatchError && e.errno === "EILSEQ" && e.sector === 5 && e.badSectors.join() === "5,9" && e.blockSectors === 1);
   assert.equal(dev.mismatches, 1);
   await dev.read(0, new Uint8Array(5 * 512));
-  await dev.read(6 * 512, new Uint8Array(10 * 512));
+  await dev.read(6 * 512, new Uint8Array(3 * 512));
+  await dev.write(9 * 512, new Uint8Array(512));
   // Rewriting the block (what raid1 does with the good copy) gives it a valid tag again.
   await dev.write(5 * 512, new Uint8Array(512).fill(7));
   const b = new Uint8Array(512);
@@ -124,4 +128,60 @@ test("concurrent writes and reads of the same blocks never see a data/tag mismat
   }
   await Promise.all(ops);
   assert.equal(dev.mismatches, 1, "only the read of the never-written block");
+});
+
+/** The dirty bitmap's first byte on the metadata device (sector 8, the journal area). */
+async function bitmapByte(meta: MemoryBlockDevice): Promise<number> {
+  return (await readBytes(meta, 8 * 512, 1))[0]!;
+}
+
+async function until(what: string, cond: () => Promise<boolean>): Promise<void> {
+  for (let i = 0; i < 500; i++) {
+    if (await cond()) return;
+    await new Promise((r) => setTimeout(r, 10));
+  }
+  assert.fail(what);
+}
+
+test("bitmap mode: a region's bit is on disk before its data and tags are written, and cleared lazily once idle and flushed", async () => {
+  const data = new MemoryBlockDevice("iorig", 8 * MiB);
+  const meta = new MemoryBlockDevice("imeta-bm1", 8 * MiB);
+  // 4096 sectors (2 MiB) per bit: bit 2 covers 4..6 MiB.
+  const dev = await IntegrityDevice.open({ name: "t", data, meta, tagSize: 4, blockSize: 512, mode: "B", recalculate: false, sectorsPerBit: 4096, bitmapFlushIntervalMs: 20 });
+  assert.equal(await bitmapByte(meta), 0, "a new device's bitmap is clean");
+  // The bit is written (FUA) before the data: watch the data device's first write.
+  let bitWhenDataWritten = -1;
+  const write = data.write.bind(data);
+  data.write = async (off, b, o) => {
+    bitWhenDataWritten = await bitmapByte(meta);
+    return write(off, b, o);
+  };
+  await dev.write(5 * MiB, randomBytes(4096));
+  assert.equal(bitWhenDataWritten, 0b100);
+  await until("the bit is cleared once the region is idle", async () => (await bitmapByte(meta)) === 0);
+  await dev.close();
+});
+
+test("bitmap mode, a crash between a data write and its tag write: the next activation recomputes the dirty regions' tags (no false mismatch); clean regions keep detecting rot", async () => {
+  const data = new MemoryBlockDevice("iorig", 8 * MiB);
+  const meta = new MemoryBlockDevice("imeta-bm2", 8 * MiB);
+  const open = () => IntegrityDevice.open({ name: "t", data, meta, tagSize: 4, blockSize: 512, mode: "B", recalculate: false, sectorsPerBit: 4096, bitmapFlushIntervalMs: 60_000 });
+  const dev = await open();
+  await dev.write(0, randomBytes(8 * MiB));
+  await dev.close(); // clean: every bit clear
+  assert.equal(await bitmapByte(meta), 0);
+  const dev2 = await open();
+  await dev2.write(3 * MiB, randomBytes(4096)); // region 1 dirty, and stays so (long flush interval)
+  assert.equal(await bitmapByte(meta), 0b10);
+  // The crash: a data write to region 1 landed, its tag did not; and rot in region 3 (clean).
+  await data.write(3 * MiB + 8192, randomBytes(512));
+  const raw = await readBytes(data, 7 * MiB, 1);
+  await data.write(7 * MiB, new Uint8Array([raw[0]! ^ 1]));
+  DirtyBitmap.forgetAll();
+  const after = await open();
+  await after.read(2 * MiB, new Uint8Array(2 * MiB)); // region 1 reads: its tags were recomputed
+  assert.equal(after.mismatches, 0);
+  assert.equal(await bitmapByte(meta), 0, "recomputed, the bits are cleared");
+  await assert.rejects(after.read(7 * MiB, new Uint8Array(512)), IntegrityMismatchError);
+  await after.close();
 });

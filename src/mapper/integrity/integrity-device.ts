@@ -15,6 +15,7 @@ import {
   type MetaLayout,
 } from "./integrity-format.js";
 import { RangeLock } from "./range-lock.js";
+import { DirtyBitmap } from "./dirty-bitmap.js";
 
 /**
  * A dm-integrity layer over one raid1 image: data on `data` (the `_iorig`),
@@ -31,11 +32,22 @@ import { RangeLock } from "./range-lock.js";
  * unverified: their tags are not written yet, which is never a mismatch.
  */
 export class IntegrityMismatchError extends IoError {
+  /** The first bad block's sector. */
+  readonly sector: number;
   constructor(
     readonly deviceName: string,
-    readonly sector: number,
+    /** First sector of each block of the read whose tag did not match, ascending (device sectors). */
+    readonly badSectors: readonly number[],
+    /** Sectors per checksummed block. */
+    readonly blockSectors: number,
   ) {
-    super(`${deviceName}: integrity checksum mismatch at sector ${sector}`, "EILSEQ", { sector });
+    const sector = badSectors[0]!;
+    super(
+      `${deviceName}: integrity checksum mismatch at sector ${sector}${badSectors.length > 1 ? ` (and ${badSectors.length - 1} more blocks)` : ""}`,
+      "EILSEQ",
+      { sector },
+    );
+    this.sector = sector;
   }
 }
 
@@ -50,7 +62,12 @@ export interface IntegrityOptions {
   recalculate: boolean;
   journalSectors?: number;
   sectorsPerBit?: number;
+  /** The table's bitmap_flush_interval (ms): how long a region stays dirty after its last write. */
+  bitmapFlushIntervalMs?: number;
 }
+
+/** dm-integrity's default bitmap_flush_interval (DEFAULT_BITMAP_FLUSH_INTERVAL, 10 s). */
+const DEFAULT_BITMAP_FLUSH_INTERVAL_MS = 10_000;
 
 /** Blocks per recalculation step (RECALC_SECTORS = 32768 sectors in the kernel; smaller here to interleave with I/O). */
 const RECALC_STEP_BYTES = 1 << 20;
@@ -67,6 +84,8 @@ export class IntegrityDevice implements BlockDevice {
   private stopping = false;
   /** Reads share, writes and recalculation steps exclude (the kernel's range locks). */
   private readonly locks = new RangeLock();
+
+  private bitmap!: DirtyBitmap;
 
   private constructor(
     private readonly o: IntegrityOptions,
@@ -116,6 +135,26 @@ export class IntegrityDevice implements BlockDevice {
     const layout = metaLayout(sb, metaSectors);
     if (!layout) throw new IoError(`${o.name}: the tag area does not fit on ${o.meta.name}`, "EINVAL");
     const dev = new IntegrityDevice(o, sb, layout);
+    // The dirty bitmap, in either mode (see dirty-bitmap.ts; ulvm has no journal: in J mode the bitmap
+    // takes the journal area too, where the kernel then finds no committed journal section).
+    const { bitmap, recovered } = await DirtyBitmap.acquire(o.meta.name, {
+      meta: o.meta,
+      dataSectors: sb.providedDataSectors,
+      sectorsPerBit: (1 << sb.log2SectorsPerBlock) << sb.log2BlocksPerBitmapBit,
+      fresh: got.kind === "blank",
+      flushData: () => dev.flushBoth(),
+      cleanDelayMs: o.bitmapFlushIntervalMs ?? DEFAULT_BITMAP_FLUSH_INTERVAL_MS,
+    });
+    dev.bitmap = bitmap;
+    if (recovered) {
+      // After a crash: data and tags may disagree where writes were under way; their tags are recomputed from the data.
+      const dirty = bitmap.dirtyRanges();
+      for (const [start, end] of dirty) await dev.retag(start * SECTOR_BYTES, Math.min(end * SECTOR_BYTES, dev.sizeBytes));
+      if (dirty.length > 0) {
+        await o.meta.flush();
+        await bitmap.clearAll();
+      }
+    }
     if (sb.flags & SB_FLAG_RECALCULATING) dev.recalcDone = dev.recalculate();
     return dev;
   }
@@ -155,14 +194,18 @@ export class IntegrityDevice implements BlockDevice {
       unlock();
     }
     const tag = new Uint8Array(this.o.tagSize);
+    // Every bad block of the read is named (the raid1 above reports and rewrites exactly those);
+    // the counter, as the kernel's, counts the failed read once.
+    let bad: number[] | undefined;
     for (let i = 0; i < blocks; i++) {
       const off = i * this.bs;
       const sector = (start + off) / SECTOR_BYTES;
       crc32cTag(sector, buf.subarray(off, off + this.bs), this.o.tagSize, tag);
-      if (!sameBytes(tag, tags, i * this.o.tagSize)) {
-        this.mismatches++;
-        throw new IntegrityMismatchError(this.name, sector);
-      }
+      if (!sameBytes(tag, tags, i * this.o.tagSize)) (bad ??= []).push(sector);
+    }
+    if (bad !== undefined) {
+      this.mismatches++;
+      throw new IntegrityMismatchError(this.name, bad, this.bs / SECTOR_BYTES);
     }
     if (!aligned) into.set(buf.subarray(offsetBytes - start, offsetBytes - start + into.length));
   }
@@ -170,6 +213,15 @@ export class IntegrityDevice implements BlockDevice {
   async write(offsetBytes: number, data: Uint8Array, opts?: WriteOptions): Promise<void> {
     const start = offsetBytes - (offsetBytes % this.bs);
     const end = Math.ceil((offsetBytes + data.length) / this.bs) * this.bs;
+    await this.bitmap.markDirty(start / SECTOR_BYTES, end / SECTOR_BYTES);
+    try {
+      await this.writeBlocks(offsetBytes, data, start, end, opts);
+    } finally {
+      this.bitmap.done(start / SECTOR_BYTES, end / SECTOR_BYTES);
+    }
+  }
+
+  private async writeBlocks(offsetBytes: number, data: Uint8Array, start: number, end: number, opts: WriteOptions | undefined): Promise<void> {
     let whole = data;
     if (start !== offsetBytes || end !== offsetBytes + data.length) {
       // A partial block: read (and verify) the block around it, then write it whole with its new tag.
@@ -190,13 +242,35 @@ export class IntegrityDevice implements BlockDevice {
   }
 
   async flush(): Promise<void> {
+    await this.flushBoth();
+  }
+
+  private async flushBoth(): Promise<void> {
     await Promise.all([this.o.data.flush(), this.o.meta.flush()]);
   }
 
-  /** Stop the recalculation (its progress is saved in the superblock); the layer does not own data or meta. */
+  /**
+   * Stop the recalculation (its progress is saved in the superblock) and
+   * let go of the dirty bitmap (the last table using it flushes and cleans
+   * it); the layer does not own data or meta.
+   */
   async close(): Promise<void> {
     this.stopping = true;
     await this.recalcDone;
+    await this.bitmap.release();
+  }
+
+  /** Recompute the tags of data bytes [start, end) from the data, a step at a time (crash recovery of dirty regions). */
+  private async retag(start: number, end: number): Promise<void> {
+    for (let at = start; at < end; at += RECALC_STEP_BYTES) {
+      const stop = Math.min(end, at + RECALC_STEP_BYTES);
+      const buf = new Uint8Array(stop - at);
+      await this.o.data.read(at, buf);
+      const blocks = (stop - at) / this.bs;
+      const tags = new Uint8Array(blocks * this.o.tagSize);
+      for (let i = 0; i < blocks; i++) crc32cTag((at + i * this.bs) / SECTOR_BYTES, buf.subarray(i * this.bs, (i + 1) * this.bs), this.o.tagSize, tags.subarray(i * this.o.tagSize));
+      await this.o.meta.write(this.tagAt(at), tags);
+    }
   }
 
   private tagAt(byteOffset: number): number {
@@ -216,12 +290,7 @@ export class IntegrityDevice implements BlockDevice {
       const end = Math.min(this.sizeBytes, start + RECALC_STEP_BYTES);
       const unlock = await this.locks.acquire(start, end, true);
       try {
-        const buf = new Uint8Array(end - start);
-        await this.o.data.read(start, buf);
-        const blocks = (end - start) / this.bs;
-        const tags = new Uint8Array(blocks * this.o.tagSize);
-        for (let i = 0; i < blocks; i++) crc32cTag((start + i * this.bs) / SECTOR_BYTES, buf.subarray(i * this.bs, (i + 1) * this.bs), this.o.tagSize, tags.subarray(i * this.o.tagSize));
-        await this.o.meta.write(this.tagAt(start), tags);
+        await this.retag(start, end);
         this.sb.recalcSector = end / SECTOR_BYTES;
       } finally {
         unlock();

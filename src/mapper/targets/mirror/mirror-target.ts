@@ -16,6 +16,7 @@ import { WRITE_NOT_DONE, errnoName, sharedWriteThread, type WriteThread } from "
 import { IoError } from "../../../errors/errors.js";
 import { TableError } from "../../table-error.js";
 import { SECTOR_BYTES } from "../../../base/bytes.js";
+import { IntegrityMismatchError } from "../../integrity/integrity-device.js";
 
 /** The errno of a read whose integrity checksum failed (dm-integrity answers -EILSEQ). */
 const CHECKSUM_MISMATCH = "EILSEQ";
@@ -375,7 +376,7 @@ export class MirrorTarget implements Target {
       if (leg !== undefined) {
         return leg.dev.read(leg.offsetBytes + sector * SECTOR_BYTES, into).catch((e: unknown) => {
           if (!(e instanceof IoError)) throw e;
-          if (e.errno === CHECKSUM_MISMATCH) return this.readAroundMismatch(leg, sector, into);
+          if (e.errno === CHECKSUM_MISMATCH) return this.readAroundMismatch(leg, sector, into, e);
           this.failLeg(leg, "read", e);
           return this.readSlow(sector, into);
         });
@@ -433,7 +434,7 @@ export class MirrorTarget implements Target {
         return;
       } catch (e) {
         if (!(e instanceof IoError)) throw e;
-        if (e.errno === CHECKSUM_MISMATCH) return await this.readAroundMismatch(leg, sector, into);
+        if (e.errno === CHECKSUM_MISMATCH) return await this.readAroundMismatch(leg, sector, into, e);
         // A failed source still serving its out-of-sync regions: no other leg has them.
         if (failedBefore) throw e;
         this.failLeg(leg, "read", e);
@@ -453,9 +454,10 @@ export class MirrorTarget implements Target {
    * data, new tags) and serve it; the leg is not failed. Ordered with the
    * writes like one (WriteOrder), so a client write to the range is never
    * overwritten by the older copy. When no leg has a good copy, the client
-   * gets EIO for this request only.
+   * gets EIO for this request only. Either way an "integrity-mismatch"
+   * event names the bad blocks, for the daemon to report.
    */
-  private async readAroundMismatch(bad: MirrorLeg, sector: number, into: Uint8Array): Promise<void> {
+  private async readAroundMismatch(bad: MirrorLeg, sector: number, into: Uint8Array, err: IoError): Promise<void> {
     const endSector = sector + into.length / SECTOR_BYTES;
     const { ticket, wait } = this.order.enter(sector, endSector);
     try {
@@ -474,6 +476,7 @@ export class MirrorTarget implements Target {
         try {
           await bad.dev.write(bad.offsetBytes + sector * SECTOR_BYTES, into);
           this.correctedReads++;
+          this.reportMismatch(bad, sector, endSector, err, true);
         } catch (e) {
           if (!(e instanceof IoError)) throw e;
           this.failLeg(bad, "write", e);
@@ -481,10 +484,16 @@ export class MirrorTarget implements Target {
         return;
       }
       this.uncorrectableReads++;
+      this.reportMismatch(bad, sector, endSector, err, false);
       throw new IoError(`${this.deviceName}: no leg holds a copy of sectors ${sector}..${endSector - 1} that passes its checksum`, "EIO");
     } finally {
       this.order.leave(ticket);
     }
+  }
+
+  private reportMismatch(leg: MirrorLeg, sector: number, endSector: number, err: IoError, healed: boolean): void {
+    const runs = mismatchRuns(err, leg.offsetBytes / SECTOR_BYTES) ?? [{ sector, sectors: endSector - sector }];
+    void this.emit({ kind: "integrity-mismatch", device: this.deviceName, leg: leg.index, legDevice: leg.name, healed, runs }).catch(() => undefined);
   }
 
   // ---- writes -------------------------------------------------------------
@@ -1004,4 +1013,20 @@ async function settle(ps: Promise<void>[]): Promise<Array<IoError | undefined>> 
     ),
   );
   return out;
+}
+
+/**
+ * The bad blocks an integrity layer named in its EILSEQ (IntegrityMismatchError),
+ * as runs of adjacent blocks in array sectors; undefined when it named none.
+ */
+function mismatchRuns(err: IoError, legOffsetSectors: number): { sector: number; sectors: number }[] | undefined {
+  if (!(err instanceof IntegrityMismatchError)) return undefined;
+  const runs: { sector: number; sectors: number }[] = [];
+  for (const s of err.badSectors) {
+    const at = s - legOffsetSectors;
+    const prev = runs[runs.length - 1];
+    if (prev !== undefined && prev.sector + prev.sectors === at) prev.sectors += err.blockSectors;
+    else runs.push({ sector: at, sectors: err.blockSectors });
+  }
+  return runs;
 }

@@ -5,6 +5,7 @@ import { RateThrottle } from "../mirror/rate-throttle.js";
 import { BULK_IO, type ExtentLease } from "../../../blockdev/block-device.js";
 import { IoError } from "../../../errors/errors.js";
 import { SECTOR_BYTES } from "../../../base/bytes.js";
+import { IntegrityMismatchError } from "../../integrity/integrity-device.js";
 
 /** md's sync actions that scrub: `check` compares, `repair` also rewrites. */
 export type ScrubAction = "check" | "repair";
@@ -256,6 +257,7 @@ export class Raid1Scrubber {
         ),
       ),
     );
+    if (errs.some((e) => e instanceof IntegrityMismatchError)) await this.healChecksumMismatches(legs, errs, bufs, off);
     const p = errs.findIndex((e) => e === undefined);
     if (p < 0) return; // no leg readable here: nothing to compare or copy from
     const ref = bufs[p]!;
@@ -280,6 +282,67 @@ export class Raid1Scrubber {
       this.mismatches += unitSectors * differ.length;
       this.addPlace(sector, unitSectors, differ.map((l) => l.index), source.index, false);
       if (this.action === "repair") for (const l of differ) await this.rewrite(l, off + u, ref.subarray(u, u + ulen));
+    }
+  }
+
+  /**
+   * Legs behind an integrity layer whose read failed its checksum (EILSEQ):
+   * the error names the bad blocks, so the rest of the leg is read again
+   * around them (verified), and each bad block is rewritten from the first
+   * other leg whose copy of it passed its checksum, as the kernel's check
+   * does (the read path detects, the good copy wins: no "first leg wins"
+   * here). Counted and placed per block, not per 64 KiB unit. A block bad on
+   * every leg is counted and left alone (a read of it gets EIO). Afterwards
+   * the leg's buffer holds good data and its error is cleared, so the usual
+   * comparison follows.
+   */
+  private async healChecksumMismatches(legs: readonly MirrorLeg[], errs: (IoError | undefined)[], bufs: Uint8Array[], off: number): Promise<void> {
+    const len = bufs[0]!.length;
+    const bad: (Set<number> | undefined)[] = [];
+    let blockBytes = SECTOR_BYTES;
+    // Re-read the good stretches of each leg with checksum errors.
+    for (let i = 0; i < legs.length; i++) {
+      const e = errs[i];
+      if (!(e instanceof IntegrityMismatchError)) continue;
+      const leg = legs[i]!;
+      blockBytes = e.blockSectors * SECTOR_BYTES;
+      const blocks = new Set(e.badSectors.map((s) => s * SECTOR_BYTES - leg.offsetBytes - off));
+      bad[i] = blocks;
+      let ok = true;
+      for (let at = 0; at < len && ok; ) {
+        if (blocks.has(at)) {
+          at += blockBytes;
+          continue;
+        }
+        let end = at;
+        while (end < len && !blocks.has(end)) end += blockBytes;
+        end = Math.min(end, len);
+        try {
+          await leg.dev.read(leg.offsetBytes + off + at, bufs[i]!.subarray(at, end), BULK_IO);
+        } catch (e2) {
+          if (!(e2 instanceof IoError)) throw e2;
+          ok = false; // more rot (or a real error) meanwhile: leave this leg as unreadable
+        }
+        at = end;
+      }
+      if (ok) errs[i] = undefined;
+    }
+    for (let i = 0; i < legs.length; i++) {
+      const blocks = bad[i];
+      if (blocks === undefined || errs[i] !== undefined) continue;
+      for (const at of [...blocks].sort((a, b) => a - b)) {
+        const sector = (off + at) / SECTOR_BYTES;
+        const sectors = blockBytes / SECTOR_BYTES;
+        this.mismatches += sectors;
+        const j = legs.findIndex((_, k) => k !== i && errs[k] === undefined && bad[k]?.has(at) !== true);
+        if (j < 0) {
+          // No good copy: equal (zero) bytes in every buffer, so the comparison does not count it again.
+          bufs.forEach((b, k) => (bad[k]?.has(at) === true || k === i) && b.fill(0, at, at + blockBytes));
+          continue;
+        }
+        bufs[i]!.set(bufs[j]!.subarray(at, at + blockBytes), at);
+        if (await this.rewrite(legs[i]!, off + at, bufs[i]!.subarray(at, at + blockBytes))) this.addPlace(sector, sectors, [legs[i]!.index], legs[j]!.index, true);
+      }
     }
   }
 
