@@ -1,10 +1,10 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
-import { readFileSync, readdirSync } from "node:fs";
 import { join } from "node:path";
 import { Lab, devicePathUnavailable } from "../../helpers/lab.js";
 import { findLeftovers, listLoops, type LoopDevice } from "../../helpers/leftovers.js";
+import { devicePathRecord } from "../../helpers/device-path-record.js";
 import type { DevicePathRecord } from "../../../src/daemon/device-path.js";
 
 /**
@@ -23,12 +23,7 @@ function labWithLv(): Lab {
   return lab;
 }
 
-function record(lab: Lab): DevicePathRecord {
-  const dir = join(lab.dir, "run", "devices");
-  const f = readdirSync(dir).find((n) => n.endsWith(".json"));
-  assert.ok(f, "a device-path record");
-  return JSON.parse(readFileSync(join(dir, f), "utf8")) as DevicePathRecord;
-}
+const record = devicePathRecord;
 
 const overFile = (rec: DevicePathRecord) => (l: LoopDevice) => l.backingDev === rec.fuseDev && l.backingInode === rec.fuseIno;
 

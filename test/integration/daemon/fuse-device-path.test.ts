@@ -1,10 +1,10 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { closeSync, existsSync, mkdirSync, openSync, readFileSync, readSync, readdirSync, readlinkSync, statSync, writeFileSync } from "node:fs";
+import { closeSync, existsSync, mkdirSync, openSync, readFileSync, readSync, readlinkSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { Lab, devicePathUnavailable, which } from "../../helpers/lab.js";
 import { listLoops } from "../../helpers/leftovers.js";
-import type { DevicePathRecord } from "../../../src/daemon/device-path.js";
+import { devicePathRecord } from "../../helpers/device-path-record.js";
 
 /**
  * Device paths served by the daemon's own FUSE server (activation {
@@ -23,12 +23,7 @@ function fuseLab(): Lab {
   return lab;
 }
 
-function record(lab: Lab): DevicePathRecord {
-  const dir = join(lab.dir, "run", "devices");
-  const f = readdirSync(dir).find((n) => n.endsWith(".json"));
-  assert.ok(f, "a device-path record");
-  return JSON.parse(readFileSync(join(dir, f), "utf8")) as DevicePathRecord;
-}
+const record = devicePathRecord;
 
 function fuseMounts(under: string): string[] {
   return readFileSync("/proc/self/mountinfo", "utf8")

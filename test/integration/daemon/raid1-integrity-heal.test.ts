@@ -15,6 +15,19 @@ import { pread, pwrite, PE_START_BYTES, EXTENT_BYTES } from "../../helpers/raid1
 
 const skip = !which("nbdcopy") ? "nbdcopy not installed (apt-get install libnbd-bin)" : loopUnavailable();
 
+/** An 8 MiB raid1 with integrity (bitmap mode) on d0 and d1, filled with random data through NBD. */
+function integrityLv(lab: Lab): { d0: string; d1: string; uri: string; data: Buffer } {
+  const d0 = lab.addDisk("d0", 64);
+  const d1 = lab.addDisk("d1", 64);
+  lab.ok("vgcreate", "-q", "vg", d0, d1);
+  lab.ok("lvcreate", "--type", "raid1", "-m1", "--raidintegrity", "y", "--raidintegritymode", "bitmap", "-L", "8m", "-n", "r", "vg");
+  const uri = `nbd+unix:///vg/r?socket=${lab.dir}/run/nbd.sock`;
+  const data = randomBytes(8 << 20);
+  writeFileSync(`${lab.dir}/in.bin`, data);
+  assert.equal(lab.run("nbdcopy", [`${lab.dir}/in.bin`, uri]).code, 0);
+  return { d0, d1, uri, data };
+}
+
 test("bit rot on both legs (different blocks) of raid1 + integrity: no wrong byte served, every rotten copy met is rewritten and counted", { skip }, () => {
   const lab = new Lab("ulvm-integ-heal-");
   try {
@@ -100,14 +113,7 @@ function eventsWhen(lab: Lab, enough: (es: EventRecord[]) => boolean): EventReco
 test("a healed integrity mismatch is reported in the events with the LV sectors, the leg, its PV and extent; adjacent bad blocks are one report; a block bad on both legs is an error event and an EIO for that block only", { skip: skip ?? (which("qemu-io") ? undefined : "qemu-io not installed (apt-get install qemu-utils)") }, () => {
   const lab = new Lab("ulvm-integ-report-");
   try {
-    const d0 = lab.addDisk("d0", 64);
-    const d1 = lab.addDisk("d1", 64);
-    lab.ok("vgcreate", "-q", "vg", d0, d1);
-    lab.ok("lvcreate", "--type", "raid1", "-m1", "--raidintegrity", "y", "--raidintegritymode", "bitmap", "-L", "8m", "-n", "r", "vg");
-    const uri = `nbd+unix:///vg/r?socket=${lab.dir}/run/nbd.sock`;
-    const data = randomBytes(8 << 20);
-    writeFileSync(`${lab.dir}/in.bin`, data);
-    assert.equal(lab.run("nbdcopy", [`${lab.dir}/in.bin`, uri]).code, 0);
+    const { d0, d1, uri, data } = integrityLv(lab);
     const extentSectors = EXTENT_BYTES / 512;
     // iorig = extents 1-2 of each PV. Leg 0: two adjacent sectors (one run) in the first extent;
     // leg 1: one sector in the second extent. Whichever leg serves a read meets its own rot.
@@ -169,14 +175,7 @@ test("a healed integrity mismatch is reported in the events with the LV sectors,
 test("lvchange --syncaction check on raid1 + integrity: every rotten block of either leg is found by its checksum and rewritten from the good copy; the legs are equal after; repair is refused as lvm2 does", { skip }, async () => {
   const lab = new Lab("ulvm-integ-check-");
   try {
-    const d0 = lab.addDisk("d0", 64);
-    const d1 = lab.addDisk("d1", 64);
-    lab.ok("vgcreate", "-q", "vg", d0, d1);
-    lab.ok("lvcreate", "--type", "raid1", "-m1", "--raidintegrity", "y", "--raidintegritymode", "bitmap", "-L", "8m", "-n", "r", "vg");
-    const uri = `nbd+unix:///vg/r?socket=${lab.dir}/run/nbd.sock`;
-    const data = randomBytes(8 << 20);
-    writeFileSync(`${lab.dir}/in.bin`, data);
-    assert.equal(lab.run("nbdcopy", [`${lab.dir}/in.bin`, uri]).code, 0);
+    const { d0, d1, uri, data } = integrityLv(lab);
     // Rot on leg 1 (three blocks, two of them adjacent, in the same 64 KiB unit) and on leg 0 (one block, elsewhere).
     const rot: Array<[string, number[]]> = [
       [d1, [40, 41, 100, 12345]],
