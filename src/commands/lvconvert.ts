@@ -204,7 +204,21 @@ async function waitIfActive(ctx: ToolContext, req: Request, loaded: LoadedVg): P
   await waitForConversion(ctx, req.vg, req.lv, lv ? lvExtents(lv) : 1, loaded.vg.extentSizeSectors * 512, req.intervalSec);
 }
 
-async function repair(ctx: ToolContext, req: Request, args: Args): Promise<number> {
+/** How --repair replaces what failed: by the fault policies (--use-policies), not at all (--force), or by asking. */
+interface RepairOptions {
+  usePolicies: boolean;
+  force: boolean;
+}
+
+/**
+ * `lvconvert --repair --use-policies -b VG/LV`, as dmeventd runs it: the
+ * daemon's fault policy calls this (through commands/, as the CLI would).
+ */
+export function repairByPolicy(ctx: ToolContext, vg: string, lv: string): Promise<number> {
+  return repair(ctx, { vg, lv, pvArgs: [], intervalSec: 0, background: true }, { usePolicies: true, force: false });
+}
+
+async function repair(ctx: ToolContext, req: Request, opts: RepairOptions): Promise<number> {
   const loaded = await readVgForUpdate(ctx, req.vg, { handlesMissingPvs: true });
   const vg = loaded.vg;
   const lv = findLv(vg, req.lv);
@@ -212,7 +226,7 @@ async function repair(ctx: ToolContext, req: Request, args: Args): Promise<numbe
   const name = displayLvName(vg, lv.name);
   const seg = mirrorSeg(lv);
   refuseRaidIntegrity(vg, lv, "repair");
-  if (!seg && raidSegOf(lv)) return repairRaid1(ctx, loaded, lv.name, req.pvArgs, args.has("usepolicies"));
+  if (!seg && raidSegOf(lv)) return repairRaid1(ctx, loaded, lv.name, req.pvArgs, opts.usePolicies);
   if (!seg) {
     // lvm2's command definition takes only mirror, raid, thin pool and cache LVs for --repair.
     throw new CommandError(`Command on LV ${name} does not accept LV type ${lvTypeName(lv)}.\nCommand not permitted on LV ${name}.`);
@@ -234,10 +248,10 @@ async function repair(ctx: ToolContext, req: Request, args: Args): Promise<numbe
   if (failedLogs) ctx.out.print(`Mirror log status: ${failedLogs} of ${originalLogs} images failed.`);
   let replaceImages: boolean;
   let replaceLogs: boolean;
-  if (args.has("usepolicies")) {
+  if (opts.usePolicies) {
     replaceImages = ctx.config.str("activation/mirror_image_fault_policy", "remove") !== "remove";
     replaceLogs = ctx.config.str("activation/mirror_log_fault_policy", "allocate") !== "remove";
-  } else if (args.has("force")) {
+  } else if (opts.force) {
     replaceImages = replaceLogs = false;
   } else {
     replaceImages = replaceLogs = true;
@@ -479,7 +493,7 @@ export const lvconvert: CommandDef = {
     if (args.has("raidintegrity")) return convertIntegrity(ctx, args, vg, lv);
     if (args.has("mergemirrors") || args.has("merge")) return mergeMirrors(ctx, args);
     if (args.has("splitmirrors")) return splitMirrors(ctx, req, args);
-    if (args.has("repair")) return repair(ctx, req, args);
+    if (args.has("repair")) return repair(ctx, req, { usePolicies: args.has("usepolicies"), force: args.has("force") });
     if (args.has("replace")) return replacePvs(ctx, req, args.strs("replace"));
     const mirrors = parseMirrors(args);
     const type = args.str("type");

@@ -28,6 +28,8 @@ import type { MetadataRepair } from "../commands/metadata-repairs.js";
 import { DEVICE_PATH_SERVERS, DevicePaths, type DevicePathRecord, type DevicePathServer } from "./device-path.js";
 import type { ActivationMode, ActiveLvStatus, ControlReply, ControlRequest, MappedDeviceStatus } from "./protocol.js";
 import { FailurePolicy } from "./failure-policy.js";
+import { setLvActivationHooks } from "../commands/lv-activation.js";
+import { daemonLvActivation } from "../commands/lv-activation-daemon.js";
 import { IoStats } from "./http/io-stats.js";
 import { startStatusListener } from "./http/start.js";
 import type { StatusServer } from "./http/status-server.js";
@@ -104,6 +106,9 @@ export class Daemon {
     this.devicePaths = new DevicePaths(paths, nbdSocket(paths));
     this.devicePaths.log = (line) => this.log(line);
     this.policy = new FailurePolicy(this);
+    // Commands the daemon runs itself (the fault policy's repair) reach activation as the CLI's
+    // do, through the daemon's control socket: they then queue behind the VG's other requests.
+    setLvActivationHooks(daemonLvActivation);
     this.syncWatcher = new SyncWatcher(
       (e) => this.emit(e),
       () => [...this.active.values()].map((a) => this.watchedLv(a)),

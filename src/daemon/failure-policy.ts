@@ -5,6 +5,8 @@ import type { LoadedVg } from "../commands/vg-store.js";
 import { ToolContext } from "../commands/toolcontext.js";
 import { MemoryOutput } from "../commands/output.js";
 import { vgLockName } from "../commands/lock.js";
+import { repairByPolicy } from "../commands/lvconvert.js";
+import { LvmError } from "../errors/errors.js";
 import { scanLabel } from "../format/label.js";
 import { formatId } from "../base/uuid.js";
 import { findLv, isMirrorImage, isRaidImage, pvIdsOfLv, subLvNames } from "../model/lv-info.js";
@@ -279,23 +281,33 @@ export class FailurePolicy {
    */
   private async repairLv(vg: string, a: ActiveLv, before: VolumeGroup | undefined): Promise<void> {
     const lv = a.lv;
-    const { runCommand } = await import("../cli/main.js");
     const out = new MemoryOutput();
     const beforeLv = before ? findLv(before, lv) : undefined;
     const pvsBefore = before && beforeLv ? pvIdsOfLv(before, beforeLv) : new Set<string>();
     this.daemon.emit({ name: "repair-started", vg, lv, details: { command: `lvconvert --repair --use-policies ${vg}/${lv}` }, message: "lvconvert --repair --use-policies" });
     this.daemon.syncWatcher.expectRecovery(a.exportName);
     let code: number;
-    try {
-      code = await runCommand(["lvconvert", "--repair", "--use-policies", "-b", `${vg}/${lv}`], {
-        out,
+    const ctx = new ToolContext(
+      {
         paths: this.daemon.paths,
-        config: this.daemon.config(),
+        out,
+        argv: ["lvconvert", "--repair", "--use-policies", "-b", `${vg}/${lv}`],
         onMetadataRepaired: (r) => this.daemon.recordMetadataRepair(r, "the daemon's repair"),
-      });
+      },
+      this.daemon.config(),
+    );
+    try {
+      code = await repairByPolicy(ctx, vg, lv);
     } catch (e) {
-      out.error((e as Error).message);
-      code = 5;
+      if (e instanceof LvmError) {
+        if (!e.silent && e.message) out.error(e.message);
+        code = e.exitCode;
+      } else {
+        out.error(`Internal error: ${(e as Error).message}`);
+        code = 5;
+      }
+    } finally {
+      await ctx.close().catch(() => undefined);
     }
     const text = (out.stdout + out.stderr).trim().replace(/\n\s*/g, "; ");
     this.daemon.log(`lvconvert --repair --use-policies ${vg}/${lv}: exit ${code}${text ? `: ${text}` : ""}`);
