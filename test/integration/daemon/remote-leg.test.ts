@@ -1,7 +1,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { spawn, type ChildProcess } from "node:child_process";
-import { closeSync, mkdirSync, openSync, readFileSync, truncateSync, writeFileSync } from "node:fs";
+import { closeSync, mkdirSync, openSync, readFileSync, rmSync, truncateSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { Lab, which } from "../../helpers/lab.js";
 import { NetnsPeer, netnsUnavailable, waitPidFile } from "../../helpers/netns.js";
@@ -26,6 +26,9 @@ interface Remote {
   readonly peer: NetnsPeer;
   readonly image: string;
   readonly uri: string;
+  /** SIGKILL the server (its connections reset), and start it again on the same address. */
+  kill(): Promise<void>;
+  restart(): Promise<void>;
 }
 
 /** nbdkit's file plugin serving remote/pv.img inside the peer namespace, with TLS required when `tls`. */
@@ -40,13 +43,26 @@ async function startRemote(lab: Lab, tls: boolean): Promise<Remote> {
   writeFileSync(psk, `alice:${"5a".repeat(32)}\n`, { mode: 0o600 });
   const args = ["nbdkit", "-f", "--exit-with-parent", "-P", pidFile, "-p", String(PORT), "-i", peer.peerAddr];
   if (tls) args.push("--tls=require", `--tls-psk=${psk}`);
-  const child: ChildProcess = peer.spawn([...args, "file", image]);
+  let child: ChildProcess | undefined;
+  const start = async (): Promise<void> => {
+    rmSync(pidFile, { force: true });
+    const c = peer.spawn([...args, "file", image]);
+    child = c;
+    await waitPidFile(pidFile, c);
+  };
+  const kill = async (): Promise<void> => {
+    const c = child;
+    if (!c || c.exitCode !== null || c.signalCode !== null) return;
+    const gone = new Promise((r) => c.once("exit", r));
+    c.kill("SIGKILL");
+    await gone;
+  };
   lab.onCleanup(() => {
-    if (child.exitCode === null && child.signalCode === null) child.kill("SIGKILL");
+    if (child && child.exitCode === null && child.signalCode === null) child.kill("SIGKILL");
   });
-  await waitPidFile(pidFile, child);
+  await start();
   const uri = tls ? `nbds://alice@${peer.peerAddr}:${PORT}/?tls-psk-file=${psk}` : `nbd://${peer.peerAddr}:${PORT}/`;
-  return { peer, image, uri };
+  return { peer, image, uri, kill, restart: start };
 }
 
 /** A VG on a local disk and the remote PV, a raid1 LV with image 0 local and image 1 remote, written once and in sync with a clean bitmap. */
@@ -86,8 +102,14 @@ function ioAsync(lab: Lab, cmds: string[]): Promise<{ code: number; out: string 
 /** Where a raid1 image's data starts on its PV (its rmeta is the PV's first extent, its data from the next). */
 const imageData = (_pv: string): number => PE_START_BYTES + EXTENT_BYTES;
 
-for (const tls of [true, false]) {
-  test(`raid1 with a leg on a remote PV (${tls ? "nbds://, TLS-PSK required" : "nbd://"}): a partition fails the leg within nbd_timeout_s with no client error; back, only the regions written meanwhile are resynced`, { skip }, async () => {
+const variants = [
+  { tls: true, fault: "partition" },
+  { tls: false, fault: "partition" },
+  { tls: true, fault: "server killed" },
+] as const;
+for (const { tls, fault } of variants) {
+  const what = fault === "partition" ? "a partition (link down) fails the leg within nbd_timeout_s" : "the server killed fails the leg";
+  test(`raid1 with a leg on a remote PV (${tls ? "nbds://, TLS-PSK required" : "nbd://"}): ${what} with no client error; back, only the regions written meanwhile are resynced`, { skip }, async () => {
     const lab = new Lab("ulvm-remoteleg-");
     try {
       const remote = await startRemote(lab, tls);
@@ -97,7 +119,8 @@ for (const tls of [true, false]) {
       // pulled while the client sleeps, and the next writes stall on the remote leg until it fails.
       const writing = ioAsync(lab, ["write -P 2 8M 1M", "sleep 1500", "write -P 3 20M 1M", `write -P 4 ${40 * MiB - 512 * 1024} 1M`]);
       await new Promise((r) => setTimeout(r, 500));
-      remote.peer.down();
+      if (fault === "partition") remote.peer.down();
+      else await remote.kill();
       const done = await writing;
       assert.equal(done.code, 0, done.out);
       assert.doesNotMatch(done.out, /error|failed/i, "the client saw no error");
@@ -116,16 +139,17 @@ for (const tls of [true, false]) {
       const expected = new Set<number>();
       for (const [off, len] of written) for (let r = Math.floor(off! / regionBytes); r <= Math.floor((off! + len! - 1) / regionBytes); r++) expected.add(r);
       assert.equal(dirty, expected.size, "the bitmap on disk marks the regions written while the leg was away");
-      // The leg failed because its requests missed nbd_timeout_s (the partition drops packets, nothing resets).
-      assert.match(readFileSync(join(lab.dir, "run", "ulvmd.log"), "utf8"), /timed out after 3 s/);
+      // A partition drops packets and nothing resets: the leg failed because its requests missed nbd_timeout_s.
+      if (fault === "partition") assert.match(readFileSync(join(lab.dir, "run", "ulvmd.log"), "utf8"), /timed out after 3 s/);
 
       // While partitioned, the LV reads the survivor's bytes.
       io("read -P 3 20M 1M", "read -P 1 0 8M");
 
-      // The cable is back: restore, refresh, recover.
-      remote.peer.up();
+      // The cable (or the server) is back: restore, refresh, recover.
+      if (fault === "partition") remote.peer.up();
+      else await remote.restart();
       const restore = lab.ulvm("vgextend", "--restoremissing", "vg", remote.uri);
-      assert.ok(restore.code === 0 || /not missing|is not missing/i.test(restore.stderr), restore.stderr);
+      assert.equal(restore.code, 0, restore.stderr);
       const refreshed = lab.ulvm("lvchange", "--refresh", "vg/r");
       assert.equal(refreshed.code, 0, refreshed.stderr);
       const after = await waitRaidHealth(lab, "r", /^AA$/);
