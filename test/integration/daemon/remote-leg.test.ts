@@ -100,7 +100,7 @@ function ioAsync(lab: Lab, cmds: string[]): Promise<{ code: number; out: string 
 }
 
 /** Where a raid1 image's data starts on its PV (its rmeta is the PV's first extent, its data from the next). */
-const imageData = (_pv: string): number => PE_START_BYTES + EXTENT_BYTES;
+const IMAGE_DATA = PE_START_BYTES + EXTENT_BYTES;
 
 const variants = [
   { tls: true, fault: "partition" },
@@ -158,7 +158,7 @@ for (const { tls, fault } of variants) {
       assert.equal(copiedBytes, expected.size * regionBytes, `only the regions written meanwhile were copied (${copiedBytes} bytes, ${3 * MiB} written)`);
 
       lab.ok("lvchange", "-an", "vg/r");
-      assert.ok(sameBytes(local, imageData(local), remote.image, imageData(remote.image), LV_MIB * MiB), "the legs are identical");
+      assert.ok(sameBytes(local, IMAGE_DATA, remote.image, IMAGE_DATA, LV_MIB * MiB), "the legs are identical");
       assert.equal(superblockAt(local).failedDevices, 0n, "no failed bit after the recovery");
       assert.equal(superblockAt(remote.image).failedDevices, 0n);
     } finally {
@@ -182,8 +182,8 @@ test("raid1 split brain: the remote leg, written by another side while partition
     // side also wrote, and in one it did not), and its own superblock, as an activation there without our
     // leg leaves it: our slot marked failed, its events raised past ours (stand-in: the test writes the bytes
     // such an activation writes, since a second ulvm over the same VG would also fork the VG metadata).
-    pwrite(remote.image, imageData(remote.image) + 8 * MiB, Buffer.alloc(MiB, 0x99));
-    pwrite(remote.image, imageData(remote.image) + 30 * MiB, Buffer.alloc(MiB, 0x99));
+    pwrite(remote.image, IMAGE_DATA + 8 * MiB, Buffer.alloc(MiB, 0x99));
+    pwrite(remote.image, IMAGE_DATA + 30 * MiB, Buffer.alloc(MiB, 0x99));
     const theirs = superblockAt(remote.image);
     pwrite(remote.image, PE_START_BYTES, encodeDmRaidSuperblock({ ...theirs, eventCount: survivorEvents + 100n, failedDevices: withPositionFailed(0n, 0, true) }, 512));
 
@@ -198,7 +198,7 @@ test("raid1 split brain: the remote leg, written by another side while partition
     io("read -P 2 8M 1M", "read -P 1 0 8M", `read -P 1 9M ${LV_MIB - 9}M`);
 
     lab.ok("lvchange", "-an", "vg/r");
-    assert.ok(sameBytes(local, imageData(local), remote.image, imageData(remote.image), LV_MIB * MiB), "the remote image ends equal to the survivor");
+    assert.ok(sameBytes(local, IMAGE_DATA, remote.image, IMAGE_DATA, LV_MIB * MiB), "the remote image ends equal to the survivor");
     assert.equal(superblockAt(remote.image).failedDevices, 0n);
     assert.equal(superblockAt(local).failedDevices, 0n);
   } finally {
