@@ -28,6 +28,10 @@
 #      of the images' regions, and its mismatch count (0); the re-add of an
 #      image whose PV was away while 1% of the LV was written (vgextend
 #      --restoremissing, lvchange --refresh): bytes recovered, % of the LV.
+#   7. NBD client (bench/nbd-client.ts; issue 18): ulvm's NBD client (what a
+#      remote PV goes through) reading and writing an nbdkit file export over
+#      loopback TCP against nbdcopy to the same export, and over TLS-PSK
+#      against plain.
 #
 # Usage:  npm run bench            default run, ~8 minutes: 3 reps x 2 s (+1 s
 #                                  warm-up) per measurement
@@ -39,7 +43,8 @@
 # Environment: OUT=DIR keeps every result there (results.tsv, summary.txt,
 # commands.log and fio JSON per part; summary.txt at the top); DIST=DIR runs
 # that build instead of dist/; ONLY="metadata linear mirror resync" runs a
-# subset (the raid1 LV's part 5 is "raid1", part 6 "raid1sync"); REPS,
+# subset (the raid1 LV's part 5 is "raid1", part 6 "raid1sync", part 7
+# "nbdclient"); REPS,
 # RUNTIME, RAMP override the peers.sh defaults below (REPS also counts the
 # resync and raid1sync repetitions); RAID1_GIB sets part 6's size (1, FULL 4).
 set -euo pipefail
@@ -58,7 +63,7 @@ fi
 DATA_DIST=$DIST
 [[ -f $DIST/src/cli/main.js && -f $DIST/bench/metadata.js && -f $DIST/bench/resync.js && -f $DIST/bench/raid1.js ]] ||
     { echo "bench: $DIST is not built (run scripts/setup.sh)" >&2; exit 2; }
-ONLY=${ONLY:-metadata linear mirror resync raid1 raid1sync}
+ONLY=${ONLY:-metadata linear mirror resync raid1 raid1sync nbdclient}
 
 if [[ ${FULL:-0} == 1 ]]; then
     : "${RUNTIME:=10}" "${RAMP:=2}" "${REPS:=5}"
@@ -148,6 +153,12 @@ if has raid1sync; then
     ULVM_DIST="$DATA_DIST" node "$DIST/bench/raid1.js" --gib "$RAID1_GIB" --reps "$REPS" 2>&1 | tee "$OUT/raid1sync.txt" || failed "raid1sync"
 fi
 
+# ------------------------------------------------------------ 7. NBD client
+if has nbdclient; then
+    log "7/7 NBD client: ulvm's client vs nbdcopy on an nbdkit export; TLS vs plain"
+    node "$DIST/bench/nbd-client.js" --reps "$REPS" 2>&1 | tee "$OUT/nbdclient.txt" || failed "nbdclient"
+fi
+
 # ------------------------------------------------------------ summary
 elapsed=$(($(date +%s) - t_start))
 {
@@ -159,7 +170,7 @@ elapsed=$(($(date +%s) - t_start))
     echo "us/req = server CPU per request (all the server's threads), median"
     echo "================================================================================"
     printf '%-44s %6s %-13s %-8s %s\n' "measure" "ratio" "[spread]" "goal" "status"
-    awk -F'\t' -v md="$OUT/metadata.txt" -v rs="$OUT/resync.txt" -v r1="$OUT/raid1sync.txt" '
+    awk -F'\t' -v md="$OUT/metadata.txt" -v rs="$OUT/resync.txt" -v r1="$OUT/raid1sync.txt" -v nc="$OUT/nbdclient.txt" '
     function med(a, n,    i, j, x) {
         for (i = 2; i <= n; i++) { x = a[i]; for (j = i - 1; j >= 1 && a[j] > x; j--) a[j + 1] = a[j]; a[j + 1] = x }
         return (n % 2) ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2
@@ -275,6 +286,20 @@ elapsed=$(($(date +%s) - t_start))
                 printf "%-44s %6d %-13s %-8s %s\n", "raid1 check mismatch count (max)", f[2], "", "0", (f[2] == 0 ? "ok" : "MISSED")
             else if (f[1] == "RAID1_READD_PCT")
                 printf "%-44s %6.2f [%.2f..%.2f] %-8s %s\n", "raid1 re-add: % of LV resynced (1% written)", f[2], f[3], f[4], "<=2", (f[2] <= 2 ? "ok" : "MISSED")
+        }
+        nchead = 0
+        if (nc != "") while ((getline l < nc) > 0) {
+            split(l, f, " ")
+            if (f[1] !~ /^NBDCLIENT_/) continue
+            if (!nchead++) print "-- NBD client (remote PVs)"
+            if (f[1] == "NBDCLIENT_READ_RATIO")
+                printf "%-44s %6.2f [%.2f..%.2f] %-8s %s\n", "ulvm NBD client/nbdcopy read", f[2], f[3], f[4], ">=0.9", (f[2] >= 0.9 ? "ok" : "MISSED")
+            else if (f[1] == "NBDCLIENT_WRITE_RATIO")
+                printf "%-44s %6.2f [%.2f..%.2f] %-8s %s\n", "ulvm NBD client/nbdcopy write", f[2], f[3], f[4], ">=0.9", (f[2] >= 0.9 ? "ok" : "MISSED")
+            else if (f[1] == "NBDCLIENT_TLS_READ_RATIO")
+                printf "%-44s %6.2f [%.2f..%.2f] %-8s %s\n", "ulvm NBD client TLS/plain read", f[2], f[3], f[4], ">=0.6", (f[2] >= 0.6 ? "ok" : "MISSED")
+            else if (f[1] == "NBDCLIENT_TLS_WRITE_RATIO")
+                printf "%-44s %6.2f [%.2f..%.2f] %-8s %s\n", "ulvm NBD client TLS/plain write", f[2], f[3], f[4], ">=0.6", (f[2] >= 0.6 ? "ok" : "MISSED")
         }
         if (rss > 0) {
             print "-- memory"

@@ -11,6 +11,7 @@ import { MIRROR_DISK_VERSION, MIRROR_MAGIC, NR_REGIONS_UNSET } from "../mapper/d
 import type { MapperEvent } from "../mapper/events.js";
 import type { BlockDevice } from "../blockdev/block-device.js";
 import { NbdServer } from "../nbd/server.js";
+import { nbdListenerTls } from "./nbd-tls-config.js";
 import { Activator } from "../activate/activator.js";
 import { deviceTree, type DeviceNode } from "../activate/device-tree.js";
 import { DeviceScan } from "../commands/scan.js";
@@ -138,6 +139,10 @@ export class Daemon {
 
   async start(): Promise<void> {
     ensureDir(this.paths.runDir);
+    const cfg = this.config();
+    // nbd/tls, nbd/tls_psk_file, nbd/tls_certificates (nbd-tls-config.ts; require applies to TCP): a bad
+    // setting or key file stops the start before anything is written.
+    const nbdTls = nbdListenerTls(cfg);
     const pidFile = daemonPidFile(this.paths);
     const other = readPid(pidFile);
     if (other && other !== process.pid && isAlive(other)) throw new BusyError(`ulvm daemon already running (pid ${other}).`);
@@ -150,11 +155,10 @@ export class Daemon {
     for (const name of this.devicePaths.recorded()) {
       await this.devicePaths.destroy(name, { force: true }).catch((e) => this.log(`cleanup of ${name}: ${(e as Error).message}`));
     }
-    await this.nbd.listenUnix(nbdSocket(this.paths), { mode: 0o600 });
-    const cfg = this.config();
+    await this.nbd.listenUnix(nbdSocket(this.paths), { mode: 0o600, tls: nbdTls.unix });
     if (cfg.bool("nbd/tcp", false)) {
-      const addr = await this.nbd.listenTcp({ host: cfg.str("nbd/address", "127.0.0.1"), port: cfg.int("nbd/port", 10809) });
-      this.log(`NBD on tcp ${addr.address}:${addr.port}`);
+      const addr = await this.nbd.listenTcp({ host: cfg.str("nbd/address", "127.0.0.1"), port: cfg.int("nbd/port", 10809), tls: nbdTls.tcp });
+      this.log(`NBD on tcp ${addr.address}:${addr.port}${nbdTls.tcp.mode === "off" ? "" : `, TLS ${nbdTls.tcp.mode}`}`);
     }
     const ctl = daemonControlSocket(this.paths);
     if (existsSync(ctl)) unlinkSync(ctl);

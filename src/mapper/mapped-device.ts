@@ -176,6 +176,14 @@ export class MappedDevice implements BlockDevice {
 
   // ---- table management -----------------------------------------------
 
+  /** The live table's target covering exactly these sectors, if any. */
+  private liveTargetAt(startSector: number, lengthSectors: number): Target | undefined {
+    const live = this.live;
+    if (!live) return undefined;
+    const i = live.table.lines.findIndex((l) => l.startSector === startSector && l.lengthSectors === lengthSectors);
+    return i < 0 ? undefined : live.targets[i];
+  }
+
   /**
    * Build the table's targets into the inactive slot (replacing any table
    * already there). Throws TableError, with nothing left open, if a line
@@ -199,6 +207,7 @@ export class MappedDevice implements BlockDevice {
               deviceName: this.name,
               startSector: line.startSector,
               lengthSectors: line.lengthSectors,
+              previous: this.liveTargetAt(line.startSector, line.lengthSectors),
             });
           } catch (e) {
             if (e instanceof TableError) {

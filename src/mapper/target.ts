@@ -34,6 +34,12 @@ export interface TargetContext {
   /** Where the line starts in the mapped device, sectors. */
   readonly startSector: number;
   readonly lengthSectors: number;
+  /**
+   * On a reload: the live table's target over the same sectors, still
+   * serving while this one is built (a raid1 takes from it which legs are
+   * current, so that a leg returning with writes of its own cannot win).
+   */
+  readonly previous?: Target;
 }
 
 /** A device a target uses, for dependency tracking and `lvs -o +devices`. */

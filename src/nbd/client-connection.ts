@@ -12,6 +12,7 @@
  */
 import net from "node:net";
 import tls from "node:tls";
+import { PSK_CIPHERS, readPskKey } from "./psk-file.js";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { IoError } from "../errors/errors.js";
@@ -492,8 +493,7 @@ function tlsOptions(uri: NbdUri): tls.ConnectionOptions {
     const identity = uri.tlsUsername ?? process.env.USER ?? process.env.LOGNAME ?? "root";
     const key = readPskKey(uri.tlsPskFile, identity);
     return {
-      // TLS 1.2 PSK suites: gnutls (nbdkit, qemu) and OpenSSL agree on these; Node's TLS 1.3 PSK is limited.
-      ciphers: "PSK-AES256-GCM-SHA384:PSK-AES128-GCM-SHA256:PSK-CHACHA20-POLY1305:DHE-PSK-AES256-GCM-SHA384:DHE-PSK-AES128-GCM-SHA256",
+      ciphers: PSK_CIPHERS,
       minVersion: "TLSv1.2",
       maxVersion: "TLSv1.2",
       checkServerIdentity: () => undefined,
@@ -522,24 +522,6 @@ function tlsOptions(uri: NbdUri): tls.ConnectionOptions {
     ...(uri.host !== undefined ? { host: uri.host } : {}),
     ...(uri.tlsVerifyPeer ? {} : { checkServerIdentity: () => undefined }),
   };
-}
-
-/** The key for `identity` in a PSK file. The key itself never appears in a message. */
-function readPskKey(file: string, identity: string): Buffer {
-  let text: string;
-  try {
-    text = readFileSync(file, "utf8");
-  } catch (e) {
-    throw new IoError(`cannot read TLS PSK file ${file}: ${(e as Error).message}`, errnoOf(e));
-  }
-  for (const line of text.split("\n")) {
-    const colon = line.indexOf(":");
-    if (colon < 0 || line.slice(0, colon) !== identity) continue;
-    const hex = line.slice(colon + 1).trim();
-    if (!/^([0-9a-fA-F]{2})+$/.test(hex)) throw new IoError(`TLS PSK file ${file}: the key of "${identity}" is not hexadecimal`, "EINVAL");
-    return Buffer.from(hex, "hex");
-  }
-  throw new IoError(`TLS PSK file ${file} has no key for "${identity}"`, "ENOENT");
 }
 
 function errnoOf(e: unknown): string {

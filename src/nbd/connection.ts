@@ -21,6 +21,8 @@
  * payloads over `maxDrainedPayloadBytes`.
  */
 import type net from "node:net";
+import tls from "node:tls";
+import { NO_TLS, type ServerTls, type TlsMode } from "./server-tls.js";
 import {
   ServerParser,
   encodeBlockStatus,
@@ -75,7 +77,9 @@ export class NbdConnection implements ExportClient, ByteSink, BudgetWaiter, Hand
   readonly id = nextConnectionId++;
   readonly closed: Promise<void>;
   private resolveClosed!: () => void;
-  private readonly socket: net.Socket;
+  /** The accepted socket, or the TLS socket over it after STARTTLS. */
+  private socket: net.Socket;
+  tlsActive = false;
   private readonly parser: ServerParser;
   private readonly handshake: Handshake;
   private phase: "handshake" | "transmission" | "closed" = "handshake";
@@ -102,6 +106,7 @@ export class NbdConnection implements ExportClient, ByteSink, BudgetWaiter, Hand
     readonly host: ConnectionHost,
     accepted: net.Socket,
     readonly remote: string,
+    private readonly tls: ServerTls = NO_TLS,
   ) {
     this.closed = new Promise((resolve) => (this.resolveClosed = resolve));
     this.handshake = new Handshake(this);
@@ -116,8 +121,18 @@ export class NbdConnection implements ExportClient, ByteSink, BudgetWaiter, Hand
       maxBufferedOptionBytes: host.limits.maxBufferedOptionBytes,
       maxOptionBytes: host.limits.maxOptionBytes,
     });
-    this.socket = adoptAcceptedSocket(accepted, this, { userBuffers: host.userBuffers });
+    // A socket that may become a TLS one reads through 'data' events (the handle-adopting fast path cannot be wrapped).
+    this.socket = adoptAcceptedSocket(accepted, this, { userBuffers: host.userBuffers && tls.mode === "off" });
     const socket = this.socket;
+    this.watch(socket);
+    if (host.limits.handshakeTimeoutMs > 0) {
+      this.handshakeTimer = setTimeout(() => this.hardClose("handshake timed out"), host.limits.handshakeTimeoutMs);
+      this.handshakeTimer.unref();
+    }
+    socket.write(encodeGreeting(NBD_FLAG_FIXED_NEWSTYLE | NBD_FLAG_NO_ZEROES));
+  }
+
+  private watch(socket: net.Socket): void {
     socket.on("error", (e) => this.host.log("debug", `connection ${this.id}: socket error: ${e.message}`));
     socket.on("close", () => this.onSocketClosed());
     socket.on("end", () => {
@@ -125,11 +140,27 @@ export class NbdConnection implements ExportClient, ByteSink, BudgetWaiter, Hand
       this.parser.stop();
       this.startDraining();
     });
-    if (host.limits.handshakeTimeoutMs > 0) {
-      this.handshakeTimer = setTimeout(() => this.hardClose("handshake timed out"), host.limits.handshakeTimeoutMs);
-      this.handshakeTimer.unref();
-    }
-    socket.write(encodeGreeting(NBD_FLAG_FIXED_NEWSTYLE | NBD_FLAG_NO_ZEROES));
+  }
+
+  get tlsMode(): TlsMode {
+    return this.tls.mode;
+  }
+
+  /** After the STARTTLS ACK: from now on every byte goes through TLS on the same socket. */
+  startTls(): void {
+    const raw = this.socket;
+    raw.removeAllListeners("data");
+    raw.removeAllListeners("end");
+    const secure = new tls.TLSSocket(raw, { ...this.tls.options, isServer: true });
+    secure.on("data", (chunk: Buffer) => this.onBytes(chunk));
+    secure.on("error", (e) => this.hardClose(`TLS: ${e.message}`));
+    secure.on("close", () => this.onSocketClosed());
+    secure.on("end", () => {
+      this.parser.stop();
+      this.startDraining();
+    });
+    this.socket = secure;
+    this.tlsActive = true;
   }
 
   get inTransmission(): boolean {

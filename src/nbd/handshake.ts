@@ -23,6 +23,7 @@ import {
 import type { NbdOption } from "./codec.js";
 import type { ConnectionHost } from "./connection-host.js";
 import type { NbdExport } from "./nbd-export.js";
+import type { TlsMode } from "./server-tls.js";
 import {
   BASE_ALLOCATION_CONTEXT,
   BLOCK_SIZE_MAXIMUM_BYTES,
@@ -45,6 +46,7 @@ import {
   NBD_REP_ERR_INVALID,
   NBD_REP_ERR_POLICY,
   NBD_REP_ERR_SHUTDOWN,
+  NBD_REP_ERR_TLS_REQD,
   NBD_REP_ERR_TOO_BIG,
   NBD_REP_ERR_UNKNOWN,
   NBD_REP_ERR_UNSUP,
@@ -71,6 +73,11 @@ export interface HandshakeSession {
   /** Close after the replies already sent. */
   endGracefully(): void;
   enterTransmission(exp: NbdExport, transmissionFlags: number, negotiated: Negotiated): void;
+  /** This listener's TLS mode, and whether STARTTLS has already upgraded the connection. */
+  readonly tlsMode: TlsMode;
+  readonly tlsActive: boolean;
+  /** Upgrade to TLS right after the STARTTLS ACK that was just sent. */
+  startTls(): void;
 }
 
 export class Handshake {
@@ -106,6 +113,12 @@ export class Handshake {
       s.endGracefully();
       return;
     }
+    if (s.tlsMode === "require" && !s.tlsActive && code !== NBD_OPT_STARTTLS && code !== NBD_OPT_ABORT) {
+      // FORCEDTLS (proto.md "TLS support"): EXPORT_NAME has no error reply, so it closes.
+      if (code === NBD_OPT_EXPORT_NAME) s.hardClose("NBD_OPT_EXPORT_NAME before TLS, which is required");
+      else this.error(code, NBD_REP_ERR_TLS_REQD, "TLS is required");
+      return;
+    }
     switch (code) {
       case NBD_OPT_EXPORT_NAME:
         this.exportName(opt);
@@ -124,8 +137,7 @@ export class Handshake {
         s.send(encodeOptionReply(code, NBD_REP_ACK));
         return;
       case NBD_OPT_STARTTLS:
-        // No TLS on our sockets: ERR_POLICY, never ERR_TLS_REQD (§8).
-        this.error(code, NBD_REP_ERR_POLICY, "TLS not configured");
+        this.startTls(opt);
         return;
       case NBD_OPT_INFO:
       case NBD_OPT_GO:
@@ -147,6 +159,22 @@ export class Handshake {
         // Unknown (incl. PEEK_EXPORT, EXTENDED_HEADERS): the parser already drained the data (§2.2).
         this.error(code, NBD_REP_ERR_UNSUP, `${optionName(code)} is not supported`);
     }
+  }
+
+  /**
+   * STARTTLS (proto.md "TLS support"): ACK, then the TLS handshake at once;
+   * everything negotiated before is forgotten and haggling starts over.
+   */
+  private startTls(opt: NbdOption): void {
+    const { code } = opt;
+    // Without TLS configured: ERR_POLICY, never ERR_TLS_REQD (§8).
+    if (this.session.tlsMode === "off") return this.error(code, NBD_REP_ERR_POLICY, "TLS not configured");
+    if (opt.lengthBytes !== 0) return this.error(code, NBD_REP_ERR_INVALID, "NBD_OPT_STARTTLS takes no data");
+    if (this.session.tlsActive) return this.error(code, NBD_REP_ERR_INVALID, "TLS is already active");
+    this.session.send(encodeOptionReply(code, NBD_REP_ACK));
+    this.structuredReplies = false;
+    this.metaContextExport = null;
+    this.session.startTls();
   }
 
   private error(code: number, replyType: number, message: string): void {

@@ -20,6 +20,7 @@
  *   await server.removeExport("vg0/lv0", { disconnect: true });
  *   await server.close();
  */
+import { NO_TLS, type ServerTls } from "./server-tls.js";
 import fs from "node:fs";
 import net from "node:net";
 import { BufferPool, sharedBufferPool } from "../blockdev/buffer-pool.js";
@@ -175,14 +176,14 @@ export class NbdServer implements ConnectionHost {
 
   // ------------------------------------------------------------ listeners
 
-  private newListener(remoteOf: (s: net.Socket) => string, tcp: boolean): net.Server {
+  private newListener(remoteOf: (s: net.Socket) => string, tcp: boolean, tls: ServerTls): net.Server {
     // pauseOnConnect: the socket must not read before socket-reader adopts it.
-    const srv = net.createServer({ pauseOnConnect: true, noDelay: tcp }, (sock) => this.accept(sock, remoteOf(sock), tcp));
+    const srv = net.createServer({ pauseOnConnect: true, noDelay: tcp }, (sock) => this.accept(sock, remoteOf(sock), tcp, tls));
     srv.on("error", (e) => this.log("warn", `NBD listener error: ${e.message}`));
     return srv;
   }
 
-  private accept(sock: net.Socket, remote: string, tcp: boolean): void {
+  private accept(sock: net.Socket, remote: string, tcp: boolean, tls: ServerTls): void {
     sock.on("error", () => {});
     if (this.shuttingDownFlag || this.connections.size >= this.maxConnections) {
       this.log("warn", `NBD: refusing connection from ${remote}: ${this.shuttingDownFlag ? "shutting down" : "too many connections"}`);
@@ -191,7 +192,7 @@ export class NbdServer implements ConnectionHost {
     }
     // TCP_NODELAY was set on the accepted handle (createServer's noDelay) and stays with it.
     void tcp;
-    this.connections.add(new NbdConnection(this, sock, remote));
+    this.connections.add(new NbdConnection(this, sock, remote, tls));
   }
 
   connectionClosed(conn: BudgetWaiter): void {
@@ -230,13 +231,13 @@ export class NbdServer implements ConnectionHost {
    * socket file at the path (nobody accepting) is removed first; a live one
    * or a non-socket file is an error (EADDRINUSE / EEXIST).
    */
-  async listenUnix(path: string, opts: { mode?: number } = {}): Promise<void> {
+  async listenUnix(path: string, opts: { mode?: number; tls?: ServerTls } = {}): Promise<void> {
     if (Buffer.byteLength(path) > UNIX_PATH_MAX_BYTES) {
       throw new IoError(`${path}: unix socket path longer than ${UNIX_PATH_MAX_BYTES} bytes`, "ENAMETOOLONG", { path });
     }
     await removeStaleSocket(path);
     const mode = opts.mode ?? 0o600;
-    const srv = this.newListener(() => `unix:${path}`, false);
+    const srv = this.newListener(() => `unix:${path}`, false, opts.tls ?? NO_TLS);
     await new Promise<void>((resolve, reject) => {
       srv.once("error", reject);
       // bind(2) runs synchronously inside listen(): a umask in force just for
@@ -258,10 +259,10 @@ export class NbdServer implements ConnectionHost {
   }
 
   /** Listen on TCP; loopback unless `host` says otherwise. Resolves to the bound address (port 0 picks one). */
-  async listenTcp(opts: { host?: string; port?: number } = {}): Promise<net.AddressInfo> {
+  async listenTcp(opts: { host?: string; port?: number; tls?: ServerTls } = {}): Promise<net.AddressInfo> {
     const host = opts.host ?? "127.0.0.1";
     const port = opts.port ?? 10809;
-    const srv = this.newListener((s) => `tcp:${s.remoteAddress ?? "?"}:${s.remotePort ?? "?"}`, true);
+    const srv = this.newListener((s) => `tcp:${s.remoteAddress ?? "?"}:${s.remotePort ?? "?"}`, true, opts.tls ?? NO_TLS);
     await new Promise<void>((resolve, reject) => {
       srv.once("error", reject);
       srv.listen(port, host, () => {

@@ -48,6 +48,8 @@ export class Lab {
   readonly env: NodeJS.ProcessEnv;
   readonly disks = new Map<string, string>();
   private loops: string[] = [];
+  /** Things a test made outside the lab's folders (network namespaces, servers): undone last, newest first. */
+  private readonly undo: Array<() => void> = [];
   private loopOf = new Map<string, string>();
   readonly lvmDir: string;
 
@@ -191,6 +193,11 @@ export class Lab {
     }
   }
 
+  /** Undo `fn` at cleanup, after the daemon is stopped, even when the test fails. Synchronous, like cleanup. */
+  onCleanup(fn: () => void): void {
+    this.undo.push(fn);
+  }
+
   /**
    * Release everything this lab made (filesystems and FUSE mounts, daemons,
    * nbdfuse, loop devices, also those over a device path whose FUSE mount
@@ -202,6 +209,13 @@ export class Lab {
     this.stopDaemon("SIGTERM");
     this.stopDaemon("SIGKILL");
     releaseUnder([this.dir, ...this.extraRoots], recordedFuseFiles(join(this.dir, "run", "devices")));
+    for (const fn of this.undo.splice(0).reverse()) {
+      try {
+        fn();
+      } catch {
+        /* best effort: the next one still runs */
+      }
+    }
     this.loops = [];
     this.loopOf.clear();
     for (const d of [this.dir, ...this.extraRoots]) rmSync(d, { recursive: true, force: true });

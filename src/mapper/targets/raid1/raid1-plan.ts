@@ -11,7 +11,7 @@ export type SlotPlan =
   | { readonly kind: "faulty"; readonly reason: string }
   | { readonly kind: "in-sync" }
   /** Not in sync: recovered from an in-sync leg, in full or only the bitmap's dirty regions. */
-  | { readonly kind: "recover"; readonly recovery: "dirty" | "full"; readonly reason: "failed-bit" | "recovery-offset" | "rebuild" };
+  | { readonly kind: "recover"; readonly recovery: "dirty" | "full"; readonly reason: "failed-bit" | "recovery-offset" | "rebuild" | "split" };
 
 export interface Raid1Plan {
   readonly slots: readonly SlotPlan[];
@@ -21,6 +21,14 @@ export interface Raid1Plan {
   readonly template: DmRaidSuperblock;
   /** array_resync_offset was MaxSector: the initial sync had finished. */
   readonly resyncDone: boolean;
+}
+
+export interface Raid1PlanOptions {
+  /**
+   * On a reload of a running array: the slots it holds in sync. Only they
+   * can be the authority, whatever the events of a returning leg say.
+   */
+  readonly inSyncBefore?: ReadonlySet<number>;
 }
 
 function refuse(message: string, details?: Record<string, unknown>): TableError {
@@ -41,12 +49,41 @@ function refuse(message: string, details?: Record<string, unknown>): TableError 
  * 4. a fresh (zeroed) rmeta in an existing set needs `rebuild` (we have
  *    no delta_disks); `rebuild <i>` recovers slot i in full in any case;
  * 5. at least one in-sync leg, else "Insufficient redundancy".
+ *
+ * Split brain (issue 18; POLICY, not the kernel's): a leg that left and was
+ * written by someone else meanwhile (the other side of a partition activated
+ * it alone) comes back with a superblock of its own making: its events
+ * raised, the survivors' slots marked failed. The kernel would take the
+ * highest events as authoritative, i.e. whichever side wrote its superblock
+ * more often. ulvm never lets the returning side be current:
+ *   - on a reload of a running array (lvchange --refresh, the re-add of a
+ *     restored PV), the authority is chosen only among the slots the running
+ *     array holds in sync (`inSyncBefore`): their record of the failure
+ *     decides. A returning superblock that marks one of them failed, or that
+ *     is newer than the authority (a leg that left was last written
+ *     before the survivors recorded its failure), has writes the survivors
+ *     never saw, in regions their bitmap cannot name: it is recovered in full;
+ *   - at a cold activation, two superblocks that mark each other failed are a
+ *     split with no running array to decide: the freshest (dm-raid's rule)
+ *     stays the authority and the other is recovered in full, never merged.
+ * A returning leg whose superblock is untouched (older, marks nobody failed)
+ * is recovered from the bitmap only.
  * An unreadable or undecodable rmeta fails its leg (the kernel fails the
  * rdev whose superblock it cannot load).
  */
-export function planRaid1(loads: readonly RmetaLoad[], a: Raid1Args, arraySectors: number): Raid1Plan {
-  const freshest = freshestRmeta(loads);
+export function planRaid1(loads: readonly RmetaLoad[], a: Raid1Args, arraySectors: number, opts: Raid1PlanOptions = {}): Raid1Plan {
+  const trusted = opts.inSyncBefore;
+  const trustedLoads = trusted ? loads.map((l, i): RmetaLoad => (trusted.has(i) ? l : { kind: "absent" })) : loads;
+  const freshest = freshestRmeta(trustedLoads) ?? freshestRmeta(loads);
   const winner = freshest === undefined ? undefined : loads[freshest];
+  const winnerSb = winner?.kind === "valid" ? winner.superblock : undefined;
+  /** Did slot i's own superblock come from a side that went on without the authority? */
+  const split = (i: number, sb: DmRaidSuperblock): boolean => {
+    if (winnerSb === undefined || i === freshest) return false;
+    const marksFailed = (s: number): boolean => isPositionFailed(sb.failedDevices, s);
+    if (trusted?.has(freshest!) && !trusted.has(i)) return [...trusted].some(marksFailed) || sb.eventCount > winnerSb.eventCount;
+    return marksFailed(freshest!) && isPositionFailed(winnerSb.failedDevices, i);
+  };
   const rebuild = new Set(a.rebuild);
   const slots: SlotPlan[] = loads.map((l, i): SlotPlan => {
     if (l.kind === "absent") return { kind: "absent" };
@@ -58,6 +95,7 @@ export function planRaid1(loads: readonly RmetaLoad[], a: Raid1Args, arraySector
       throw refuse("New device injected into existing raid set without 'delta_disks' or 'rebuild' parameter specified", { slot: i });
     }
     const w = winner!.kind === "valid" ? winner!.superblock : l.superblock;
+    if (split(i, l.superblock)) return { kind: "recover", recovery: "full", reason: "split" };
     if (isPositionFailed(w.failedDevices, i)) return { kind: "recover", recovery: "dirty", reason: "failed-bit" };
     if (l.superblock.diskRecoveryOffsetSectors !== MAX_SECTOR) return { kind: "recover", recovery: "full", reason: "recovery-offset" };
     return { kind: "in-sync" };

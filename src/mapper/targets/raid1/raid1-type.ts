@@ -19,6 +19,15 @@ function absentDevice(name: string, sizeBytes: number): BlockDevice {
   return { name, sizeBytes, caps: { write: true, flush: true, fua: false, trim: false }, read: fail, write: fail, flush: fail, close: () => Promise.resolve() };
 }
 
+/** The slots a running raid1 (the table being replaced) holds in sync; undefined when it is not one of this shape or holds none. */
+function inSyncSlotsOf(previous: Target | undefined, slots: number): ReadonlySet<number> | undefined {
+  if (!Raid1Target.is(previous)) return undefined;
+  const devices = previous.status().devices;
+  if (devices.length !== slots) return undefined;
+  const inSync = new Set(devices.flatMap((d, i) => (d.health === "A" ? [i] : [])));
+  return inSync.size ? inSync : undefined;
+}
+
 /**
  * The dm `raid` target type, raid_type raid1 (the only one so far). Load
  * (raid_ctr): parse the line, open each slot's rmeta and rimage, read the
@@ -68,7 +77,7 @@ export function createRaid1TargetType(options: Partial<MirrorOptions> = {}): Tar
           const e = { kind: "rmeta-invalid", device: ctx.deviceName, slot, metaDevice: rmetas[slot]?.name ?? "-", reason: l.reason } as const;
           void Promise.resolve(ctx.env.onEvent?.(e)).catch(() => undefined);
         });
-        const plan = planRaid1(loads, a, ctx.lengthSectors);
+        const plan = planRaid1(loads, a, ctx.lengthSectors, { inSyncBefore: inSyncSlotsOf(ctx.previous, a.devices.length) });
         let target: Raid1Target | undefined;
         const log = new MdBitmapDirtyLog({
           regionSectors: a.regionSectors,

@@ -1,0 +1,207 @@
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { spawn, type ChildProcess } from "node:child_process";
+import { closeSync, mkdirSync, openSync, readFileSync, rmSync, truncateSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { Lab, which } from "../../helpers/lab.js";
+import { NetnsPeer, netnsUnavailable, waitPidFile } from "../../helpers/netns.js";
+import { MiB, PE_START_BYTES, EXTENT_BYTES, bitmapSetBits, pwrite, sameBytes, superblockAt, topStatus, waitRaidHealth } from "../../helpers/raid1.js";
+import { encodeDmRaidSuperblock, isPositionFailed, withPositionFailed } from "../../../src/mapper/raid/dm-raid-superblock.js";
+
+/**
+ * A raid1 LV with one image on another "host" (issue 18): the remote PV is a
+ * file served by nbdkit inside a network namespace, reached over a veth
+ * pair; ulvm's daemon runs in the test's namespace. `ip link set down` is a
+ * partition: the remote's requests stall, miss `devices { nbd_timeout_s }`,
+ * and its leg fails while the client's writes go on without an error. Once
+ * the cable is back, `vgextend --restoremissing` + `lvchange --refresh`
+ * recover only the regions the write-intent bitmap marked meanwhile.
+ */
+const skip = netnsUnavailable() ?? (which("nbdkit") ? undefined : "nbdkit not installed") ?? (which("qemu-io") ? undefined : "qemu-io not installed (apt-get install qemu-utils)");
+
+const LV_MIB = 64;
+const PORT = 10809;
+
+interface Remote {
+  readonly peer: NetnsPeer;
+  readonly image: string;
+  readonly uri: string;
+  /** SIGKILL the server (its connections reset), and start it again on the same address. */
+  kill(): Promise<void>;
+  restart(): Promise<void>;
+}
+
+/** nbdkit's file plugin serving remote/pv.img inside the peer namespace, with TLS required when `tls`. */
+async function startRemote(lab: Lab, tls: boolean): Promise<Remote> {
+  const peer = NetnsPeer.create(lab);
+  mkdirSync(join(lab.dir, "remote"));
+  const image = join(lab.dir, "remote", "pv.img");
+  closeSync(openSync(image, "w"));
+  truncateSync(image, 128 * MiB);
+  const pidFile = join(lab.dir, "remote", "nbdkit.pid");
+  const psk = join(lab.dir, "remote", "keys.psk");
+  writeFileSync(psk, `alice:${"5a".repeat(32)}\n`, { mode: 0o600 });
+  const args = ["nbdkit", "-f", "--exit-with-parent", "-P", pidFile, "-p", String(PORT), "-i", peer.peerAddr];
+  if (tls) args.push("--tls=require", `--tls-psk=${psk}`);
+  let child: ChildProcess | undefined;
+  const start = async (): Promise<void> => {
+    rmSync(pidFile, { force: true });
+    const c = peer.spawn([...args, "file", image]);
+    child = c;
+    await waitPidFile(pidFile, c);
+  };
+  const kill = async (): Promise<void> => {
+    const c = child;
+    if (!c || c.exitCode !== null || c.signalCode !== null) return;
+    const gone = new Promise((r) => c.once("exit", r));
+    c.kill("SIGKILL");
+    await gone;
+  };
+  lab.onCleanup(() => {
+    if (child && child.exitCode === null && child.signalCode === null) child.kill("SIGKILL");
+  });
+  await start();
+  const uri = tls ? `nbds://alice@${peer.peerAddr}:${PORT}/?tls-psk-file=${psk}` : `nbd://${peer.peerAddr}:${PORT}/`;
+  return { peer, image, uri, kill, restart: start };
+}
+
+/** A VG on a local disk and the remote PV, a raid1 LV with image 0 local and image 1 remote, written once and in sync with a clean bitmap. */
+async function raid1AcrossHosts(lab: Lab, remote: Remote): Promise<{ local: string; io: (...cmds: string[]) => void; regionBytes: number }> {
+  const local = lab.addDisk("d1", 128);
+  lab.writeConfig(`devices {\n\tscan = [ "${join(lab.dir, "disks")}", "${remote.uri}" ]\n\tnbd_timeout_s = 3\n}\nactivation {\n\tdevice_path = 0\n}\n`);
+  lab.ok("pvcreate", local, remote.uri);
+  lab.ok("vgcreate", "vg", local, remote.uri);
+  lab.ok("lvcreate", "--type", "raid1", "-m1", "-L", `${LV_MIB}M`, "-n", "r", "vg", local, remote.uri);
+  const devices = lab.ok("lvs", "--noheadings", "-o", "devices", "vg/r_rimage_1").trim();
+  assert.ok(devices.startsWith(remote.uri.replace(/\?.*/, "")), `image 1 is on the remote PV: ${devices}`);
+  const regionBytes = Number(lab.ok("lvs", "--noheadings", "--units", "b", "--nosuffix", "-o", "region_size", "vg/r").trim());
+  const nbd = `nbd+unix:///vg/r?socket=${join(lab.dir, "run", "nbd.sock")}`;
+  const io = (...cmds: string[]): void => {
+    const r = lab.run("qemu-io", ["-f", "raw", ...cmds.flatMap((c) => ["-c", c]), nbd]);
+    assert.equal(r.code, 0, r.stderr + r.stdout);
+    assert.doesNotMatch(r.stdout + r.stderr, /error|failed/i);
+  };
+  io(`write -P 1 0 ${LV_MIB}M`);
+  assert.equal((await waitRaidHealth(lab, "r", /^AA$/)).raid?.health, "AA");
+  const regions = (LV_MIB * MiB) / regionBytes;
+  for (let i = 0; i < 200 && bitmapSetBits(local, regions) > 0; i++) lab.run("sleep", ["0.05"]);
+  assert.equal(bitmapSetBits(local, regions), 0, "the write-intent bitmap on disk is clean");
+  return { local, io, regionBytes };
+}
+
+/** qemu-io in the background: its exit code and output once it ends. */
+function ioAsync(lab: Lab, cmds: string[]): Promise<{ code: number; out: string }> {
+  const nbd = `nbd+unix:///vg/r?socket=${join(lab.dir, "run", "nbd.sock")}`;
+  const child = spawn("qemu-io", ["-f", "raw", ...cmds.flatMap((c) => ["-c", c]), nbd], { env: lab.env });
+  let out = "";
+  child.stdout.on("data", (d: Buffer) => (out += d.toString()));
+  child.stderr.on("data", (d: Buffer) => (out += d.toString()));
+  return new Promise((resolve) => child.on("exit", (code) => resolve({ code: code ?? 128, out })));
+}
+
+/** Where a raid1 image's data starts on its PV (its rmeta is the PV's first extent, its data from the next). */
+const IMAGE_DATA = PE_START_BYTES + EXTENT_BYTES;
+
+const variants = [
+  { tls: true, fault: "partition" },
+  { tls: false, fault: "partition" },
+  { tls: true, fault: "server killed" },
+] as const;
+for (const { tls, fault } of variants) {
+  const what = fault === "partition" ? "a partition (link down) fails the leg within nbd_timeout_s" : "the server killed fails the leg";
+  test(`raid1 with a leg on a remote PV (${tls ? "nbds://, TLS-PSK required" : "nbd://"}): ${what} with no client error; back, only the regions written meanwhile are resynced`, { skip }, async () => {
+    const lab = new Lab("ulvm-remoteleg-");
+    try {
+      const remote = await startRemote(lab, tls);
+      const { local, io, regionBytes } = await raid1AcrossHosts(lab, remote);
+
+      // A client writes through the partition: the first write goes to both legs, the cable is
+      // pulled while the client sleeps, and the next writes stall on the remote leg until it fails.
+      const writing = ioAsync(lab, ["write -P 2 8M 1M", "sleep 1500", "write -P 3 20M 1M", `write -P 4 ${40 * MiB - 512 * 1024} 1M`]);
+      await new Promise((r) => setTimeout(r, 500));
+      if (fault === "partition") remote.peer.down();
+      else await remote.kill();
+      const done = await writing;
+      assert.equal(done.code, 0, done.out);
+      assert.doesNotMatch(done.out, /error|failed/i, "the client saw no error");
+      // Acknowledged, so the failure is on the survivor's rmeta already.
+      assert.ok(isPositionFailed(superblockAt(local).failedDevices, 1), "rmeta_0 records slot 1 failed before the ack");
+      const st = await topStatus(lab, "r");
+      assert.match(st.raid?.health ?? "", /^A[D-]$/, `the remote image is failed: ${st.raid?.health}`);
+      const regions = (LV_MIB * MiB) / regionBytes;
+      const dirty = bitmapSetBits(local, regions);
+      // The regions of the three writes (the last straddles a region boundary).
+      const written = [
+        [8 * MiB, MiB],
+        [20 * MiB, MiB],
+        [40 * MiB - 512 * 1024, MiB],
+      ];
+      const expected = new Set<number>();
+      for (const [off, len] of written) for (let r = Math.floor(off! / regionBytes); r <= Math.floor((off! + len! - 1) / regionBytes); r++) expected.add(r);
+      assert.equal(dirty, expected.size, "the bitmap on disk marks the regions written while the leg was away");
+      // A partition drops packets and nothing resets: the leg failed because its requests missed nbd_timeout_s.
+      if (fault === "partition") assert.match(readFileSync(join(lab.dir, "run", "ulvmd.log"), "utf8"), /timed out after 3 s/);
+
+      // While partitioned, the LV reads the survivor's bytes.
+      io("read -P 3 20M 1M", "read -P 1 0 8M");
+
+      // The cable (or the server) is back: restore, refresh, recover.
+      if (fault === "partition") remote.peer.up();
+      else await remote.restart();
+      const restore = lab.ulvm("vgextend", "--restoremissing", "vg", remote.uri);
+      assert.equal(restore.code, 0, restore.stderr);
+      const refreshed = lab.ulvm("lvchange", "--refresh", "vg/r");
+      assert.equal(refreshed.code, 0, refreshed.stderr);
+      const after = await waitRaidHealth(lab, "r", /^AA$/);
+      assert.equal(after.raid?.health, "AA", "the remote image is back and in sync");
+      const copiedBytes = (after.sync?.copiedRegions ?? 0) * regionBytes;
+      assert.equal(copiedBytes, expected.size * regionBytes, `only the regions written meanwhile were copied (${copiedBytes} bytes, ${3 * MiB} written)`);
+
+      lab.ok("lvchange", "-an", "vg/r");
+      assert.ok(sameBytes(local, IMAGE_DATA, remote.image, IMAGE_DATA, LV_MIB * MiB), "the legs are identical");
+      assert.equal(superblockAt(local).failedDevices, 0n, "no failed bit after the recovery");
+      assert.equal(superblockAt(remote.image).failedDevices, 0n);
+    } finally {
+      lab.cleanup();
+    }
+  });
+}
+
+test("raid1 split brain: the remote leg, written by another side while partitioned, comes back and is never taken as current; it is recovered in full from the survivor", { skip }, async () => {
+  const lab = new Lab("ulvm-splitbrain-");
+  try {
+    const remote = await startRemote(lab, false);
+    const { local, io, regionBytes } = await raid1AcrossHosts(lab, remote);
+    remote.peer.down();
+    // Our side writes (the remote leg fails on it, recorded on the survivor's rmeta before the ack).
+    io("write -P 2 8M 1M");
+    assert.ok(isPositionFailed(superblockAt(local).failedDevices, 1), "rmeta_0 records slot 1 failed");
+    const survivorEvents = superblockAt(local).eventCount;
+
+    // The other side of the partition goes on with the remote image alone: it writes data (in a region our
+    // side also wrote, and in one it did not), and its own superblock, as an activation there without our
+    // leg leaves it: our slot marked failed, its events raised past ours (stand-in: the test writes the bytes
+    // such an activation writes, since a second ulvm over the same VG would also fork the VG metadata).
+    pwrite(remote.image, IMAGE_DATA + 8 * MiB, Buffer.alloc(MiB, 0x99));
+    pwrite(remote.image, IMAGE_DATA + 30 * MiB, Buffer.alloc(MiB, 0x99));
+    const theirs = superblockAt(remote.image);
+    pwrite(remote.image, PE_START_BYTES, encodeDmRaidSuperblock({ ...theirs, eventCount: survivorEvents + 100n, failedDevices: withPositionFailed(0n, 0, true) }, 512));
+
+    remote.peer.up();
+    const restore = lab.ulvm("vgextend", "--restoremissing", "vg", remote.uri);
+    assert.equal(restore.code, 0, restore.stderr);
+    assert.equal(lab.ulvm("lvchange", "--refresh", "vg/r").code, 0);
+    const after = await waitRaidHealth(lab, "r", /^AA$/);
+    assert.equal(after.raid?.health, "AA");
+    assert.equal((after.sync?.copiedRegions ?? 0) * regionBytes, LV_MIB * MiB, "the returning leg was recovered in full, not from the bitmap");
+    // The LV reads the survivor's bytes everywhere.
+    io("read -P 2 8M 1M", "read -P 1 0 8M", `read -P 1 9M ${LV_MIB - 9}M`);
+
+    lab.ok("lvchange", "-an", "vg/r");
+    assert.ok(sameBytes(local, IMAGE_DATA, remote.image, IMAGE_DATA, LV_MIB * MiB), "the remote image ends equal to the survivor");
+    assert.equal(superblockAt(remote.image).failedDevices, 0n);
+    assert.equal(superblockAt(local).failedDevices, 0n);
+  } finally {
+    lab.cleanup();
+  }
+});
