@@ -74,7 +74,10 @@ test("metrics: promtool accepts a scrape of a raid1 LV; size, written bytes and 
     io("write -P 6 0 1M");
     text = await waitFor("the leg's failure in the metrics", async () => {
       const t = await scrape(base);
-      return sample(t, "ulvm_leg_health", { ...lv, leg: "r_rimage_1", state: "in_sync" }) === 0 ? t : undefined;
+      // Wait for the end state (the leg failed or gone, the LV degraded), not just "no longer in
+      // sync": between the failure and the policy's reload a scrape can catch the leg in between.
+      const gone = ["failed", "absent"].some((s) => sample(t, "ulvm_leg_health", { ...lv, leg: "r_rimage_1", state: s }) === 1);
+      return gone && sample(t, "ulvm_lv_health", { ...lv, state: "degraded" }) === 1 ? t : undefined;
     });
     promtoolCheck(text);
     const legState = ["failed", "absent"].find((s) => sample(text, "ulvm_leg_health", { ...lv, leg: "r_rimage_1", state: s }) === 1);
