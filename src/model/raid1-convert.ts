@@ -69,10 +69,9 @@ function dropStatus(lv: LogicalVolume, flag: string): void {
 }
 
 /** get_pv_list_for_lv: the PVs an LV's segments use, in order of use, whole. */
-function pvsOfLv(lv: LogicalVolume, space: SpaceSpec, allPvs: SpaceSpec["pvs"]): SpaceSpec["pvs"] {
+function pvsOfLv(lv: LogicalVolume, allPvs: SpaceSpec["pvs"]): SpaceSpec["pvs"] {
   const ids: string[] = [];
   for (const s of lv.segments) for (const a of segAreas(s)) if (a.kind === "pv" && !ids.includes(a.pvId)) ids.push(a.pvId);
-  void space;
   return ids.flatMap((id) => allPvs.filter((e) => e.pv.pvId === id)).map((e) => ({ pv: e.pv, ranges: undefined }));
 }
 
@@ -83,6 +82,36 @@ function allocOrThrow(fn: () => AllocResult): AllocResult {
     if (e instanceof AllocationError) throw new CommandError(e.message);
     throw e;
   }
+}
+
+/**
+ * lvm2's _alloc_rmeta_for_lv: one rmeta for `image` (sized for its extents
+ * and the region size), on the PVs the image uses, named after `owner`.
+ */
+function allocRmetaFor(ed: VgEditor, owner: string, image: LogicalVolume, regionSectors: number, policy: SpaceSpec["policy"], vgPvs: SpaceSpec["pvs"]): LogicalVolume {
+  const res = allocOrThrow(() =>
+    allocateExtents(
+      {
+        vg: ed.vg,
+        lv: undefined,
+        segtype: "striped",
+        stripes: 1,
+        mirrors: 1,
+        logCount: 0,
+        regionSizeSectors: regionSectors,
+        extents: raidRmetaExtents(lvLeCount(image), regionSectors, ed.vg.extentSizeSectors),
+        pvs: pvsOfLv(image, vgPvs),
+        policy,
+        approx: false,
+        parallelAreas: undefined,
+        ...(ed.env.config ? { config: ed.env.config } : {}),
+      },
+      ed.idx,
+    ),
+  );
+  const meta = ed.createEmptyLv(`${owner}_rmeta_%d`, ["READ", "WRITE", "VISIBLE", "REBUILD"], undefined);
+  ed.addSegments(res, 0, 1, meta, 0);
+  return meta;
 }
 
 /**
@@ -104,30 +133,7 @@ export function raidAllocNewImages(ed: VgEditor, lv: LogicalVolume, newCount: nu
   let region = seg?.regionSizeSectors ?? 0;
   if (fromLinear) {
     region = ensureMinRegionSize(le * vg.extentSizeSectors, defaultRegionSectors);
-    // _alloc_rmeta_for_lv: one rmeta on the PVs the LV uses.
-    const res = allocOrThrow(() =>
-      allocateExtents(
-        {
-          vg,
-          lv: undefined,
-          segtype: "striped",
-          stripes: 1,
-          mirrors: 1,
-          logCount: 0,
-          regionSizeSectors: region,
-          extents: raidRmetaExtents(le, region, vg.extentSizeSectors),
-          pvs: pvsOfLv(lv, space, vgPvs),
-          policy: space.policy,
-          approx: false,
-          parallelAreas: undefined,
-          ...(ed.env.config ? { config: ed.env.config } : {}),
-        },
-        ed.idx,
-      ),
-    );
-    const meta = ed.createEmptyLv(`${lv.name}_rmeta_%d`, ["READ", "WRITE", "VISIBLE", "REBUILD"], undefined);
-    ed.addSegments(res, 0, 1, meta, 0);
-    metas.push(meta);
+    metas.push(allocRmetaFor(ed, lv.name, lv, region, space.policy, vgPvs));
   }
   // _alloc_image_components: the new pairs, away from the LV's PVs.
   const parallel = buildParallelAreas(vg, lv, ed.idx);
@@ -327,30 +333,7 @@ export function mirrorToRaid1Alloc(ed: VgEditor, lv: LogicalVolume, vgPvs: Space
     if (a.kind !== "lv") throw new InternalError(`mirror ${lv.name} has a PV area`);
     const image = ed.lv(a.lvName)!;
     if (!isLinearLv(image)) throw new CommandError(`Internal error: Unable to allocate RAID metadata area for non-linear LV ${ed.vg.name}/${image.name}.`);
-    const le = lvLeCount(image);
-    const res = allocOrThrow(() =>
-      allocateExtents(
-        {
-          vg: ed.vg,
-          lv: undefined,
-          segtype: "striped",
-          stripes: 1,
-          mirrors: 1,
-          logCount: 0,
-          regionSizeSectors: defaultRegionSectors,
-          extents: raidRmetaExtents(le, defaultRegionSectors, ed.vg.extentSizeSectors),
-          pvs: pvsOfLv(image, { pvs: vgPvs, policy, approx: false }, vgPvs),
-          policy,
-          approx: false,
-          parallelAreas: undefined,
-          ...(ed.env.config ? { config: ed.env.config } : {}),
-        },
-        ed.idx,
-      ),
-    );
-    const meta = ed.createEmptyLv(`${lv.name}_rmeta_%d`, ["READ", "WRITE", "VISIBLE", "REBUILD"], undefined);
-    ed.addSegments(res, 0, 1, meta, 0);
-    names.push(meta.name);
+    names.push(allocRmetaFor(ed, lv.name, image, defaultRegionSectors, policy, vgPvs).name);
   }
   return names;
 }

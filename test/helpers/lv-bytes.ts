@@ -1,4 +1,4 @@
-import { openSync, readSync, writeSync, closeSync } from "node:fs";
+import { pread, pwrite } from "./file-bytes.js";
 import type { Lab } from "./lab.js";
 
 /**
@@ -22,30 +22,14 @@ function lvPieces(l: Lab, lv: string): Array<{ path: string; offset: number; len
 }
 
 export function readLvFromPvs(l: Lab, lv: string): Buffer {
-  return Buffer.concat(
-    lvPieces(l, lv).map(({ path, offset, length }) => {
-      const b = Buffer.alloc(length);
-      const fd = openSync(path, "r");
-      try {
-        readSync(fd, b, 0, length, offset);
-      } finally {
-        closeSync(fd);
-      }
-      return b;
-    }),
-  );
+  return Buffer.concat(lvPieces(l, lv).map(({ path, offset, length }) => pread(path, offset, length)));
 }
 
 /** Write `data` (the LV's size) over an inactive LV's extents on its PV files. */
 export function writeLvToPvs(l: Lab, lv: string, data: Buffer): void {
   let at = 0;
   for (const { path, offset, length } of lvPieces(l, lv)) {
-    const fd = openSync(path, "r+");
-    try {
-      writeSync(fd, data, at, length, offset);
-    } finally {
-      closeSync(fd);
-    }
+    pwrite(path, offset, data.subarray(at, at + length));
     at += length;
   }
   if (at !== data.length) throw new Error(`${lv} is ${at} bytes, data ${data.length}`);

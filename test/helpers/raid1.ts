@@ -1,5 +1,4 @@
 import assert from "node:assert/strict";
-import { closeSync, openSync, readSync, writeSync } from "node:fs";
 import { join } from "node:path";
 import type { Lab } from "./lab.js";
 import { DaemonClient } from "../../src/daemon/control-client.js";
@@ -18,26 +17,8 @@ export const MiB = 1 << 20;
 export const PE_START_BYTES = MiB;
 export const EXTENT_BYTES = 4 * MiB;
 
-export function pread(path: string, offsetBytes: number, lengthBytes: number): Buffer {
-  const fd = openSync(path, "r");
-  try {
-    const b = Buffer.alloc(lengthBytes);
-    readSync(fd, b, 0, lengthBytes, offsetBytes);
-    return b;
-  } finally {
-    closeSync(fd);
-  }
-}
-
-/** Overwrite bytes of a PV file behind ulvm's back (corruption, a lost write). */
-export function pwrite(path: string, offsetBytes: number, data: Uint8Array): void {
-  const fd = openSync(path, "r+");
-  try {
-    writeSync(fd, data, 0, data.length, offsetBytes);
-  } finally {
-    closeSync(fd);
-  }
-}
+export { pread, pwrite } from "./file-bytes.js";
+import { pread } from "./file-bytes.js";
 
 /** Two ranges of two files hold the same bytes (compared 4 MiB at a time). */
 export function sameBytes(a: string, aOffset: number, b: string, bOffset: number, lengthBytes: number): boolean {

@@ -1,10 +1,10 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
-import { chmodSync, closeSync, existsSync, mkdirSync, openSync, readFileSync, readSync, writeFileSync } from "node:fs";
+import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { Lab, ULVM_BIN } from "../../helpers/lab.js";
-import { pwrite } from "../../helpers/raid1.js";
+import { pread, pwrite } from "../../helpers/file-bytes.js";
 import { RawNbdClient } from "../nbd/raw-client.js";
 import { NBD_CMD_FLUSH, NBD_CMD_WRITE } from "../../../src/nbd/protocol.js";
 import type { UlvmEvent } from "../../../src/daemon/events/event-types.js";
@@ -221,10 +221,7 @@ test("metadata-repaired: a command's commit that rewrites an old metadata copy t
     l.ok("lvcreate", "-L", "4M", "-n", "lv", "vg"); // active: the daemon runs
     // d1's metadata area goes back one commit: an older copy, as after an interrupted write.
     const MDA = 4096;
-    const old = Buffer.alloc(MIB - MDA);
-    const fd = openSync(d1, "r");
-    readSync(fd, old, 0, old.length, MDA);
-    closeSync(fd);
+    const old = pread(d1, MDA, MIB - MDA);
     l.ok("vgchange", "--addtag", "newer", "vg");
     pwrite(d1, MDA, old);
     const w = l.ulvm("vgchange", "--deltag", "newer", "vg");

@@ -1,10 +1,11 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
-import { closeSync, openSync, readFileSync, readSync, writeSync } from "node:fs";
+import { readFileSync } from "node:fs";
 import { lvmUnavailable } from "../../helpers/lab.js";
 import { checkMdaHeader } from "../../../src/format/mda.js";
 import { Twin } from "./twin.js";
+import { pread, pwrite } from "../../helpers/file-bytes.js";
 import { decodeLabelSector, encodeLabelSector } from "../../../src/format/label.js";
 
 /**
@@ -23,25 +24,8 @@ import { decodeLabelSector, encodeLabelSector } from "../../../src/format/label.
 const skip = lvmUnavailable();
 const MDA = 4096;
 
-function patch(path: string, offset: number, bytes: Uint8Array): void {
-  const fd = openSync(path, "r+");
-  try {
-    writeSync(fd, bytes, 0, bytes.length, offset);
-  } finally {
-    closeSync(fd);
-  }
-}
-
-function read(path: string, offset: number, length: number): Buffer {
-  const b = Buffer.alloc(length);
-  const fd = openSync(path, "r");
-  try {
-    readSync(fd, b, 0, length, offset);
-  } finally {
-    closeSync(fd);
-  }
-  return b;
-}
+const patch = pwrite;
+const read = pread;
 
 const hash = (path: string): string => createHash("sha256").update(readFileSync(path)).digest("hex");
 
