@@ -19,6 +19,9 @@ export const MAX_SCRUB_PLACES = 1000;
 /** POLICY: how long an unthrottled scrub waits for the copy threads to come up before comparing without them. */
 const THREADS_START_WAIT_MS = 500;
 
+/** POLICY: batches in flight while the threads compare (two: one compared while the next is closed and drained). */
+const PIPELINED_BATCHES = 2;
+
 /** A run of consecutive compare units where the same legs differ from the first leg read. */
 export interface ScrubPlace {
   /** Array (LV) sector of the first unit, and the run's length. */
@@ -192,32 +195,56 @@ export class Raid1Scrubber {
       // unless throttled (the rate, not the way, then bounds the scrub).
       if (this.throttle.rateBytesPerSec <= 0) await engine.whenReady(THREADS_START_WAIT_MS);
     }
-    for (let first = 0; first < regions.regionCount; ) {
-      if (this.stopping) return true;
-      // Larger batches only where the threads compare them: on the event loop a batch holds writes to it longer.
-      const threads = lend && engine.ready && this.throttle.rateBytesPerSec <= 0;
-      const batchRegions = batchRegionsFor(threads ? (this.opts.engineBatchBytes ?? this.opts.batchBytes) : this.opts.batchBytes);
-      const last = Math.min(regions.regionCount - 1, first + batchRegions - 1);
-      // Wait out a copier batch here (only a recovery started by a leg's return could be one).
-      while (regions.anyRecovering(first, last)) await regions.waitForRecovery();
-      regions.startRecovery(first, last);
-      try {
-        await regions.quiesce(first, last);
-        await this.scan(first, last);
-      } finally {
+    // Batches compared on the threads overlap: the next batch is closed and drained while the
+    // threads still compare this one, so they never wait on the event loop between batches.
+    const inFlight: Array<{ readonly last: number; readonly compared: Promise<void> }> = [];
+    const settleOldest = async (): Promise<void> => {
+      const b = inFlight.shift()!;
+      await b.compared;
+      this.done = Math.min(this.host.lengthSectors, regions.regionStartSector(b.last) + regions.regionLengthSectors(b.last));
+    };
+    try {
+      for (let first = 0; first < regions.regionCount; ) {
+        if (this.stopping) break;
+        // Larger batches only where the threads compare them: on the event loop a batch holds writes to it longer.
+        const threads = lend && engine.ready && this.throttle.rateBytesPerSec <= 0;
+        const batchRegions = batchRegionsFor(threads ? (this.opts.engineBatchBytes ?? this.opts.batchBytes) : this.opts.batchBytes);
+        const last = Math.min(regions.regionCount - 1, first + batchRegions - 1);
+        const batchFirst = first; // the loop moves `first` on while this batch is still compared
+        // Wait out a copier batch here (only a recovery started by a leg's return could be one).
+        while (regions.anyRecovering(first, last)) await regions.waitForRecovery();
+        regions.startRecovery(first, last);
+        let compared: Promise<void>;
+        try {
+          await regions.quiesce(first, last);
+          compared = this.scan(first, last, inFlight[inFlight.length - 1]?.compared);
+        } catch (e) {
+          regions.endRecovery(first, last, false);
+          throw e;
+        }
         // false: the regions' sync state is left as it was.
-        regions.endRecovery(first, last, false);
+        const batch = { last, compared: compared.finally(() => regions.endRecovery(batchFirst, last, false)) };
+        batch.compared.catch(() => undefined); // awaited in order below; never an unhandled rejection meanwhile
+        inFlight.push(batch);
+        if (inFlight.length >= (threads ? PIPELINED_BATCHES : 1)) await settleOldest();
+        if (this.stopping) break;
+        await this.throttle.wait();
+        await new Promise<void>((r) => setImmediate(r));
+        first = last + 1;
       }
-      this.done = Math.min(this.host.lengthSectors, regions.regionStartSector(last) + regions.regionLengthSectors(last));
-      if (this.stopping) return this.done < this.host.lengthSectors;
-      await this.throttle.wait();
-      await new Promise<void>((r) => setImmediate(r));
-      first = last + 1;
+    } finally {
+      // Every batch started ends (closed regions reopen) before the scrub reports, even on an error.
+      await Promise.allSettled(inFlight.map((b) => b.compared));
     }
-    return false;
+    while (inFlight.length > 0) await settleOldest();
+    return this.done < this.host.lengthSectors;
   }
 
-  private async scan(first: number, last: number): Promise<void> {
+  /**
+   * Compare [first, last]. `previous` is the batch before it while both are in flight: units found
+   * differing are looked at again only after it has ended, so places are counted in LV order.
+   */
+  private async scan(first: number, last: number, previous?: Promise<void>): Promise<void> {
     const { regions } = this.host;
     const start = regions.regionStartSector(first) * SECTOR_BYTES;
     const end = (regions.regionStartSector(last) + regions.regionLengthSectors(last)) * SECTOR_BYTES;
@@ -225,6 +252,7 @@ export class Raid1Scrubber {
     if (this.opts.engine?.ready === true) {
       const suspect = await this.compareOnThreads(this.opts.engine, start, end - start);
       if (suspect !== undefined) {
+        if (suspect.length > 0) await previous?.catch(() => undefined);
         // Units the threads found differing, chunks they could not read: again here, a piece at a time.
         for (let i = 0; i < suspect.length; i += 2) {
           const from = start + suspect[i]!;
