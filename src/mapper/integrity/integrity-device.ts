@@ -16,6 +16,7 @@ import {
 } from "./integrity-format.js";
 import { RangeLock } from "./range-lock.js";
 import { DirtyBitmap } from "./dirty-bitmap.js";
+import { IntegrityJournal } from "./journal.js";
 
 /**
  * A dm-integrity layer over one raid1 image: data on `data` (the `_iorig`),
@@ -23,12 +24,10 @@ import { DirtyBitmap } from "./dirty-bitmap.js";
  * (integrity-format.ts). Reads verify every block's tag and fail with EILSEQ
  * on a mismatch (counted, as dm-integrity's number_of_mismatches), so the
  * raid1 above can read the block from another leg and rewrite it here;
- * writes store the data, then its tags.
- *
- * First increment, not yet crash-consistent: there is no journal (J) and no
- * persisted dirty bitmap (B) yet, so a crash between a data write and its
- * tag write can leave a block whose tag does not match. Blocks at or past
- * recalc_sector while the superblock says RECALCULATING are served
+ * writes store the data and its tags: in bitmap mode (B) directly, under
+ * the dirty bitmap (dirty-bitmap.ts); in journal mode (J) through the
+ * kernel's journal (journal.ts), which makes data and tag atomic. Blocks at
+ * or past recalc_sector while the superblock says RECALCULATING are served
  * unverified: their tags are not written yet, which is never a mismatch.
  */
 export class IntegrityMismatchError extends IoError {
@@ -64,6 +63,8 @@ export interface IntegrityOptions {
   sectorsPerBit?: number;
   /** The table's bitmap_flush_interval (ms): how long a region stays dirty after its last write. */
   bitmapFlushIntervalMs?: number;
+  /** The table's commit_time (ms): how long a journaled write may wait for its commit without a flush. */
+  commitTimeMs?: number;
 }
 
 /** dm-integrity's default bitmap_flush_interval (DEFAULT_BITMAP_FLUSH_INTERVAL, 10 s). */
@@ -82,10 +83,13 @@ export class IntegrityDevice implements BlockDevice {
   private readonly bs: number;
   private recalcDone: Promise<void> = Promise.resolve();
   private stopping = false;
-  /** Reads share, writes and recalculation steps exclude (the kernel's range locks). */
-  private readonly locks = new RangeLock();
+  /** Reads share, writes and recalculation steps exclude (the kernel's range locks); the journal's in J mode. */
+  private locks = new RangeLock();
 
-  private bitmap!: DirtyBitmap;
+  /** B mode: the dirty bitmap. */
+  private bitmap: DirtyBitmap | undefined;
+  /** J mode: the journal. */
+  private journal: IntegrityJournal | undefined;
 
   private constructor(
     private readonly o: IntegrityOptions,
@@ -110,6 +114,7 @@ export class IntegrityDevice implements BlockDevice {
     const got = decodeSuperblock(area);
     const metaSectors = Math.floor(o.meta.sizeBytes / SECTOR_BYTES);
     let sb: IntegritySuperblock;
+    let formatted = false;
     if (got.kind === "corrupt") throw new IoError(`${o.name}: integrity superblock on ${o.meta.name}: ${got.reason}`, "EINVAL");
     if (got.kind === "blank") {
       const f = formatSuperblock({
@@ -124,7 +129,7 @@ export class IntegrityDevice implements BlockDevice {
       });
       if ("error" in f) throw new IoError(`${o.name}: cannot format integrity metadata on ${o.meta.name}: ${f.error}`, "EINVAL");
       sb = f.superblock;
-      await o.meta.write(0, encodeSuperblock(sb), { fua: true });
+      formatted = true;
     } else {
       sb = got.superblock;
       const bad = checkSuperblockAgainst(sb, { tagSize: o.tagSize, blockSize: o.blockSize, metaDev: true });
@@ -135,8 +140,30 @@ export class IntegrityDevice implements BlockDevice {
     const layout = metaLayout(sb, metaSectors);
     if (!layout) throw new IoError(`${o.name}: the tag area does not fit on ${o.meta.name}`, "EINVAL");
     const dev = new IntegrityDevice(o, sb, layout);
-    // The dirty bitmap, in either mode (see dirty-bitmap.ts; ulvm has no journal: in J mode the bitmap
-    // takes the journal area too, where the kernel then finds no committed journal section).
+    if (o.mode === "J") {
+      // dm_integrity_ctr: a new superblock's journal is initialised before the superblock is written; an
+      // existing journal is replayed (the committed sections the kernel or ulvm left are written out).
+      dev.journal = await IntegrityJournal.acquire(o.meta.name, {
+        meta: o.meta,
+        data: o.data,
+        geometry: layout.journal,
+        sections: sb.journalSections,
+        sectorsPerBlock: 1 << sb.log2SectorsPerBlock,
+        tagSize: sb.tagSize,
+        providedDataSectors: sb.providedDataSectors,
+        tagAt: (block) => tagOffsetBytes(layout, sb.tagSize, block),
+        fresh: formatted,
+        ...(o.commitTimeMs !== undefined ? { commitTimeMs: o.commitTimeMs } : {}),
+      }).catch((e: unknown) => {
+        throw e instanceof IoError ? new IoError(`${o.name}: integrity journal on ${o.meta.name}: ${e.message}`, e.code) : e;
+      });
+      dev.locks = dev.journal.locks;
+      if (formatted) await o.meta.write(0, encodeSuperblock(sb), { fua: true });
+      if (sb.flags & SB_FLAG_RECALCULATING) dev.recalcDone = dev.recalculate();
+      return dev;
+    }
+    if (formatted) await o.meta.write(0, encodeSuperblock(sb), { fua: true });
+    // B mode: the dirty bitmap in the journal area (see dirty-bitmap.ts).
     const { bitmap, recovered } = await DirtyBitmap.acquire(o.meta.name, {
       meta: o.meta,
       dataSectors: sb.providedDataSectors,
@@ -185,11 +212,18 @@ export class IntegrityDevice implements BlockDevice {
     const unlock = await this.locks.acquire(start, end, false);
     let blocks: number;
     let tags: Uint8Array;
+    let fromJournal: Set<number> | undefined;
     try {
       const verifyEnd = Math.min(end, this.verifiedBelow());
       blocks = Math.max(0, (verifyEnd - start) / this.bs);
       tags = new Uint8Array(blocks * this.o.tagSize);
       await Promise.all([this.o.data.read(start, buf, opts), blocks ? this.o.meta.read(this.tagAt(start), tags) : undefined]);
+      // J mode: blocks whose newest data is still in the journal are served from it (its tag was computed from it).
+      if (this.journal?.anyPending(start / this.bs, (end - start) / this.bs)) {
+        fromJournal = new Set();
+        for (let b = 0; b < (end - start) / this.bs; b++)
+          if (this.journal.readPending(start / this.bs + b, buf.subarray(b * this.bs, (b + 1) * this.bs))) fromJournal.add(b);
+      }
     } finally {
       unlock();
     }
@@ -198,6 +232,7 @@ export class IntegrityDevice implements BlockDevice {
     // the counter, as the kernel's, counts the failed read once.
     let bad: number[] | undefined;
     for (let i = 0; i < blocks; i++) {
+      if (fromJournal?.has(i)) continue;
       const off = i * this.bs;
       const sector = (start + off) / SECTOR_BYTES;
       crc32cTag(sector, buf.subarray(off, off + this.bs), this.o.tagSize, tag);
@@ -213,22 +248,30 @@ export class IntegrityDevice implements BlockDevice {
   async write(offsetBytes: number, data: Uint8Array, opts?: WriteOptions): Promise<void> {
     const start = offsetBytes - (offsetBytes % this.bs);
     const end = Math.ceil((offsetBytes + data.length) / this.bs) * this.bs;
-    await this.bitmap.markDirty(start / SECTOR_BYTES, end / SECTOR_BYTES);
+    if (this.journal) {
+      await this.journal.write(start, await this.wholeBlocks(offsetBytes, data, start, end), opts?.fua === true);
+      return;
+    }
+    const bitmap = this.bitmap!;
+    await bitmap.markDirty(start / SECTOR_BYTES, end / SECTOR_BYTES);
     try {
       await this.writeBlocks(offsetBytes, data, start, end, opts);
     } finally {
-      this.bitmap.done(start / SECTOR_BYTES, end / SECTOR_BYTES);
+      bitmap.done(start / SECTOR_BYTES, end / SECTOR_BYTES);
     }
   }
 
+  /** The write as whole blocks: a partial block is read (and verified) and the new bytes put into it. */
+  private async wholeBlocks(offsetBytes: number, data: Uint8Array, start: number, end: number): Promise<Uint8Array> {
+    if (start === offsetBytes && end === offsetBytes + data.length) return data;
+    const whole = new Uint8Array(end - start);
+    await this.read(start, whole);
+    whole.set(data, offsetBytes - start);
+    return whole;
+  }
+
   private async writeBlocks(offsetBytes: number, data: Uint8Array, start: number, end: number, opts: WriteOptions | undefined): Promise<void> {
-    let whole = data;
-    if (start !== offsetBytes || end !== offsetBytes + data.length) {
-      // A partial block: read (and verify) the block around it, then write it whole with its new tag.
-      whole = new Uint8Array(end - start);
-      await this.read(start, whole);
-      whole.set(data, offsetBytes - start);
-    }
+    const whole = await this.wholeBlocks(offsetBytes, data, start, end);
     const unlock = await this.locks.acquire(start, end, true);
     try {
       const blocks = (end - start) / this.bs;
@@ -242,7 +285,9 @@ export class IntegrityDevice implements BlockDevice {
   }
 
   async flush(): Promise<void> {
-    await this.flushBoth();
+    // J mode: what was written is durable once its journal commit is (the commit is written with FUA).
+    if (this.journal) await this.journal.commit();
+    else await this.flushBoth();
   }
 
   private async flushBoth(): Promise<void> {
@@ -257,7 +302,8 @@ export class IntegrityDevice implements BlockDevice {
   async close(): Promise<void> {
     this.stopping = true;
     await this.recalcDone;
-    await this.bitmap.release();
+    await this.bitmap?.release();
+    await this.journal?.release();
   }
 
   /** Recompute the tags of data bytes [start, end) from the data, a step at a time (crash recovery of dirty regions). */

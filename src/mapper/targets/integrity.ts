@@ -21,6 +21,7 @@ interface IntegrityArgs {
   journalSectors: number | undefined;
   sectorsPerBit: number | undefined;
   bitmapFlushIntervalMs: number | undefined;
+  commitTimeMs: number | undefined;
   raw: readonly string[];
 }
 
@@ -48,6 +49,7 @@ export function parseIntegrityArgs(args: readonly string[]): IntegrityArgs {
   let journalSectors: number | undefined;
   let sectorsPerBit: number | undefined;
   let bitmapFlushIntervalMs: number | undefined;
+  let commitTimeMs: number | undefined;
   for (const o of opts) {
     const [k, v] = o.includes(":") ? [o.slice(0, o.indexOf(":")), o.slice(o.indexOf(":") + 1)] : [o, undefined];
     if (k === "block_size") blockSize = parseUnsigned(v ?? "", "integrity: Invalid block_size argument");
@@ -57,13 +59,14 @@ export function parseIntegrityArgs(args: readonly string[]): IntegrityArgs {
     else if (k === "journal_sectors") journalSectors = parseUnsigned(v ?? "", "integrity: Invalid journal_sectors argument");
     else if (k === "sectors_per_bit") sectorsPerBit = parseUnsigned(v ?? "", "integrity: Invalid sectors_per_bit argument");
     else if (k === "bitmap_flush_interval") bitmapFlushIntervalMs = parseUnsigned(v ?? "", "integrity: Invalid bitmap_flush_interval argument");
-    else if (!["fix_padding", "interleave_sectors", "buffer_sectors", "journal_watermark", "commit_time", "allow_discards"].includes(k))
+    else if (k === "commit_time") commitTimeMs = parseUnsigned(v ?? "", "integrity: Invalid commit_time argument");
+    else if (!["fix_padding", "interleave_sectors", "buffer_sectors", "journal_watermark", "allow_discards"].includes(k))
       throw new TableError(`integrity: Invalid argument ${o}`);
   }
   if (hash !== "crc32c") throw new TableError(`integrity: internal hash ${hash ?? "(none)"} is not supported by ulvm (crc32c)`);
   if (![512, 1024, 2048, 4096].includes(blockSize)) throw new TableError("integrity: Invalid block_size argument");
   if (!metaDev) throw new TableError("integrity: a meta_device is required by ulvm");
-  return { dataDev, tagSize, mode, blockSize, metaDev, recalculate, journalSectors, sectorsPerBit, bitmapFlushIntervalMs, raw: args };
+  return { dataDev, tagSize, mode, blockSize, metaDev, recalculate, journalSectors, sectorsPerBit, bitmapFlushIntervalMs, commitTimeMs, raw: args };
 }
 
 export class IntegrityTarget implements Target {
@@ -127,6 +130,7 @@ export const integrityTargetType: TargetType = {
         ...(a.journalSectors !== undefined ? { journalSectors: a.journalSectors } : {}),
         ...(a.sectorsPerBit !== undefined ? { sectorsPerBit: a.sectorsPerBit } : {}),
         ...(a.bitmapFlushIntervalMs !== undefined ? { bitmapFlushIntervalMs: a.bitmapFlushIntervalMs } : {}),
+        ...(a.commitTimeMs !== undefined ? { commitTimeMs: a.commitTimeMs } : {}),
       }).catch((e: unknown) => {
         // A corrupt or foreign superblock, a metadata device too small: the table does not load.
         if (e instanceof IoError) throw new TableError(e.message, { device: a.metaDev }, e);
