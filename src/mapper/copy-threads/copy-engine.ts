@@ -60,7 +60,6 @@ export class CopyEngine {
     for (let i = 0; i < this.opts.threads; i++) {
       const worker = new Worker(url, { stdout: false, stderr: false });
       const t: Thread = { worker, online: false };
-      worker.unref(); // never keeps the daemon alive
       worker.on("online", () => {
         t.online = true;
         this.wakeReadyWaiters();
@@ -74,6 +73,10 @@ export class CopyEngine {
       worker.on("exit", (code) => {
         if (this.threads.includes(t)) this.fail(new Error(`copy thread exited with code ${code}`));
       });
+      // Idle threads never keep the process alive (unref after the listeners: a 'message' listener
+      // refs the port again, and a command would wait out the idle timer before it could exit);
+      // busy ones do (hold()), or a command whose only work is a copy would exit half-way.
+      if (this.active === 0) worker.unref();
       this.threads.push(t);
     }
     this.startIdleTimer();
@@ -87,8 +90,7 @@ export class CopyEngine {
    */
   async copy(src: readonly FileExtent[], dsts: ReadonlyArray<readonly FileExtent[]>): Promise<CopyOutcome> {
     if (!this.ready) throw this.broken ?? new Error("copy threads are not running");
-    this.stopIdleTimer();
-    this.active++;
+    this.hold();
     try {
       const up = this.threads.filter((t) => t.online);
       const total = extentsLength(src);
@@ -108,7 +110,7 @@ export class CopyEngine {
       }
       return outcome;
     } finally {
-      if (--this.active === 0) this.startIdleTimer();
+      this.release();
     }
   }
 
@@ -122,8 +124,7 @@ export class CopyEngine {
    */
   async compare(legs: ReadonlyArray<readonly FileExtent[]>, unitBytes: number): Promise<number[]> {
     if (!this.ready) throw this.broken ?? new Error("copy threads are not running");
-    this.stopIdleTimer();
-    this.active++;
+    this.hold();
     try {
       const up = this.threads.filter((t) => t.online);
       const total = extentsLength(legs[0] ?? []);
@@ -143,8 +144,20 @@ export class CopyEngine {
       });
       return out;
     } finally {
-      if (--this.active === 0) this.startIdleTimer();
+      this.release();
     }
+  }
+
+  /** A copy or compare starts: the threads keep the process alive until the last one ends. */
+  private hold(): void {
+    this.stopIdleTimer();
+    if (this.active++ === 0) for (const t of this.threads) t.worker.ref();
+  }
+
+  private release(): void {
+    if (--this.active !== 0) return;
+    for (const t of this.threads) t.worker.unref();
+    this.startIdleTimer();
   }
 
   private run<R extends CopyResult | CompareResult>(t: Thread, job: ThreadJob): Promise<R> {
