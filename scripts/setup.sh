@@ -25,6 +25,9 @@ command -v qemu-img >/dev/null || need+=(qemu-utils)
 command -v fio >/dev/null || need+=(fio)
 command -v mkfs.ext3 >/dev/null || need+=(e2fsprogs)
 command -v fusermount3 >/dev/null || need+=(fuse3)
+# Kernel nbd device paths (device_path_server = "nbd"); without the nbd module its tests
+# still check that the arguments ulvm builds negotiate with the daemon's export.
+command -v nbd-client >/dev/null || need+=(nbd-client)
 command -v losetup >/dev/null || need+=(mount)
 command -v jq >/dev/null || need+=(jq)
 command -v promtool >/dev/null || need+=(prometheus)

@@ -26,7 +26,8 @@ import { offlineCopyLockName } from "../commands/pvmove-poll.js";
 import { MissingDeviceError, UnsupportedSegmentError } from "../segtypes/table-lines.js";
 import { PvPool } from "./pv-pool.js";
 import type { MetadataRepair } from "../commands/metadata-repairs.js";
-import { DEVICE_PATH_SERVERS, DevicePaths, type DevicePathRecord, type DevicePathServer } from "./device-path.js";
+import { DEVICE_PATH_SERVERS, DevicePaths, blockDeviceOf, type DevicePathRecord, type DevicePathServer } from "./device-path.js";
+import { kernelHasNbd } from "./kernel-nbd.js";
 import type { ActivationMode, ActiveLvStatus, ControlReply, ControlRequest, MappedDeviceStatus } from "./protocol.js";
 import { FailurePolicy } from "./failure-policy.js";
 import { setLvActivationHooks } from "../commands/lv-activation.js";
@@ -285,7 +286,10 @@ export class Daemon {
     const entries = listDevices(this.paths, cfg, { devices });
     // Our own device paths would be scanned as devices too: leave them out.
     const own = new Set<string>();
-    for (const a of this.active.values()) if (a.devicePath?.loop) own.add(a.devicePath.loop);
+    for (const a of this.active.values()) {
+      const dev = a.devicePath && blockDeviceOf(a.devicePath);
+      if (dev) own.add(dev);
+    }
     const scan = await DeviceScan.run(entries.filter((e) => !own.has(e.real)));
     const loaded = loadVg(scan, vgName);
     if (!loaded) throw new NotFoundError(`Volume group "${vgName}" not found`);
@@ -316,6 +320,8 @@ export class Daemon {
     if (!lv) throw new NotFoundError(`Failed to find logical volume "${vgName}/${lvName}"`);
     const existing = this.active.get(this.key(vgName, lvName));
     if (existing) return { exportName: existing.exportName, ...(existing.devicePath ? { devicePath: existing.devicePath.link } : {}) };
+    // Kernel nbd asked for and no nbd module: refused before anything is activated.
+    if (this.config().bool("activation/device_path", true) && this.devicePathServer() === "nbd") await this.devicePaths.requireKernelNbd();
     let nodes: DeviceNode[];
     try {
       nodes = deviceTree(vg, lvName, this.tableEnv(loaded, mode));
@@ -357,8 +363,10 @@ export class Daemon {
     this.syncWatcher.check(this.watchedLv(rec));
     if (this.config().bool("activation/device_path", true)) {
       try {
-        const own = this.devicePathServer() === "fuse" ? { device: served, readOnly } : undefined;
-        rec.devicePath = await this.devicePaths.create(dmName(vgName, lvName), vgName, lvName, DEVICE_PATH_EXPORT_PREFIX + exportName, own);
+        const server = this.devicePathServer();
+        const name = dmName(vgName, lvName);
+        if (server === "nbd") rec.devicePath = await this.devicePaths.createNbd(name, vgName, lvName, DEVICE_PATH_EXPORT_PREFIX + exportName, { sizeBytes: served.sizeBytes, readOnly });
+        else rec.devicePath = await this.devicePaths.create(name, vgName, lvName, DEVICE_PATH_EXPORT_PREFIX + exportName, server === "fuse" ? { device: served, readOnly } : undefined);
       } catch (e) {
         this.log(`device path for ${exportName}: ${(e as Error).message}`);
       }
@@ -367,11 +375,16 @@ export class Daemon {
     return { exportName, ...(rec.devicePath ? { devicePath: rec.devicePath.link } : {}) };
   }
 
-  /** activation/device_path_server: what serves the FUSE file under a device path's loop device. */
+  /**
+   * activation/device_path_server: what serves a device path ("fuse" or "nbdfuse" under a loop
+   * device, or the kernel's "nbd"). "auto": kernel nbd where the nbd module is loaded
+   * (/sys/module/nbd; auto never loads it), else the default.
+   */
   private devicePathServer(): DevicePathServer {
     const v = this.config().str("activation/device_path_server", DEFAULT_DEVICE_PATH_SERVER);
     if ((DEVICE_PATH_SERVERS as readonly string[]).includes(v)) return v as DevicePathServer;
-    this.log(`activation/device_path_server = "${v}" is not one of ${DEVICE_PATH_SERVERS.join(", ")}: using "${DEFAULT_DEVICE_PATH_SERVER}"`);
+    if (v === "auto") return kernelHasNbd() ? "nbd" : DEFAULT_DEVICE_PATH_SERVER;
+    this.log(`activation/device_path_server = "${v}" is not one of ${[...DEVICE_PATH_SERVERS, "auto"].join(", ")}: using "${DEFAULT_DEVICE_PATH_SERVER}"`);
     return DEFAULT_DEVICE_PATH_SERVER;
   }
 

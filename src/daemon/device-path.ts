@@ -9,14 +9,17 @@ import { devString } from "../base/dev-number.js";
 import type { Paths } from "../config/paths.js";
 import type { BlockDevice } from "../blockdev/block-device.js";
 import { FuseMount } from "../fuse/fuse-mount.js";
+import { NBD_MODULE_MISSING, freeNbdDevices, kernelHasNbd, nbdConnectArgs, nbdConnectionPid, nbdDisconnectArgs, ownsNbdConnection, type NbdOwnership } from "./kernel-nbd.js";
 
 /**
- * What serves the FUSE file under the loop device: the daemon's own FUSE
- * server (src/fuse/, requests answered by the LV's mapped device with no NBD
- * round trip), or nbdfuse over the LV's NBD export.
+ * What serves a device path: the daemon's own FUSE server (src/fuse/,
+ * requests answered by the LV's mapped device with no NBD round trip) or
+ * nbdfuse over the LV's NBD export, each under a loop device; or the kernel's
+ * nbd driver, /dev/nbdX connected to the LV's NBD export (kernel-nbd.ts), no
+ * FUSE and no loop.
  */
-export type DevicePathServer = "fuse" | "nbdfuse";
-export const DEVICE_PATH_SERVERS: readonly DevicePathServer[] = ["fuse", "nbdfuse"];
+export type DevicePathServer = "fuse" | "nbdfuse" | "nbd";
+export const DEVICE_PATH_SERVERS: readonly DevicePathServer[] = ["fuse", "nbdfuse", "nbd"];
 
 /**
  * The device path of an active LV ($ULVM_DEV_DIR/VG/LV), a path that mkfs and
@@ -58,6 +61,22 @@ export interface DevicePathRecord {
   fuseIno?: number;
   /** Which server the FUSE file has (absent in records of daemons before it could choose: nbdfuse). */
   server?: DevicePathServer;
+  /**
+   * server "nbd": the kernel nbd device and who connected it. No FUSE file
+   * and no loop then (mountDir and fuseFile are ""): `link` points at the
+   * nbd device itself.
+   */
+  nbd?: NbdOwnership;
+}
+
+/** The block device an LV's device path link points at, when it is one (loop or nbd). */
+export function blockDeviceOf(rec: DevicePathRecord): string | undefined {
+  return rec.nbd?.device ?? rec.loop;
+}
+
+/** What the link points at: the block device, or (without root) the FUSE file. */
+function linkTarget(rec: DevicePathRecord): string {
+  return blockDeviceOf(rec) ?? rec.fuseFile;
 }
 
 /** The LV a device path serves in-process ("fuse" server). */
@@ -238,8 +257,9 @@ export class DevicePaths {
   /** Is the LV's device path in use (mounted, or held open exclusively)? */
   async inUse(name: string): Promise<boolean> {
     const rec = this.read(name);
-    if (!rec?.loop) return false;
-    return blockDeviceBusy(rec.loop);
+    const dev = rec && blockDeviceOf(rec);
+    if (!dev) return false;
+    return blockDeviceBusy(dev);
   }
 
   /**
@@ -283,6 +303,96 @@ export class DevicePaths {
     const rec: DevicePathRecord = { name, vg, lv, exportName, mountDir, fuseFile, fusePid, loop, link, fuseDev, fuseIno, server };
     this.write(rec);
     return rec;
+  }
+
+  /** Kernel nbd devices this daemon is connecting now (their sysfs "pid" appears only once connected). */
+  private readonly connecting = new Set<string>();
+
+  /**
+   * Can the kernel nbd driver serve device paths here? /sys/module/nbd, or a
+   * `modprobe nbd` that succeeds. Throws the lvm-style refusal otherwise.
+   */
+  async requireKernelNbd(): Promise<void> {
+    if (kernelHasNbd()) return;
+    if ((await run("modprobe", ["nbd"])).status === 0 && kernelHasNbd()) return;
+    throw new CommandError(NBD_MODULE_MISSING);
+  }
+
+  /**
+   * Build the device path on the kernel's nbd driver: a free /dev/nbdX
+   * connected by nbd-client to the NBD export `exportName` on the daemon's
+   * socket, and the link to it. Nothing in between: no FUSE, no loop.
+   */
+  async createNbd(name: string, vg: string, lv: string, exportName: string, o: { sizeBytes: number; readOnly: boolean }): Promise<DevicePathRecord> {
+    await this.requireKernelNbd();
+    if (!isRoot()) throw new CommandError(`Cannot create device path for ${vg}/${lv}: connecting an nbd device needs root.`);
+    if ((await run("sh", ["-c", "command -v nbd-client"])).status !== 0) {
+      throw new CommandError(`Cannot create device path for ${vg}/${lv}: nbd-client (package nbd-client) is needed.`);
+    }
+    await this.destroy(name, { force: true }); // whatever a previous daemon left
+    const link = this.linkPath(vg, lv);
+    const base = { name, vg, lv, exportName, mountDir: "", fuseFile: "", fusePid: undefined, loop: undefined, link, server: "nbd" as const };
+    let lastError = "no free nbd device (/sys/block/nbd* all connected)";
+    // Another program may connect the device we picked between our look and
+    // nbd-client's connect: nbd-client then fails and the next free one is tried.
+    for (let attempt = 0; attempt < 3; attempt++) {
+      const device = freeNbdDevices(undefined, this.connecting)[0];
+      if (!device) break;
+      this.connecting.add(device);
+      try {
+        const { status, stderr, pid: clientPid } = await this.runRecorded(nbdConnectArgs({ socket: this.nbdSocketPath, exportName, device, ...o }), (pid) =>
+          // Recorded before nbd-client can reach the kernel (it negotiates with this daemon first):
+          // a daemon killed in between leaves the next start enough to disconnect what is ours.
+          this.write({ ...base, nbd: { device, clientPid: pid, pid: undefined } }),
+        );
+        if (status !== 0) {
+          lastError = `nbd-client failed on ${device}: ${stderr.trim() || `exit status ${status}`}`;
+          rmSync(this.recordFile(name), { force: true });
+          continue;
+        }
+        let pid = nbdConnectionPid(device);
+        for (let i = 0; i < 80 && pid === undefined; i++) {
+          await sleep(25);
+          pid = nbdConnectionPid(device);
+        }
+        const rec: DevicePathRecord = { ...base, nbd: { device, clientPid, pid } };
+        this.write(rec);
+        placeLink(link, device);
+        return rec;
+      } finally {
+        this.connecting.delete(device);
+      }
+    }
+    throw new CommandError(`Cannot create device path for ${vg}/${lv}: ${lastError}`);
+  }
+
+  /** Run nbd-client; `started` gets its pid before it can do anything (synchronously after spawn). */
+  private runRecorded(args: string[], started: (pid: number | undefined) => void): Promise<{ status: number; stderr: string; pid: number | undefined }> {
+    return new Promise((resolve) => {
+      const child = execFile("nbd-client", args, { encoding: "utf8", timeout: 30_000 }, (err, _stdout, stderr) => {
+        const status = err ? (typeof (err as { code?: unknown }).code === "number" ? (err as { code: number }).code : 1) : 0;
+        resolve({ status, stderr: stderr ?? "", pid: child.pid });
+      });
+      started(child.pid);
+    });
+  }
+
+  /**
+   * Disconnect a kernel nbd device path's device, only while the kernel still
+   * shows the connection this daemon (or a previous one) made: a device that
+   * was disconnected meanwhile and connected by someone else is left alone.
+   */
+  private async disconnectNbd(rec: DevicePathRecord): Promise<void> {
+    if (!rec.nbd) return;
+    const current = nbdConnectionPid(rec.nbd.device);
+    if (current === undefined) return; // not connected any more
+    if (!ownsNbdConnection(rec.nbd, current)) {
+      this.log(`leaving ${rec.nbd.device} alone: connected by pid ${current}, not by ulvm`);
+      return;
+    }
+    const r = await run("nbd-client", nbdDisconnectArgs(rec.nbd.device));
+    if (r.status !== 0) this.log(`nbd-client -d ${rec.nbd.device}: ${r.stderr.trim()}`);
+    for (let i = 0; i < 80 && nbdConnectionPid(rec.nbd.device) !== undefined; i++) await sleep(25);
   }
 
   /** The daemon's own FUSE server on `mountDir`; no process of its own (fusePid undefined). */
@@ -335,13 +445,15 @@ export class DevicePaths {
   async destroy(name: string, opts: { force?: boolean; lvDisplayName?: string } = {}): Promise<void> {
     const rec = this.read(name);
     if (!rec) return;
-    if (rec.loop && (await blockDeviceBusy(rec.loop))) {
+    // An nbd device connected by someone else since is not ours to look at (an O_EXCL open would disturb its user).
+    const dev = rec.nbd && !ownsNbdConnection(rec.nbd, nbdConnectionPid(rec.nbd.device)) ? undefined : blockDeviceOf(rec);
+    if (dev && (await blockDeviceBusy(dev))) {
       if (!opts.force) throw new BusyError(`Logical volume ${opts.lvDisplayName ?? `${rec.vg}/${rec.lv}`} contains a filesystem in use.`);
     }
     // Only remove the link if it still points at our device (ours, or udev's
     // same link: udev drops its own when the loop is detached below anyway).
     try {
-      if (linkPointsAt(rec.link, rec.loop ?? rec.fuseFile)) unlinkSync(rec.link);
+      if (linkPointsAt(rec.link, linkTarget(rec))) unlinkSync(rec.link);
     } catch {
       /* already gone */
     }
@@ -350,6 +462,11 @@ export class DevicePaths {
       if (readdirSync(dir).length === 0) rmdirSync(dir);
     } catch {
       /* not empty or gone */
+    }
+    if (rec.server === "nbd") {
+      await this.disconnectNbd(rec);
+      rmSync(this.recordFile(name), { force: true });
+      return;
     }
     // Every loop device still bound to our FUSE file: detach (autoclear if a
     // mount still holds it). By inode where the record has it: the recorded
@@ -386,7 +503,7 @@ export class DevicePaths {
     const rec = this.read(oldName);
     if (!rec) return undefined;
     const link = this.linkPath(rec.vg, lv);
-    placeLink(link, rec.loop ?? rec.fuseFile);
+    placeLink(link, linkTarget(rec));
     try {
       if (link !== rec.link && lstatSync(rec.link).isSymbolicLink()) unlinkSync(rec.link);
     } catch {
