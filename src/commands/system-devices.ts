@@ -13,8 +13,10 @@ import { listNamedDevices, type DeviceEntry } from "./device-list.js";
  *   - disks with a partition table: their partitions are scanned instead
  *     (filter-partitioned),
  *   - LVs (scan_lvs = 0): lvm2's dm devices with an "LVM-" uuid, and ulvm's
- *     own LVs, which are loop devices over an nbdfuse file. Reading one would
- *     go through a daemon (ours or another's), which may be suspended or busy.
+ *     own LVs, which are loop devices over a FUSE file or, on the kernel nbd
+ *     path, nbd devices connected to an export named "#dev/VG/LV". Reading one
+ *     would go through a daemon (ours or another's), which may be suspended or
+ *     busy.
  */
 const SYS_BLOCK = "/sys/block";
 const SKIP_NAMES = /^(ram|sr|fd)\d/;
@@ -44,6 +46,18 @@ function fuseMounts(): string[] {
 
 const under = (path: string, dir: string): boolean => path === dir || path.startsWith(dir.endsWith("/") ? dir : dir + "/");
 
+/**
+ * A connected nbd device whose client was asked for one of ulvm's LV exports
+ * (the device-path exports are named "#dev/VG/LV"): the kernel names the
+ * client's pid in sysfs, and its command line names the export.
+ */
+function isUlvmNbd(sysDir: string): boolean {
+  const pid = readText(join(sysDir, "pid"));
+  if (!pid || !/^\d+$/.test(pid)) return false;
+  const argv = (readText(`/proc/${pid}/cmdline`) ?? "").split("\0");
+  return argv.some((a) => a.startsWith("#dev/"));
+}
+
 /** Why a /sys/block device is not a PV candidate, or undefined when it is. */
 function rejectWhole(name: string, sysDir: string, fuse: readonly string[]): string | undefined {
   if (SKIP_NAMES.test(name)) return "type";
@@ -53,6 +67,7 @@ function rejectWhole(name: string, sysDir: string, fuse: readonly string[]): str
     if (!backing) return "loop without backing file";
     if (fuse.some((m) => under(backing, m))) return "LV (loop over a FUSE file)";
   }
+  if (name.startsWith("nbd") && isUlvmNbd(sysDir)) return "LV (nbd device of a ulvm LV)";
   if (name.startsWith("dm-") && (readText(join(sysDir, "dm", "uuid")) ?? "").startsWith("LVM-")) return "LV";
   return undefined;
 }
@@ -89,9 +104,11 @@ const devPath = (sysName: string): string => "/dev/" + sysName.replace(/!/g, "/"
 
 /**
  * Is this block device (named on the command line) an LV of ulvm's own, that
- * is a loop device over a FUSE file? Such a device is not scanned (scan_lvs = 0).
+ * is a loop device over a FUSE file or an nbd device on a "#dev/" export? Such a device is not scanned (scan_lvs = 0).
  */
 export function isUlvmLvDevice(real: string): boolean {
+  const nbd = /^\/dev\/(nbd\d+)$/.exec(real);
+  if (nbd) return isUlvmNbd(join(SYS_BLOCK, nbd[1]!));
   const m = /^\/dev\/(loop\d+)$/.exec(real);
   if (!m) return false;
   const backing = readText(join(SYS_BLOCK, m[1]!, "loop", "backing_file"));
