@@ -32,6 +32,11 @@
 #      remote PV goes through) reading and writing an nbdkit file export over
 #      loopback TCP against nbdcopy to the same export, and over TLS-PSK
 #      against plain.
+#   8. raid1 + integrity (bench/integrity.ts; issue 17): crc32c with the
+#      CPU's instructions (@node-rs/crc32) against a software baseline, MiB/s;
+#      raid1 --raidintegrity y (bitmap, then journal mode) against a plain
+#      raid1 LV on the same two PVs over NBD: writes 1 MiB QD8 and 4 KiB
+#      QD32, reads 1 MiB QD8, and `lvchange --syncaction check` time.
 #
 # Usage:  npm run bench            default run, ~8 minutes: 3 reps x 2 s (+1 s
 #                                  warm-up) per measurement
@@ -44,9 +49,10 @@
 # commands.log and fio JSON per part; summary.txt at the top); DIST=DIR runs
 # that build instead of dist/; ONLY="metadata linear mirror resync" runs a
 # subset (the raid1 LV's part 5 is "raid1", part 6 "raid1sync", part 7
-# "nbdclient"); REPS,
+# "nbdclient", part 8 "integrity"); REPS,
 # RUNTIME, RAMP override the peers.sh defaults below (REPS also counts the
-# resync and raid1sync repetitions); RAID1_GIB sets part 6's size (1, FULL 4).
+# resync, raid1sync and integrity repetitions); RAID1_GIB sets part 6's size
+# (1, FULL 4); INTEGRITY_MIB part 8's LV size (256, FULL 1024).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -61,20 +67,20 @@ else
     DIST=$ROOT/dist
 fi
 DATA_DIST=$DIST
-[[ -f $DIST/src/cli/main.js && -f $DIST/bench/metadata.js && -f $DIST/bench/resync.js && -f $DIST/bench/raid1.js ]] ||
+[[ -f $DIST/src/cli/main.js && -f $DIST/bench/metadata.js && -f $DIST/bench/resync.js && -f $DIST/bench/raid1.js && -f $DIST/bench/integrity.js ]] ||
     { echo "bench: $DIST is not built (run scripts/setup.sh)" >&2; exit 2; }
-ONLY=${ONLY:-metadata linear mirror resync raid1 raid1sync nbdclient}
+ONLY=${ONLY:-metadata linear mirror resync raid1 raid1sync nbdclient integrity}
 
 if [[ ${FULL:-0} == 1 ]]; then
     : "${RUNTIME:=10}" "${RAMP:=2}" "${REPS:=5}"
     LINEAR_TESTS="read:1m:1 read:1m:8 read:1m:32 write:1m:1 write:1m:8 write:1m:32 randread:4k:1 randread:4k:32 randwrite:4k:1 randwrite:4k:32"
     RESYNC_GIB=4 MD_REPS=7
-    : "${RAID1_GIB:=4}"
+    : "${RAID1_GIB:=4}" "${INTEGRITY_MIB:=1024}"
 else
     : "${RUNTIME:=2}" "${RAMP:=1}" "${REPS:=3}"
     LINEAR_TESTS="read:1m:8 write:1m:8 randread:4k:1 randread:4k:32 randwrite:4k:1 randwrite:4k:32"
     RESYNC_GIB=2 MD_REPS=5
-    : "${RAID1_GIB:=1}"
+    : "${RAID1_GIB:=1}" "${INTEGRITY_MIB:=256}"
 fi
 MIRROR_TESTS="write:1m:32 randwrite:4k:32 read:1m:8 randread:4k:32"
 export RUNTIME RAMP REPS
@@ -159,6 +165,12 @@ if has nbdclient; then
     node "$DIST/bench/nbd-client.js" --reps "$REPS" 2>&1 | tee "$OUT/nbdclient.txt" || failed "nbdclient"
 fi
 
+# ------------------------------------------------------------ 8. raid1 + integrity
+if has integrity; then
+    log "8/8 raid1 + integrity: crc32c hardware vs software; bitmap and journal mode vs plain raid1, ${INTEGRITY_MIB} MiB"
+    ULVM_DIST="$DATA_DIST" node "$DIST/bench/integrity.js" --mib "$INTEGRITY_MIB" --reps "$REPS" --runtime "$RUNTIME" 2>&1 | tee "$OUT/integrity.txt" || failed "integrity"
+fi
+
 # ------------------------------------------------------------ summary
 elapsed=$(($(date +%s) - t_start))
 {
@@ -170,7 +182,7 @@ elapsed=$(($(date +%s) - t_start))
     echo "us/req = server CPU per request (all the server's threads), median"
     echo "================================================================================"
     printf '%-44s %6s %-13s %-8s %s\n' "measure" "ratio" "[spread]" "goal" "status"
-    awk -F'\t' -v md="$OUT/metadata.txt" -v rs="$OUT/resync.txt" -v r1="$OUT/raid1sync.txt" -v nc="$OUT/nbdclient.txt" '
+    awk -F'\t' -v md="$OUT/metadata.txt" -v rs="$OUT/resync.txt" -v r1="$OUT/raid1sync.txt" -v nc="$OUT/nbdclient.txt" -v ig="$OUT/integrity.txt" '
     function med(a, n,    i, j, x) {
         for (i = 2; i <= n; i++) { x = a[i]; for (j = i - 1; j >= 1 && a[j] > x; j--) a[j + 1] = a[j]; a[j + 1] = x }
         return (n % 2) ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2
@@ -300,6 +312,26 @@ elapsed=$(($(date +%s) - t_start))
                 printf "%-44s %6.2f [%.2f..%.2f] %-8s %s\n", "ulvm NBD client TLS/plain read", f[2], f[3], f[4], ">=0.6", (f[2] >= 0.6 ? "ok" : "MISSED")
             else if (f[1] == "NBDCLIENT_TLS_WRITE_RATIO")
                 printf "%-44s %6.2f [%.2f..%.2f] %-8s %s\n", "ulvm NBD client TLS/plain write", f[2], f[3], f[4], ">=0.6", (f[2] >= 0.6 ? "ok" : "MISSED")
+        }
+        ighead = 0
+        if (ig != "") while ((getline l < ig) > 0) {
+            split(l, f, " ")
+            if (f[1] !~ /^INTEGRITY_/) continue
+            if (!ighead++) print "-- raid1 + integrity (crc32c tags), same run"
+            if (f[1] == "INTEGRITY_CRC32C_MIBS")
+                printf "%-44s %6s %-13s %-8s %s\n", "crc32c MiB/s, hardware / software", f[2] "/" f[3], "", "", "(info)"
+            else if (f[1] == "INTEGRITY_CRC32C_RATIO")
+                printf "%-44s %6.2f [%.2f..%.2f] %-8s %s\n", "crc32c hardware/software (4 KiB calls)", f[2], f[3], f[4], ">1", (f[2] > 1 ? "ok" : "MISSED")
+            else if (f[1] == "INTEGRITY_BITMAP_WRITE_RATIO")
+                printf "%-44s %6.2f [%.2f..%.2f] %-8s %s\n", "integrity(bitmap)/raid1 write 1 MiB QD8", f[2], f[3], f[4], ">=0.7", (f[2] >= 0.7 ? "ok" : "MISSED")
+            else if (f[1] == "INTEGRITY_BITMAP_RANDWRITE_RATIO")
+                printf "%-44s %6.2f [%.2f..%.2f] %-8s %s\n", "integrity(bitmap)/raid1 rand write 4 KiB QD32", f[2], f[3], f[4], "", "(info)"
+            else if (f[1] == "INTEGRITY_JOURNAL_WRITE_RATIO")
+                printf "%-44s %6.2f [%.2f..%.2f] %-8s %s\n", "integrity(journal)/raid1 write 1 MiB QD8", f[2], f[3], f[4], ">=0.45", (f[2] >= 0.45 ? "ok" : "MISSED")
+            else if (f[1] == "INTEGRITY_BITMAP_READ_RATIO")
+                printf "%-44s %6.2f [%.2f..%.2f] %-8s %s\n", "integrity/raid1 read 1 MiB QD8", f[2], f[3], f[4], ">=0.8", (f[2] >= 0.8 ? "ok" : "MISSED")
+            else if (f[1] == "INTEGRITY_CHECK_RATIO")
+                printf "%-44s %6.2f [%.2f..%.2f] %-8s %s\n", "integrity/raid1 check speed (time ratio)", f[2], f[3], f[4], ">=0.7", (f[2] >= 0.7 ? "ok" : "MISSED")
         }
         if (rss > 0) {
             print "-- memory"

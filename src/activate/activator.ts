@@ -1,6 +1,7 @@
 import { Table, formatTableLine } from "../mapper/table.js";
 import type { MapperRegistry } from "../mapper/mapper-registry.js";
 import type { DeviceNode } from "./device-tree.js";
+import { staleIntegrityReason } from "../mapper/targets/integrity.js";
 
 /**
  * Makes a device tree live in the mapper registry, with device-mapper's
@@ -10,6 +11,7 @@ import type { DeviceNode } from "./device-tree.js";
  *      (a parent's flush reaches its children while they are still live);
  *   2. bottom-up, each new or changed device gets its table and is resumed,
  *      so a parent's new table is built over children already serving theirs;
+ *      (and so is a stale integrity layer, see StaleIntegrityTarget);
  *   3. devices the old tree had and the new one does not are removed, top-down.
  *
  * Clients of a suspended device simply wait: an NBD connection stays up.
@@ -25,7 +27,9 @@ export class Activator {
   async apply(nodes: readonly DeviceNode[], previous: readonly string[] = []): Promise<void> {
     const changed = nodes.filter((n) => {
       const d = this.registry.get(n.name);
-      return !d || !d.info().liveTable || d.table().trim() !== tableText(n.lines).trim();
+      // A stale integrity layer is loaded again even with the same table: its metadata may have
+      // been re-initialised meanwhile (lvconvert --repair), and only a load reads it.
+      return !d || !d.info().liveTable || d.table().trim() !== tableText(n.lines).trim() || staleIntegrityReason(d) !== undefined;
     });
     const existingChanged = changed.filter((n) => this.registry.get(n.name)?.info().liveTable);
     const suspended: string[] = [];

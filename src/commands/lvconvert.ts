@@ -1,5 +1,5 @@
 import type { CommandDef } from "../cli/command-def.js";
-import { refuseRaidIntegrity } from "./integrity-guard.js";
+import { raidHasIntegrity, refuseRaidIntegrity } from "./integrity-guard.js";
 import type { Args, OptionSpec } from "../cli/args.js";
 import { CommandError, LvmError, UsageError } from "../errors/errors.js";
 import { VgEditor, effectivePolicy, type SpaceSpec } from "../model/allocate-lv.js";
@@ -8,7 +8,7 @@ import { isLvPartial, mirrorImages, planMirrorRepair, removeMirrorImages } from 
 import type { LogicalVolume, MirrorSegment, VolumeGroup } from "../model/types.js";
 import { lvNameArg } from "./common.js";
 import { allocValue, boolValue, mirrorLogValue, noMatchingSyntax, numberValue, regionSizeValue } from "./lv-args.js";
-import { lvconvertRaidIntegrity } from "./raid-integrity.js";
+import { lvconvertRaidIntegrity, repairStaleIntegrityImages } from "./raid-integrity.js";
 import { commitLvChange, createPvList, displayLvName, isPvMissing, lvEnv, readVgForUpdate, vgPvEntries } from "./lv-common.js";
 import { initMirrorLog } from "./lv-io.js";
 import { adjustedRegionSize } from "./lvcreate.js";
@@ -225,6 +225,10 @@ async function repair(ctx: ToolContext, req: Request, opts: RepairOptions): Prom
   if (!lv) throw new CommandError(`Failed to find logical volume "${req.vg}/${req.lv}"`);
   const name = displayLvName(vg, lv.name);
   const seg = mirrorSeg(lv);
+  if (raidHasIntegrity(vg, lv)) {
+    const done = await repairStaleIntegrityImages(ctx, loaded, lv, opts.usePolicies);
+    if (done !== undefined) return done;
+  }
   refuseRaidIntegrity(vg, lv, "repair");
   if (!seg && raidSegOf(lv)) return repairRaid1(ctx, loaded, lv.name, req.pvArgs, opts.usePolicies);
   if (!seg) {

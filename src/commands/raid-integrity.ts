@@ -2,10 +2,10 @@ import { statSync, readFileSync } from "node:fs";
 import type { LogicalVolume } from "../model/types.js";
 import { VgEditor } from "../model/allocate-lv.js";
 import { INTEGRITY_BLOCK_SIZES, createIntegrityMeta, imagesWithoutIntegrity, layerIntegrity, lvPvIds, unlayerIntegrity, type IntegrityRequest } from "../model/raid1-integrity.js";
-import { isIntegritySeg, isRaidSeg } from "../model/lv-info.js";
+import { findLv, isIntegritySeg, isRaidSeg } from "../model/lv-info.js";
 import { isLvPartial } from "../model/mirror-repair.js";
 import { CommandError, LvmError } from "../errors/errors.js";
-import { activateLv, isLvActive, reloadVg } from "./activation.js";
+import { activateLv, daemonStatus, isLvActive, reloadVg } from "./activation.js";
 import { commitLvChange, isPvMissing, lvEnv, vgPvEntries } from "./lv-common.js";
 import { zeroLvStart } from "./lv-io.js";
 import type { LoadedVg } from "./vg-store.js";
@@ -162,4 +162,46 @@ export async function lvconvertRaidIntegrity(ctx: ToolContext, loaded: LoadedVg,
 function raidImages(vg: LoadedVg["vg"], lv: LogicalVolume): LogicalVolume[] {
   const seg = lv.segments[0];
   return seg && isRaidSeg(seg) ? seg.raids.flatMap((r) => vg.lvs.filter((l) => l.name === r.image)) : [];
+}
+
+/**
+ * lvconvert --repair on a raid1 LV with integrity whose image's integrity
+ * metadata was refused at activation (a corrupt superblock, a tag area too
+ * small, an unknown hash: the daemon serves that image as stale, see
+ * StaleIntegrityTarget). POLICY (lvm2 would not have activated the LV at
+ * all): the image is rebuilt in place, on its own extents, whose PVs are
+ * fine: its _imeta's start is zeroed (dm-integrity formats a blank
+ * superblock area at the next load), the image is flagged REBUILD and the LV
+ * reloaded (the raid1 recovers it in full from an in-sync image, writing
+ * every block and so every tag), then REBUILD goes (a second commit, as
+ * lv_raid_replace drops it). Returns undefined when no image is stale.
+ */
+export async function repairStaleIntegrityImages(ctx: ToolContext, loaded: LoadedVg, lv: LogicalVolume, usePolicies: boolean): Promise<number | undefined> {
+  const vg = loaded.vg;
+  const seg = lv.segments[0];
+  if (!seg || !isRaidSeg(seg)) return undefined;
+  const st = (await daemonStatus(ctx)).find((s) => s.vg === vg.name && s.lv === lv.name);
+  const staleNames = new Set((st?.devices ?? []).filter((d) => / integrity \S+ \S+ \S+ stale\s*$/m.test(d.status)).map((d) => d.lvName));
+  const images = seg.raids.map((r) => findLv(vg, r.image)).filter((img): img is LogicalVolume => img !== undefined && staleNames.has(img.name));
+  if (!images.length) return undefined;
+  const disp = `${vg.name}/${lv.name}`;
+  if (usePolicies) {
+    // dmeventd's path: a stale image is no device failure; the admin repairs it.
+    ctx.out.warn(`Use 'lvconvert --repair ${disp}' to rebuild the images whose integrity metadata is not valid.`);
+    return 0;
+  }
+  if (!(await ctx.confirm("Attempt to replace failed RAID images (requires full device resync)?"))) return 0;
+  for (const img of images) {
+    const imeta = findLv(vg, `${img.name}_imeta`);
+    if (!imeta) throw new CommandError(`Failed to find the integrity metadata LV of ${vg.name}/${img.name}.`);
+    if (!ctx.opts.test) await zeroLvStart(loaded, imeta);
+    if (!img.status.includes("REBUILD")) img.status = [...img.status, "REBUILD"];
+  }
+  await commitLvChange(ctx, loaded);
+  await reloadVg(ctx, vg.name);
+  for (const img of images) img.status = img.status.filter((s) => s !== "REBUILD");
+  await commitLvChange(ctx, loaded);
+  await reloadVg(ctx, vg.name);
+  ctx.out.print(`Faulty devices in ${disp} successfully replaced.`);
+  return 0;
 }

@@ -340,6 +340,18 @@ export class FailurePolicy {
       );
       return;
     }
+    if (e.kind === "integrity-invalid") {
+      // The image's dm name is VG-LV_rimage_N: the raid1 LV is LV.
+      const image = splitDmName(e.device);
+      const meta = splitDmName(e.metaDevice);
+      const m = /^(.*)_rimage_(\d+)$/.exec(image?.lv ?? "");
+      const raid = m ? `raid1 LV ${image?.vg}/${m[1]}` : `LV ${image?.vg}/${image?.lv}`;
+      this.daemon.log(
+        `WARNING: ${raid}: the integrity metadata of image ${m ? m[2] : "?"} (${image?.vg}/${image?.lv}, on ${meta?.vg}/${meta?.lv}) is not valid: ${e.reason}. ` +
+          `The image is stale: nothing is read from or written to it until a repair (lvconvert --repair ${image?.vg}/${m ? m[1] : image?.lv}).`,
+      );
+      return;
+    }
     if (e.kind !== "leg-failed" && e.kind !== "log-failed") return;
     const owner = splitDmName(e.device);
     const sub = splitDmName(e.kind === "leg-failed" ? e.legDevice : e.logDevice);

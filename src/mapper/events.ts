@@ -36,6 +36,13 @@ export type MapperEvent =
    * failed (it answered): what to do is for a repair command to decide.
    */
   | { readonly kind: "rmeta-invalid"; readonly device: string; readonly slot: number; readonly metaDevice: string; readonly reason: string }
+  /**
+   * An integrity layer (a raid1 image's) refused its metadata at load: a
+   * corrupt superblock, a tag area too small for the data, an unknown hash.
+   * The layer serves nothing and writes nothing; the raid1 above treats its
+   * image as failed until a repair re-initialises it.
+   */
+  | { readonly kind: "integrity-invalid"; readonly device: string; readonly metaDevice: string; readonly reason: string }
   | {
       /** A raid1 check/repair ended (completed or aborted): what it found and where (array sectors). */
       readonly kind: "scrub-done";

@@ -1,4 +1,4 @@
-import type { ReadOptions, WriteOptions } from "../../blockdev/block-device.js";
+import type { BlockDevice, ReadOptions, WriteOptions } from "../../blockdev/block-device.js";
 import type { DeviceUse, Target, TargetContext, TargetType, TargetWriteOptions } from "../target.js";
 import type { TargetStatus } from "../status.js";
 import { DeviceSet, constructWith } from "../device-set.js";
@@ -22,6 +22,8 @@ interface IntegrityArgs {
   sectorsPerBit: number | undefined;
   bitmapFlushIntervalMs: number | undefined;
   commitTimeMs: number | undefined;
+  /** The internal_hash option (ulvm computes crc32c only; another makes the layer stale, see StaleIntegrityTarget). */
+  hash: string | undefined;
   raw: readonly string[];
 }
 
@@ -63,10 +65,9 @@ export function parseIntegrityArgs(args: readonly string[]): IntegrityArgs {
     else if (!["fix_padding", "interleave_sectors", "buffer_sectors", "journal_watermark", "allow_discards"].includes(k))
       throw new TableError(`integrity: Invalid argument ${o}`);
   }
-  if (hash !== "crc32c") throw new TableError(`integrity: internal hash ${hash ?? "(none)"} is not supported by ulvm (crc32c)`);
   if (![512, 1024, 2048, 4096].includes(blockSize)) throw new TableError("integrity: Invalid block_size argument");
   if (!metaDev) throw new TableError("integrity: a meta_device is required by ulvm");
-  return { dataDev, tagSize, mode, blockSize, metaDev, recalculate, journalSectors, sectorsPerBit, bitmapFlushIntervalMs, commitTimeMs, raw: args };
+  return { dataDev, tagSize, mode, blockSize, metaDev, recalculate, journalSectors, sectorsPerBit, bitmapFlushIntervalMs, commitTimeMs, hash, raw: args };
 }
 
 export class IntegrityTarget implements Target {
@@ -111,6 +112,70 @@ export class IntegrityTarget implements Target {
   }
 }
 
+/**
+ * POLICY (issue 17; the kernel's dm_integrity_ctr fails the table, and lvm2's
+ * activation with it): an integrity layer whose metadata cannot be used (a
+ * corrupt superblock, a tag area too small for the data, a hash ulvm does
+ * not compute) still loads, as a layer that serves nothing and writes
+ * nothing. The raid1 above sees it (staleIntegrityReason) and activates
+ * degraded without this image, never reading, resyncing or writing it, and
+ * the metadata stays as it is for a repair to re-initialise
+ * (lvconvert --repair). The reason is reported once, as an event.
+ */
+export class StaleIntegrityTarget implements Target {
+  readonly type = "integrity";
+
+  constructor(
+    readonly lengthSectors: number,
+    /** Why the layer's metadata is not used. */
+    readonly stale: string,
+    private readonly args: readonly string[],
+    private readonly set: DeviceSet,
+    private readonly deviceName: string,
+  ) {}
+
+  private refuse(): Promise<never> {
+    return Promise.reject(new IoError(`${this.deviceName}: integrity metadata not usable (${this.stale}): nothing is read or written until a repair`, "EIO"));
+  }
+
+  read(): Promise<void> {
+    return this.refuse();
+  }
+
+  write(): Promise<void> {
+    return this.refuse();
+  }
+
+  flush(): Promise<void> {
+    return Promise.resolve();
+  }
+
+  async destroy(): Promise<void> {
+    await this.set.releaseAll();
+  }
+
+  /** dm-integrity's INFO with no count and no size known, then ulvm's word for the state. */
+  status(): TargetStatus {
+    return { type: "other", targetType: "integrity", info: "0 0 - stale" };
+  }
+
+  tableArgs(): readonly string[] {
+    return this.args;
+  }
+
+  devices(): readonly DeviceUse[] {
+    return this.set.uses;
+  }
+}
+
+/** The reason `dev` (a raid1 image) is a stale integrity layer (StaleIntegrityTarget), if it is one. */
+export function staleIntegrityReason(dev: BlockDevice): string | undefined {
+  // A mapped device's live targets; other block devices (PV files, NBD) have none.
+  const targets = (dev as Partial<{ liveTargets(): readonly Target[] }>).liveTargets?.() ?? [];
+  for (const t of targets) if (t instanceof StaleIntegrityTarget) return t.stale;
+  return undefined;
+}
+
 export const integrityTargetType: TargetType = {
   name: "integrity",
   async create(args: readonly string[], ctx: TargetContext): Promise<Target> {
@@ -119,23 +184,34 @@ export const integrityTargetType: TargetType = {
     return constructWith(set, async () => {
       const data = await set.open(a.dataDev, 0, ctx.lengthSectors);
       const meta = await set.open(a.metaDev, 0, 0, "log");
-      const device = await IntegrityDevice.open({
-        name: ctx.deviceName,
-        data,
-        meta,
-        tagSize: a.tagSize,
-        blockSize: a.blockSize,
-        mode: a.mode,
-        recalculate: a.recalculate,
-        ...(a.journalSectors !== undefined ? { journalSectors: a.journalSectors } : {}),
-        ...(a.sectorsPerBit !== undefined ? { sectorsPerBit: a.sectorsPerBit } : {}),
-        ...(a.bitmapFlushIntervalMs !== undefined ? { bitmapFlushIntervalMs: a.bitmapFlushIntervalMs } : {}),
-        ...(a.commitTimeMs !== undefined ? { commitTimeMs: a.commitTimeMs } : {}),
-      }).catch((e: unknown) => {
-        // A corrupt or foreign superblock, a metadata device too small: the table does not load.
+      const stale = (reason: string): Target => {
+        const e = { kind: "integrity-invalid", device: ctx.deviceName, metaDevice: a.metaDev, reason } as const;
+        void Promise.resolve(ctx.env.onEvent?.(e)).catch(() => undefined);
+        return new StaleIntegrityTarget(ctx.lengthSectors, reason, a.raw, set, ctx.deviceName);
+      };
+      if (a.hash !== "crc32c") return stale(`unknown integrity algorithm ${a.hash ?? "(none)"} (ulvm computes crc32c)`);
+      let device: IntegrityDevice;
+      try {
+        device = await IntegrityDevice.open({
+          name: ctx.deviceName,
+          data,
+          meta,
+          tagSize: a.tagSize,
+          blockSize: a.blockSize,
+          mode: a.mode,
+          recalculate: a.recalculate,
+          ...(a.journalSectors !== undefined ? { journalSectors: a.journalSectors } : {}),
+          ...(a.sectorsPerBit !== undefined ? { sectorsPerBit: a.sectorsPerBit } : {}),
+          ...(a.bitmapFlushIntervalMs !== undefined ? { bitmapFlushIntervalMs: a.bitmapFlushIntervalMs } : {}),
+          ...(a.commitTimeMs !== undefined ? { commitTimeMs: a.commitTimeMs } : {}),
+        });
+      } catch (e) {
+        // A corrupt or foreign superblock, a metadata device too small for the tags: EINVAL from open.
+        // Other errors (the metadata device unreadable) fail the load as before.
+        if (e instanceof IoError && e.errno === "EINVAL") return stale(e.message);
         if (e instanceof IoError) throw new TableError(e.message, { device: a.metaDev }, e);
         throw e;
-      });
+      }
       if (ctx.lengthSectors * SECTOR_BYTES > device.sizeBytes) {
         await device.close();
         throw new TableError(`integrity: the table (${ctx.lengthSectors} sectors) is longer than the ${device.sizeBytes / SECTOR_BYTES} sectors the device provides`);

@@ -148,7 +148,7 @@ export const filesystemScenario: Scenario = {
   },
 };
 
-function must(r: { code: number; stdout: string; stderr: string }, what: string): void {
+export function must(r: { code: number; stdout: string; stderr: string }, what: string): void {
   assert.equal(r.code, 0, `${what}: ${r.stderr}${r.stdout}`);
 }
 
@@ -161,7 +161,7 @@ function wipeLabel(path: string): void {
   }
 }
 
-async function waitFor(cond: () => Promise<boolean>, what: string, limitMs = 60_000): Promise<void> {
+export async function waitFor(cond: () => Promise<boolean>, what: string, limitMs = 60_000): Promise<void> {
   const t0 = Date.now();
   while (!(await cond())) {
     if (Date.now() - t0 > limitMs) throw new Error(`timed out waiting for ${what}`);

@@ -8,6 +8,7 @@ import { hostileNbdScenario } from "./hostile-nbd.js";
 import { corruptDisksScenario } from "./corrupt-disks.js";
 import { outOfSpaceScenario } from "./out-of-space.js";
 import { filesystemScenario } from "./filesystem.js";
+import { bitRotScenario } from "./bit-rot.js";
 
-/** Issue 5's scenarios, in its order. */
-export const SCENARIOS: readonly Scenario[] = [crashScenario, powerLossScenario, tornMetadataScenario, legFaultsScenario, concurrencyScenario, hostileNbdScenario, corruptDisksScenario, outOfSpaceScenario, filesystemScenario];
+/** Issue 5's scenarios, in its order, then issue 17's bit rot. */
+export const SCENARIOS: readonly Scenario[] = [crashScenario, powerLossScenario, tornMetadataScenario, legFaultsScenario, concurrencyScenario, hostileNbdScenario, corruptDisksScenario, outOfSpaceScenario, filesystemScenario, bitRotScenario];

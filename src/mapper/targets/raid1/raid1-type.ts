@@ -11,6 +11,7 @@ import { loadRmeta } from "../../raid/rmeta-io.js";
 import { MdBitmapDirtyLog } from "../../dirty-log/md-bitmap-log.js";
 import { DeviceSet, constructWith } from "../../device-set.js";
 import { IoError } from "../../../errors/errors.js";
+import { staleIntegrityReason } from "../integrity.js";
 import { SECTOR_BYTES } from "../../../base/bytes.js";
 
 /** Stands in for the devices of a `- -` slot: the core never uses a failed leg, and would get ENODEV if it did. */
@@ -56,8 +57,11 @@ export function createRaid1TargetType(options: Partial<MirrorOptions> = {}): Tar
             rmetas.push(undefined);
             dev = absentDevice(`-(slot ${i})`, ctx.lengthSectors * SECTOR_BYTES);
           } else {
-            rmetas.push({ name: d.meta, dev: await set.open(d.meta, 0, rmetaSectors, "log") });
+            const meta = { name: d.meta, dev: await set.open(d.meta, 0, rmetaSectors, "log") };
             dev = await set.open(d.data, 0, ctx.lengthSectors, "data");
+            // An image whose integrity layer refused its metadata (reported by that layer) is as a
+            // `- -` slot: failed from the start, its rmeta neither trusted nor written until a repair.
+            rmetas.push(staleIntegrityReason(dev) === undefined ? meta : undefined);
           }
           legs.push({
             index: i,
