@@ -33,8 +33,13 @@ fi
 # shellcheck source=scripts/ceph-single-node.sh
 source scripts/ceph-single-node.sh
 dir=$(mktemp -d "${ULVM_TEST_SCRATCH_PARENT:-/var/tmp}/ulvm-ceph.XXXXXX")
+booting=1
 finish() {
   local status=$?
+  if [ "$booting" = 1 ] && [ $status != 0 ]; then
+    echo "test:ceph: Ceph did not boot (exit $status); the end of its logs:" >&2
+    tail -n 20 "$dir"/log/*.log "$dir"/log/*.out "$dir"/log/*.mkfs >&2 2>/dev/null || true
+  fi
   ceph_teardown
   if [ "${CEPH_TEST_KEEP:-0}" = 1 ]; then echo "test:ceph: cluster directory kept: $dir"; else rm -rf "$dir"; fi
   echo "test:ceph: $([ $status = 0 ] && echo passed || echo "FAILED (exit $status)") in ${SECONDS}s"
@@ -43,14 +48,12 @@ finish() {
 trap finish EXIT
 trap 'exit 130' INT TERM HUP
 
-if ! ceph_boot "$dir"; then
-  echo "test:ceph: Ceph did not boot; its logs:" >&2
-  tail -n 20 "$dir"/log/*.log "$dir"/log/*.out 2>/dev/null >&2 || true
-  exit 1
-fi
+# Not under `if`, so that errexit stops the boot at its first failing step.
+ceph_boot "$dir"
 ceph_create_image pv0 256M
+booting=0
 boot=$SECONDS
 
 export ULVM_TEST_CEPH_CONF="$dir/ceph.conf" ULVM_TEST_CEPH_KEYRING="$dir/keyring" ULVM_TEST_CEPH_IMAGE=rbd/pv0
 bash scripts/test.sh dist/test/ceph/ceph-rbd.test.js
-echo "test:ceph: Ceph up in ${boot}s, the tests took $((SECONDS - boot))s"
+echo "test:ceph: Ceph up in ${boot}s, the build and the tests took $((SECONDS - boot))s"
