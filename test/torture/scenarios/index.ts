@@ -5,9 +5,10 @@ import { legFaultsScenario } from "./leg-faults.js";
 import { powerLossScenario } from "./power-loss.js";
 import { concurrencyScenario } from "./concurrency.js";
 import { hostileNbdScenario } from "./hostile-nbd.js";
+import { hostileServerScenario } from "./hostile-server.js";
 import { corruptDisksScenario } from "./corrupt-disks.js";
 import { outOfSpaceScenario } from "./out-of-space.js";
 import { filesystemScenario } from "./filesystem.js";
 
 /** Issue 5's scenarios, in its order. */
-export const SCENARIOS: readonly Scenario[] = [crashScenario, powerLossScenario, tornMetadataScenario, legFaultsScenario, concurrencyScenario, hostileNbdScenario, corruptDisksScenario, outOfSpaceScenario, filesystemScenario];
+export const SCENARIOS: readonly Scenario[] = [crashScenario, powerLossScenario, tornMetadataScenario, legFaultsScenario, concurrencyScenario, hostileNbdScenario, hostileServerScenario, corruptDisksScenario, outOfSpaceScenario, filesystemScenario];
