@@ -26,13 +26,15 @@ interface Remote {
   readonly peer: NetnsPeer;
   readonly image: string;
   readonly uri: string;
+  /** nbdkit's log filter's file (a line per request, with its connection), when asked for. */
+  readonly requestLog: string | undefined;
   /** SIGKILL the server (its connections reset), and start it again on the same address. */
   kill(): Promise<void>;
   restart(): Promise<void>;
 }
 
-/** nbdkit's file plugin serving remote/pv.img inside the peer namespace, with TLS required when `tls`. */
-async function startRemote(lab: Lab, tls: boolean): Promise<Remote> {
+/** nbdkit's file plugin serving remote/pv.img inside the peer namespace, with TLS required when `tls`, its requests logged when `log`. */
+async function startRemote(lab: Lab, tls: boolean, opts: { log?: boolean } = {}): Promise<Remote> {
   const peer = NetnsPeer.create(lab);
   mkdirSync(join(lab.dir, "remote"));
   const image = join(lab.dir, "remote", "pv.img");
@@ -43,10 +45,13 @@ async function startRemote(lab: Lab, tls: boolean): Promise<Remote> {
   writeFileSync(psk, `alice:${"5a".repeat(32)}\n`, { mode: 0o600 });
   const args = ["nbdkit", "-f", "--exit-with-parent", "-P", pidFile, "-p", String(PORT), "-i", peer.peerAddr];
   if (tls) args.push("--tls=require", `--tls-psk=${psk}`);
+  const requestLog = opts.log ? join(lab.dir, "remote", "requests.log") : undefined;
+  if (requestLog) args.push("--filter=log");
+  const pluginArgs = ["file", image, ...(requestLog ? [`logfile=${requestLog}`] : [])];
   let child: ChildProcess | undefined;
   const start = async (): Promise<void> => {
     rmSync(pidFile, { force: true });
-    const c = peer.spawn([...args, "file", image]);
+    const c = peer.spawn([...args, ...pluginArgs]);
     child = c;
     await waitPidFile(pidFile, c);
   };
@@ -62,13 +67,13 @@ async function startRemote(lab: Lab, tls: boolean): Promise<Remote> {
   });
   await start();
   const uri = tls ? `nbds://alice@${peer.peerAddr}:${PORT}/?tls-psk-file=${psk}` : `nbd://${peer.peerAddr}:${PORT}/`;
-  return { peer, image, uri, kill, restart: start };
+  return { peer, image, uri, requestLog, kill, restart: start };
 }
 
 /** A VG on a local disk and the remote PV, a raid1 LV with image 0 local and image 1 remote, written once and in sync with a clean bitmap. */
-async function raid1AcrossHosts(lab: Lab, remote: Remote): Promise<{ local: string; io: (...cmds: string[]) => void; regionBytes: number }> {
+async function raid1AcrossHosts(lab: Lab, remote: Remote, opts: { devicePath?: boolean } = {}): Promise<{ local: string; io: (...cmds: string[]) => void; regionBytes: number }> {
   const local = lab.addDisk("d1", 128);
-  lab.writeConfig(`devices {\n\tscan = [ "${join(lab.dir, "disks")}", "${remote.uri}" ]\n\tnbd_timeout_s = 3\n}\nactivation {\n\tdevice_path = 0\n}\n`);
+  lab.writeConfig(`devices {\n\tscan = [ "${join(lab.dir, "disks")}", "${remote.uri}" ]\n\tnbd_timeout_s = 3\n}\nactivation {\n\tdevice_path = ${opts.devicePath ? 1 : 0}\n}\n`);
   lab.ok("pvcreate", local, remote.uri);
   lab.ok("vgcreate", "vg", local, remote.uri);
   lab.ok("lvcreate", "--type", "raid1", "-m1", "-L", `${LV_MIB}M`, "-n", "r", "vg", local, remote.uri);
@@ -201,6 +206,50 @@ test("raid1 split brain: the remote leg, written by another side while partition
     assert.ok(sameBytes(local, IMAGE_DATA, remote.image, IMAGE_DATA, LV_MIB * MiB), "the remote image ends equal to the survivor");
     assert.equal(superblockAt(remote.image).failedDevices, 0n);
     assert.equal(superblockAt(local).failedDevices, 0n);
+  } finally {
+    lab.cleanup();
+  }
+});
+
+/**
+ * Reads of the remote image's data that nbdkit logged (its log filter) from byte `mark` of the log
+ * on; label and metadata reads (the PV check, commands) are below IMAGE_DATA and not counted.
+ */
+function remoteReads(remote: Remote, mark: number): number {
+  return readFileSync(remote.requestLog!, "utf8")
+    .slice(mark)
+    .split("\n")
+    .filter((l) => {
+      const m = / Read id=\d+ offset=0x([0-9a-f]+) /.exec(l);
+      return m !== null && parseInt(m[1]!, 16) >= IMAGE_DATA;
+    }).length;
+}
+
+test("raid1 with a leg on a remote PV: lvchange --writemostly on the remote leg keeps reads on the local leg (counted at the remote nbdkit)", { skip }, async () => {
+  const lab = new Lab("ulvm-writemostly-");
+  try {
+    const remote = await startRemote(lab, false, { log: true });
+    const { io } = await raid1AcrossHosts(lab, remote);
+    const readAll = (): void => {
+      for (let i = 0; i < 4; i++) io(`read -P 1 0 ${LV_MIB}M`);
+    };
+    // Without write-mostly the read balancing sends some reads across the network.
+    let mark = readFileSync(remote.requestLog!, "utf8").length;
+    readAll();
+    const before = remoteReads(remote, mark);
+    assert.ok(before > 0, "reads are balanced onto the remote leg while it is an ordinary leg");
+
+    const pv = remote.uri;
+    const r = lab.ulvm("lvchange", "--writemostly", `${pv}:y`, "vg/r");
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(lab.ok("lvs", "-a", "--noheadings", "-o", "lv_name,lv_attr", "vg"), /r_rimage_1\]?\s+\S{8}w/, "the remote image shows write-mostly (attr 9 = w)");
+    mark = readFileSync(remote.requestLog!, "utf8").length;
+    readAll();
+    io(`write -P 5 0 1M`);
+    io("read -P 5 0 1M");
+    const after = remoteReads(remote, mark);
+    assert.equal(after, 0, `no read reaches the remote leg once it is write-mostly (${before} before)`);
+    assert.ok(readFileSync(remote.requestLog!, "utf8").slice(mark).includes(" Write id="), "writes still reach it");
   } finally {
     lab.cleanup();
   }
