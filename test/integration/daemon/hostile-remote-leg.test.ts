@@ -2,14 +2,14 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
-import { Lab, ULVM_BIN } from "../../helpers/lab.js";
+import { Lab } from "../../helpers/lab.js";
 import { RawNbdClient } from "../nbd/raw-client.js";
 import { NBD_CMD_WRITE } from "../../../src/nbd/protocol.js";
 import { SERVER_FAULTS } from "../../helpers/hostile-nbd-server.js";
 import { hostileLegWorld } from "../../helpers/hostile-leg.js";
 import { EXTENT_BYTES, MiB, PE_START_BYTES, pread, waitRaidHealth } from "../../helpers/raid1.js";
 import { nbdReadAll, nbdWriteAll, patternBytes } from "../../torture/lib/nbd-io.js";
-import { runAsync } from "../../torture/lib/world.js";
+import { ulvmAsync } from "../../helpers/run-async.js";
 
 /**
  * A raid1 leg on a PV served by a hostile NBD server (issue 18, the fast
@@ -25,7 +25,7 @@ const IMAGE_DATA = PE_START_BYTES + EXTENT_BYTES;
 
 /** ulvm without blocking the event loop, which the in-process server needs. */
 async function ulvm(lab: Lab, ...args: string[]): Promise<string> {
-  const r = await runAsync(process.execPath, [ULVM_BIN, ...args], lab.env, lab.dir).done.catch((e: Error) => ({ code: 1, stdout: "", stderr: e.message }));
+  const r = await ulvmAsync(lab, args);
   assert.equal(r.code, 0, `ulvm ${args.join(" ")}: ${r.stderr}`);
   return r.stdout;
 }
