@@ -16,12 +16,19 @@
  *   NBDCLIENT_READ_RATIO / NBDCLIENT_WRITE_RATIO (ulvm / nbdcopy, plain),
  *   NBDCLIENT_TLS_READ_RATIO / NBDCLIENT_TLS_WRITE_RATIO (ulvm TLS / ulvm plain).
  *
- *   node dist/bench/nbd-client.js [--mib N=512] [--reps R=3]
+ * And a mirror across hosts: two raid1 LVs of --mirror-mib in one daemon, one
+ * with both images on local files, one with image 1 on a PV on a third
+ * nbdkit (plain, loopback TCP); each written then read whole through the
+ * daemon's NBD export (ulvm's client, 1 MiB x16, a flush after the writes):
+ *   NBDCLIENT_MIRROR_WRITE_RATIO / NBDCLIENT_MIRROR_READ_RATIO (remote leg / both local).
+ *
+ *   node dist/bench/nbd-client.js [--mib N=512] [--mirror-mib M=256] [--reps R=3]
  */
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { NbdClientDevice } from "../src/nbd/client.js";
+import { Lab } from "../test/helpers/lab.js";
 import { makeFile, median } from "./bench-files.js";
 
 const argv = process.argv.slice(2);
@@ -31,6 +38,7 @@ const opt = (name: string, dflt: number): number => {
 };
 const MIB = opt("mib", 512);
 const REPS = opt("reps", 3);
+const MIRROR_MIB = opt("mirror-mib", 256);
 const MiB = 1 << 20;
 const QD = 16;
 
@@ -52,6 +60,7 @@ function timed(cmd: string, args: string[]): number {
 /** Whole export in 1 MiB requests, QD in flight; returns seconds. */
 async function ulvmPass(uri: string, write: boolean, data: Buffer): Promise<number> {
   const dev = await NbdClientDevice.open(uri);
+  if (dev.sizeBytes > data.length) throw new Error(`${uri}: export larger than the data`);
   try {
     const t0 = process.hrtime.bigint();
     let next = 0;
@@ -72,9 +81,30 @@ async function ulvmPass(uri: string, write: boolean, data: Buffer): Promise<numb
   }
 }
 
+/**
+ * The same raid1 LV twice in one daemon (lab): vgl/m on two local files, vgr/m
+ * with image 1 on an NBD PV (`remoteUri`). Returns the two exports' URIs.
+ */
+function mirrors(lab: Lab, remoteUri: string): { local: string; remote: string } {
+  const must = (...args: string[]): void => {
+    const r = lab.ulvm(...args);
+    if (r.code !== 0) throw new Error(`ulvm ${args.join(" ")}: ${r.stderr}`);
+  };
+  const disks = ["l1", "l2", "l3"].map((n) => lab.addDisk(n, MIRROR_MIB + 16));
+  lab.writeConfig(`devices {\n\tscan = [ "${join(lab.dir, "disks")}", "${remoteUri}" ]\n}\nactivation {\n\tdevice_path = 0\n}\n`);
+  must("pvcreate", "-q", ...disks, remoteUri);
+  must("vgcreate", "-q", "vgl", disks[0]!, disks[1]!);
+  must("vgcreate", "-q", "vgr", disks[2]!, remoteUri);
+  must("lvcreate", "-q", "--type", "raid1", "-m1", "--nosync", "-L", `${MIRROR_MIB}M`, "-n", "m", "vgl");
+  must("lvcreate", "-q", "--type", "raid1", "-m1", "--nosync", "-L", `${MIRROR_MIB}M`, "-n", "m", "vgr", disks[2]!, remoteUri);
+  const sock = join(lab.dir, "run", "nbd.sock");
+  return { local: `nbd+unix:///vgl/m?socket=${sock}`, remote: `nbd+unix:///vgr/m?socket=${sock}` };
+}
+
 async function main(): Promise<void> {
   const dir = mkdtempSync("/var/tmp/ulvm-bench-nbdclient-");
   const children: ChildProcess[] = [];
+  let lab: Lab | undefined;
   try {
     const file = join(dir, "export.img");
     const src = join(dir, "src.img");
@@ -86,11 +116,19 @@ async function main(): Promise<void> {
     const port = 30000 + (process.pid % 20000);
     children.push(await startNbdkit(dir, "plain", port, file, []));
     children.push(await startNbdkit(dir, "tls", port + 1, file, ["--tls=require", `--tls-psk=${psk}`]));
+    const remotePv = join(dir, "remote-pv.img");
+    makeFile(remotePv, MIRROR_MIB + 16);
+    children.push(await startNbdkit(dir, "remote-pv", port + 2, remotePv, []));
+    lab = new Lab("ulvm-bench-nbdmirror-");
+    const mir = mirrors(lab, `nbd://127.0.0.1:${port + 2}/`);
+    const mirData = data.subarray(0, MIRROR_MIB * MiB);
+    const mirMb = (s: number): number => (MIRROR_MIB * MiB) / 1e6 / s;
     const plain = `nbd://127.0.0.1:${port}/`;
     const tls = `nbds://alice@127.0.0.1:${port + 1}/?tls-psk-file=${psk}`;
     const mb = (s: number): number => (MIB * MiB) / 1e6 / s;
     const rows = { copyRead: [] as number[], copyWrite: [] as number[], read: [] as number[], write: [] as number[], tlsRead: [] as number[], tlsWrite: [] as number[] };
-    const ratios = { read: [] as number[], write: [] as number[], tlsRead: [] as number[], tlsWrite: [] as number[] };
+    const ratios = { read: [] as number[], write: [] as number[], tlsRead: [] as number[], tlsWrite: [] as number[], mirWrite: [] as number[], mirRead: [] as number[] };
+    const mirRows = { localWrite: [] as number[], remoteWrite: [] as number[], localRead: [] as number[], remoteRead: [] as number[] };
     for (let rep = 0; rep < REPS; rep++) {
       const copyRead = mb(timed("nbdcopy", [plain, "null:"]));
       const read = mb(await ulvmPass(plain, false, data));
@@ -108,6 +146,16 @@ async function main(): Promise<void> {
       ratios.write.push(write / copyWrite);
       ratios.tlsRead.push(tlsRead / read);
       ratios.tlsWrite.push(tlsWrite / write);
+      const localWrite = mirMb(await ulvmPass(mir.local, true, mirData));
+      const remoteWrite = mirMb(await ulvmPass(mir.remote, true, mirData));
+      const localRead = mirMb(await ulvmPass(mir.local, false, mirData));
+      const remoteRead = mirMb(await ulvmPass(mir.remote, false, mirData));
+      mirRows.localWrite.push(localWrite);
+      mirRows.remoteWrite.push(remoteWrite);
+      mirRows.localRead.push(localRead);
+      mirRows.remoteRead.push(remoteRead);
+      ratios.mirWrite.push(remoteWrite / localWrite);
+      ratios.mirRead.push(remoteRead / localRead);
     }
     console.log(`NBD client bench: nbdkit file export of ${MIB} MiB on loopback TCP, ${REPS} repetitions, MB/s (median)`);
     const row = (label: string, xs: number[]): void => console.log(`${label.padEnd(44)} ${median(xs).toFixed(0).padStart(8)}`);
@@ -117,12 +165,21 @@ async function main(): Promise<void> {
     row("nbdcopy file -> export", rows.copyWrite);
     row("ulvm client write (1 MiB x16) + flush", rows.write);
     row("ulvm client write over TLS-PSK", rows.tlsWrite);
+    console.log(`raid1 LV of ${MIRROR_MIB} MiB through the daemon's export (1 MiB x16), MB/s (median)`);
+    row("write, both legs local", mirRows.localWrite);
+    row("write, one leg over loopback TCP", mirRows.remoteWrite);
+    row("read, both legs local", mirRows.localRead);
+    row("read, one leg over loopback TCP", mirRows.remoteRead);
     const out = (key: string, xs: number[]): void => console.log(`${key} ${median(xs).toFixed(2)} ${Math.min(...xs).toFixed(2)} ${Math.max(...xs).toFixed(2)}`);
     out("NBDCLIENT_READ_RATIO", ratios.read);
     out("NBDCLIENT_WRITE_RATIO", ratios.write);
     out("NBDCLIENT_TLS_READ_RATIO", ratios.tlsRead);
     out("NBDCLIENT_TLS_WRITE_RATIO", ratios.tlsWrite);
+    out("NBDCLIENT_MIRROR_WRITE_RATIO", ratios.mirWrite);
+    out("NBDCLIENT_MIRROR_READ_RATIO", ratios.mirRead);
   } finally {
+    // The daemon first: its remote PV's server goes next.
+    lab?.cleanup();
     for (const c of children) c.kill("SIGKILL");
     rmSync(dir, { recursive: true, force: true });
   }

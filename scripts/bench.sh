@@ -312,6 +312,10 @@ elapsed=$(($(date +%s) - t_start))
                 printf "%-44s %6.2f [%.2f..%.2f] %-8s %s\n", "ulvm NBD client TLS/plain read", f[2], f[3], f[4], ">=0.6", (f[2] >= 0.6 ? "ok" : "MISSED")
             else if (f[1] == "NBDCLIENT_TLS_WRITE_RATIO")
                 printf "%-44s %6.2f [%.2f..%.2f] %-8s %s\n", "ulvm NBD client TLS/plain write", f[2], f[3], f[4], ">=0.6", (f[2] >= 0.6 ? "ok" : "MISSED")
+            else if (f[1] == "NBDCLIENT_MIRROR_WRITE_RATIO")
+                printf "%-44s %6.2f [%.2f..%.2f] %-8s %s\n", "raid1 one leg over TCP/both local write", f[2], f[3], f[4], ">=0.8", (f[2] >= 0.8 ? "ok" : "MISSED")
+            else if (f[1] == "NBDCLIENT_MIRROR_READ_RATIO")
+                printf "%-44s %6.2f [%.2f..%.2f] %-8s %s\n", "raid1 one leg over TCP/both local read", f[2], f[3], f[4], ">=0.8", (f[2] >= 0.8 ? "ok" : "MISSED")
         }
         ighead = 0
         if (ig != "") while ((getline l < ig) > 0) {

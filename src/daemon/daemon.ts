@@ -93,7 +93,7 @@ export class Daemon {
     // activation/mirror_resync_rate (KiB/s, 0 = as fast as the devices go) throttles every mirror's copying.
     const startConfig = loadConfig(paths, { required: false });
     const rateKib = startConfig.int("activation/mirror_resync_rate", 0);
-    // devices/nbd_timeout_s: the deadline of every request to a PV on an NBD server.
+    // devices/nbd_timeout_s: the deadline of every request to a PV on an NBD server; devices/nbd_connections: multi-conn.
     useDeviceConfig(startConfig);
     this.registry = new MapperRegistry(
       {

@@ -111,3 +111,46 @@ test("an unreachable or malformed NBD URI: lvm-style message, exit 5, no stack t
     lab.cleanup();
   }
 });
+
+test("devices { nbd_connections = 3 }: the daemon reaches a PV on nbdkit (multi-conn) over 3 connections, round-robin", { skip: nbdkitMissing }, async () => {
+  const lab = new Lab("ulvm-nbdmc-");
+  let server: ChildProcess | undefined;
+  try {
+    const image = join(lab.dir, "remote.img");
+    writeFileSync(image, "");
+    truncateSync(image, 64 * 1024 * 1024);
+    const socket = join(lab.dir, "nbdkit.sock");
+    const pidFile = join(lab.dir, "nbdkit.pid");
+    const logFile = join(lab.dir, "requests.log");
+    // nbdkit's log filter: a line per request, with the connection it came on.
+    server = spawn("nbdkit", ["-f", "--exit-with-parent", "-P", pidFile, "-U", socket, "--filter=log", "file", image, `logfile=${logFile}`], { stdio: "ignore" });
+    for (let i = 0; i < 500 && !(existsSync(pidFile) && readFileSync(pidFile, "utf8").endsWith("\n")); i++) await new Promise((r) => setTimeout(r, 10));
+    const uri = `nbd+unix:///?socket=${socket}`;
+    lab.writeConfig(`devices {\n\tscan = [ "${join(lab.dir, "disks")}", "${uri}" ]\n\tnbd_connections = 3\n}\nactivation {\n\tdevice_path = 0\n}\n`);
+    lab.ok("pvcreate", uri);
+    lab.ok("vgcreate", "vgm", uri);
+    lab.ok("lvcreate", "-L", "8m", "-n", "lv", "vgm");
+    const mark = readFileSync(logFile, "utf8").length;
+    const data = Buffer.alloc(8 * 1024 * 1024);
+    for (let i = 0; i < data.length; i++) data[i] = (i * 13 + 5) & 0xff;
+    const lv = await NbdClientDevice.open(`nbd+unix:///vgm/lv?socket=${join(lab.dir, "run", "nbd.sock")}`);
+    try {
+      await Promise.all(Array.from({ length: 8 }, (_, i) => lv.write(i << 20, data.subarray(i << 20, (i + 1) << 20))));
+      await lv.flush();
+      const back = Buffer.alloc(data.length);
+      await lv.read(0, back);
+      assert.ok(back.equals(data), "the LV reads back what was written");
+    } finally {
+      await lv.close();
+    }
+    const since = readFileSync(logFile, "utf8").slice(mark).split("\n");
+    const writers = new Set(since.map((l) => /connection=(\d+) Write /.exec(l)?.[1]).filter((c) => c !== undefined));
+    const flushers = new Set(since.map((l) => /connection=(\d+) Flush /.exec(l)?.[1]).filter((c) => c !== undefined));
+    assert.equal(writers.size, 3, `the LV's writes reached nbdkit on 3 connections (${[...writers].join(",")})`);
+    for (const c of writers) assert.ok(flushers.has(c), `connection ${c} got the flush`);
+    lab.ok("vgchange", "-an", "vgm");
+  } finally {
+    lab.cleanup();
+    if (server) await stop(server);
+  }
+});

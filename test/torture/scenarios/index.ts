@@ -5,10 +5,11 @@ import { legFaultsScenario } from "./leg-faults.js";
 import { powerLossScenario } from "./power-loss.js";
 import { concurrencyScenario } from "./concurrency.js";
 import { hostileNbdScenario } from "./hostile-nbd.js";
+import { hostileServerScenario } from "./hostile-server.js";
 import { corruptDisksScenario } from "./corrupt-disks.js";
 import { outOfSpaceScenario } from "./out-of-space.js";
 import { filesystemScenario } from "./filesystem.js";
 import { bitRotScenario } from "./bit-rot.js";
 
-/** Issue 5's scenarios, in its order, then issue 17's bit rot. */
-export const SCENARIOS: readonly Scenario[] = [crashScenario, powerLossScenario, tornMetadataScenario, legFaultsScenario, concurrencyScenario, hostileNbdScenario, corruptDisksScenario, outOfSpaceScenario, filesystemScenario, bitRotScenario];
+/** Issue 5's scenarios, in its order, with issue 18's hostile server beside the hostile client; then issue 17's bit rot. */
+export const SCENARIOS: readonly Scenario[] = [crashScenario, powerLossScenario, tornMetadataScenario, legFaultsScenario, concurrencyScenario, hostileNbdScenario, hostileServerScenario, corruptDisksScenario, outOfSpaceScenario, filesystemScenario, bitRotScenario];
