@@ -52,9 +52,15 @@ export class NetnsPeer {
     ip("link", "set", this.hostDev, "up");
   }
 
-  /** Start `args` inside the namespace (it dies with the test process where it supports --exit-with-parent). */
+  /**
+   * Start `args` inside the namespace (it dies with the test process where it supports --exit-with-parent).
+   * Only the network namespace is entered (nsenter --net), not `ip netns exec`: that one also gives the
+   * process a copy of the host's mounts, and a file system mounted at that moment (this test's or another
+   * test's running beside it) would stay mounted in the copy after the host unmounts it, its device held
+   * until the process ends ("contains a filesystem in use" on lvchange -an).
+   */
   spawn(args: readonly string[]): ChildProcess {
-    return spawn("ip", ["netns", "exec", this.ns, ...args], { stdio: ["ignore", "ignore", "pipe"] });
+    return spawn("nsenter", [`--net=/run/netns/${this.ns}`, "--", ...args], { stdio: ["ignore", "ignore", "pipe"] });
   }
 
   remove(): void {
