@@ -28,6 +28,9 @@ command -v fusermount3 >/dev/null || need+=(fuse3)
 # Kernel nbd device paths (device_path_server = "nbd"); without the nbd module its tests
 # still check that the arguments ulvm builds negotiate with the daemon's export.
 command -v nbd-client >/dev/null || need+=(nbd-client)
+# Packet loss between a test's network namespaces (netem's "loss"; this kernel has no netem).
+command -v nft >/dev/null || need+=(nftables)
+command -v nsenter >/dev/null || need+=(util-linux)
 command -v losetup >/dev/null || need+=(mount)
 command -v jq >/dev/null || need+=(jq)
 command -v promtool >/dev/null || need+=(prometheus)

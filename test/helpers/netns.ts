@@ -63,11 +63,39 @@ export class NetnsPeer {
     return spawn("nsenter", [`--net=/run/netns/${this.ns}`, "--", ...args], { stdio: ["ignore", "ignore", "pipe"] });
   }
 
+  /**
+   * Packet loss, as netem's "loss" (this kernel has no sch_netem): nftables in the peer's namespace drops
+   * `percent`% of the TCP packets in each direction, at random (numgen), and counts them. Gone with the
+   * namespace at cleanup, or at once with noLoss().
+   */
+  lose(percent: number): void {
+    nft(this.ns, "add table inet ulvmloss");
+    for (const [chain, hook] of [["in", "input"], ["out", "output"]]) {
+      nft(this.ns, `add chain inet ulvmloss ${chain} { type filter hook ${hook} priority 0 ; }`);
+      nft(this.ns, `add rule inet ulvmloss ${chain} meta l4proto tcp numgen random mod 100 < ${percent} counter drop`);
+    }
+  }
+
+  /** Packets lose() dropped so far (both directions). */
+  lostPackets(): number {
+    const r = spawnSync("nsenter", [`--net=/run/netns/${this.ns}`, "nft", "list table inet ulvmloss"], { encoding: "utf8" });
+    return [...(r.stdout ?? "").matchAll(/counter packets (\d+)/g)].reduce((n, m) => n + Number(m[1]), 0);
+  }
+
+  noLoss(): void {
+    nft(this.ns, "delete table inet ulvmloss");
+  }
+
   remove(): void {
     // Deleting the namespace destroys the end inside it, and with it the pair.
     spawnSync("ip", ["link", "del", this.hostDev], { stdio: "ignore" });
     spawnSync("ip", ["netns", "del", this.ns], { stdio: "ignore" });
   }
+}
+
+function nft(ns: string, command: string): void {
+  const r = spawnSync("nsenter", [`--net=/run/netns/${ns}`, "nft", command], { encoding: "utf8" });
+  if (r.status !== 0) throw new Error(`nft ${command} in ${ns}: ${r.stderr}`);
 }
 
 function ip(...args: string[]): void {
