@@ -37,6 +37,12 @@ export const MAX_WRITE = 1 << 20;
 export const MAX_PAGES = 256;
 /** What a read from /dev/fuse must have room for: the kernel refuses smaller buffers (EINVAL). */
 export const REQUEST_BUFFER_BYTES = MAX_WRITE + 4096;
+/**
+ * Background requests (writeback, readahead, async direct I/O) the kernel
+ * keeps in flight: each WRITE of 1 MiB is a 1 MiB buffer in the daemon until
+ * it is answered, so this bounds the memory writeback costs (16 MiB).
+ */
+const MAX_BACKGROUND = 16;
 
 /** The file's node id (and inode number). */
 export const FILE_INODE = 2n;
@@ -183,8 +189,8 @@ export class FileSession {
     if (size > INIT_OUT_SIZE_COMPAT) {
       o.setUint32(b + 8, Math.min(maxReadahead, MAX_WRITE), true);
       o.setUint32(b + 12, (kernelFlags & wanted) >>> 0, true);
-      o.setUint16(b + 16, 64, true); // max_background
-      o.setUint16(b + 18, 48, true); // congestion_threshold
+      o.setUint16(b + 16, MAX_BACKGROUND, true); // max_background
+      o.setUint16(b + 18, (MAX_BACKGROUND * 3) / 4, true); // congestion_threshold
       o.setUint32(b + 20, MAX_WRITE, true);
     }
     if (size === INIT_OUT_SIZE) {
