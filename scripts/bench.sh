@@ -39,7 +39,7 @@
 #      4 KiB QD32, read 1 MiB QD8, randread 4 KiB QD1, 1 GiB each (~2 min);
 #      the FUSE daemon's peak RSS with four LVs active.
 #
-# Usage:  npm run bench            default run, ~8 minutes: 3 reps x 2 s (+1 s
+# Usage:  npm run bench            default run, ~11 minutes: 3 reps x 2 s (+1 s
 #                                  warm-up) per measurement
 #         FULL=1 npm run bench     the long one (~40 minutes): 5 reps x 10 s,
 #                                  1 MiB at QD1 and QD32 too, serve-file (our
