@@ -37,8 +37,14 @@
 #      raid1 --raidintegrity y (bitmap, then journal mode) against a plain
 #      raid1 LV on the same two PVs over NBD: writes 1 MiB QD8 and 4 KiB
 #      QD32, reads 1 MiB QD8, and `lvchange --syncaction check` time.
+#   9. device path (bench/devicepath.sh; issue 19): fio (libaio, O_DIRECT) on
+#      the block device a user mounts: a raw loop over a file, nbdkit behind
+#      nbdfuse + loop, and ulvm's device path served by the daemon's own FUSE
+#      server and by nbdfuse (device_path_server): write 1 MiB QD8, randwrite
+#      4 KiB QD32, read 1 MiB QD8, randread 4 KiB QD1, 1 GiB each (~2 min);
+#      the FUSE daemon's peak RSS with four LVs active.
 #
-# Usage:  npm run bench            default run, ~8 minutes: 3 reps x 2 s (+1 s
+# Usage:  npm run bench            default run, ~11 minutes: 3 reps x 2 s (+1 s
 #                                  warm-up) per measurement
 #         FULL=1 npm run bench     the long one (~40 minutes): 5 reps x 10 s,
 #                                  1 MiB at QD1 and QD32 too, serve-file (our
@@ -49,7 +55,7 @@
 # commands.log and fio JSON per part; summary.txt at the top); DIST=DIR runs
 # that build instead of dist/; ONLY="metadata linear mirror resync" runs a
 # subset (the raid1 LV's part 5 is "raid1", part 6 "raid1sync", part 7
-# "nbdclient", part 8 "integrity"); REPS,
+# "nbdclient", part 8 "integrity", part 9 "devicepath"); REPS,
 # RUNTIME, RAMP override the peers.sh defaults below (REPS also counts the
 # resync, raid1sync and integrity repetitions); RAID1_GIB sets part 6's size
 # (1, FULL 4); INTEGRITY_MIB part 8's LV size (256, FULL 1024).
@@ -69,7 +75,7 @@ fi
 DATA_DIST=$DIST
 [[ -f $DIST/src/cli/main.js && -f $DIST/bench/metadata.js && -f $DIST/bench/resync.js && -f $DIST/bench/raid1.js && -f $DIST/bench/integrity.js ]] ||
     { echo "bench: $DIST is not built (run scripts/setup.sh)" >&2; exit 2; }
-ONLY=${ONLY:-metadata linear mirror resync raid1 raid1sync nbdclient integrity}
+ONLY=${ONLY:-metadata linear mirror resync raid1 raid1sync nbdclient integrity devicepath}
 
 if [[ ${FULL:-0} == 1 ]]; then
     : "${RUNTIME:=10}" "${RAMP:=2}" "${REPS:=5}"
@@ -171,6 +177,12 @@ if has integrity; then
     ULVM_DIST="$DATA_DIST" node "$DIST/bench/integrity.js" --mib "$INTEGRITY_MIB" --reps "$REPS" --runtime "$RUNTIME" 2>&1 | tee "$OUT/integrity.txt" || failed "integrity"
 fi
 
+# ------------------------------------------------------------ 9. device path
+if has devicepath; then
+    log "9/9 device path: raw loop, nbdkit+nbdfuse+loop, ulvm's FUSE server and nbdfuse"
+    env ULVM_DIST="$DATA_DIST" OUT="$OUT/devicepath" bash "$ROOT/bench/devicepath.sh" || failed "devicepath"
+fi
+
 # ------------------------------------------------------------ summary
 elapsed=$(($(date +%s) - t_start))
 {
@@ -214,11 +226,12 @@ elapsed=$(($(date +%s) - t_start))
         }
         return n ? sprintf("%.1f", med(a, n)) : "-"
     }
-    FNR == 1 { p = (FILENAME ~ /\/linear\//) ? "L" : (FILENAME ~ /\/raid1\//) ? "R" : "M"; next }
+    FNR == 1 { p = (FILENAME ~ /\/linear\//) ? "L" : (FILENAME ~ /\/raid1\//) ? "R" : (FILENAME ~ /\/devicepath\//) ? "D" : "M"; next }
     {
         iops[p, $2, $3, $1] = $5; cpct[p, $2, $3, $1] = $7
         if ($1 + 0 > maxrep[p]) maxrep[p] = $1 + 0
-        if ($2 ~ /^ulvm-/ && $9 != "NA" && $9 + 0 > rss) rss = $9 + 0
+        if (p != "D" && $2 ~ /^ulvm-/ && $9 != "NA" && $9 + 0 > rss) rss = $9 + 0
+        if (p == "D" && $2 == "ulvm-fuse" && $9 != "NA" && $9 + 0 > dprss) dprss = $9 + 0
         seen[p, $2, $3] = 1
     }
     END {
@@ -277,6 +290,20 @@ elapsed=$(($(date +%s) - t_start))
             line("raid1/linear rand read 4 KiB QD32", "R", "ulvm-raid1", "ulvm-linear", "randread:4k:32", 1.0, ">=")
             line("raid1/linear write 1 MiB QD32", "R", "ulvm-raid1", "ulvm-linear", "write:1m:32", "", "")
             line("raid1/linear rand write 4 KiB QD32", "R", "ulvm-raid1", "ulvm-linear", "randwrite:4k:32", "", "")
+        }
+        if (maxrep["D"] > 0) {
+            print "-- device path (fio libaio O_DIRECT on the block device), ulvm FUSE server / nbdkit+nbdfuse+loop"
+            line("write 1 MiB QD8", "D", "ulvm-fuse", "nbdkit-nbdfuse", "write:1m:8", 2.0, ">=")
+            line("rand write 4 KiB QD32", "D", "ulvm-fuse", "nbdkit-nbdfuse", "randwrite:4k:32", 2.0, ">=")
+            line("read 1 MiB QD8", "D", "ulvm-fuse", "nbdkit-nbdfuse", "read:1m:8", 1.0, ">=")
+            line("rand read 4 KiB QD1", "D", "ulvm-fuse", "nbdkit-nbdfuse", "randread:4k:1", "", "")
+            line("rand read 4 KiB QD1, FUSE/nbdfuse (today)", "D", "ulvm-fuse", "ulvm-nbdfuse", "randread:4k:1", 1.0, ">=")
+            line("write 1 MiB QD8, FUSE/raw loop", "D", "ulvm-fuse", "raw-loop", "write:1m:8", "", "")
+            line("read 1 MiB QD8, FUSE/raw loop", "D", "ulvm-fuse", "raw-loop", "read:1m:8", "", "")
+            line("write 1 MiB QD8, nbdfuse/nbdkit stack", "D", "ulvm-nbdfuse", "nbdkit-nbdfuse", "write:1m:8", "", "")
+            line("read 1 MiB QD8, nbdfuse/nbdkit stack", "D", "ulvm-nbdfuse", "nbdkit-nbdfuse", "read:1m:8", "", "")
+            if (dprss > 0)
+                printf "%-44s %6s %-13s %-8s %s\n", "daemon peak RSS, 4 LVs on FUSE paths, MiB", dprss, "", "<150", (dprss < 150 ? "ok" : "MISSED")
         }
         if (rs != "") while ((getline l < rs) > 0) {
             split(l, f, " ")
@@ -355,7 +382,8 @@ elapsed=$(($(date +%s) - t_start))
             for (i = 1; i <= n; i++)
                 printf "  %-18s %10s %10s %10s\n", T[i], cpu("M", "ulvm-linear", T[i]), cpu("M", "ulvm-mirror", T[i]), cpu("M", "quorum-tuned", T[i])
         }
-    }' $( [[ -f $OUT/linear/results.tsv ]] && echo "$OUT/linear/results.tsv") $( [[ -f $OUT/mirror/results.tsv ]] && echo "$OUT/mirror/results.tsv") $( [[ -f $OUT/raid1/results.tsv ]] && echo "$OUT/raid1/results.tsv") </dev/null
+    }' $( [[ -f $OUT/linear/results.tsv ]] && echo "$OUT/linear/results.tsv") $( [[ -f $OUT/mirror/results.tsv ]] && echo "$OUT/mirror/results.tsv") $( [[ -f $OUT/raid1/results.tsv ]] && echo "$OUT/raid1/results.tsv") $( [[ -f $OUT/devicepath/results.tsv ]] && echo "$OUT/devicepath/results.tsv") </dev/null
+    [[ -f $OUT/devicepath/table.txt ]] && { echo; echo "device path, median over the reps:"; cat "$OUT/devicepath/table.txt"; }
     [[ -z $FAILED ]] || echo "FAILED parts:$FAILED (their rows are missing above)"
 } | tee "$OUT/summary.txt"
 

@@ -10,6 +10,7 @@ import { defaultTargetTypes } from "../mapper/target-types.js";
 import { MIRROR_DISK_VERSION, MIRROR_MAGIC, NR_REGIONS_UNSET } from "../mapper/dirty-log/disk-log-format.js";
 import type { MapperEvent } from "../mapper/events.js";
 import type { BlockDevice } from "../blockdev/block-device.js";
+import { WriteWatch, WriteWatchedDevice } from "../blockdev/write-watched-device.js";
 import { NbdServer } from "../nbd/server.js";
 import { nbdListenerTls } from "./nbd-tls-config.js";
 import { Activator } from "../activate/activator.js";
@@ -354,8 +355,12 @@ export class Daemon {
     // An LV without WRITE (lvchange -pr, an image split with --trackchanges) is served read-only, as lvm2 loads its table read-only.
     const readOnly = !lv.status.includes("WRITE");
     const served = this.ioStats.wrap(lv.id, exported);
-    this.nbd.addExport({ name: exportName, device: served, readOnly, description: `ulvm logical volume ${exportName}` });
-    this.nbd.addExport({ name: DEVICE_PATH_EXPORT_PREFIX + exportName, device: served, readOnly, description: `device path of ${exportName}` });
+    // The FUSE device path's page cache is dropped where the NBD exports write (fuse server only).
+    const ownDevicePath = this.config().bool("activation/device_path", true) && this.devicePathServer() === "fuse";
+    const otherWrites = new WriteWatch();
+    const viaNbd = ownDevicePath ? new WriteWatchedDevice(served, otherWrites) : served;
+    this.nbd.addExport({ name: exportName, device: viaNbd, readOnly, description: `ulvm logical volume ${exportName}` });
+    this.nbd.addExport({ name: DEVICE_PATH_EXPORT_PREFIX + exportName, device: viaNbd, readOnly, description: `device path of ${exportName}` });
     const rec: ActiveLv = { vg: vgName, lv: lvName, lvId: lv.id, exportName, nodes, exported, devicePath: undefined, pvPaths: this.pvPathsOf(nodes), mode };
     this.active.set(exportName, rec);
     this.policy.watch(rec, loaded);
@@ -366,7 +371,7 @@ export class Daemon {
         const server = this.devicePathServer();
         const name = dmName(vgName, lvName);
         if (server === "nbd") rec.devicePath = await this.devicePaths.createNbd(name, vgName, lvName, DEVICE_PATH_EXPORT_PREFIX + exportName, { sizeBytes: served.sizeBytes, readOnly });
-        else rec.devicePath = await this.devicePaths.create(name, vgName, lvName, DEVICE_PATH_EXPORT_PREFIX + exportName, server === "fuse" ? { device: served, readOnly } : undefined);
+        else rec.devicePath = await this.devicePaths.create(name, vgName, lvName, DEVICE_PATH_EXPORT_PREFIX + exportName, ownDevicePath ? { device: served, readOnly, otherWrites } : undefined);
       } catch (e) {
         this.log(`device path for ${exportName}: ${(e as Error).message}`);
       }

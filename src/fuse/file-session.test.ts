@@ -3,7 +3,8 @@ import assert from "node:assert/strict";
 import { MemoryBlockDevice } from "../blockdev/memory-block-device.js";
 import { FileSession, MAX_PAGES, MAX_WRITE } from "./file-session.js";
 import { view } from "./codec.js";
-import { Errno, FOPEN_DIRECT_IO, InitFlag, Opcode } from "./protocol.js";
+import { Errno, FATTR_SIZE, FOPEN_DIRECT_IO, FOPEN_KEEP_CACHE, InitFlag, Opcode } from "./protocol.js";
+import { WriteWatch, WriteWatchedDevice } from "../blockdev/write-watched-device.js";
 
 /** A request as the kernel writes it: fuse_in_header + body. */
 function req(opcode: number, unique: number, nodeid: number, body: Uint8Array = new Uint8Array(0)): Uint8Array {
@@ -171,7 +172,6 @@ test("malformed requests: short header dropped or EINVAL, length mismatch EINVAL
 
 test("unknown opcodes are ENOSYS; FORGET, BATCH_FORGET and INTERRUPT get no reply", async () => {
   const { s } = await session();
-  assert.equal(outHeader(await s.handle(req(Opcode.SETATTR, 50, 2, new Uint8Array(88)))).error, -Errno.ENOSYS);
   assert.equal(outHeader(await s.handle(req(9999, 51, 2))).error, -Errno.ENOSYS);
   assert.equal(await s.handle(req(Opcode.FORGET, 52, 2, words([8, 1]))), undefined);
   assert.equal(await s.handle(req(Opcode.BATCH_FORGET, 53, 0, words([4, 0], [4, 0]))), undefined);
@@ -191,4 +191,56 @@ test("READDIR lists ., .. and the file, resuming at the offset", async () => {
   }
   assert.deepEqual(names, [".", "..", "dev"]);
   assert.equal(outHeader(await s.handle(req(Opcode.READDIR, 61, 1, readBody(3, 4096)))).len, 16);
+});
+
+const setattrBody = (valid: number, size: number) => {
+  const b = new Uint8Array(88);
+  view(b).setUint32(0, valid, true);
+  view(b).setBigUint64(16, BigInt(size), true);
+  return b;
+};
+
+test("SETATTR (the writeback cache's mtime updates) answers the attributes unchanged; a size change is refused", async () => {
+  const { s } = await session({ size: 1 << 20 });
+  const r = await s.handle(req(Opcode.SETATTR, 60, 2, setattrBody(1 << 5, 0))); // FATTR_MTIME
+  assert.equal(outHeader(r).error, 0);
+  assert.equal(view(r!).getBigUint64(16 + 16 + 8, true), BigInt(1 << 20), "fuse_attr.size");
+  assert.equal(outHeader(await s.handle(req(Opcode.SETATTR, 61, 2, setattrBody(FATTR_SIZE, 1 << 20)))).error, 0, "same size");
+  assert.equal(outHeader(await s.handle(req(Opcode.SETATTR, 62, 2, setattrBody(FATTR_SIZE, 2 << 20)))).error, -Errno.ENOSPC);
+  assert.equal(outHeader(await s.handle(req(Opcode.SETATTR, 63, 2, setattrBody(FATTR_SIZE, 4096)))).error, -Errno.EINVAL);
+  assert.equal(outHeader(await s.handle(req(Opcode.SETATTR, 64, 2, new Uint8Array(8)))).error, -Errno.EINVAL, "short body");
+});
+
+test("cached: INIT asks for the writeback cache, OPEN keeps the cache; uncached and read-only do not", async () => {
+  for (const [cached, readOnly] of [[true, false], [false, false], [true, true]] as const) {
+    const s = new FileSession(new MemoryBlockDevice("lv", 4096), { fileName: "dev", readOnly, cached });
+    const init = await s.handle(req(Opcode.INIT, 1, 0, initBody()));
+    const wb = (view(init!).getUint32(16 + 12, true) & InitFlag.WRITEBACK_CACHE) !== 0;
+    assert.equal(wb, cached && !readOnly, `writeback cache, cached=${cached} readOnly=${readOnly}`);
+    const open = await s.handle(req(Opcode.OPEN, 2, 2, words([4, 0], [4, 0])));
+    assert.equal(view(open!).getUint32(24, true), cached ? FOPEN_KEEP_CACHE : FOPEN_DIRECT_IO);
+  }
+});
+
+test("cached: a READ that overlapped a write by another path reads again, never answers the older bytes", async () => {
+  const dev = new MemoryBlockDevice("lv", 1 << 20);
+  const watch = new WriteWatch();
+  const other = new WriteWatchedDevice(dev, watch);
+  const written: Array<[number, number]> = [];
+  watch.onWritten = (off, len) => written.push([off, len]);
+  // The first read of the device is held until the other path's write has landed.
+  let reads = 0;
+  const origRead = dev.read.bind(dev);
+  dev.read = async (off: number, into: Uint8Array) => {
+    reads++;
+    await origRead(off, into);
+    if (reads === 1) await other.write(0, new Uint8Array(4096).fill(7));
+  };
+  const s = new FileSession(dev, { fileName: "dev", readOnly: false, cached: true, otherWrites: watch });
+  await s.handle(req(Opcode.INIT, 1, 0, initBody()));
+  const r = await s.handle(req(Opcode.READ, 2, 2, readBody(0, 4096)));
+  assert.equal(outHeader(r).error, 0);
+  assert.equal(reads, 2, "read again");
+  assert.ok(r!.subarray(16).every((b) => b === 7), "the bytes after the write");
+  assert.deepEqual(written, [[0, 4096]], "the write was announced (invalidation)");
 });

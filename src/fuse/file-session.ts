@@ -1,10 +1,13 @@
 import type { BlockDevice } from "../blockdev/block-device.js";
+import type { WriteWatch } from "../blockdev/write-watched-device.js";
 import { errorReply, newReply, parseRequest, readName, truncateReply, view, writeAttr, type Attr, type InHeader } from "./codec.js";
 import {
   ATTR_OUT_SIZE,
   ENTRY_OUT_SIZE,
   Errno,
+  FATTR_SIZE,
   FOPEN_DIRECT_IO,
+  FOPEN_KEEP_CACHE,
   FSYNC_IN_SIZE,
   FUSE_KERNEL_MINOR_VERSION,
   FUSE_KERNEL_VERSION,
@@ -23,6 +26,7 @@ import {
   READ_IN_SIZE,
   S_IFDIR,
   S_IFREG,
+  SETATTR_IN_SIZE,
   STATFS_OUT_SIZE,
   WRITE_IN_SIZE,
   WRITE_OUT_SIZE,
@@ -33,8 +37,16 @@ export const MAX_WRITE = 1 << 20;
 export const MAX_PAGES = 256;
 /** What a read from /dev/fuse must have room for: the kernel refuses smaller buffers (EINVAL). */
 export const REQUEST_BUFFER_BYTES = MAX_WRITE + 4096;
+/**
+ * Background requests (writeback, readahead, async direct I/O) the kernel
+ * keeps in flight: each WRITE of 1 MiB is a 1 MiB buffer in the daemon until
+ * it is answered, so this bounds the memory writeback costs (16 MiB).
+ */
+const MAX_BACKGROUND = 16;
 
-const FILE_ID = 2n;
+/** The file's node id (and inode number). */
+export const FILE_INODE = 2n;
+const FILE_ID = FILE_INODE;
 /** Attributes and names are cached for a second: a resized LV shows its new size soon after. */
 const VALID_SECONDS = 1n;
 
@@ -42,6 +54,17 @@ export interface FileSessionOptions {
   /** The file's name in the root directory ("dev", as nbdfuse names it). */
   fileName: string;
   readOnly: boolean;
+  /**
+   * Let the kernel cache the file (see open()): its page cache keeps what was
+   * read and written, writes are written back (FUSE_WRITEBACK_CACHE) in
+   * requests of up to max_write, FSYNC writes back before it reaches us. The
+   * caller must then invalidate (FUSE_NOTIFY_INVAL_INODE) whenever the device
+   * is written by another path. Without it: FOPEN_DIRECT_IO, every read and
+   * write a request.
+   */
+  cached?: boolean;
+  /** Writes to the device by other paths: a read that overlapped one is read again (see read()). */
+  otherWrites?: WriteWatch;
   uid?: number;
   gid?: number;
   log?: (msg: string) => void;
@@ -104,6 +127,8 @@ export class FileSession {
         return this.lookup(u, h.nodeid, body);
       case Opcode.GETATTR:
         return this.getattr(u, h.nodeid);
+      case Opcode.SETATTR:
+        return this.setattr(u, h.nodeid, body);
       case Opcode.OPEN:
         return this.open(u, h.nodeid, body);
       case Opcode.OPENDIR:
@@ -154,7 +179,7 @@ export class FileSession {
     const maxReadahead = dv.getUint32(8, true);
     const kernelFlags = dv.getUint32(12, true);
     this.minor = Math.min(minor, FUSE_KERNEL_MINOR_VERSION);
-    const wanted = InitFlag.ASYNC_READ | InitFlag.BIG_WRITES | InitFlag.ASYNC_DIO | InitFlag.PARALLEL_DIROPS | InitFlag.MAX_PAGES;
+    const wanted = InitFlag.ASYNC_READ | InitFlag.BIG_WRITES | InitFlag.ASYNC_DIO | InitFlag.PARALLEL_DIROPS | InitFlag.MAX_PAGES | (this.opts.cached && !this.opts.readOnly ? InitFlag.WRITEBACK_CACHE : 0);
     const size = this.minor < 5 ? INIT_OUT_SIZE_COMPAT : this.minor < 23 ? INIT_OUT_SIZE_COMPAT_22 : INIT_OUT_SIZE;
     const out = newReply(u, size);
     const o = view(out);
@@ -164,8 +189,8 @@ export class FileSession {
     if (size > INIT_OUT_SIZE_COMPAT) {
       o.setUint32(b + 8, Math.min(maxReadahead, MAX_WRITE), true);
       o.setUint32(b + 12, (kernelFlags & wanted) >>> 0, true);
-      o.setUint16(b + 16, 64, true); // max_background
-      o.setUint16(b + 18, 48, true); // congestion_threshold
+      o.setUint16(b + 16, MAX_BACKGROUND, true); // max_background
+      o.setUint16(b + 18, (MAX_BACKGROUND * 3) / 4, true); // congestion_threshold
       o.setUint32(b + 20, MAX_WRITE, true);
     }
     if (size === INIT_OUT_SIZE) {
@@ -208,13 +233,33 @@ export class FileSession {
   }
 
   /**
-   * OPEN answers FOPEN_DIRECT_IO: every read and write of the file becomes a
-   * request here, never the FUSE file's page cache. The loop device above
-   * already caches the LV in its own page cache, so a second cache would
-   * hold every block twice; and without one, a write the loop has made is
-   * in the daemon (hence in its mapped device) when it returns, and the
-   * loop's flush (vfs_fsync on this file → FSYNC) has no dirty FUSE pages to
-   * write back first: FSYNC → the device's flush is the whole path.
+   * SETATTR: the kernel's writeback cache sends one to update mtime/ctime
+   * after writes; nothing is kept, the attributes stay as they are. The
+   * size cannot change (ENOSPC for a bigger one, EINVAL for a smaller one:
+   * an LV is not truncated through its file).
+   */
+  private setattr(u: bigint, nodeid: bigint, body: Uint8Array): Uint8Array {
+    if (body.byteLength < SETATTR_IN_SIZE) return errorReply(u, Errno.EINVAL);
+    const a = this.attr(nodeid);
+    if (!a) return errorReply(u, Errno.ENOENT);
+    const dv = view(body);
+    if (dv.getUint32(0, true) & FATTR_SIZE) {
+      const size = dv.getBigUint64(16, true);
+      if (size !== BigInt(a.size)) return errorReply(u, size > BigInt(a.size) ? Errno.ENOSPC : Errno.EINVAL);
+    }
+    return this.getattr(u, nodeid);
+  }
+
+  /**
+   * OPEN, uncached: FOPEN_DIRECT_IO, every read and write of the file
+   * becomes a request here, never the FUSE file's page cache; a write the
+   * loop has made is in the daemon (hence in its mapped device) when it
+   * returns, and the loop's flush (vfs_fsync on this file → FSYNC) has no
+   * dirty FUSE pages to write back first: FSYNC → the device's flush is the
+   * whole path. Cached: FOPEN_KEEP_CACHE, the pages stay valid across opens
+   * (they are invalidated when another path writes the device); the loop's
+   * flush then writes the dirty pages back (WRITE requests, answered before
+   * FSYNC is sent) and FSYNC flushes the device.
    */
   private open(u: bigint, nodeid: bigint, body: Uint8Array): Uint8Array {
     if (body.byteLength < OPEN_IN_SIZE) return errorReply(u, Errno.EINVAL);
@@ -222,7 +267,7 @@ export class FileSession {
     const flags = view(body).getUint32(0, true);
     if (this.opts.readOnly && (flags & O_ACCMODE) !== O_RDONLY) return errorReply(u, Errno.EROFS);
     const out = newReply(u, OPEN_OUT_SIZE);
-    view(out).setUint32(OUT_HEADER_SIZE + 8, FOPEN_DIRECT_IO, true);
+    view(out).setUint32(OUT_HEADER_SIZE + 8, this.opts.cached ? FOPEN_KEEP_CACHE : FOPEN_DIRECT_IO, true);
     return out;
   }
 
@@ -274,7 +319,15 @@ export class FileSession {
     const end = BigInt(this.device.sizeBytes);
     const n = offset >= end ? 0 : Number(end - offset < BigInt(size) ? end - offset : BigInt(size));
     const out = newReply(u, n);
-    if (n > 0) await this.device.read(Number(offset), out.subarray(OUT_HEADER_SIZE, OUT_HEADER_SIZE + n));
+    // Cached, the reply becomes page-cache content. Bytes read while another path wrote the
+    // device may predate that write, and its invalidation may already have passed: read again.
+    const watch = this.opts.otherWrites;
+    for (let tries = 0; n > 0; tries++) {
+      const g0 = watch?.generation ?? 0;
+      await this.device.read(Number(offset), out.subarray(OUT_HEADER_SIZE, OUT_HEADER_SIZE + n));
+      if (!watch || watch.settled(g0)) break;
+      if (tries > 0) await new Promise((r) => setTimeout(r, 1));
+    }
     return n === size ? out : truncateReply(out, n);
   }
 

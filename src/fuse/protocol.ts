@@ -36,12 +36,21 @@ export const InitFlag = {
   ASYNC_READ: 1 << 0,
   BIG_WRITES: 1 << 5,
   ASYNC_DIO: 1 << 15,
+  WRITEBACK_CACHE: 1 << 16,
   PARALLEL_DIROPS: 1 << 18,
   MAX_PAGES: 1 << 22,
 } as const;
 
 /** fuse_open_out.open_flags. */
 export const FOPEN_DIRECT_IO = 1 << 0;
+export const FOPEN_KEEP_CACHE = 1 << 1;
+
+/** fuse_setattr_in.valid: which attributes a SETATTR changes. */
+export const FATTR_SIZE = 1 << 3;
+
+/** Notifications (fuse_out_header.error with unique 0). */
+export const FUSE_NOTIFY_INVAL_INODE = 2;
+export const NOTIFY_INVAL_INODE_OUT_SIZE = 24; // ino, off, len
 
 export const Errno = {
   ENOENT: 2,
@@ -79,3 +88,4 @@ export const INIT_OUT_SIZE_COMPAT = 8; // before 7.5
 export const INTERRUPT_IN_SIZE = 8;
 export const FSYNC_IN_SIZE = 16;
 export const OPEN_IN_SIZE = 8;
+export const SETATTR_IN_SIZE = 88;
