@@ -264,7 +264,7 @@ async function startMove(ctx: ToolContext, args: Args, srcArg: string, destArgs:
   const ed = new VgEditor(vg, lvEnv(ctx));
   let pvmoveName: string;
   try {
-    const s = setUpPvmove(ed, { srcPvId: srcPv.id, srcRanges, lvName: lvName?.includes("/") ? lvName.slice(lvName.indexOf("/") + 1) : lvName, dest, policy, atomic: args.has("atomic") });
+    const s = setUpPvmove(ed, { srcPvId: srcPv.id, srcRanges, lvName: lvName?.includes("/") ? lvName.slice(lvName.indexOf("/") + 1) : lvName, dest, policy, atomic: args.has("atomic"), maxSegmentExtents: maxSegmentExtents(ctx, vg.extentSizeSectors) });
     for (const n of s.skippedLocked) ctx.out.print(`Skipping locked LV ${n}.`);
     pvmoveName = s.pvmove.name;
   } catch (e) {
@@ -276,6 +276,13 @@ async function startMove(ctx: ToolContext, args: Args, srcArg: string, destArgs:
   await ctx.locks.release(vgLockName(vg.name));
   if (ctx.opts.test) return undefined;
   return { vgName: vg.name, pvmoveName, srcName, intervalSec, abort: false };
+}
+
+/** allocation/pvmove_max_segment_size_mb (lvm2 2.03.36) in extents, rounded down, at least 1; 0 = no limit. */
+function maxSegmentExtents(ctx: ToolContext, extentSizeSectors: number): number {
+  const mb = ctx.config.int("allocation/pvmove_max_segment_size_mb", 0);
+  if (mb <= 0) return 0;
+  return Math.max(1, Math.floor((mb * 2048) / extentSizeSectors));
 }
 
 function hasFree(loaded: LoadedVg, pvId: string): boolean {

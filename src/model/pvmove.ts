@@ -119,6 +119,8 @@ export interface PvmoveRequest {
   /** Allocatable destination PVs (the source already left out unless `anywhere`). */
   dest: readonly PvListEntry[];
   policy: AllocPolicyName;
+  /** allocation/pvmove_max_segment_size_mb in extents (at least 1); undefined or 0 = no limit. */
+  maxSegmentExtents?: number;
   /** --atomic: one mirror over two segmented images, copied (and aborted) as a whole. */
   atomic?: boolean;
 }
@@ -132,6 +134,28 @@ export interface PvmoveSetup {
 
 const inRanges = (pe: number, len: number, ranges: readonly PeRange[] | undefined): boolean =>
   !ranges || ranges.some((r) => pe >= r.start && pe + len <= r.start + r.count);
+
+/**
+ * _split_large_segments_for_pvmove (lvm2 2.03.36, allocation/
+ * pvmove_max_segment_size_mb): an LV segment with an area on the source
+ * (within the ranges) longer than the limit is split into chunks of the
+ * limit (rounded down to whole stripes, at least one stripe each), so each
+ * becomes a pvmove segment of its own with a checkpoint after it.
+ */
+function splitLargeSegments(lv: LogicalVolume, srcPvId: string, ranges: readonly PeRange[] | undefined, maxExtents: number | undefined): void {
+  if (!maxExtents) return;
+  for (let i = 0; i < lv.segments.length; i++) {
+    const seg = lv.segments[i]!;
+    if (!isStripedSeg(seg)) continue;
+    const w = segAreaExtents(seg);
+    const k = seg.stripes.length;
+    // _match_seg_area_to_pe_range: an area on the source that overlaps a range.
+    const onSource = seg.stripes.some((a) => a.kind === "pv" && a.pvId === srcPvId && (!ranges || ranges.some((r) => a.startPe < r.start + r.count && r.start < a.startPe + w)));
+    if (!onSource) continue;
+    const chunk = k < 2 ? maxExtents : Math.max(1, Math.floor(maxExtents / k)) * k;
+    for (let at = chunk; at < seg.extentCount; at += chunk) splitStripedSegment(lv, seg.startExtent + at);
+  }
+}
 
 /** _align_segment_boundary_to_pe_range: split the LV's segments where a source range starts or ends inside an area on the source PV. */
 function alignToRanges(lv: LogicalVolume, srcPvId: string, ranges: readonly PeRange[] | undefined): void {
@@ -188,6 +212,7 @@ export function setUpPvmove(ed: VgEditor, req: PvmoveRequest): PvmoveSetup {
       skippedLocked.push(lv.name);
       continue;
     }
+    splitLargeSegments(lv, req.srcPvId, req.srcRanges, req.maxSegmentExtents);
     alignToRanges(lv, req.srcPvId, req.srcRanges);
     let changed = false;
     for (const seg of lv.segments) {

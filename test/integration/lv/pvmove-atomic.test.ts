@@ -119,3 +119,45 @@ test("pvmove --atomic --abort after part of the copy: everything back on the sou
     lab.cleanup();
   }
 });
+
+test("allocation/pvmove_max_segment_size_mb: longer segments move in chunks (whole stripes), each checkpointed; the LVs merge back, data intact", async () => {
+  const lab = new Lab("ulvm-pvmove-maxseg-");
+  try {
+    const d0 = lab.addDisk("d0", 64);
+    const d1 = lab.addDisk("d1", 64);
+    const d2 = lab.addDisk("d2", 64);
+    // 3 MiB chunks of 1 MiB extents: a 2-stripe segment gets 2-extent chunks (one extent per stripe).
+    lab.writeConfig(`${conf(lab, 4096)}allocation {\n\tpvmove_max_segment_size_mb = 3\n}\n`);
+    lab.ok("vgcreate", "-q", "-s", "1m", "vg", d0, d1, d2);
+    for (const a of LAYOUT) lab.ok(...a.map((x) => (x === "%d0" ? d0 : x)));
+    lab.ok("lvcreate", "-q", "-an", "-Zn", "-n", "lv2", "-i", "2", "-I", "64k", "-l", "6", "vg", d0, d1);
+    // lv2 (striped) is checked by its layout only: the LV-bytes helper reads linear LVs.
+    const want = { lv0: randomBytes(15 * MiB), lv1: randomBytes(5 * MiB) };
+    for (const [n, b] of Object.entries(want)) writeLvToPvs(lab, `vg/${n}`, b);
+
+    let mid: string | undefined;
+    const r = await ulvmAsync(lab, ["pvmove", "-i", "1", d0, d2], (out) => {
+      if (mid === undefined && /Moved: /.test(out)) mid = lab.ok("lvs", "-a", "--segments", "--noheadings", "-o", "lv_name,seg_size_pe", "vg");
+    });
+    assert.equal(r.code, 0, r.stderr);
+    assert.ok(mid !== undefined, r.stdout);
+    const sizes = mid
+      .trim()
+      .split("\n")
+      .map((l) => l.trim().split(/\s+/))
+      .filter(([n]) => n === "[pvmove0]")
+      .map(([, s]) => Number(s));
+    // lv0: 10 = 3+3+3+1, then its +5 = 3+2; lv1: 5 = 3+2; lv2's d0 stripe (3 extents): 1+1+1.
+    assert.deepEqual(sizes, [3, 3, 3, 1, 3, 2, 3, 2, 1, 1, 1], mid);
+    // One progress step per checkpoint: a line below 100% was printed for more than one segment boundary.
+    assert.ok(new Set([...r.stdout.matchAll(/Moved: (\d+\.\d\d)%/g)].map((m) => m[1])).size >= 3, r.stdout);
+
+    const names = new Map([["d0", d0], ["d1", d1], ["d2", d2]]);
+    const segs = segRows(lab, names);
+    assert.deepEqual(segs, ["lv0 d2:0-14", "lv1 d2:15-19", "lv2 d2:20-22 d1:0-2"].sort(), segs.join("\n"));
+    for (const [n, b] of Object.entries(want)) assert.ok(readLvFromPvs(lab, `vg/${n}`).equals(b), `${n} intact`);
+    lab.ok("vgck", "vg");
+  } finally {
+    lab.cleanup();
+  }
+});
