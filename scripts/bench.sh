@@ -32,6 +32,12 @@
 #      remote PV goes through) reading and writing an nbdkit file export over
 #      loopback TCP against nbdcopy to the same export, and over TLS-PSK
 #      against plain.
+#   8. pvmove (bench/pvmove.ts; issue 16): the copy phase of `pvmove` of an
+#      N GiB LV, offline and online, against `dd bs=1M` of the same size;
+#      fio 4 KiB random writes into the LV during an unthrottled move against
+#      the same writes without one; with activation/mirror_resync_rate set
+#      (ulvm's mirror throttle, which pvmove's copy obeys), the measured rate
+#      against the setting.
 #
 # Usage:  npm run bench            default run, ~8 minutes: 3 reps x 2 s (+1 s
 #                                  warm-up) per measurement
@@ -44,9 +50,10 @@
 # commands.log and fio JSON per part; summary.txt at the top); DIST=DIR runs
 # that build instead of dist/; ONLY="metadata linear mirror resync" runs a
 # subset (the raid1 LV's part 5 is "raid1", part 6 "raid1sync", part 7
-# "nbdclient"); REPS,
+# "nbdclient", part 8 "pvmove"); REPS,
 # RUNTIME, RAMP override the peers.sh defaults below (REPS also counts the
-# resync and raid1sync repetitions); RAID1_GIB sets part 6's size (1, FULL 4).
+# resync and raid1sync repetitions); RAID1_GIB sets part 6's size (1, FULL 4);
+# PVMOVE_GIB part 8's (1, FULL 4), PVMOVE_RATE its throttle in MiB/s (64).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -63,19 +70,20 @@ fi
 DATA_DIST=$DIST
 [[ -f $DIST/src/cli/main.js && -f $DIST/bench/metadata.js && -f $DIST/bench/resync.js && -f $DIST/bench/raid1.js ]] ||
     { echo "bench: $DIST is not built (run scripts/setup.sh)" >&2; exit 2; }
-ONLY=${ONLY:-metadata linear mirror resync raid1 raid1sync nbdclient}
+ONLY=${ONLY:-metadata linear mirror resync raid1 raid1sync nbdclient pvmove}
 
 if [[ ${FULL:-0} == 1 ]]; then
     : "${RUNTIME:=10}" "${RAMP:=2}" "${REPS:=5}"
     LINEAR_TESTS="read:1m:1 read:1m:8 read:1m:32 write:1m:1 write:1m:8 write:1m:32 randread:4k:1 randread:4k:32 randwrite:4k:1 randwrite:4k:32"
     RESYNC_GIB=4 MD_REPS=7
-    : "${RAID1_GIB:=4}"
+    : "${RAID1_GIB:=4}" "${PVMOVE_GIB:=4}"
 else
     : "${RUNTIME:=2}" "${RAMP:=1}" "${REPS:=3}"
     LINEAR_TESTS="read:1m:8 write:1m:8 randread:4k:1 randread:4k:32 randwrite:4k:1 randwrite:4k:32"
     RESYNC_GIB=2 MD_REPS=5
-    : "${RAID1_GIB:=1}"
+    : "${RAID1_GIB:=1}" "${PVMOVE_GIB:=1}"
 fi
+: "${PVMOVE_RATE:=64}"
 MIRROR_TESTS="write:1m:32 randwrite:4k:32 read:1m:8 randread:4k:32"
 export RUNTIME RAMP REPS
 
@@ -159,6 +167,12 @@ if has nbdclient; then
     node "$DIST/bench/nbd-client.js" --reps "$REPS" 2>&1 | tee "$OUT/nbdclient.txt" || failed "nbdclient"
 fi
 
+# ------------------------------------------------------------ 8. pvmove
+if has pvmove; then
+    log "8/8 pvmove: ${PVMOVE_GIB} GiB offline and online vs dd; client writes during a move; the throttle"
+    ULVM_DIST="$DATA_DIST" node "$DIST/bench/pvmove.js" --gib "$PVMOVE_GIB" --reps "$REPS" --runtime "$RUNTIME" --rate "$PVMOVE_RATE" 2>&1 | tee "$OUT/pvmove.txt" || failed "pvmove"
+fi
+
 # ------------------------------------------------------------ summary
 elapsed=$(($(date +%s) - t_start))
 {
@@ -170,7 +184,7 @@ elapsed=$(($(date +%s) - t_start))
     echo "us/req = server CPU per request (all the server's threads), median"
     echo "================================================================================"
     printf '%-44s %6s %-13s %-8s %s\n' "measure" "ratio" "[spread]" "goal" "status"
-    awk -F'\t' -v md="$OUT/metadata.txt" -v rs="$OUT/resync.txt" -v r1="$OUT/raid1sync.txt" -v nc="$OUT/nbdclient.txt" '
+    awk -F'\t' -v md="$OUT/metadata.txt" -v rs="$OUT/resync.txt" -v r1="$OUT/raid1sync.txt" -v nc="$OUT/nbdclient.txt" -v pm="$OUT/pvmove.txt" '
     function med(a, n,    i, j, x) {
         for (i = 2; i <= n; i++) { x = a[i]; for (j = i - 1; j >= 1 && a[j] > x; j--) a[j + 1] = a[j]; a[j + 1] = x }
         return (n % 2) ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2
@@ -300,6 +314,20 @@ elapsed=$(($(date +%s) - t_start))
                 printf "%-44s %6.2f [%.2f..%.2f] %-8s %s\n", "ulvm NBD client TLS/plain read", f[2], f[3], f[4], ">=0.6", (f[2] >= 0.6 ? "ok" : "MISSED")
             else if (f[1] == "NBDCLIENT_TLS_WRITE_RATIO")
                 printf "%-44s %6.2f [%.2f..%.2f] %-8s %s\n", "ulvm NBD client TLS/plain write", f[2], f[3], f[4], ">=0.6", (f[2] >= 0.6 ? "ok" : "MISSED")
+        }
+        pmhead = 0
+        if (pm != "") while ((getline l < pm) > 0) {
+            split(l, f, " ")
+            if (f[1] !~ /^PVMOVE_/) continue
+            if (!pmhead++) print "-- pvmove"
+            if (f[1] == "PVMOVE_OFFLINE_RATIO")
+                printf "%-44s %6.2f [%.2f..%.2f] %-8s %s\n", "pvmove offline copy/dd", f[2], f[3], f[4], ">=0.8", (f[2] >= 0.8 ? "ok" : "MISSED")
+            else if (f[1] == "PVMOVE_ONLINE_RATIO")
+                printf "%-44s %6.2f [%.2f..%.2f] %-8s %s\n", "pvmove online copy/dd", f[2], f[3], f[4], ">=0.8", (f[2] >= 0.8 ? "ok" : "MISSED")
+            else if (f[1] == "PVMOVE_WRITES_RATIO")
+                printf "%-44s %6.2f [%.2f..%.2f] %-8s %s\n", "client writes during a move/without", f[2], f[3], f[4], ">=0.5", (f[2] >= 0.5 ? "ok" : "MISSED")
+            else if (f[1] == "PVMOVE_RATE_RATIO")
+                printf "%-44s %6.2f [%.2f..%.2f] %-8s %s\n", "throttled move rate/mirror_resync_rate", f[2], f[3], f[4], "0.9-1.1", (f[2] >= 0.9 && f[2] <= 1.1 ? "ok" : "MISSED")
         }
         if (rss > 0) {
             print "-- memory"
