@@ -22,6 +22,7 @@
  *   node dist/bench/pvmove.js [--gib N=1] [--reps R=3] [--runtime S=2] [--rate MIBPS=64]
  */
 import { execFileSync, spawn, spawnSync } from "node:child_process";
+import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { Lab, ULVM_BIN } from "../test/helpers/lab.js";
 import { makeFile, median } from "./bench-files.js";
@@ -95,13 +96,15 @@ function dd(from: string, to: string): number {
 /** fio 4 KiB random writes QD32 for RUNTIME s into the active LV over NBD: IOPS. */
 function fio(lab: Lab): number {
   const uri = `nbd+unix:///${VG}/lv?socket=${join(lab.env.ULVM_RUN_DIR!, "nbd.sock")}`;
+  // fio's nbd engine prints "connected to NBD server" on stdout: the JSON goes to a file.
+  const out = join(lab.dir, "fio.json");
   const r = spawnSync(
     "fio",
-    ["--name=w", "--ioengine=nbd", `--uri=${uri}`, "--rw=randwrite", "--bs=4k", "--iodepth=32", `--size=${LV_MIB}m`, "--time_based", `--runtime=${RUNTIME}`, "--output-format=json"],
+    ["--name=w", "--ioengine=nbd", `--uri=${uri}`, "--rw=randwrite", "--bs=4k", "--iodepth=32", `--size=${LV_MIB}m`, "--time_based", `--runtime=${RUNTIME}`, "--output-format=json", `--output=${out}`],
     { encoding: "utf8" },
   );
-  if (r.status !== 0) throw new Error(`fio exited ${r.status}\n${r.stderr}`);
-  return (JSON.parse(r.stdout) as { jobs: Array<{ write: { iops: number } }> }).jobs[0]!.write.iops;
+  if (r.status !== 0) throw new Error(`fio exited ${r.status}\n${r.stderr}${r.stdout}`);
+  return (JSON.parse(readFileSync(out, "utf8")) as { jobs: Array<{ write: { iops: number } }> }).jobs[0]!.write.iops;
 }
 
 function warm(files: string[]): void {
