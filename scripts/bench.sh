@@ -43,6 +43,12 @@
 #      server and by nbdfuse (device_path_server): write 1 MiB QD8, randwrite
 #      4 KiB QD32, read 1 MiB QD8, randread 4 KiB QD1, 1 GiB each (~2 min);
 #      the FUSE daemon's peak RSS with four LVs active.
+#  10. pvmove (bench/pvmove.ts; issue 16): the copy phase of `pvmove` of an
+#      N GiB LV, offline and online, against `dd bs=1M` of the same size;
+#      fio 4 KiB random writes into the LV during an unthrottled move against
+#      the same writes without one; with activation/mirror_resync_rate set
+#      (ulvm's mirror throttle, which pvmove's copy obeys), the measured rate
+#      against the setting.
 #
 # Usage:  npm run bench            default run, ~11 minutes: 3 reps x 2 s (+1 s
 #                                  warm-up) per measurement
@@ -55,10 +61,11 @@
 # commands.log and fio JSON per part; summary.txt at the top); DIST=DIR runs
 # that build instead of dist/; ONLY="metadata linear mirror resync" runs a
 # subset (the raid1 LV's part 5 is "raid1", part 6 "raid1sync", part 7
-# "nbdclient", part 8 "integrity", part 9 "devicepath"); REPS,
+# "nbdclient", part 8 "integrity", part 9 "devicepath", part 10 "pvmove"); REPS,
 # RUNTIME, RAMP override the peers.sh defaults below (REPS also counts the
-# resync, raid1sync and integrity repetitions); RAID1_GIB sets part 6's size
-# (1, FULL 4); INTEGRITY_MIB part 8's LV size (256, FULL 1024).
+# resync, raid1sync, integrity and pvmove repetitions); RAID1_GIB sets part 6's
+# size (1, FULL 4); INTEGRITY_MIB part 8's LV size (256, FULL 1024);
+# PVMOVE_GIB part 10's (1, FULL 4), PVMOVE_RATE its throttle in MiB/s (64).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -75,19 +82,20 @@ fi
 DATA_DIST=$DIST
 [[ -f $DIST/src/cli/main.js && -f $DIST/bench/metadata.js && -f $DIST/bench/resync.js && -f $DIST/bench/raid1.js && -f $DIST/bench/integrity.js ]] ||
     { echo "bench: $DIST is not built (run scripts/setup.sh)" >&2; exit 2; }
-ONLY=${ONLY:-metadata linear mirror resync raid1 raid1sync nbdclient integrity devicepath}
+ONLY=${ONLY:-metadata linear mirror resync raid1 raid1sync nbdclient integrity devicepath pvmove}
 
 if [[ ${FULL:-0} == 1 ]]; then
     : "${RUNTIME:=10}" "${RAMP:=2}" "${REPS:=5}"
     LINEAR_TESTS="read:1m:1 read:1m:8 read:1m:32 write:1m:1 write:1m:8 write:1m:32 randread:4k:1 randread:4k:32 randwrite:4k:1 randwrite:4k:32"
     RESYNC_GIB=4 MD_REPS=7
-    : "${RAID1_GIB:=4}" "${INTEGRITY_MIB:=1024}"
+    : "${RAID1_GIB:=4}" "${INTEGRITY_MIB:=1024}" "${PVMOVE_GIB:=4}"
 else
     : "${RUNTIME:=2}" "${RAMP:=1}" "${REPS:=3}"
     LINEAR_TESTS="read:1m:8 write:1m:8 randread:4k:1 randread:4k:32 randwrite:4k:1 randwrite:4k:32"
     RESYNC_GIB=2 MD_REPS=5
-    : "${RAID1_GIB:=1}" "${INTEGRITY_MIB:=256}"
+    : "${RAID1_GIB:=1}" "${INTEGRITY_MIB:=256}" "${PVMOVE_GIB:=1}"
 fi
+: "${PVMOVE_RATE:=64}"
 MIRROR_TESTS="write:1m:32 randwrite:4k:32 read:1m:8 randread:4k:32"
 export RUNTIME RAMP REPS
 
@@ -114,13 +122,13 @@ ULVM_RAID1_CMD="exec bash $(printf '%q' "$SERVER") raid1"
 
 # ------------------------------------------------------------ 1. metadata
 if has metadata; then
-    log "1/6 metadata: 1,000 LVs, ulvm vs lvm2"
+    log "1/10 metadata: 1,000 LVs, ulvm vs lvm2"
     node "$DIST/bench/metadata.js" --reps "$MD_REPS" 2>&1 | tee "$OUT/metadata.txt" || failed "metadata"
 fi
 
 # ------------------------------------------------------------ 2. linear LV
 if has linear; then
-    log "2/6 linear LV over NBD vs nbdkit and qemu-nbd"
+    log "2/10 linear LV over NBD vs nbdkit and qemu-nbd"
     servers="nbdkit qemu-nbd-tuned custom"
     mirror_env=()
     if [[ ${FULL:-0} == 1 ]]; then
@@ -136,7 +144,7 @@ fi
 
 # ------------------------------------------------------------ 3. mirror LV
 if has mirror; then
-    log "3/6 mirror LV over NBD vs the linear LV, qemu quorum and the host"
+    log "3/10 mirror LV over NBD vs the linear LV, qemu quorum and the host"
     env ULVM_DIST="$DATA_DIST" SERVERS="custom custom-mirror quorum-tuned host-mirror" TESTS="$MIRROR_TESTS" REF=custom OUT="$OUT/mirror" \
         SERVER_NAME=ulvm-linear SERVER_EXPORT=ubl/lin SERVER_CMD="$ULVM_LINEAR_CMD" \
         SERVER_MIRROR_NAME=ulvm-mirror SERVER_MIRROR_EXPORT=ubm/mir SERVER_MIRROR_CMD="$ULVM_MIRROR_CMD" \
@@ -145,13 +153,13 @@ fi
 
 # ------------------------------------------------------------ 4. resync
 if has resync; then
-    log "4/6 resync: lvconvert -m1 of ${RESYNC_GIB} GiB vs dd"
+    log "4/10 resync: lvconvert -m1 of ${RESYNC_GIB} GiB vs dd"
     ULVM_DIST="$DATA_DIST" node "$DIST/bench/resync.js" --gib "$RESYNC_GIB" --reps "$REPS" 2>&1 | tee "$OUT/resync.txt" || failed "resync"
 fi
 
 # ------------------------------------------------------------ 5. raid1 LV
 if has raid1; then
-    log "5/6 raid1 LV over NBD vs the mirror LV, the linear LV and qemu quorum"
+    log "5/10 raid1 LV over NBD vs the mirror LV, the linear LV and qemu quorum"
     env ULVM_DIST="$DATA_DIST" SERVERS="custom custom-mirror custom-raid quorum-tuned" TESTS="$MIRROR_TESTS" REF=custom OUT="$OUT/raid1" \
         SERVER_NAME=ulvm-linear SERVER_EXPORT=ubl/lin SERVER_CMD="$ULVM_LINEAR_CMD" \
         SERVER_MIRROR_NAME=ulvm-mirror SERVER_MIRROR_EXPORT=ubm/mir SERVER_MIRROR_CMD="$ULVM_MIRROR_CMD" \
@@ -161,26 +169,32 @@ fi
 
 # ------------------------------------------------------------ 6. raid1 sync, check and re-add
 if has raid1sync; then
-    log "6/6 raid1 sync, check and re-add: ${RAID1_GIB} GiB vs dd"
+    log "6/10 raid1 sync, check and re-add: ${RAID1_GIB} GiB vs dd"
     ULVM_DIST="$DATA_DIST" node "$DIST/bench/raid1.js" --gib "$RAID1_GIB" --reps "$REPS" 2>&1 | tee "$OUT/raid1sync.txt" || failed "raid1sync"
 fi
 
 # ------------------------------------------------------------ 7. NBD client
 if has nbdclient; then
-    log "7/7 NBD client: ulvm's client vs nbdcopy on an nbdkit export; TLS vs plain"
+    log "7/10 NBD client: ulvm's client vs nbdcopy on an nbdkit export; TLS vs plain"
     node "$DIST/bench/nbd-client.js" --reps "$REPS" 2>&1 | tee "$OUT/nbdclient.txt" || failed "nbdclient"
 fi
 
 # ------------------------------------------------------------ 8. raid1 + integrity
 if has integrity; then
-    log "8/8 raid1 + integrity: crc32c hardware vs software; bitmap and journal mode vs plain raid1, ${INTEGRITY_MIB} MiB"
+    log "8/10 raid1 + integrity: crc32c hardware vs software; bitmap and journal mode vs plain raid1, ${INTEGRITY_MIB} MiB"
     ULVM_DIST="$DATA_DIST" node "$DIST/bench/integrity.js" --mib "$INTEGRITY_MIB" --reps "$REPS" --runtime "$RUNTIME" 2>&1 | tee "$OUT/integrity.txt" || failed "integrity"
 fi
 
 # ------------------------------------------------------------ 9. device path
 if has devicepath; then
-    log "9/9 device path: raw loop, nbdkit+nbdfuse+loop, ulvm's FUSE server and nbdfuse"
+    log "9/10 device path: raw loop, nbdkit+nbdfuse+loop, ulvm's FUSE server and nbdfuse"
     env ULVM_DIST="$DATA_DIST" OUT="$OUT/devicepath" bash "$ROOT/bench/devicepath.sh" || failed "devicepath"
+fi
+
+# ------------------------------------------------------------ 10. pvmove
+if has pvmove; then
+    log "10/10 pvmove: ${PVMOVE_GIB} GiB offline and online vs dd; client writes during a move; the throttle"
+    ULVM_DIST="$DATA_DIST" node "$DIST/bench/pvmove.js" --gib "$PVMOVE_GIB" --reps "$REPS" --runtime "$RUNTIME" --rate "$PVMOVE_RATE" 2>&1 | tee "$OUT/pvmove.txt" || failed "pvmove"
 fi
 
 # ------------------------------------------------------------ summary
@@ -194,7 +208,7 @@ elapsed=$(($(date +%s) - t_start))
     echo "us/req = server CPU per request (all the server's threads), median"
     echo "================================================================================"
     printf '%-44s %6s %-13s %-8s %s\n' "measure" "ratio" "[spread]" "goal" "status"
-    awk -F'\t' -v md="$OUT/metadata.txt" -v rs="$OUT/resync.txt" -v r1="$OUT/raid1sync.txt" -v nc="$OUT/nbdclient.txt" -v ig="$OUT/integrity.txt" '
+    awk -F'\t' -v md="$OUT/metadata.txt" -v rs="$OUT/resync.txt" -v r1="$OUT/raid1sync.txt" -v nc="$OUT/nbdclient.txt" -v ig="$OUT/integrity.txt" -v pm="$OUT/pvmove.txt" '
     function med(a, n,    i, j, x) {
         for (i = 2; i <= n; i++) { x = a[i]; for (j = i - 1; j >= 1 && a[j] > x; j--) a[j + 1] = a[j]; a[j + 1] = x }
         return (n % 2) ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2
@@ -363,6 +377,20 @@ elapsed=$(($(date +%s) - t_start))
                 printf "%-44s %6.2f [%.2f..%.2f] %-8s %s\n", "integrity/raid1 read 1 MiB QD8", f[2], f[3], f[4], ">=0.8", (f[2] >= 0.8 ? "ok" : "MISSED")
             else if (f[1] == "INTEGRITY_CHECK_RATIO")
                 printf "%-44s %6.2f [%.2f..%.2f] %-8s %s\n", "integrity/raid1 check speed (time ratio)", f[2], f[3], f[4], ">=0.7", (f[2] >= 0.7 ? "ok" : "MISSED")
+        }
+        pmhead = 0
+        if (pm != "") while ((getline l < pm) > 0) {
+            split(l, f, " ")
+            if (f[1] !~ /^PVMOVE_/) continue
+            if (!pmhead++) print "-- pvmove"
+            if (f[1] == "PVMOVE_OFFLINE_RATIO")
+                printf "%-44s %6.2f [%.2f..%.2f] %-8s %s\n", "pvmove offline copy/dd", f[2], f[3], f[4], ">=0.8", (f[2] >= 0.8 ? "ok" : "MISSED")
+            else if (f[1] == "PVMOVE_ONLINE_RATIO")
+                printf "%-44s %6.2f [%.2f..%.2f] %-8s %s\n", "pvmove online copy/dd", f[2], f[3], f[4], ">=0.8", (f[2] >= 0.8 ? "ok" : "MISSED")
+            else if (f[1] == "PVMOVE_WRITES_RATIO")
+                printf "%-44s %6.2f [%.2f..%.2f] %-8s %s\n", "client writes during a move/without", f[2], f[3], f[4], ">=0.5", (f[2] >= 0.5 ? "ok" : "MISSED")
+            else if (f[1] == "PVMOVE_RATE_RATIO")
+                printf "%-44s %6.2f [%.2f..%.2f] %-8s %s\n", "throttled move rate/mirror_resync_rate", f[2], f[3], f[4], "0.9-1.1", (f[2] >= 0.9 && f[2] <= 1.1 ? "ok" : "MISSED")
         }
         if (rss > 0) {
             print "-- memory"

@@ -3,6 +3,7 @@ import { Activator } from "../activate/activator.js";
 import { deviceTree } from "../activate/device-tree.js";
 import { MapperRegistry } from "../mapper/mapper-registry.js";
 import { defaultTargetTypes } from "../mapper/target-types.js";
+import { stopSharedCopyEngine } from "../mapper/copy-threads/copy-engine.js";
 import { findLv } from "../model/lv-info.js";
 import { runningSegment } from "../model/pvmove.js";
 import { CommandError } from "../errors/errors.js";
@@ -68,5 +69,9 @@ export async function copyOffline(ctx: ToolContext, loaded: LoadedVg, pvmoveName
     await top.flush();
   } finally {
     await activator.remove(nodes.map((n) => n.name));
+    // The copy threads are unref'd, yet a resumed move whose copy ended right
+    // after a checkpoint was left with a referenced worker port and never exited
+    // (found by the torn-metadata replay of pvmove): this process is done with them.
+    await stopSharedCopyEngine();
   }
 }

@@ -66,7 +66,7 @@ export async function spawnMovePolling(ctx: ToolContext, vgName: string, lvNames
   }
   let n = 0;
   for (const pm of moves) {
-    const src = pvmoveSourcePv(pm);
+    const src = pvmoveSourcePv(vg, pm);
     if (!src) continue;
     await spawnPoller(ctx, [loaded.pvName(src)]);
     n++;

@@ -185,7 +185,7 @@ async function pollMove(ctx: ToolContext, run: MoveRun): Promise<void> {
 async function finish(ctx: ToolContext, loaded: LoadedVg, pm: LogicalVolume, run: MoveRun): Promise<void> {
   if (!run.abort) printProgress(ctx, run, pm, 0);
   const ed = new VgEditor(loaded.vg, lvEnv(ctx));
-  finishPvmove(ed, findLv(loaded.vg, pm.name)!);
+  finishPvmove(ed, findLv(loaded.vg, pm.name)!, run.abort);
   await commitLvChange(ctx, loaded);
   await reloadVg(ctx, run.vgName);
   await ctx.locks.release(vgLockName(run.vgName));
@@ -199,7 +199,7 @@ async function movesInProgress(ctx: ToolContext): Promise<Array<{ vgName: string
     const l = loadVg(scan, v, { readOnly: true });
     if (!l) continue;
     for (const pm of pvmoveLvs(l.vg)) {
-      const src = pvmoveSourcePv(pm);
+      const src = pvmoveSourcePv(l.vg, pm);
       out.push({ vgName: v, pvmoveName: pm.name, srcName: src ? l.pvName(src) : "[unknown]" });
     }
   }
@@ -223,7 +223,7 @@ async function startMove(ctx: ToolContext, args: Args, srcArg: string, destArgs:
   }
   const vg = loaded.vg;
   const srcPv = vg.pvs.find((p) => p.id === where.pvId)!;
-  const existing = pvmoveLvs(vg).find((pm) => pvmoveSourcePv(pm) === srcPv.id);
+  const existing = pvmoveLvs(vg).find((pm) => pvmoveSourcePv(vg, pm) === srcPv.id);
   if (existing) {
     ctx.out.print(`Detected pvmove in progress for ${srcName}.`);
     if (destArgs.length || colon !== -1 || args.has("name")) ctx.out.warn("WARNING: Ignoring remaining command line arguments.");
@@ -264,7 +264,7 @@ async function startMove(ctx: ToolContext, args: Args, srcArg: string, destArgs:
   const ed = new VgEditor(vg, lvEnv(ctx));
   let pvmoveName: string;
   try {
-    const s = setUpPvmove(ed, { srcPvId: srcPv.id, srcRanges, lvName: lvName?.includes("/") ? lvName.slice(lvName.indexOf("/") + 1) : lvName, dest, policy });
+    const s = setUpPvmove(ed, { srcPvId: srcPv.id, srcRanges, lvName: lvName?.includes("/") ? lvName.slice(lvName.indexOf("/") + 1) : lvName, dest, policy, atomic: args.has("atomic"), maxSegmentExtents: maxSegmentExtents(ctx, vg.extentSizeSectors) });
     for (const n of s.skippedLocked) ctx.out.print(`Skipping locked LV ${n}.`);
     pvmoveName = s.pvmove.name;
   } catch (e) {
@@ -276,6 +276,13 @@ async function startMove(ctx: ToolContext, args: Args, srcArg: string, destArgs:
   await ctx.locks.release(vgLockName(vg.name));
   if (ctx.opts.test) return undefined;
   return { vgName: vg.name, pvmoveName, srcName, intervalSec, abort: false };
+}
+
+/** allocation/pvmove_max_segment_size_mb (lvm2 2.03.36) in extents, rounded down, at least 1; 0 = no limit. */
+function maxSegmentExtents(ctx: ToolContext, extentSizeSectors: number): number {
+  const mb = ctx.config.int("allocation/pvmove_max_segment_size_mb", 0);
+  if (mb <= 0) return 0;
+  return Math.max(1, Math.floor((mb * 2048) / extentSizeSectors));
 }
 
 function hasFree(loaded: LoadedVg, pvId: string): boolean {
@@ -297,7 +304,6 @@ export const pvmove: CommandDef = {
   usage: "  pvmove PV\n\t[ -n|--name LV ]\n\t[    --alloc contiguous|cling|cling_by_tags|normal|anywhere|inherit ]\n\t[    --atomic ]\n\t[ COMMON_OPTIONS ]\n\t[ PV ... ]\n\n  pvmove\n\t[ COMMON_OPTIONS ]\n\n  Common options for command:\n\t[ -b|--background ]\n\t[ -i|--interval Number ]\n\t[    --abort ]\n",
   options: OPTIONS,
   async run(ctx: ToolContext, args: Args): Promise<number> {
-    if (args.has("atomic")) throw new CommandError("pvmove --atomic is not supported by ulvm yet.");
     const intervalSec = intervalArg(ctx, args);
     const runs: MoveRun[] = [];
     if (args.positional.length) {

@@ -40,11 +40,26 @@ export function pvmoveLvs(vg: VolumeGroup): LogicalVolume[] {
   return vg.lvs.filter(isPvmoveLv);
 }
 
-/** The source PV of a pvmove LV: area 0 of its first segment (lvm2's move_pv). */
-export function pvmoveSourcePv(lv: LogicalVolume): string | undefined {
-  const s = lv.segments[0];
-  const a = s && isMirrorSeg(s) ? s.mirrors[0] : s && isStripedSeg(s) ? s.stripes[0] : undefined;
+/** The source PV of a pvmove LV: area 0 of its first segment (lvm2's move_pv), through pvmoveN_mimage_0 for an --atomic move. */
+export function pvmoveSourcePv(vg: VolumeGroup, lv: LogicalVolume): string | undefined {
+  const first = (l: LogicalVolume | undefined): Area | undefined => {
+    const s = l?.segments[0];
+    return s && isMirrorSeg(s) ? s.mirrors[0] : s && isStripedSeg(s) ? s.stripes[0] : undefined;
+  };
+  let a = first(lv);
+  if (a?.kind === "lv") {
+    const name = a.lvName;
+    a = first(vg.lvs.find((l) => l.name === name));
+  }
   return a?.kind === "pv" ? a.pvId : undefined;
+}
+
+/** An --atomic move's two images (lvm2's MIRROR_BY_SEGMENTED_LV): [pvmoveN_mimage_0 (source), pvmoveN_mimage_1 (copy)], or undefined. */
+export function atomicImages(vg: VolumeGroup, pvmove: LogicalVolume): [LogicalVolume, LogicalVolume] | undefined {
+  const s = pvmove.segments[0];
+  if (!s || !isMirrorSeg(s) || s.mirrors[0]?.kind !== "lv") return undefined;
+  const [a, b] = s.mirrors.map((m) => (m.kind === "lv" ? vg.lvs.find((l) => l.name === m.lvName) : undefined));
+  return a && b ? [a, b] : undefined;
 }
 
 /** The pvmove segments (mirror segments with extents_moved). */
@@ -104,6 +119,10 @@ export interface PvmoveRequest {
   /** Allocatable destination PVs (the source already left out unless `anywhere`). */
   dest: readonly PvListEntry[];
   policy: AllocPolicyName;
+  /** allocation/pvmove_max_segment_size_mb in extents (at least 1); undefined or 0 = no limit. */
+  maxSegmentExtents?: number;
+  /** --atomic: one mirror over two segmented images, copied (and aborted) as a whole. */
+  atomic?: boolean;
 }
 
 export interface PvmoveSetup {
@@ -115,6 +134,28 @@ export interface PvmoveSetup {
 
 const inRanges = (pe: number, len: number, ranges: readonly PeRange[] | undefined): boolean =>
   !ranges || ranges.some((r) => pe >= r.start && pe + len <= r.start + r.count);
+
+/**
+ * _split_large_segments_for_pvmove (lvm2 2.03.36, allocation/
+ * pvmove_max_segment_size_mb): an LV segment with an area on the source
+ * (within the ranges) longer than the limit is split into chunks of the
+ * limit (rounded down to whole stripes, at least one stripe each), so each
+ * becomes a pvmove segment of its own with a checkpoint after it.
+ */
+function splitLargeSegments(lv: LogicalVolume, srcPvId: string, ranges: readonly PeRange[] | undefined, maxExtents: number | undefined): void {
+  if (!maxExtents) return;
+  for (let i = 0; i < lv.segments.length; i++) {
+    const seg = lv.segments[i]!;
+    if (!isStripedSeg(seg)) continue;
+    const w = segAreaExtents(seg);
+    const k = seg.stripes.length;
+    // _match_seg_area_to_pe_range: an area on the source that overlaps a range.
+    const onSource = seg.stripes.some((a) => a.kind === "pv" && a.pvId === srcPvId && (!ranges || ranges.some((r) => a.startPe < r.start + r.count && r.start < a.startPe + w)));
+    if (!onSource) continue;
+    const chunk = k < 2 ? maxExtents : Math.max(1, Math.floor(maxExtents / k)) * k;
+    for (let at = chunk; at < seg.extentCount; at += chunk) splitStripedSegment(lv, seg.startExtent + at);
+  }
+}
 
 /** _align_segment_boundary_to_pe_range: split the LV's segments where a source range starts or ends inside an area on the source PV. */
 function alignToRanges(lv: LogicalVolume, srcPvId: string, ranges: readonly PeRange[] | undefined): void {
@@ -171,6 +212,7 @@ export function setUpPvmove(ed: VgEditor, req: PvmoveRequest): PvmoveSetup {
       skippedLocked.push(lv.name);
       continue;
     }
+    splitLargeSegments(lv, req.srcPvId, req.srcRanges, req.maxSegmentExtents);
     alignToRanges(lv, req.srcPvId, req.srcRanges);
     let changed = false;
     for (const seg of lv.segments) {
@@ -196,7 +238,7 @@ export function setUpPvmove(ed: VgEditor, req: PvmoveRequest): PvmoveSetup {
     throw new CommandError([...lines, `No data to move for ${vg.name}.`].join("\n"));
   }
   try {
-    addMirrorAreas(vg, pvmove, dest, req.policy);
+    addMirrorAreas(ed, pvmove, dest, req.policy, req.atomic ?? false);
   } catch (e) {
     // lv_add_mirrors' own line follows the allocator's (then pvmove.c's "Failed to convert ...").
     if (e instanceof AllocationError) throw new AllocationError(`${e.message}\nUnable to allocate mirror extents for ${vg.name}/${pvmove.name}.`);
@@ -226,8 +268,18 @@ function pvmoveParallelAreas(vg: VolumeGroup, pvmove: LogicalVolume): SegPvs[] {
   return out;
 }
 
-/** _add_mirrors_that_preserve_segments + lv_add_mirror_areas: one new area per pvmove segment, split where the space is. */
-function addMirrorAreas(vg: VolumeGroup, pvmove: LogicalVolume, dest: readonly PvListEntry[], policy: AllocPolicyName): void {
+/**
+ * _add_mirrors_that_preserve_segments: the destination for every pvmove
+ * segment, each split where the new space is not contiguous. Then either
+ * lv_add_mirror_areas (MIRROR_BY_SEG): each segment becomes a 2-way mirror
+ * segment of its own; or, with --atomic, lv_add_segmented_mirror_image
+ * (MIRROR_BY_SEGMENTED_LV): pvmoveN's segments move into pvmoveN_mimage_0,
+ * pvmoveN_mimage_1 gets the new extents segment for segment, and pvmoveN is
+ * one mirror segment over the two (extents_moved 0, no log), so the copy and
+ * an --abort cover everything at once.
+ */
+function addMirrorAreas(ed: VgEditor, pvmove: LogicalVolume, dest: readonly PvListEntry[], policy: AllocPolicyName, atomic: boolean): void {
+  const vg = ed.vg;
   const extents = pvmove.segments.reduce((n, s) => n + s.extentCount, 0);
   const res = allocateExtents({
     vg,
@@ -248,6 +300,7 @@ function addMirrorAreas(vg: VolumeGroup, pvmove: LogicalVolume, dest: readonly P
   while (extents % (pow * 2) === 0 && pow < 2 ** 30) pow *= 2;
   const region = Math.min(DEFAULT_REGION_SECTORS, pow * vg.extentSizeSectors);
   let le = 0;
+  const copies: Area[] = [];
   for (const { batch, index } of res.slots[0] ?? []) {
     const aa = batch.areas[index];
     if (!aa) continue;
@@ -259,6 +312,11 @@ function addMirrorAreas(vg: VolumeGroup, pvmove: LogicalVolume, dest: readonly P
     if (aa.len < pvmove.segments[i]!.extentCount) splitStripedSegment(pvmove, le + aa.len);
     const seg = pvmove.segments[i]! as Segment;
     if (!isStripedSeg(seg)) throw new InternalError(`pvmove segment at ${le} is already mirrored.`);
+    if (atomic) {
+      copies.push({ kind: "pv", pvId: aa.pvId, startPe: aa.pe });
+      le += seg.extentCount;
+      continue;
+    }
     const m: MirrorSegment = {
       type: "mirror",
       startExtent: seg.startExtent,
@@ -274,6 +332,33 @@ function addMirrorAreas(vg: VolumeGroup, pvmove: LogicalVolume, dest: readonly P
     le += m.extentCount;
   }
   if (le !== extents) throw new InternalError(`pvmove allocation covered ${le} of ${extents} extents.`);
+  if (atomic) insertSegmentedImages(ed, pvmove, copies, region);
+}
+
+/** lv_add_segmented_mirror_image: insert_layer_for_lv(pvmoveN, "_mimage_0"), the copy image "_mimage_1", one mirror segment over both. */
+function insertSegmentedImages(ed: VgEditor, pvmove: LogicalVolume, copies: readonly Area[], region: number): void {
+  // Both images: READ and WRITE as pvmoveN (insert_layer_for_lv keeps LVM_WRITE), hidden, inherit.
+  const orig = ed.createEmptyLv(`${pvmove.name}_mimage_0`, ["READ", "WRITE"], undefined);
+  orig.segments = pvmove.segments;
+  const copy = ed.createEmptyLv(`${pvmove.name}_mimage_1`, ["READ", "WRITE"], undefined);
+  copy.segments = orig.segments.map((s, i) => ({ type: "striped", startExtent: s.startExtent, extentCount: s.extentCount, tags: [], typeFlags: [], stripeSizeSectors: 0, stripes: [{ ...copies[i]! }] }));
+  const extents = orig.segments.reduce((n, s) => n + s.extentCount, 0);
+  pvmove.segments = [
+    {
+      type: "mirror",
+      startExtent: 0,
+      extentCount: extents,
+      tags: [],
+      typeFlags: [],
+      mirrorLog: undefined,
+      regionSizeSectors: region,
+      extentsMoved: 0,
+      mirrors: [
+        { kind: "lv", lvName: orig.name, startLe: 0 },
+        { kind: "lv", lvName: copy.name, startLe: 0 },
+      ],
+    },
+  ];
 }
 
 /** split_parent_segments_for_layer: each LV area pointing at the layer covers exactly one layer segment. */
@@ -294,30 +379,58 @@ function splitParentSegmentsForLayer(vg: VolumeGroup, lv: LogicalVolume, layer: 
   }
 }
 
+/** The area `off` extents into `a`. */
+const areaAt = (a: Area, off: number): Area => (a.kind === "pv" ? { kind: "pv", pvId: a.pvId, startPe: a.startPe + off } : { kind: "lv", lvName: a.lvName, startLe: a.startLe + off });
+
 /**
  * pvmove_finish (and --abort): each segment keeps its destination when it
- * was wholly moved, else its source; the LVs point at PVs again, unlocked and
- * merged; pvmoveN goes. Returns the LVs changed.
+ * was wholly moved, else its source (an --atomic move: mimage_1 when done,
+ * mimage_0 when not or on `abort`, as _detach_pvmove_mirror); the LVs point
+ * at PVs again, split where the kept areas are, unlocked and merged;
+ * pvmoveN (and its images) go. Returns the LVs changed.
  */
-export function finishPvmove(ed: VgEditor, pvmove: LogicalVolume): string[] {
+export function finishPvmove(ed: VgEditor, pvmove: LogicalVolume, abort = false): string[] {
   const vg = ed.vg;
-  const kept = new Map<number, { area: Area; len: number }>();
-  for (const s of pvmove.segments) {
-    if (!isMirrorSeg(s)) throw new CommandError(`Segment is not mirrored: ${vg.name}/${pvmove.name}:${s.startExtent}`);
-    const done = s.extentsMoved !== undefined && s.extentsMoved >= s.extentCount && s.mirrors.length > 1;
-    kept.set(s.startExtent, { area: s.mirrors[done ? 1 : 0]!, len: s.extentCount });
+  // The kept extents as [start, len, area] over pvmoveN's logical extents.
+  const kept: Array<{ start: number; len: number; area: Area }> = [];
+  const images = atomicImages(vg, pvmove);
+  if (images) {
+    const s = pvmove.segments[0] as MirrorSegment;
+    const done = !abort && s.extentsMoved !== undefined && s.extentsMoved >= s.extentCount;
+    for (const x of images[done ? 1 : 0].segments) {
+      if (!isStripedSeg(x) || x.stripes.length !== 1) throw new CommandError(`Segment is not linear: ${vg.name}/${images[done ? 1 : 0].name}:${x.startExtent}`);
+      kept.push({ start: x.startExtent, len: x.extentCount, area: x.stripes[0]! });
+    }
+  } else {
+    for (const s of pvmove.segments) {
+      if (!isMirrorSeg(s)) throw new CommandError(`Segment is not mirrored: ${vg.name}/${pvmove.name}:${s.startExtent}`);
+      const done = s.extentsMoved !== undefined && s.extentsMoved >= s.extentCount && s.mirrors.length > 1;
+      kept.push({ start: s.startExtent, len: s.extentCount, area: s.mirrors[done ? 1 : 0]! });
+    }
   }
+  const keptAt = (le: number): { area: Area; len: number } | undefined => {
+    const k = kept.find((x) => le >= x.start && le < x.start + x.len);
+    return k && { area: areaAt(k.area, le - k.start), len: k.start + k.len - le };
+  };
   const changed: string[] = [];
   for (const lv of vg.lvs) {
-    if (lv === pvmove) continue;
+    if (lv === pvmove || images?.includes(lv)) continue;
     let touched = false;
-    for (const seg of lv.segments) {
+    for (let i = 0; i < lv.segments.length; i++) {
+      const seg = lv.segments[i]!;
       if (!isStripedSeg(seg)) continue;
       const w = segAreaExtents(seg);
+      // An area over more than one kept piece: split the LV's segment there first (_remove_pvmove_layer's split).
+      const short = seg.stripes.map((a) => (a.kind === "lv" && a.lvName === pvmove.name ? keptAt(a.startLe) : undefined)).find((k) => k && k.len < w);
+      if (short) {
+        splitStripedSegment(lv, seg.startExtent + short.len * seg.stripes.length);
+        i--;
+        continue;
+      }
       seg.stripes.forEach((a, s) => {
         if (a.kind !== "lv" || a.lvName !== pvmove.name) return;
-        const k = kept.get(a.startLe);
-        if (!k || k.len !== w) throw new CommandError(`Layer boundary mismatch: ${vg.name}/${pvmove.name}:${a.startLe}-${a.startLe + w - 1} on ${lv.name}:${seg.startExtent}.`);
+        const k = keptAt(a.startLe);
+        if (!k) throw new CommandError(`Layer boundary mismatch: ${vg.name}/${pvmove.name}:${a.startLe}-${a.startLe + w - 1} on ${lv.name}:${seg.startExtent}.`);
         seg.stripes[s] = { ...k.area };
         touched = true;
       });
@@ -330,5 +443,9 @@ export function finishPvmove(ed: VgEditor, pvmove: LogicalVolume): string[] {
   }
   pvmove.segments = [];
   ed.lvRemove(pvmove);
+  for (const img of images ?? []) {
+    img.segments = [];
+    ed.lvRemove(img);
+  }
   return changed;
 }

@@ -236,6 +236,11 @@ export class CopyEngine {
 let shared: CopyEngine | undefined;
 
 /** The process's copy engine (one set of threads for every mirror), or undefined when threads <= 0. */
+/** Stop the shared engine's threads if it has any (a command process done with its private mapper). */
+export async function stopSharedCopyEngine(): Promise<void> {
+  await shared?.stop();
+}
+
 export function sharedCopyEngine(threads: number): CopyEngine | undefined {
   if (threads <= 0) return undefined;
   shared ??= new CopyEngine({ threads });

@@ -37,7 +37,9 @@ function fioRound(l: Lab): Promise<{ code: number; out: string }> {
   return new Promise((r) => fio.on("exit", (c) => r({ code: c ?? 1, out })));
 }
 
-test("pvmove of active LVs: fio writes and verifies throughout, the data is on the destination byte for byte, lvm2 agrees", { skip }, async () => {
+// --atomic: the daemon's one mirror over pvmove0_mimage_0 and _1 copies everything, then the finish.
+for (const atomic of [[], ["--atomic"]]) {
+test(`pvmove ${atomic.join(" ")}${atomic.length ? " " : ""}of active LVs: fio writes and verifies throughout, the data is on the destination byte for byte, lvm2 agrees`, { skip }, async () => {
   const l = new Lab("ulvm-pvmove-online-");
   try {
     // The throttle stretches the copy over several polls so that clients write while each segment copies.
@@ -60,7 +62,7 @@ test("pvmove of active LVs: fio writes and verifies throughout, the data is on t
 
     let moving = true;
     let midLvs = "";
-    const move = ulvmAsync(l, ["pvmove", "-i", "1", d0, d1], (out) => {
+    const move = ulvmAsync(l, ["pvmove", "-i", "1", ...atomic, d0, d1], (out) => {
       // The first progress line: pvmove0 is active in the daemon.
       if (!midLvs && /Moved: /.test(out) && !/Moved: 100\.00%/.test(out)) midLvs = l.ok("lvs", "-a", "--noheadings", "-o", "lv_name,lv_attr,move_pv,devices", "vg");
     });
@@ -119,6 +121,7 @@ test("pvmove of active LVs: fio writes and verifies throughout, the data is on t
     l.cleanup();
   }
 });
+}
 
 /** pvmove0's segments as the metadata holds them: [extent_count, extents_moved] each. */
 function moveCheckpoints(l: Lab): Array<[number, number]> {

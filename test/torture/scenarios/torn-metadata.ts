@@ -69,6 +69,90 @@ async function prepareMirror(w: World, sync = true): Promise<{ pattern: Buffer }
   return { pattern };
 }
 
+/**
+ * pvmove's commits: the setup (pvmove0 and the LOCKED LVs), one checkpoint
+ * per segment, the finish; and --abort's. m (4 MiB) sits on d1 in two
+ * pieces with "keep" between them, so a move of d1 has 3 segments, each
+ * checkpointed. The copy runs in the pvmove command (the LVs inactive).
+ */
+async function preparePvmove(w: World): Promise<{ pattern: Buffer }> {
+  w.ok("lvcreate", "-q", "-L", `${LV_MIB / 2}m`, "-n", "m", VG, w.disk("d1"));
+  w.ok("lvcreate", "-q", "-an", "-Zn", "-L", "1m", "-n", "keep", VG, w.disk("d1"));
+  w.ok("lvextend", "-q", "-L", `${LV_MIB}m`, `${VG}/m`, w.disk("d1"));
+  const pattern = patternBytes(LV_MIB << 20, 79);
+  await nbdWriteAll(w.nbdSocket, `${VG}/m`, pattern);
+  w.ok("lvchange", "-an", `${VG}/m`);
+  await w.killDaemon("SIGTERM");
+  return { pattern };
+}
+
+/** pvmove0's segments: how many, how many wholly moved. */
+function pvmoveOf(l: LoadedVg): { segs: number; moved: number } | undefined {
+  const pm = l.vg.lvs.find((lv) => lv.status.includes("PVMOVE"));
+  if (!pm) return undefined;
+  const segs = pm.segments.filter(isMirrorSeg);
+  return { segs: segs.length, moved: segs.filter((s) => s.extentsMoved !== undefined && s.extentsMoved >= s.extentCount).length };
+}
+
+/** The PVs (d1...) that m and keep use, or why the VG is not at a pvmove end state. */
+function pvmoveEnd(l: LoadedVg, allowed: ReadonlyArray<readonly string[]>): string | undefined {
+  if (pvmoveOf(l) || l.vg.lvs.some((lv) => lv.name.startsWith("pvmove"))) return "a pvmove LV is left";
+  if (l.vg.lvs.some((lv) => lv.status.includes("LOCKED"))) return "an LV is still LOCKED";
+  const used = new Set<string>();
+  for (const lv of l.vg.lvs) for (const s of lv.segments) for (const a of "stripes" in s ? s.stripes : []) if (a.kind === "pv") used.add(l.pvName(a.pvId).replace(/.*\//, ""));
+  const u = [...used].sort();
+  return allowed.some((a) => a.join() === u.join()) ? undefined : `m and keep are on ${u.join(",")}`;
+}
+
+const PVMOVE = (w: World, ...extra: string[]): string[] => ["pvmove", "-i", "0", ...extra, w.disk("d1"), w.disk("d2")];
+
+/** Appended after the others, so a recorded seed still picks the same case. */
+const PVMOVE_CASES: readonly Case[] = [
+  {
+    name: "pvmove, resumed",
+    prepare: preparePvmove,
+    args: (w) => PVMOVE(w),
+    finish: (_w, l) => (pvmoveOf(l) ? [["pvmove"]] : []),
+    // Resumed: everything lands on d2, or stays on d1 when the crash came before the setup's commit.
+    done: (l) => pvmoveEnd(l, [["d2"], ["d1"]]),
+  },
+  {
+    name: "pvmove, aborted",
+    prepare: preparePvmove,
+    args: (w) => PVMOVE(w),
+    finish: (_w, l) => (pvmoveOf(l) ? [["pvmove", "--abort"]] : []),
+    // Each segment wholly on one side: the first pieces moved, the rest where they were.
+    done: (l) => pvmoveEnd(l, [["d1"], ["d1", "d2"], ["d2"]]),
+  },
+  {
+    name: "pvmove --abort",
+    // A move stopped after its first checkpoint (a kill before the next commit's first write).
+    async prepare(w) {
+      const out = await preparePvmove(w);
+      const base = w.snapshot();
+      for (let n = 1; ; n++) {
+        if (n > 200) throw new Error("pvmove: no state with one checkpoint within 200 writes");
+        w.restore(base);
+        const r = await runCrashing(w, PVMOVE(w), n, false);
+        assert.equal(r.code, 137, `pvmove ran to its end before a checkpoint state was seen: ${r.stderr}`);
+        const p = pvmoveOf(await w.loadVg(VG));
+        if (p && p.moved === 1 && laggingDevices(await copyStates(w.disks)).length === 0) return out;
+      }
+    },
+    args: () => ["pvmove", "--abort"],
+    finish: (_w, l) => (pvmoveOf(l) ? [["pvmove", "--abort"]] : []),
+    done: (l) => pvmoveEnd(l, [["d1", "d2"]]),
+  },
+  {
+    name: "pvmove --atomic, aborted",
+    prepare: preparePvmove,
+    args: (w) => PVMOVE(w, "--atomic"),
+    finish: (_w, l) => (pvmoveOf(l) ? [["pvmove", "--abort"]] : []),
+    // All or nothing: never some extents on each side.
+    done: (l) => pvmoveEnd(l, [["d1"], ["d2"]]),
+  },
+];
+
 const CASES: readonly Case[] = [
   {
     name: "lvcreate -m1",
@@ -151,6 +235,7 @@ const CASES: readonly Case[] = [
     },
     done: (l) => (mirrorOf(l, "m")?.legs === 2 && l.missingPvIds().length === 0 ? undefined : `m is ${JSON.stringify(mirrorOf(l, "m"))}, missing PVs ${l.missingPvIds().length}`),
   },
+  ...PVMOVE_CASES,
 ];
 
 export const tornMetadataScenario: Scenario = {
