@@ -3,11 +3,12 @@ import { crashScenario } from "./crash.js";
 import { tornMetadataScenario } from "./torn-metadata.js";
 import { legFaultsScenario } from "./leg-faults.js";
 import { powerLossScenario } from "./power-loss.js";
+import { integrityPowerLossScenario } from "./integrity-power-loss.js";
 import { concurrencyScenario } from "./concurrency.js";
 import { hostileNbdScenario } from "./hostile-nbd.js";
 import { corruptDisksScenario } from "./corrupt-disks.js";
 import { outOfSpaceScenario } from "./out-of-space.js";
 import { filesystemScenario } from "./filesystem.js";
 
-/** Issue 5's scenarios, in its order. */
-export const SCENARIOS: readonly Scenario[] = [crashScenario, powerLossScenario, tornMetadataScenario, legFaultsScenario, concurrencyScenario, hostileNbdScenario, corruptDisksScenario, outOfSpaceScenario, filesystemScenario];
+/** Issue 5's scenarios, in its order (and issue 17's integrity crash states after power-loss). */
+export const SCENARIOS: readonly Scenario[] = [crashScenario, powerLossScenario, integrityPowerLossScenario, tornMetadataScenario, legFaultsScenario, concurrencyScenario, hostileNbdScenario, corruptDisksScenario, outOfSpaceScenario, filesystemScenario];
