@@ -49,6 +49,13 @@ export function integrityLegPlaces(w: World, loaded: LoadedVg, lvName: string): 
 export type ImageRead = (path: string, offsetBytes: number, lengthBytes: number) => Uint8Array;
 
 function readLv(locs: ExtentLoc[], extentBytes: number, read: ImageRead, off: number, len: number): Uint8Array {
+  // Extents one after the other on one device (the usual case): a view, not a copy.
+  const first = Math.floor(off / extentBytes);
+  const last = Math.floor((off + len - 1) / extentBytes);
+  const f = locs[first];
+  let contiguous = f !== undefined;
+  for (let e = first + 1; e <= last && contiguous; e++) contiguous = locs[e]?.path === f!.path && locs[e]!.offsetBytes === f!.offsetBytes + (e - first) * extentBytes;
+  if (contiguous) return read(f!.path, f!.offsetBytes + (off - first * extentBytes), len);
   const out = new Uint8Array(len);
   for (let done = 0; done < len; ) {
     const e = Math.floor((off + done) / extentBytes);
@@ -72,6 +79,8 @@ export interface LegVerdict {
   repairable: number;
   /** Blocks the journal replay rewrites. */
   replayed: number;
+  /** Bits set in the dirty bitmap (bitmap mode). */
+  dirtyBits: number;
   /** Blocks not checked: the tag recalculation had not reached them. */
   notYetTagged: number;
   /** The data area and tags as read, and which blocks passed (tag matches, client data): a baseline for the next states. */
@@ -99,7 +108,7 @@ export function checkIntegrityLeg(
   const rd = (locs: ExtentLoc[], off: number, len: number): Uint8Array => readLv(locs, place.extentBytes, read, off, len);
   const sbRead = decodeSuperblock(rd(place.meta, 0, SB_SECTORS * SECTOR_BYTES));
   const data = rd(place.data, 0, lvBytes);
-  const verdict: LegVerdict = { problems, effective: data, blocks: 0, repairable: 0, replayed: 0, notYetTagged: 0, data, tags: new Uint8Array(0), passed: new Uint8Array(0) };
+  const verdict: LegVerdict = { problems, effective: data, blocks: 0, repairable: 0, replayed: 0, dirtyBits: 0, notYetTagged: 0, data, tags: new Uint8Array(0), passed: new Uint8Array(0) };
   if (sbRead.kind !== "superblock") {
     problems.push(`integrity superblock: ${sbRead.kind === "corrupt" ? sbRead.reason : "blank"}`);
     return verdict;
@@ -124,6 +133,7 @@ export function checkIntegrityLeg(
   const replay = new Map<number, Uint8Array>();
   if (sb.flags & SB_FLAG_DIRTY_BITMAP) {
     const log2BlocksPerBit = sb.log2BlocksPerBitmapBit;
+    for (let bit = 0; bit < Math.ceil(nBlocks / 2 ** log2BlocksPerBit); bit++) if ((journalBytes[bit >>> 3] ?? 0) & (1 << (bit & 7))) verdict.dirtyBits++;
     covered = (b) => {
       const bit = b >>> log2BlocksPerBit;
       return ((journalBytes[bit >>> 3] ?? 0) & (1 << (bit & 7))) !== 0;
@@ -146,7 +156,7 @@ export function checkIntegrityLeg(
     covered = (b) => replay.has(b * spb);
   }
   const recalcFrom = sb.flags & SB_FLAG_RECALCULATING ? sb.recalcSector / spb : Infinity;
-  const effective = data.slice();
+  const effective = replay.size ? data.slice() : data;
   for (const [sector, block] of replay) {
     if (sector * SECTOR_BYTES >= lvBytes) continue;
     effective.set(block, sector * SECTOR_BYTES);
@@ -196,4 +206,22 @@ export function checkIntegrityLeg(
     if (fine) passed[b] = 1;
   }
   return verdict;
+}
+
+/** Where block `block` of a leg and its tag are (device path and byte offset): for the oracle's self-test. */
+export function blockPlaces(
+  place: IntegrityLegPlace,
+  read: ImageRead,
+  block: number,
+): { data: NonNullable<ExtentLoc>; tag: NonNullable<ExtentLoc>; journal: NonNullable<ExtentLoc>; blockBytes: number; sectorsPerBlock: number; tagSize: number } {
+  const sbRead = decodeSuperblock(readLv(place.meta, place.extentBytes, read, 0, SB_SECTORS * SECTOR_BYTES));
+  if (sbRead.kind !== "superblock") throw new Error("no integrity superblock");
+  const sb = sbRead.superblock;
+  const layout = metaLayout(sb, (place.meta.filter((l) => l !== undefined).length * place.extentBytes) / SECTOR_BYTES)!;
+  const blockBytes = SECTOR_BYTES << sb.log2SectorsPerBlock;
+  const at = (locs: ExtentLoc[], off: number): NonNullable<ExtentLoc> => {
+    const loc = locs[Math.floor(off / place.extentBytes)]!;
+    return { path: loc.path, offsetBytes: loc.offsetBytes + (off % place.extentBytes) };
+  };
+  return { data: at(place.data, block * blockBytes), tag: at(place.meta, tagOffsetBytes(layout, sb.tagSize, block)), journal: at(place.meta, SB_SECTORS * SECTOR_BYTES), blockBytes, sectorsPerBlock: 1 << sb.log2SectorsPerBlock, tagSize: sb.tagSize };
 }

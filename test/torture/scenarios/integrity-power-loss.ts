@@ -39,7 +39,7 @@ export const integrityPowerLossScenario: Scenario = {
     const part = (mode: string, f: typeof all): string =>
       `${mode}: ${f.length} iterations, ${sum(f, "states")} crash states (${sum(f, "records")} recorded writes/flushes), ` +
       `${sum(f, "integBlocks")} tags checked: valid tags over data never written 0, false mismatches 0, ${sum(f, "integRepairable")} stale tags all covered, ${sum(f, "integReplayed")} blocks in journal replays; ` +
-      `flushed data lost 0; ${sum(f, "activated")} activated, checked: mismatches ${sum(f, "checkMismatches")}; wrong orderings caught ${sum(f, "raidMutantsCaught")}/${sum(f, "raidMutants")}`;
+      `flushed data lost 0; ${sum(f, "activated")} activated, checked: mismatches ${sum(f, "checkMismatches")}; wrong orderings caught ${sum(f, "raidMutantsCaught")}/${sum(f, "raidMutants")}, integrity oracle self-test caught ${sum(f, "integMutantsCaught")}/${sum(f, "integMutants")}`;
     return `${part("bitmap", all.filter((f) => f["journal"] !== 1))}; ${part("journal", all.filter((f) => f["journal"] === 1))}`;
   },
 };
