@@ -4,11 +4,12 @@ import { tornMetadataScenario } from "./torn-metadata.js";
 import { legFaultsScenario } from "./leg-faults.js";
 import { powerLossScenario } from "./power-loss.js";
 import { integrityPowerLossScenario } from "./integrity-power-loss.js";
+import { integrityCrashScenario } from "./integrity-crash.js";
 import { concurrencyScenario } from "./concurrency.js";
 import { hostileNbdScenario } from "./hostile-nbd.js";
 import { corruptDisksScenario } from "./corrupt-disks.js";
 import { outOfSpaceScenario } from "./out-of-space.js";
 import { filesystemScenario } from "./filesystem.js";
 
-/** Issue 5's scenarios, in its order (and issue 17's integrity crash states after power-loss). */
-export const SCENARIOS: readonly Scenario[] = [crashScenario, powerLossScenario, integrityPowerLossScenario, tornMetadataScenario, legFaultsScenario, concurrencyScenario, hostileNbdScenario, corruptDisksScenario, outOfSpaceScenario, filesystemScenario];
+/** Issue 5's scenarios, in its order, with issue 17's raid1 + integrity kill -9 and power loss after power-loss. */
+export const SCENARIOS: readonly Scenario[] = [crashScenario, powerLossScenario, integrityCrashScenario, integrityPowerLossScenario, tornMetadataScenario, legFaultsScenario, concurrencyScenario, hostileNbdScenario, corruptDisksScenario, outOfSpaceScenario, filesystemScenario];
