@@ -10,7 +10,7 @@ import type { Paths } from "../../../src/config/paths.js";
 import { DeviceScan } from "../../../src/commands/scan.js";
 import { listNamedDevices } from "../../../src/commands/device-list.js";
 import { loadVg, type LoadedVg } from "../../../src/commands/vg-store.js";
-import { findLv, isMirrorSeg, isRaidSeg, isStripedSeg, lvExtents } from "../../../src/model/lv-info.js";
+import { findLv, isIntegritySeg, isMirrorSeg, isRaidSeg, isStripedSeg, lvExtents } from "../../../src/model/lv-info.js";
 import { MAX_SECTOR, decodeDmRaidSuperblock, isPositionFailed, type DmRaidSuperblock } from "../../../src/mapper/raid/dm-raid-superblock.js";
 import { BITMAP_STALE, BITMAP_SUPERBLOCK_BYTES, RMETA_BITMAP_OFFSET_BYTES, decodeMdBitmapSuperblock, type MdBitmapSuperblock } from "../../../src/mapper/raid/md-bitmap-format.js";
 import { decodeDiskLog, diskLogTransferBytes } from "../../../src/mapper/dirty-log/disk-log-format.js";
@@ -311,6 +311,12 @@ export class World {
     const extentBytes = vg.extentSizeSectors * 512;
     const out: ExtentLoc[] = new Array(lvExtents(lv)).fill(undefined);
     for (const seg of lv.segments) {
+      // A raid1 image with integrity: its data is the `_iorig` LV's (the tags are on `_imeta`).
+      if (isIntegritySeg(seg)) {
+        const origin = this.extentLocs(loaded, seg.origin, depth + 1);
+        for (let i = 0; i < seg.extentCount; i++) out[seg.startExtent + i] = origin[i];
+        continue;
+      }
       if (!isStripedSeg(seg) || seg.stripes.length !== 1) throw new Error(`${lvName}: only linear segments are mapped here`);
       const a = seg.stripes[0]!;
       for (let i = 0; i < seg.extentCount; i++) {

@@ -8,6 +8,7 @@ import { CrashImages, type CrashPoint, type CrashState } from "../lib/crash-imag
 import { ModelClient, SECTOR, describeViolations, type Violation } from "../lib/nbd-model.js";
 import { VG } from "../lib/setups.js";
 import { devicePathUnavailable, which } from "../../helpers/lab.js";
+import { crc32cTag } from "../../../src/mapper/integrity/integrity-format.js";
 import { MemoryBlockDevice } from "../../../src/blockdev/memory-block-device.js";
 import { readDevice } from "../../../src/format/pv-read.js";
 import { parseVgText } from "../../../src/format/vg-import.js";
@@ -15,6 +16,7 @@ import { decodeDiskLog, diskLogTransferBytes } from "../../../src/mapper/dirty-l
 import { testBit } from "../../../src/mapper/dirty-log/bitset.js";
 import type { IoRecord } from "../../../src/blockdev/fault-block-device.js";
 import type { Rng } from "../lib/rng.js";
+import { blockPlaces, checkIntegrityLeg, integrityLegPlaces, type IntegrityLegPlace, type LegVerdict } from "../lib/integrity-oracle.js";
 
 /**
  * 2. Power loss, not just a crash. The PVs are memory devices in this
@@ -44,14 +46,23 @@ import type { Rng } from "../lib/rng.js";
  * bitmap marks. The wrong orderings are a data write on image 1 made
  * durable while neither rmeta holds the bitmap page that marked its region.
  */
-type Kind = "raid1" | "mirror";
+/** The raid1 + integrity kinds are the integrity-power-loss scenario's (integrity-power-loss.ts). */
+export type Kind = "raid1" | "mirror" | "raid1-integrity-bitmap" | "raid1-integrity-journal";
 const KINDS: readonly Kind[] = ["raid1", "mirror"];
+const integrityMode = (k: Kind): "bitmap" | "journal" | undefined => (k === "raid1-integrity-bitmap" ? "bitmap" : k === "raid1-integrity-journal" ? "journal" : undefined);
 const LV_MIB = 8;
 const DISKS = [
   { name: "d1", sizeMiB: 12 },
   { name: "d2", sizeMiB: 12 },
   { name: "d3", sizeMiB: 6 },
 ];
+/** With integrity each leg also holds its `_imeta` (8 MiB here, as lvm2 sizes it). */
+const INTEGRITY_DISKS = [
+  { name: "d1", sizeMiB: 20 },
+  { name: "d2", sizeMiB: 20 },
+  { name: "d3", sizeMiB: 6 },
+];
+const disksFor = (k: Kind): typeof DISKS => (integrityMode(k) ? INTEGRITY_DISKS : DISKS);
 
 export const powerLossScenario: Scenario = {
   name: "power-loss",
@@ -61,27 +72,7 @@ export const powerLossScenario: Scenario = {
   quickIterations: 1,
   variants: KINDS.length,
   unavailable: () => (which("nbdfuse") ? devicePathUnavailable() : "nbdfuse not installed (apt-get install libnbd-bin)"),
-  async iterate(ctx: IterationContext): Promise<Figures> {
-    const w = new World({ prefix: "ulvm-tort-power-", disks: [] });
-    let pvs: RecordingPvs | undefined;
-    let failed = true;
-    try {
-      pvs = await RecordingPvs.start(w, DISKS);
-      ctx.state("kind", KINDS[ctx.variant]);
-      const trace = await recordWorkload(ctx, w, pvs, KINDS[ctx.variant]!);
-      await w.killDaemon("SIGKILL");
-      await pvs.stop();
-      pvs = undefined;
-      const fig = await replay(ctx, w, trace);
-      failed = false;
-      return fig;
-    } finally {
-      if (failed) ctx.state("daemon log", w.daemonLog().split("\n").slice(-20).join("\n"));
-      await w.killDaemon("SIGKILL");
-      await pvs?.stop();
-      w.cleanup();
-    }
-  },
+  iterate: (ctx: IterationContext): Promise<Figures> => powerLossIteration(ctx, KINDS[ctx.variant]!),
   figure(all) {
     return (
       `${sum(all, "states")} crash states (${sum(all, "prefixes")} prefixes cut at flushes and metadata writes, ${sum(all, "subsets")} random subsets with a torn sector) from ${sum(all, "records")} recorded writes/flushes: ` +
@@ -92,6 +83,33 @@ export const powerLossScenario: Scenario = {
   },
 };
 
+/** One iteration: record a workload on `kind`, then replay its crash states. */
+export async function powerLossIteration(ctx: IterationContext, kind: Kind): Promise<Figures> {
+  const w = new World({ prefix: "ulvm-tort-power-", disks: [] });
+  let pvs: RecordingPvs | undefined;
+  let failed = true;
+  try {
+    pvs = await RecordingPvs.start(w, disksFor(kind));
+    ctx.state("kind", kind);
+    const t0 = Date.now();
+    const trace = await recordWorkload(ctx, w, pvs, kind);
+    ctx.log(`recorded in ${Date.now() - t0} ms`);
+    await w.killDaemon("SIGKILL");
+    await pvs.stop();
+    pvs = undefined;
+    const t1 = Date.now();
+    const fig = await replay(ctx, w, trace);
+    ctx.log(`replayed in ${Date.now() - t1} ms`);
+    failed = false;
+    return fig;
+  } finally {
+    if (failed) ctx.state("daemon log", w.daemonLog().split("\n").slice(-20).join("\n"));
+    await w.killDaemon("SIGKILL");
+    await pvs?.stop();
+    w.cleanup();
+  }
+}
+
 interface Trace {
   records: IoRecord[];
   base: Map<string, Uint8Array>;
@@ -101,6 +119,11 @@ interface Trace {
   model: ModelClient;
   geometry: Geometry;
   known: Map<number, string>;
+  disks: typeof DISKS;
+  /** Each integrity leg's verdict on the state before the recording: later states reuse it where they equal it. */
+  integrityBase?: LegVerdict[];
+  /** raid1 + integrity in journal mode. */
+  journal: boolean;
 }
 
 /** Byte positions in the PV images (device names d1..d3). */
@@ -108,10 +131,13 @@ interface Geometry {
   layout: MirrorLayout;
   /** The raid1's layout (rmetas), for the raid1 variant. */
   raid?: Raid1Layout;
+  /** Each leg's integrity layer (data and metadata LVs), for the raid1 + integrity kinds. */
+  integrity?: IntegrityLegPlace[];
   nameOf: Map<string, string>;
 }
 
 async function recordWorkload(ctx: IterationContext, w: World, pvs: RecordingPvs, kind: Kind): Promise<Trace> {
+  const DISKS = disksFor(kind);
   const files = DISKS.map((d) => pvs.files.get(d.name)!);
   w.writeConfig(files);
   // Every command runs in the background: this process serves the PVs they read.
@@ -121,21 +147,26 @@ async function recordWorkload(ctx: IterationContext, w: World, pvs: RecordingPvs
   };
   await ok("pvcreate", "-q", ...files);
   await ok("vgcreate", "-q", "-s", "1m", VG, ...files);
-  if (kind === "raid1") await ok("lvcreate", "-q", "--type", "raid1", "-m1", "-L", `${LV_MIB}m`, "-R", "64k", "-n", "m", VG, files[0]!, files[1]!);
+  const imode = integrityMode(kind);
+  if (kind !== "mirror")
+    await ok("lvcreate", "-q", "--type", "raid1", "-m1", ...(imode ? ["--raidintegrity", "y", "--raidintegritymode", imode] : []), "-L", `${LV_MIB}m`, "-R", "64k", "-n", "m", VG, files[0]!, files[1]!);
   else await ok("lvcreate", "-q", "-m1", "-L", `${LV_MIB}m`, "-R", "64k", "-n", "m", VG, ...files);
   await w.waitInSync(VG, "m");
   const loaded = await w.loadVg(VG, files);
-  const raid = kind === "raid1" ? w.raid1Layout(loaded, "m") : undefined;
+  const raid = kind !== "mirror" ? w.raid1Layout(loaded, "m") : undefined;
+  const integrity = imode ? integrityLegPlaces(w, loaded, "m") : undefined;
   const layout = raid ?? w.mirrorLayout(loaded, "m");
   const nameOf = new Map(DISKS.map((d) => [pvs.files.get(d.name)!, d.name]));
   // Start from a mirror whose log calls every region clean (read from the memory devices: the
   // FUSE files must not be read synchronously here).
-  const g0: Geometry = { layout, nameOf, ...(raid ? { raid } : {}) };
+  const g0: Geometry = { layout, nameOf, ...(raid ? { raid } : {}), ...(integrity ? { integrity } : {}) };
   const mems = new Map([...pvs.mems].map(([n, m]) => [n, m.bytes]));
   for (let t0 = Date.now(); ; await sleep(100)) {
     const log = logState(g0, mems);
-    if (log && Array.from({ length: layout.regionCount }, (_, r) => r).every((r) => log.clean(r))) break;
-    if (Date.now() - t0 > 60_000) throw new Error("the mirror log never became clean");
+    // With integrity, also every tag written (the first activation's recalculation has ended).
+    const tagged = !integrity || integrityVerdicts(g0, mems, () => undefined).every((v) => v.notYetTagged === 0 && v.problems.length === 0);
+    if (tagged && log && Array.from({ length: layout.regionCount }, (_, r) => r).every((r) => log.clean(r))) break;
+    if (Date.now() - t0 > 60_000) throw new Error(`the mirror log never became clean${tagged ? "" : " (or the integrity tags never all written)"}`);
   }
   const { recorder, base } = pvs.startRecording();
   const model = await ModelClient.open(w.nbdSocket, `${VG}/m`, undefined, ctx.seed);
@@ -157,10 +188,12 @@ async function recordWorkload(ctx: IterationContext, w: World, pvs: RecordingPvs
   model.close();
   const final = new Map([...pvs.mems].map(([n, m]) => [n, m.bytes.slice()]));
   const known = new Map<number, string>();
+  const integrityBase = integrity ? integrityVerdicts(g0, base, clientWrote({ model } as Trace)) : undefined;
+  for (const v of integrityBase ?? []) assert.deepEqual(v.problems, [], "the integrity legs before the recording");
   for (const imgs of [base, final]) for (const [n, img] of imgs) for (const c of await copies(n, img)) if (c.text) known.set(c.seqno!, c.text);
   ctx.log(`recorded ${recorder.records.length} writes/flushes, ${model.writesAcked} client writes, ${model.flushesDone} flushes, metadata seqnos ${[...known.keys()].join(", ")}`);
   assert.equal(known.size, 2, "the recorded run committed exactly one new metadata version");
-  return { records: recorder.records, base, final, marks, model, geometry: g0, known };
+  return { records: recorder.records, base, final, marks, model, geometry: g0, known, disks: DISKS, ...(integrityBase ? { integrityBase } : {}), journal: imode === "journal" };
 }
 
 /** The metadata copies in a PV image (first MiB). */
@@ -213,10 +246,33 @@ function logState(g: Geometry, images: Map<string, Uint8Array>): { clean: (r: nu
   }
 }
 
+/** Each integrity leg's verdict on a set of images (see integrity-oracle.ts). */
+function integrityVerdicts(g: Geometry, images: Map<string, Uint8Array>, judge: (lvSector: number, bytes: Uint8Array) => string | undefined, baseline?: LegVerdict[]): LegVerdict[] {
+  const read = (path: string, off: number, len: number): Uint8Array => images.get(g.nameOf.get(path)!)!.subarray(off, off + len);
+  return (g.integrity ?? []).map((place, leg) => checkIntegrityLeg(place, read, g.layout.extentCount * g.layout.extentBytes, judge, baseline?.[leg]));
+}
+
+/** The model's word on a sector's bytes: undefined when the client wrote them there (or they are the LV's first zeroes). */
+function clientWrote(t: Trace): (lvSector: number, bytes: Uint8Array) => string | undefined {
+  return (s, bytes) => {
+    if (s >= t.model.sectors) return undefined; // past the model's area: nothing written there
+    const tok = t.model.decode(bytes, s);
+    if (!t.model.judgeWith(s, tok, 0)) return undefined;
+    return tok === "garbage" ? `garbage ${Buffer.from(bytes.subarray(0, 16)).toString("hex")}` : `token ${tok}, never written there`;
+  };
+}
+
 /** The checks of one crash state; returns what failed (empty = fine). */
-async function oracle(t: Trace, st: CrashState): Promise<{ problems: string[]; cleanDiffer: number[]; cleanChecked: number }> {
+async function oracle(t: Trace, st: CrashState): Promise<{ problems: string[]; cleanDiffer: number[]; cleanChecked: number; integrity: LegVerdict[] }> {
   const problems: string[] = [];
   const g = t.geometry;
+  // Integrity: per leg, every tag that matches covers client data, every one that does not is repaired by the activation.
+  const integrity = integrityVerdicts(g, st.images, clientWrote(t), t.integrityBase);
+  integrity.forEach((v, leg) => {
+    if (v.problems.length) problems.push(`integrity leg ${leg}: ${v.problems.slice(0, 4).join("; ")}${v.problems.length > 4 ? ` (${v.problems.length} problems)` : ""}`);
+  });
+  // What each leg serves after the activation: with integrity, its data with the journal replayed.
+  const leg = (i: number, off: number, len: number): Uint8Array => (integrity[i] ? integrity[i]!.effective.subarray(off, off + len) : legBytes(g, st.images, i, off, len));
   // Metadata: each copy is the old or the new version, exactly.
   let best = -1;
   for (const [n, img] of st.images) {
@@ -236,16 +292,16 @@ async function oracle(t: Trace, st: CrashState): Promise<{ problems: string[]; c
     for (let r = 0; r < g.layout.regionCount; r++) {
       if (!log.clean(r)) continue;
       cleanChecked++;
-      const a = legBytes(g, st.images, 0, r * R, R);
-      const b = legBytes(g, st.images, 1, r * R, R);
+      const a = leg(0, r * R, R);
+      const b = leg(1, r * R, R);
       if (!Buffer.from(a).equals(Buffer.from(b))) cleanDiffer.push(r);
     }
   }
   if (cleanDiffer.length) problems.push(`regions ${cleanDiffer.slice(0, 8).join(",")} are clean in the log but differ between the legs`);
   // Data: recovery serves the source leg (leg 0) for dirty regions and identical legs elsewhere.
-  const v = dataViolations(t, st, (off, len) => legBytes(g, st.images, 0, off, len));
+  const v = dataViolations(t, st, (off, len) => leg(0, off, len));
   if (v.length) problems.push(`flushed data missing on the source leg: ${describeViolations(v)}`);
-  return { problems, cleanDiffer, cleanChecked };
+  return { problems, cleanDiffer, cleanChecked, integrity };
 }
 
 function requiredAt(t: Trace, seq: number): Uint32Array | undefined {
@@ -268,7 +324,8 @@ function dataViolations(t: Trace, st: CrashState, read: (off: number, len: numbe
     for (let i = 0; i < buf.length; i += SECTOR) {
       const s = (off + i) / SECTOR;
       const tok = t.model.decode(buf.subarray(i, i + SECTOR), s);
-      if (tok === "garbage" && s === tornLv) continue; // the torn sector of a write that was not durable
+      // The torn sector of a write that was not durable; in journal mode the data area only takes writes the replay can redo: never.
+      if (tok === "garbage" && s === tornLv && !t.journal) continue;
       const v = t.model.judgeWith(s, tok, req?.[s] ?? 0);
       if (v) out.push(out.length === 0 && tok === "garbage" ? { ...v, found: `garbage ${Buffer.from(buf.subarray(i, i + 32)).toString("hex")}` as "garbage" } : v);
     }
@@ -287,14 +344,14 @@ function tornLvSector(g: Geometry, torn: { device: string; offsetBytes: number }
   return undefined;
 }
 
-function crashPoints(t: Trace, rng: Rng, n: number): CrashPoint[] {
+function crashPoints(t: Trace, rng: Rng, n: number, metadataBoundaries = true): CrashPoint[] {
   const flushes = t.records.filter((r) => r.op === "flush").map((r) => r.seq + 1);
   const chosen = new Set<number>();
   while (chosen.size < Math.min(n, flushes.length)) chosen.add(flushes[rng.int(flushes.length)]!);
   const pts: CrashPoint[] = [];
   // Every boundary of the metadata commit (writes before the data area): before and after each.
   for (const r of t.records) {
-    if (r.op !== "write" || r.offsetBytes >= 1 << 20) continue;
+    if (!metadataBoundaries || r.op !== "write" || r.offsetBytes >= 1 << 20) continue;
     pts.push({ seq: r.seq, prefix: true }, { seq: r.seq + 1, prefix: true }, { seq: r.seq + 1, prefix: false });
   }
   const sorted = [...chosen].sort((a, b) => a - b);
@@ -308,16 +365,23 @@ function crashPoints(t: Trace, rng: Rng, n: number): CrashPoint[] {
 
 async function replay(ctx: IterationContext, w: World, t: Trace): Promise<Figures> {
   const rng = ctx.rng.fork(7);
-  const points = crashPoints(t, rng, ctx.quick ? 12 : 40);
+  // The slice inside `npm test` leaves the metadata commit's boundaries to the plain power-loss scenario when integrity is on.
+  const points = crashPoints(t, rng, ctx.quick ? (t.geometry.integrity ? 8 : 12) : 40, !(ctx.quick && t.geometry.integrity));
   const builder = new CrashImages(t.base, t.records);
   const fig = { states: 0, prefixes: 0, subsets: 0, metaOk: 0, activated: 0, mutants: 0, mutantsCaught: 0, records: t.records.length };
   let cleanRegions = 0;
+  const integ = { integBlocks: 0, integRepairable: 0, integReplayed: 0, checkMismatches: 0 };
   const activateAt = new Set([points.find((p) => p.prefix)?.seq, points.filter((p) => !p.prefix).at(-1)?.seq].filter((x) => x !== undefined));
   for (const p of points) {
     const st = builder.state(p, rng);
     ctx.state("crash point", { seq: p.seq, prefix: p.prefix, kept: st.kept, dropped: st.dropped, torn: st.torn });
-    const { problems, cleanChecked } = await oracle(t, st);
+    const { problems, cleanChecked, integrity } = await oracle(t, st);
     cleanRegions += cleanChecked;
+    for (const v of integrity) {
+      integ.integBlocks += v.blocks;
+      integ.integRepairable += v.repairable;
+      integ.integReplayed += v.replayed;
+    }
     if (problems.length && process.env.TORTURE_DEBUG) debugState(t, st);
     assert.deepEqual(problems, [], `crash state at record ${p.seq} (${p.prefix ? "prefix" : "random subset"})`);
     fig.states++;
@@ -326,7 +390,9 @@ async function replay(ctx: IterationContext, w: World, t: Trace): Promise<Figure
     else fig.subsets++;
     if (activateAt.has(p.seq) && (p.prefix || !ctx.quick)) {
       activateAt.delete(p.seq);
-      await activateState(ctx, t, st);
+      const ta = Date.now();
+      integ.checkMismatches += await activateState(ctx, t, st);
+      ctx.log(`activated a state in ${Date.now() - ta} ms`);
       fig.activated++;
     }
   }
@@ -335,16 +401,27 @@ async function replay(ctx: IterationContext, w: World, t: Trace): Promise<Figure
   fig.mutantsCaught = m.caught;
   assert.equal(m.caught, m.tried, "the oracle rejects every state with data durable before its region's dirty mark");
   ctx.log(`${fig.states} states, ${fig.activated} activated, ${m.caught}/${m.tried} wrong orderings caught`);
+  if (t.geometry.integrity) {
+    const im = await integrityMutants(t, rng);
+    Object.assign(integ, { integMutants: im.tried, integMutantsCaught: im.caught });
+    assert.equal(im.caught, im.tried, "the integrity oracle rejects a stale tag nothing covers and a valid tag over garbage");
+  }
   void w;
   const raid = t.geometry.raid ? 1 : 0;
-  return { ...fig, raid1: raid, raidStates: raid ? fig.states : 0, raidActivated: raid ? fig.activated : 0, raidCleanChecked: raid ? cleanRegions : 0, raidMutants: raid ? m.tried : 0, raidMutantsCaught: raid ? m.caught : 0 };
+  const integrity = t.geometry.integrity ? 1 : 0;
+  return { ...fig, ...(integrity ? integ : {}), integrity, journal: t.geometry.integrity && t.journal ? 1 : 0, raid1: raid, raidStates: raid ? fig.states : 0, raidActivated: raid ? fig.activated : 0, raidCleanChecked: raid ? cleanRegions : 0, raidMutants: raid ? m.tried : 0, raidMutantsCaught: raid ? m.caught : 0 };
 }
 
-/** Write a crash state to files, activate it with ulvm, let it resync, check data and legs. */
-async function activateState(ctx: IterationContext, t: Trace, st: CrashState): Promise<void> {
+/**
+ * Write a crash state to files, activate it with ulvm, let it resync, check
+ * data and legs. With integrity, every block must also read (a block bad on
+ * both legs would be an EIO), and `lvchange --syncaction check` afterwards
+ * must find no mismatch (returned: mismatches counted, 0 or it failed).
+ */
+async function activateState(ctx: IterationContext, t: Trace, st: CrashState): Promise<number> {
   const w = new World({ prefix: "ulvm-tort-power-act-", disks: [] });
   try {
-    for (const d of DISKS) {
+    for (const d of t.disks) {
       const p = w.addDisk(d.name, d.sizeMiB);
       writeFileSync(p, st.images.get(d.name)!);
     }
@@ -370,10 +447,36 @@ async function activateState(ctx: IterationContext, t: Trace, st: CrashState): P
     check.close();
     const v = dataViolations(t, st, (off) => reads.get(off)!);
     assert.equal(v.length, 0, `after activation: ${describeViolations(v)}`);
+    let mismatches = 0;
+    if (t.geometry.integrity) {
+      const lvs = async (fields: string): Promise<string[]> => {
+        const r = await w.ulvmA("lvs", "-a", "--noheadings", "--separator", ";", "-o", fields, VG);
+        assert.equal(r.code, 0, r.stderr);
+        return r.stdout.trim().split("\n").map((l) => l.trim());
+      };
+      const chk = await w.ulvmA("lvchange", "--syncaction", "check", `${VG}/m`);
+      assert.equal(chk.code, 0, `lvchange --syncaction check: ${chk.stderr}`);
+      // The daemon's status (as `lvs -o raid_sync_action` reads it) until the check has ended.
+      const ended = async (): Promise<boolean> => {
+        const st = await w.raidStatus(VG, "m");
+        return st?.syncAction === "idle" && st.scrub?.action === "check" && !st.scrub.running;
+      };
+      for (let t0 = Date.now(); !(await ended()); await sleep(50))
+        if (Date.now() - t0 > 120_000) throw new Error("the check never ended");
+      const counts = await lvs("lv_name,raid_mismatch_count,integritymismatches");
+      ctx.state("mismatch counts after check", counts);
+      for (const line of counts) {
+        const [name, raidCount, integCount] = line.split(";");
+        if (name === "m") mismatches += Number(raidCount);
+        if (/^(m|\[m_rimage_\d\])$/.test(name!)) mismatches += Number(integCount);
+      }
+      assert.equal(mismatches, 0, `no mismatch after the crash state was activated and checked: ${counts.join(" | ")}`);
+    }
     const off = await w.ulvmA("lvchange", "-an", `${VG}/m`);
     assert.equal(off.code, 0, off.stderr);
     const d = w.legDiff(t.geometry.raid ? w.raid1Layout(await w.loadVg(VG), "m") : w.mirrorLayout(await w.loadVg(VG), "m"));
     assert.equal(d, -1, `legs differ at ${d} after the crash state resynced`);
+    return mismatches;
   } finally {
     await w.killDaemon("SIGKILL");
     w.cleanup();
@@ -470,6 +573,61 @@ async function raidMutants(t: Trace, rng: Rng, want: number): Promise<{ tried: n
     const { cleanDiffer } = await oracle(t, st);
     tried++;
     if (cleanDiffer.includes(region)) caught++;
+  }
+  return { tried, caught };
+}
+
+/**
+ * The integrity oracle's self-test, on the state before the recording (all
+ * tags written, journal empty), leg 0: (1) a block of client data from the
+ * final state written without its tag, with the dirty bitmap (bitmap mode)
+ * cleared (a data write made durable before its dirty bit or its journal
+ * commit) must be a false mismatch; (2) garbage under a freshly computed valid tag must be a valid
+ * tag over data the client never wrote.
+ */
+async function integrityMutants(t: Trace, rng: Rng): Promise<{ tried: number; caught: number }> {
+  const g = t.geometry;
+  const place = g.integrity![0]!;
+  const fresh = (): Map<string, Uint8Array> => new Map([...t.base].map(([n, b]) => [n, b.slice()]));
+  const reader = (images: Map<string, Uint8Array>) => (path: string, off: number, len: number): Uint8Array => images.get(g.nameOf.get(path)!)!.subarray(off, off + len);
+  const img = (images: Map<string, Uint8Array>, loc: { path: string }): Uint8Array => images.get(g.nameOf.get(loc.path)!)!;
+  let tried = 0;
+  let caught = 0;
+  const caughtBy = (images: Map<string, Uint8Array>, what: RegExp): boolean => {
+    const st: CrashState = { seq: 0, images, torn: undefined, kept: 0, dropped: 0 };
+    const v = integrityVerdicts(g, st.images, clientWrote(t), t.integrityBase)[0]!;
+    return v.problems.some((p) => what.test(p));
+  };
+  // (1) a block the workload changed, its new data over the old tag.
+  const lvBlocks = (g.layout.extentCount * g.layout.extentBytes) / 512;
+  const changed: number[] = [];
+  for (let b = 0; b < lvBlocks && changed.length < 64; b++) {
+    const p = blockPlaces(place, reader(t.base), b);
+    if (b * p.blockBytes >= g.layout.extentCount * g.layout.extentBytes) break;
+    const was = img(t.base, p.data).subarray(p.data.offsetBytes, p.data.offsetBytes + p.blockBytes);
+    const now = img(t.final, p.data).subarray(p.data.offsetBytes, p.data.offsetBytes + p.blockBytes);
+    if (!Buffer.from(was).equals(Buffer.from(now)) && clientWrote(t)(b * p.sectorsPerBlock, now) === undefined) changed.push(b);
+  }
+  if (changed.length) {
+    const b = changed[rng.int(changed.length)]!;
+    const images = fresh();
+    const p = blockPlaces(place, reader(images), b);
+    img(images, p.data).set(img(t.final, p.data).subarray(p.data.offsetBytes, p.data.offsetBytes + p.blockBytes), p.data.offsetBytes);
+    // Bitmap mode: no bit set (one bit covers this whole small LV). Journal mode: the area is left as it is (empty).
+    if (!t.journal) img(images, p.journal).fill(0, p.journal.offsetBytes, p.journal.offsetBytes + 4096);
+    tried++;
+    if (caughtBy(images, /tag does not match and neither/)) caught++;
+  }
+  // (2) garbage under a valid tag.
+  {
+    const images = fresh();
+    const b = rng.int(Math.floor(t.model.sectors / 8)) * 8;
+    const p = blockPlaces(place, reader(images), b);
+    const junk = new Uint8Array(p.blockBytes).map(() => 1 + rng.int(255));
+    img(images, p.data).set(junk, p.data.offsetBytes);
+    img(images, p.tag).set(crc32cTag(b * p.sectorsPerBlock, junk, p.tagSize), p.tag.offsetBytes);
+    tried++;
+    if (caughtBy(images, /a valid tag over data the client never wrote/)) caught++;
   }
   return { tried, caught };
 }
