@@ -384,9 +384,9 @@ elapsed=$(($(date +%s) - t_start))
             if (f[1] !~ /^PVMOVE_/) continue
             if (!pmhead++) print "-- pvmove"
             if (f[1] == "PVMOVE_OFFLINE_RATIO")
-                printf "%-44s %6.2f [%.2f..%.2f] %-8s %s\n", "pvmove offline copy/dd", f[2], f[3], f[4], ">=0.8", (f[2] >= 0.8 ? "ok" : "MISSED")
+                printf "%-44s %6.2f [%.2f..%.2f] %-8s %s\n", "pvmove offline/dd conv=fdatasync", f[2], f[3], f[4], ">=0.8", (f[2] >= 0.8 ? "ok" : "MISSED")
             else if (f[1] == "PVMOVE_ONLINE_RATIO")
-                printf "%-44s %6.2f [%.2f..%.2f] %-8s %s\n", "pvmove online copy/dd", f[2], f[3], f[4], ">=0.8", (f[2] >= 0.8 ? "ok" : "MISSED")
+                printf "%-44s %6.2f [%.2f..%.2f] %-8s %s\n", "pvmove online/dd conv=fdatasync", f[2], f[3], f[4], ">=0.8", (f[2] >= 0.8 ? "ok" : "MISSED")
             else if (f[1] == "PVMOVE_WRITES_RATIO")
                 printf "%-44s %6.2f [%.2f..%.2f] %-8s %s\n", "client writes during a move/without", f[2], f[3], f[4], ">=0.5", (f[2] >= 0.5 ? "ok" : "MISSED")
             else if (f[1] == "PVMOVE_RATE_RATIO")
