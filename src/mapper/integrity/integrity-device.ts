@@ -17,6 +17,7 @@ import {
 import { RangeLock } from "./range-lock.js";
 import { DirtyBitmap } from "./dirty-bitmap.js";
 import { IntegrityJournal } from "./journal.js";
+import { sharedTagThreads } from "./tag-threads.js";
 
 /**
  * A dm-integrity layer over one raid1 image: data on `data` (the `_iorig`),
@@ -232,7 +233,8 @@ export class IntegrityDevice implements BlockDevice {
     let bad: number[] | undefined;
     if (blocks > 0) {
       const ts = this.o.tagSize;
-      const want = crc32cTags(start / SECTOR_BYTES, buf.subarray(0, blocks * this.bs), this.bs, ts, Buffer.allocUnsafe(blocks * ts));
+      const run = buf.subarray(0, blocks * this.bs);
+      const want = (await sharedTagThreads().tags(start / SECTOR_BYTES, run, this.bs, ts)) ?? crc32cTags(start / SECTOR_BYTES, run, this.bs, ts, Buffer.allocUnsafe(blocks * ts));
       // One compare for the whole run; block by block only when it differs somewhere.
       if (fromJournal !== undefined || !want.equals(tags)) {
         for (let i = 0; i < blocks; i++) {
@@ -277,10 +279,16 @@ export class IntegrityDevice implements BlockDevice {
     const unlock = await this.locks.acquire(start, end, true);
     try {
       const blocks = (end - start) / this.bs;
-      const tags = crc32cTags(start / SECTOR_BYTES, whole, this.bs, this.o.tagSize, new Uint8Array(blocks * this.o.tagSize));
+      const ts = this.o.tagSize;
       // Data and tags at once, as the kernel's bitmap mode: the region's bit is already durable, so
-      // a crash between the two is retagged at activation, never a false mismatch.
-      await settleAll([this.o.data.write(start, whole, opts), this.o.meta.write(this.tagAt(start), tags, opts)]);
+      // a crash between the two is retagged at activation, never a false mismatch. The data write
+      // also overlaps the tags' computation when a tag thread does it.
+      const threaded = sharedTagThreads().tags(start / SECTOR_BYTES, whole, this.bs, ts);
+      const tagsWritten = (async () => {
+        const tags = (await threaded) ?? crc32cTags(start / SECTOR_BYTES, whole, this.bs, ts, new Uint8Array(blocks * ts));
+        await this.o.meta.write(this.tagAt(start), tags, opts);
+      })();
+      await settleAll([this.o.data.write(start, whole, opts), tagsWritten]);
     } finally {
       unlock();
     }
