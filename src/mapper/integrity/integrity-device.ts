@@ -213,20 +213,12 @@ export class IntegrityDevice implements BlockDevice {
     const unlock = await this.locks.acquire(start, end, false);
     let blocks: number;
     let tags: Buffer;
-    /** The tags of the data as read, when a tag thread read it. */
-    let threadTags: Buffer | undefined;
     let fromJournal: Set<number> | undefined;
     try {
       const verifyEnd = Math.min(end, this.verifiedBelow());
       blocks = Math.max(0, (verifyEnd - start) / this.bs);
       tags = Buffer.alloc(blocks * this.o.tagSize);
-      // B mode, every block verified: a tag thread may read the data and compute its tags in one go.
-      const onThread = this.journal === undefined && blocks * this.bs === buf.length ? this.readOnThread(start, buf) : undefined;
-      const dataRead =
-        onThread === undefined
-          ? this.o.data.read(start, buf, opts)
-          : onThread.then((t) => (t === undefined ? this.o.data.read(start, buf, opts) : void (threadTags = t)));
-      await Promise.all([dataRead, blocks ? this.o.meta.read(this.tagAt(start), tags) : undefined]);
+      await Promise.all([this.o.data.read(start, buf, opts), blocks ? this.o.meta.read(this.tagAt(start), tags) : undefined]);
       // J mode: blocks whose newest data is still in the journal are served from it (its tag was computed from it).
       if (this.journal?.anyPending(start / this.bs, (end - start) / this.bs)) {
         fromJournal = new Set();
@@ -242,7 +234,7 @@ export class IntegrityDevice implements BlockDevice {
     if (blocks > 0) {
       const ts = this.o.tagSize;
       const run = buf.subarray(0, blocks * this.bs);
-      const want = threadTags ?? (await sharedTagThreads().tags(start / SECTOR_BYTES, run, this.bs, ts)) ?? crc32cTags(start / SECTOR_BYTES, run, this.bs, ts, Buffer.allocUnsafe(blocks * ts));
+      const want = (await sharedTagThreads().tags(start / SECTOR_BYTES, run, this.bs, ts)) ?? crc32cTags(start / SECTOR_BYTES, run, this.bs, ts, Buffer.allocUnsafe(blocks * ts));
       // One compare for the whole run; block by block only when it differs somewhere.
       if (fromJournal !== undefined || !want.equals(tags)) {
         for (let i = 0; i < blocks; i++) {
@@ -256,30 +248,6 @@ export class IntegrityDevice implements BlockDevice {
       throw new IntegrityMismatchError(this.name, bad, this.bs / SECTOR_BYTES);
     }
     if (!aligned) into.set(buf.subarray(offsetBytes - start, offsetBytes - start + into.length));
-  }
-
-  /**
-   * Read whole blocks at `start` into `buf` on a tag thread, through a lease
-   * of the data device's file extent (held until the thread is done, so no
-   * suspend or close passes it), resolving with their computed tags;
-   * undefined when that cannot be done (the caller reads the usual way).
-   */
-  private readOnThread(start: number, buf: Uint8Array): Promise<Buffer | undefined> | undefined {
-    const lease = this.o.data.leaseExtents?.(start, buf.length, false);
-    if (lease === undefined) return undefined;
-    const extent = lease.extents.length === 1 ? lease.extents[0]! : undefined;
-    const done = extent && sharedTagThreads().readTagged(extent.fd, extent.offsetBytes, buf, start / SECTOR_BYTES, this.bs, this.o.tagSize);
-    if (done === undefined) {
-      lease.release();
-      return undefined;
-    }
-    return done.then((tags) => {
-      const problem = lease.problem();
-      lease.release();
-      // As a read through the layers would have been refused (a PV revoked meanwhile).
-      if (problem !== undefined) throw problem;
-      return tags;
-    });
   }
 
   async write(offsetBytes: number, data: Uint8Array, opts?: WriteOptions): Promise<void> {

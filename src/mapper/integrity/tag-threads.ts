@@ -1,5 +1,5 @@
 import { Worker } from "node:worker_threads";
-import type { TagJob, TagResult } from "./tag-worker.js";
+import type { TagJob } from "./tag-worker.js";
 
 /**
  * crc32c tags of large requests on threads of their own. With 512-byte
@@ -46,51 +46,27 @@ export class TagThreads {
    * thread failed meanwhile.
    */
   tags(firstSector: number, blocks: Uint8Array, blockSize: number, tagSize: number): Promise<Buffer | undefined> | undefined {
-    if (!this.usable(blocks.length)) return undefined;
-    const slot = this.free.pop() ?? newSlot();
-    slot.data.set(blocks);
-    return this.run(slot, { firstSector, blockSize, tagSize, length: blocks.length });
-  }
-
-  /**
-   * Read `into.length` bytes at `offsetBytes` of `fd` (a leased extent) on a
-   * thread and compute their tags there: the data lands in `into` and its
-   * tags are the answer. undefined (at once or when it ends) when not done:
-   * no thread, a size not for threads, or the read failed (the caller reads
-   * the usual way, which reports the error).
-   */
-  readTagged(fd: number, offsetBytes: number, into: Uint8Array, firstSector: number, blockSize: number, tagSize: number): Promise<Buffer | undefined> | undefined {
-    if (!this.usable(into.length)) return undefined;
-    const slot = this.free.pop() ?? newSlot();
-    return this.run(slot, { firstSector, blockSize, tagSize, length: into.length, read: { fd, offsetBytes } }, into);
-  }
-
-  private usable(length: number): boolean {
-    if (length < TAG_THREADS_MIN_BYTES || length > MAX_BYTES || this.broken) return false;
+    if (blocks.length < TAG_THREADS_MIN_BYTES || blocks.length > MAX_BYTES || this.broken) return undefined;
     this.stopIdle();
     if (this.workers.length === 0) this.start();
-    return this.online > 0;
-  }
-
-  /** One job on the next thread: its tags (and the data read, into `into`), copied out of the slot before it goes back to the pool; or undefined. */
-  private run(slot: Slot, j: Omit<TagJob, "id" | "sab">, into?: Uint8Array): Promise<Buffer | undefined> {
+    if (this.online === 0) return undefined;
+    const slot = this.free.pop() ?? newSlot();
+    slot.data.set(blocks);
+    const n = blocks.length / blockSize;
     const id = this.nextId++;
+    const job: TagJob = { id, sab: slot.sab, length: blocks.length, firstSector, blockSize, tagSize };
     const worker = this.workers[this.next++ % this.workers.length]!;
     if (this.active++ === 0) for (const w of this.workers) w.ref();
     return new Promise<boolean>((resolve) => {
       this.pending.set(id, resolve);
-      worker.postMessage({ ...j, id, sab: slot.sab } satisfies TagJob);
+      worker.postMessage(job);
     }).then((ok) => {
       if (--this.active === 0) {
         for (const w of this.workers) w.unref();
         this.startIdle();
       }
-      if (!ok) {
-        this.free.push(slot);
-        return undefined;
-      }
-      const tags = Buffer.from(new Uint8Array(slot.sab, MAX_BYTES, (j.length / j.blockSize) * j.tagSize));
-      into?.set(slot.data.subarray(0, j.length));
+      if (!ok) return undefined;
+      const tags = Buffer.from(new Uint8Array(slot.sab, MAX_BYTES, n * tagSize));
       this.free.push(slot);
       return tags;
     });
@@ -107,10 +83,10 @@ export class TagThreads {
         return;
       }
       w.on("online", () => this.online++);
-      w.on("message", (r: TagResult) => {
+      w.on("message", (r: { id: number }) => {
         const p = this.pending.get(r.id);
         this.pending.delete(r.id);
-        p?.(r.ok);
+        p?.(true);
       });
       w.on("error", () => this.fail());
       w.on("exit", () => {

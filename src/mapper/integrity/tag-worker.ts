@@ -1,4 +1,3 @@
-import { readSync } from "node:fs";
 import { parentPort } from "node:worker_threads";
 import { crc32cTags } from "./integrity-format.js";
 
@@ -10,32 +9,12 @@ export interface TagJob {
   firstSector: number;
   blockSize: number;
   tagSize: number;
-  /** Read the data first: `length` bytes at `offsetBytes` of descriptor `fd` (a leased extent), into the buffer. */
-  read?: { fd: number; offsetBytes: number };
-}
-
-/** The answer: `ok` false when the read failed or came short (the caller reads the usual way and gets its error). */
-export interface TagResult {
-  id: number;
-  ok: boolean;
 }
 
 const TAGS_AT = 1 << 20;
 
 parentPort?.on("message", (j: TagJob) => {
-  const data = Buffer.from(j.sab, 0, j.length);
-  if (j.read !== undefined) {
-    try {
-      for (let done = 0; done < j.length; ) {
-        const n = readSync(j.read.fd, data, done, j.length - done, j.read.offsetBytes + done);
-        if (n === 0) throw new Error("short read");
-        done += n;
-      }
-    } catch {
-      parentPort!.postMessage({ id: j.id, ok: false } satisfies TagResult);
-      return;
-    }
-  }
-  crc32cTags(j.firstSector, data, j.blockSize, j.tagSize, new Uint8Array(j.sab, TAGS_AT, (j.length / j.blockSize) * j.tagSize));
-  parentPort!.postMessage({ id: j.id, ok: true } satisfies TagResult);
+  const n = j.length / j.blockSize;
+  crc32cTags(j.firstSector, Buffer.from(j.sab, 0, j.length), j.blockSize, j.tagSize, new Uint8Array(j.sab, TAGS_AT, n * j.tagSize));
+  parentPort!.postMessage({ id: j.id });
 });
