@@ -3,7 +3,11 @@ import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
 import { TagThreads, TAG_THREADS_MIN_BYTES } from "./tag-threads.js";
 import { crc32cTags } from "./integrity-format.js";
+import { mkdtempSync, rmSync, openSync, readSync, writeSync, closeSync, truncateSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { tmpdir } from "node:os";
 import { MemoryBlockDevice } from "../../blockdev/memory-block-device.js";
+import { FileBlockDevice } from "../../blockdev/file-block-device.js";
 import { IntegrityDevice, IntegrityMismatchError } from "./integrity-device.js";
 
 const MiB = 1 << 20;
@@ -46,5 +50,39 @@ test("a 1 MiB write and read through the integrity layer with its tags computed 
   await data.read(MiB + 700 * 512 + 17, raw);
   await data.write(MiB + 700 * 512 + 17, new Uint8Array([raw[0]! ^ 1]));
   await assert.rejects(dev.read(MiB, back), (e: unknown) => e instanceof IntegrityMismatchError && e.badSectors.join() === String(MiB / 512 + 700));
+  await dev.close();
+});
+
+test("B mode on files, tags on the threads: a 1 MiB write reads back verified; a bit flipped in the file is found and named", async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), "ulvm-tagthreads-"));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  for (const f of ["d", "m"]) {
+    writeFileSync(join(dir, f), "");
+    truncateSync(join(dir, f), 8 * MiB);
+  }
+  const data = await FileBlockDevice.open(join(dir, "d"));
+  const meta = await FileBlockDevice.open(join(dir, "m"));
+  t.after(async () => {
+    await data.close();
+    await meta.close();
+  });
+  const dev = await IntegrityDevice.open({ name: "vg-r_rimage_1", data, meta, tagSize: 4, blockSize: 512, mode: "B", recalculate: false });
+  const { sharedTagThreads } = await import("./tag-threads.js");
+  await threadedTags(sharedTagThreads(), 0, new Uint8Array(TAG_THREADS_MIN_BYTES), 512, 4);
+  const block = randomBytes(MiB);
+  await dev.write(2 * MiB, block);
+  const back = new Uint8Array(MiB);
+  await dev.read(2 * MiB, back);
+  assert.deepEqual(back, new Uint8Array(block));
+  // Behind the layer's back, as bit rot: one bit of block 1000 of the read.
+  const at = 2 * MiB + 1000 * 512 + 99;
+  const fd = openSync(join(dir, "d"), "r+");
+  const one = Buffer.alloc(1);
+  readSync(fd, one, 0, 1, at);
+  one[0]! ^= 0x80;
+  writeSync(fd, one, 0, 1, at);
+  closeSync(fd);
+  await assert.rejects(dev.read(2 * MiB, back), (e: unknown) => e instanceof IntegrityMismatchError && e.badSectors.join() === String((2 * MiB) / 512 + 1000));
+  assert.equal(dev.mismatches, 1);
   await dev.close();
 });
