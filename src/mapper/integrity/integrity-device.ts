@@ -283,7 +283,7 @@ export class IntegrityDevice implements BlockDevice {
       // Data and tags at once, as the kernel's bitmap mode: the region's bit is already durable, so
       // a crash between the two is retagged at activation, never a false mismatch. The data write
       // also overlaps the tags' computation when a tag thread does it.
-      const threaded = sharedTagThreads().tags(start / SECTOR_BYTES, whole, this.bs, ts);
+      const threaded = sharedTagThreads().tags(start / SECTOR_BYTES, whole, this.bs, ts, true);
       const tagsWritten = (async () => {
         const tags = (await threaded) ?? crc32cTags(start / SECTOR_BYTES, whole, this.bs, ts, new Uint8Array(blocks * ts));
         await this.o.meta.write(this.tagAt(start), tags, opts);

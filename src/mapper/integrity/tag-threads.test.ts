@@ -86,3 +86,21 @@ test("B mode on files, tags on the threads: a 1 MiB write reads back verified; a
   assert.equal(dev.mismatches, 1);
   await dev.close();
 });
+
+test("tag threads: a write's tags are shared with another request for the same memory and sectors only while in flight; other sectors or changed bytes get their own", async () => {
+  const t = new TagThreads();
+  const data = Buffer.from(randomBytes(MiB));
+  await threadedTags(t, 0, data, 512, 4);
+  const a = t.tags(64, data, 512, 4, true)!;
+  const b = t.tags(64, data, 512, 4, true)!;
+  const other = t.tags(72, data, 512, 4, true)!;
+  assert.equal(a, b, "the second leg's request waits for the first one's answer");
+  assert.notEqual(a, other);
+  assert.deepEqual(new Uint8Array((await other)!), crc32cTags(72, data, 512, 4, new Uint8Array(2048 * 4)));
+  assert.deepEqual(new Uint8Array((await a)!), crc32cTags(64, data, 512, 4, new Uint8Array(2048 * 4)));
+  // Answered: the buffer may now hold other bytes, and a new request computes them.
+  data[5] = data[5]! ^ 1;
+  const c = t.tags(64, data, 512, 4, true)!;
+  assert.notEqual(c, a);
+  assert.deepEqual(new Uint8Array((await c)!), crc32cTags(64, data, 512, 4, new Uint8Array(2048 * 4)));
+});

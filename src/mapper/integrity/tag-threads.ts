@@ -23,6 +23,15 @@ const MAX_BYTES = 1 << 20;
 const THREADS = 2;
 const IDLE_MS = 15_000;
 
+interface InFlight {
+  readonly byteOffset: number;
+  readonly length: number;
+  readonly firstSector: number;
+  readonly blockSize: number;
+  readonly tagSize: number;
+  readonly tags: Promise<Buffer | undefined>;
+}
+
 interface Slot {
   readonly sab: SharedArrayBuffer;
   readonly data: Uint8Array;
@@ -43,13 +52,40 @@ export class TagThreads {
    * The tags of `blocks` (whole blocks, first at logical sector
    * `firstSector`), or undefined: too small or too large for a thread, or
    * no thread up (the caller computes them). Resolves undefined too if the
-   * thread failed meanwhile.
+   * thread failed meanwhile. `shareable` (writes): another request for the
+   * same memory and sectors while this one is computed gets its answer.
    */
-  tags(firstSector: number, blocks: Uint8Array, blockSize: number, tagSize: number): Promise<Buffer | undefined> | undefined {
+  tags(firstSector: number, blocks: Uint8Array, blockSize: number, tagSize: number, shareable = false): Promise<Buffer | undefined> | undefined {
     if (blocks.length < TAG_THREADS_MIN_BYTES || blocks.length > MAX_BYTES || this.broken) return undefined;
     this.stopIdle();
     if (this.workers.length === 0) this.start();
     if (this.online === 0) return undefined;
+    // raid1 writes one buffer to every leg at the same image sectors: while the first leg's tags are
+    // being computed, the others get the same answer (same bytes, same sectors: the same tags).
+    // `shareable`: the caller's bytes do not change while its request is in flight (a write's).
+    if (!shareable) return this.compute(firstSector, blocks, blockSize, tagSize);
+    const same = this.inFlight
+      .get(blocks.buffer)
+      ?.find((e) => e.byteOffset === blocks.byteOffset && e.length === blocks.length && e.firstSector === firstSector && e.blockSize === blockSize && e.tagSize === tagSize);
+    if (same !== undefined) return same.tags;
+    const computing = this.compute(firstSector, blocks, blockSize, tagSize);
+    const entry: InFlight = { byteOffset: blocks.byteOffset, length: blocks.length, firstSector, blockSize, tagSize, tags: computing };
+    const list = this.inFlight.get(blocks.buffer) ?? [];
+    if (list.length === 0) this.inFlight.set(blocks.buffer, list);
+    list.push(entry);
+    // Only while in flight: once answered, the buffer may be reused for other bytes.
+    const forget = (): void => {
+      list.splice(list.indexOf(entry), 1);
+      if (list.length === 0) this.inFlight.delete(blocks.buffer);
+    };
+    void computing.then(forget, forget);
+    return computing;
+  }
+
+  /** Requests whose tags a thread is computing, by the memory they are in. */
+  private readonly inFlight = new Map<ArrayBufferLike, InFlight[]>();
+
+  private compute(firstSector: number, blocks: Uint8Array, blockSize: number, tagSize: number): Promise<Buffer | undefined> {
     const slot = this.free.pop() ?? newSlot();
     slot.data.set(blocks);
     const n = blocks.length / blockSize;
