@@ -25,5 +25,7 @@ npx esbuild dist/src/daemon/ulvmd.js "${common[@]}" --minify-whitespace --minify
 # from beside whichever bundle runs the daemon.
 npx esbuild dist/src/mapper/copy-threads/copy-worker.js "${common[@]}" --minify-whitespace --minify-syntax --outfile=dist/bundle/copy-worker.js
 npx esbuild dist/src/mapper/write-thread/write-worker.js "${common[@]}" --minify-whitespace --minify-syntax --outfile=dist/bundle/write-worker.js
+# The integrity layer's tag threads (crc32c of large requests), likewise.
+npx esbuild dist/src/mapper/integrity/tag-worker.js "${common[@]}" --minify-whitespace --minify-syntax --outfile=dist/bundle/tag-worker.js
 # The daemon's FUSE server reads /dev/fuse on a thread of its own, loaded from beside the daemon's bundle.
 npx esbuild dist/src/fuse/fuse-read-worker.js "${common[@]}" --minify-whitespace --minify-syntax --outfile=dist/bundle/fuse-read-worker.js

@@ -124,3 +124,26 @@ test("the daemon bundle's write thread (dist/bundle/write-worker.js) loads as a 
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test("the daemon bundle's tag thread (dist/bundle/tag-worker.js) loads as a worker, with the native crc32c, and writes a run's tags", { skip: why }, async () => {
+  const { Worker } = await import("node:worker_threads");
+  const { randomFillSync } = await import("node:crypto");
+  const format: typeof import("../../src/mapper/integrity/integrity-format.js") = await import(join(REPO_ROOT, "dist", "src", "mapper", "integrity", "integrity-format.js"));
+  const worker = new Worker(join(REPO_ROOT, "dist", "bundle", "tag-worker.js"));
+  try {
+    // The job's layout (tag-worker.ts): 128 KiB of data at 0, the tags from 1 MiB on.
+    const sab = new SharedArrayBuffer((1 << 20) + 4096);
+    const data = new Uint8Array(sab, 0, 128 * 1024);
+    randomFillSync(data);
+    const answer = new Promise<{ id: number }>((resolve, reject) => {
+      worker.once("message", resolve);
+      worker.once("error", reject);
+    });
+    worker.postMessage({ id: 7, sab, length: data.length, firstSector: 2048, blockSize: 512, tagSize: 4 });
+    assert.deepEqual(await answer, { id: 7 });
+    const want = format.crc32cTags(2048, Uint8Array.from(data), 512, 4, new Uint8Array(256 * 4));
+    assert.deepEqual(new Uint8Array(sab, 1 << 20, 256 * 4), want);
+  } finally {
+    await worker.terminate();
+  }
+});

@@ -4,7 +4,7 @@ import {
   SB_FLAG_RECALCULATING,
   SECTOR_BYTES,
   checkSuperblockAgainst,
-  crc32cTag,
+  crc32cTags,
   decodeSuperblock,
   encodeSuperblock,
   formatSuperblock,
@@ -17,6 +17,7 @@ import {
 import { RangeLock } from "./range-lock.js";
 import { DirtyBitmap } from "./dirty-bitmap.js";
 import { IntegrityJournal } from "./journal.js";
+import { sharedTagThreads } from "./tag-threads.js";
 
 /**
  * A dm-integrity layer over one raid1 image: data on `data` (the `_iorig`),
@@ -211,12 +212,12 @@ export class IntegrityDevice implements BlockDevice {
     const buf = aligned ? into : new Uint8Array(end - start);
     const unlock = await this.locks.acquire(start, end, false);
     let blocks: number;
-    let tags: Uint8Array;
+    let tags: Buffer;
     let fromJournal: Set<number> | undefined;
     try {
       const verifyEnd = Math.min(end, this.verifiedBelow());
       blocks = Math.max(0, (verifyEnd - start) / this.bs);
-      tags = new Uint8Array(blocks * this.o.tagSize);
+      tags = Buffer.alloc(blocks * this.o.tagSize);
       await Promise.all([this.o.data.read(start, buf, opts), blocks ? this.o.meta.read(this.tagAt(start), tags) : undefined]);
       // J mode: blocks whose newest data is still in the journal are served from it (its tag was computed from it).
       if (this.journal?.anyPending(start / this.bs, (end - start) / this.bs)) {
@@ -227,16 +228,20 @@ export class IntegrityDevice implements BlockDevice {
     } finally {
       unlock();
     }
-    const tag = new Uint8Array(this.o.tagSize);
     // Every bad block of the read is named (the raid1 above reports and rewrites exactly those);
     // the counter, as the kernel's, counts the failed read once.
     let bad: number[] | undefined;
-    for (let i = 0; i < blocks; i++) {
-      if (fromJournal?.has(i)) continue;
-      const off = i * this.bs;
-      const sector = (start + off) / SECTOR_BYTES;
-      crc32cTag(sector, buf.subarray(off, off + this.bs), this.o.tagSize, tag);
-      if (!sameBytes(tag, tags, i * this.o.tagSize)) (bad ??= []).push(sector);
+    if (blocks > 0) {
+      const ts = this.o.tagSize;
+      const run = buf.subarray(0, blocks * this.bs);
+      const want = (await sharedTagThreads().tags(start / SECTOR_BYTES, run, this.bs, ts)) ?? crc32cTags(start / SECTOR_BYTES, run, this.bs, ts, Buffer.allocUnsafe(blocks * ts));
+      // One compare for the whole run; block by block only when it differs somewhere.
+      if (fromJournal !== undefined || !want.equals(tags)) {
+        for (let i = 0; i < blocks; i++) {
+          if (fromJournal?.has(i)) continue;
+          if (want.compare(tags, i * ts, (i + 1) * ts, i * ts, (i + 1) * ts) !== 0) (bad ??= []).push((start + i * this.bs) / SECTOR_BYTES);
+        }
+      }
     }
     if (bad !== undefined) {
       this.mismatches++;
@@ -253,12 +258,12 @@ export class IntegrityDevice implements BlockDevice {
       return;
     }
     const bitmap = this.bitmap!;
+    const whole = await this.wholeBlocks(offsetBytes, data, start, end);
     await bitmap.markDirty(start / SECTOR_BYTES, end / SECTOR_BYTES);
-    try {
-      await this.writeBlocks(offsetBytes, data, start, end, opts);
-    } finally {
-      bitmap.done(start / SECTOR_BYTES, end / SECTOR_BYTES);
-    }
+    await this.writeBlocks(whole, start, end, opts);
+    // Only a write that succeeded lets its regions be cleaned: after a failed one data and tags may
+    // disagree (one of the two was written), so the bit stays set and the next activation retags.
+    bitmap.done(start / SECTOR_BYTES, end / SECTOR_BYTES);
   }
 
   /** The write as whole blocks: a partial block is read (and verified) and the new bytes put into it. */
@@ -270,15 +275,20 @@ export class IntegrityDevice implements BlockDevice {
     return whole;
   }
 
-  private async writeBlocks(offsetBytes: number, data: Uint8Array, start: number, end: number, opts: WriteOptions | undefined): Promise<void> {
-    const whole = await this.wholeBlocks(offsetBytes, data, start, end);
+  private async writeBlocks(whole: Uint8Array, start: number, end: number, opts: WriteOptions | undefined): Promise<void> {
     const unlock = await this.locks.acquire(start, end, true);
     try {
       const blocks = (end - start) / this.bs;
-      const tags = new Uint8Array(blocks * this.o.tagSize);
-      for (let i = 0; i < blocks; i++) crc32cTag((start + i * this.bs) / SECTOR_BYTES, whole.subarray(i * this.bs, (i + 1) * this.bs), this.o.tagSize, tags.subarray(i * this.o.tagSize));
-      await this.o.data.write(start, whole, opts);
-      await this.o.meta.write(this.tagAt(start), tags, opts);
+      const ts = this.o.tagSize;
+      // Data and tags at once, as the kernel's bitmap mode: the region's bit is already durable, so
+      // a crash between the two is retagged at activation, never a false mismatch. The data write
+      // also overlaps the tags' computation when a tag thread does it.
+      const threaded = sharedTagThreads().tags(start / SECTOR_BYTES, whole, this.bs, ts, true);
+      const tagsWritten = (async () => {
+        const tags = (await threaded) ?? crc32cTags(start / SECTOR_BYTES, whole, this.bs, ts, new Uint8Array(blocks * ts));
+        await this.o.meta.write(this.tagAt(start), tags, opts);
+      })();
+      await settleAll([this.o.data.write(start, whole, opts), tagsWritten]);
     } finally {
       unlock();
     }
@@ -312,9 +322,7 @@ export class IntegrityDevice implements BlockDevice {
       const stop = Math.min(end, at + RECALC_STEP_BYTES);
       const buf = new Uint8Array(stop - at);
       await this.o.data.read(at, buf);
-      const blocks = (stop - at) / this.bs;
-      const tags = new Uint8Array(blocks * this.o.tagSize);
-      for (let i = 0; i < blocks; i++) crc32cTag((at + i * this.bs) / SECTOR_BYTES, buf.subarray(i * this.bs, (i + 1) * this.bs), this.o.tagSize, tags.subarray(i * this.o.tagSize));
+      const tags = crc32cTags(at / SECTOR_BYTES, buf, this.bs, this.o.tagSize, new Uint8Array(((stop - at) / this.bs) * this.o.tagSize));
       await this.o.meta.write(this.tagAt(at), tags);
     }
   }
@@ -357,7 +365,8 @@ export class IntegrityDevice implements BlockDevice {
   }
 }
 
-function sameBytes(tag: Uint8Array, tags: Uint8Array, at: number): boolean {
-  for (let i = 0; i < tag.length; i++) if (tag[i] !== tags[at + i]) return false;
-  return true;
+/** Every promise settled; then the first rejection, if any (no write still running when the caller goes on). */
+async function settleAll(ps: readonly Promise<void>[]): Promise<void> {
+  const r = await Promise.allSettled(ps);
+  for (const x of r) if (x.status === "rejected") throw x.reason;
 }

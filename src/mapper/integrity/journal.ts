@@ -1,7 +1,7 @@
 import type { BlockDevice } from "../../blockdev/block-device.js";
 import { isAllZero } from "../../base/bytes.js";
 import { IoError } from "../../errors/errors.js";
-import { SB_SECTORS, SECTOR_BYTES, crc32cTag, type JournalGeometry } from "./integrity-format.js";
+import { SB_SECTORS, SECTOR_BYTES, crc32cTag, crc32cTags, type JournalGeometry } from "./integrity-format.js";
 import { JournalImage, nextCommitSeq, planReplay } from "./journal-format.js";
 import { RangeLock } from "./range-lock.js";
 
@@ -215,13 +215,12 @@ export class IntegrityJournal {
       this.freeEntry = next % E;
       this.freeSection = (this.freeSection + Math.floor(next / E)) % this.o.sections;
       this.nUncommitted += Math.floor(next / E);
-      const tag = new Uint8Array(this.o.tagSize);
+      const ts = this.o.tagSize;
+      const tags = crc32cTags((start + done * this.bs) / SECTOR_BYTES, data.subarray(done * this.bs, (done + n) * this.bs), this.bs, ts, new Uint8Array(n * ts));
       for (let k = 0; k < n; k++, done++) {
         const off = done * this.bs;
         const sector = (start + off) / SECTOR_BYTES;
-        const block = data.subarray(off, off + this.bs);
-        crc32cTag(sector, block, this.o.tagSize, tag);
-        this.img.putBlock(section, entry, sector, block, tag);
+        this.img.putBlock(section, entry, sector, data.subarray(off, off + this.bs), tags.subarray(k * ts, (k + 1) * ts));
         this.pending.set(sector / this.o.sectorsPerBlock, section * E + entry);
         if (++entry === E) {
           entry = 0;
@@ -351,8 +350,10 @@ export class IntegrityJournal {
         const byteStart = first.sector * SECTOR_BYTES;
         const unlock = await this.locks.acquire(byteStart, byteStart + buf.length, true);
         try {
-          await this.o.data.write(byteStart, buf);
-          await this.o.meta.write(this.o.tagAt(first.sector / spb), tags);
+          // Both at once: the committed journal still holds them until the flush after the copy, so a
+          // crash in between replays the section (the kernel's do_journal_write issues both too).
+          const copies = await Promise.allSettled([this.o.data.write(byteStart, buf), this.o.meta.write(this.o.tagAt(first.sector / spb), tags)]);
+          for (const c of copies) if (c.status === "rejected") throw c.reason;
           // Still under the lock: a read that finds the block no longer pending finds it on the devices.
           for (let l = 0; l < run; l++) {
             const block = first.sector / spb + l;
