@@ -174,3 +174,34 @@ test("a clean close leaves the journal whole and empty, as the kernel's postsusp
     assert.equal(plan.sections, 4);
   }
 });
+
+test("a commit whose first sector is cut before its commit id looks like the previous commit (the format needs whole-sector writes); the replay refuses it by the entry tags", async () => {
+  // The state the torture's crash model made (integrity-power-loss, seed 4243): a one-section journal, commit K
+  // on disk, commit K+1 in flight and cut inside its first sector before the commit id. Every sector still carries
+  // K's id, so the section reads as committed, yet the entries of metadata sector 0 (entries 0, 8, 16, ...) name
+  // K+1's sectors over K's data. Disks write 512-byte sectors whole, which the kernel's format relies on.
+  const { meta, open } = rig();
+  const dev = await open();
+  const K = new Uint8Array(randomBytes(40 * 512));
+  await dev.write(1000 * 512, K, { fua: true });
+  const committedK = await bytes(meta, 8 * 512, SECTION);
+  await dev.write(3000 * 512, randomBytes(40 * 512), { fua: true });
+  const committedK1 = await bytes(meta, 8 * 512, SECTION);
+  await dev.close();
+  IntegrityJournal.forgetAll();
+  const cut = 300; // bytes of K+1's first sector that landed: 12 whole entries and a part, not the commit id
+  const torn = committedK.slice();
+  torn.set(committedK1.subarray(0, cut));
+  const img = new JournalImage(journalGeometry(4, 1), 1, 1, 4, torn);
+  const plan = planReplay(img);
+  assert.ok(plan.kind === "ok" && plan.sections === 1 && !plan.empty, "every commit id is K's: the section reads as committed");
+  const e8 = img.entry(0, 8);
+  assert.deepEqual(e8, { kind: "sector", sector: 3008 }, "entry 8 names K+1's sector");
+  // (its last 8 bytes are in the entry, K+1's; the 504 before them are in the data sector, K's)
+  assert.deepEqual(img.getBlock(0, 8, new Uint8Array(512)).subarray(0, 504), K.subarray(8 * 512, 8 * 512 + 504), "over K's data");
+  assert.deepEqual(img.entry(0, 1), { kind: "sector", sector: 1001 }, "entries of the other metadata sectors are K's");
+  // ulvm's replay, as the kernel's, checks each entry's tag against its data: the device fails rather than take garbage.
+  await meta.write(8 * 512, torn, { fua: true });
+  await assert.rejects(open(), /tag mismatch when replaying journal at sector 3000/);
+  IntegrityJournal.forgetAll();
+});

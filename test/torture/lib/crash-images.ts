@@ -11,6 +11,10 @@ import type { Rng } from "./rng.js";
  * and any subset of the others, including writes still in flight at c
  * (started before c); one of the kept writes may be torn: its sectors before
  * a random one land, that sector is cut at a random byte, the rest do not.
+ * Where `sectorAtomic` says a format relies on whole 512-byte sector writes
+ * (dm-integrity's metadata: each journal sector's commit id vouches for the
+ * bytes before it, so the kernel's journal cannot survive a cut sector),
+ * the torn sector does not land at all instead of being cut.
  */
 export interface CrashPoint {
   readonly seq: number;
@@ -35,6 +39,8 @@ export class CrashImages {
   constructor(
     base: ReadonlyMap<string, Uint8Array>,
     private readonly records: readonly IoRecord[],
+    /** Places (device, byte offset of a sector) that a power cut never leaves half-written. */
+    private readonly sectorAtomic?: (device: string, offsetBytes: number) => boolean,
   ) {
     for (const [name, b] of base) {
       this.durable.set(name, b.slice());
@@ -95,7 +101,8 @@ export class CrashImages {
       const sectors = Math.floor(r.data.length / 512);
       const k = rng.int(sectors);
       const cut = 1 + rng.int(511);
-      img.set(r.data.subarray(0, k * 512 + cut), r.offsetBytes);
+      const landed = this.sectorAtomic?.(r.device, r.offsetBytes + k * 512) ? 0 : cut;
+      img.set(r.data.subarray(0, k * 512 + landed), r.offsetBytes);
       torn = { device: r.device, offsetBytes: r.offsetBytes + k * 512 };
     }
     return { seq: p.seq, images, torn, kept, dropped };

@@ -333,6 +333,17 @@ function dataViolations(t: Trace, st: CrashState, read: (off: number, len: numbe
   return out;
 }
 
+/**
+ * In journal mode, the integrity metadata LVs' sectors: the dm-integrity
+ * journal (the kernel's format, which ulvm keeps) trusts a sector whose
+ * commit id is current, so it relies on 512-byte writes landing whole, as
+ * disks promise. A power cut there leaves sectors old or new, never cut.
+ */
+function journalMetaSectors(g: Geometry): (device: string, offsetBytes: number) => boolean {
+  const extents = (g.integrity ?? []).flatMap((place) => place.meta.flatMap((l) => (l ? [{ dev: g.nameOf.get(l.path), from: l.offsetBytes, to: l.offsetBytes + place.extentBytes }] : [])));
+  return (device, off) => extents.some((e) => e.dev === device && off >= e.from && off < e.to);
+}
+
 /** The LV sector of leg 0 a torn write hit, if it hit leg 0's data. */
 function tornLvSector(g: Geometry, torn: { device: string; offsetBytes: number }): number | undefined {
   const L = g.layout;
@@ -367,7 +378,7 @@ async function replay(ctx: IterationContext, w: World, t: Trace): Promise<Figure
   const rng = ctx.rng.fork(7);
   // The slice inside `npm test` leaves the metadata commit's boundaries to the plain power-loss scenario when integrity is on.
   const points = crashPoints(t, rng, ctx.quick ? (t.geometry.integrity ? 8 : 12) : 40, !(ctx.quick && t.geometry.integrity));
-  const builder = new CrashImages(t.base, t.records);
+  const builder = new CrashImages(t.base, t.records, t.journal ? journalMetaSectors(t.geometry) : undefined);
   const fig = { states: 0, prefixes: 0, subsets: 0, metaOk: 0, activated: 0, mutants: 0, mutantsCaught: 0, records: t.records.length };
   let cleanRegions = 0;
   const integ = { integBlocks: 0, integRepairable: 0, integReplayed: 0, checkMismatches: 0 };
