@@ -98,7 +98,14 @@ export function createIntegrityMeta(ed: VgEditor, image: LogicalVolume, pvs: rea
   const meta = ed.createEmptyLv(`${image.name}_imeta`, ["READ", "WRITE", "VISIBLE"], undefined);
   meta.readAheadSectors = -1;
   const space: SpaceSpec = { pvs, policy: effectivePolicy(vg, undefined), approx: false };
-  ed.lvExtend(meta, { ...space, segtype: "striped", stripes: 1, stripeSizeSectors: 0, mirrors: 1, regionSizeSectors: 0, extents });
+  try {
+    ed.lvExtend(meta, { ...space, segtype: "striped", stripes: 1, stripeSizeSectors: 0, mirrors: 1, regionSizeSectors: 0, extents });
+  } catch (e) {
+    // No room for it (lv_extend failed): the empty LV goes too, as lvm2's lv_create_single removes
+    // what it made, and the caller's revert then finds a VG it can write.
+    ed.lvRemove(meta);
+    throw e;
+  }
   return meta;
 }
 

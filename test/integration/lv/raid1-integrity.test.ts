@@ -141,6 +141,13 @@ test("--raidintegrity refusals: non-raid LVs as lvm2, a bad mode, a bad block si
     assert.equal(bs.code, 5);
     assert.equal(bs.stderr, "  Invalid integrity block size, possible values are 512, 1024, 2048, 4096\n  Failed to add integrity.\n");
     assert.equal(lab.ok("lvs", "--noheadings", "-a", "-o", "lv_name", "vg").trim(), "");
+    // Room for the images but not for their _imeta: lvm2's two messages, and neither the raid1 LV
+    // nor a half-made _imeta is left (this used to fail the revert with an internal error).
+    const full = lab.ulvm("lvcreate", "--type", "raid1", "-m1", "--raidintegrity", "y", "-L", "56m", "-n", "full", "vg");
+    assert.equal(full.code, 5);
+    assert.match(full.stderr, /^ {2}Insufficient free space: \d+ extents needed, but only 0 available\n {2}Failed to add integrity\.\n$/);
+    assert.equal(lab.ok("lvs", "--noheadings", "-a", "-o", "lv_name", "vg").trim(), "");
+    assert.equal(lab.lvm("vgck", "vg").code, 0);
     // --raidintegrity n is a plain raid1.
     lab.ok("lvcreate", "--type", "raid1", "-m1", "--raidintegrity", "n", "-an", "-L", "4m", "-n", "plain", "vg");
     assert.doesNotMatch(sameBackup(lab), /integrity|_imeta|_iorig/);
