@@ -7,6 +7,7 @@ import { join } from "node:path";
 import { Lab, lvmUnavailable, which } from "../../helpers/lab.js";
 import { ulvmAsync } from "../../helpers/run-async.js";
 import { readLvFromPvs } from "../../helpers/lv-bytes.js";
+import { lv0SplitByLv1 } from "../../helpers/pvmove-layout.js";
 
 /**
  * pvmove of LVs active in the daemon: the daemon's mirror copies each
@@ -48,10 +49,7 @@ test(`pvmove ${atomic.join(" ")}${atomic.length ? " " : ""}of active LVs: fio wr
     const d1 = l.addDisk("d1", 64);
     l.addDisk("d2", 64);
     l.ok("vgcreate", "-q", "vg", d0, d1, l.disk("d2"));
-    // lv0 in two segments with lv1 between them: pvmove0 gets 3 segments, 2 LVs.
-    l.ok("lvcreate", "-q", "-an", "-Zn", "-n", "lv0", "-l", "4", "vg", d0);
-    l.ok("lvcreate", "-q", "-an", "-Zn", "-n", "lv1", "-l", "2", "vg", d0);
-    l.ok("lvextend", "-q", "-l", "+4", "vg/lv0", d0);
+    lv0SplitByLv1(l, d0);
     l.ok("vgchange", "-ay", "vg");
     const want = { lv0: randomBytes(32 * MiB), lv1: randomBytes(8 * MiB) };
     for (const [lv, data] of Object.entries(want)) {

@@ -13,24 +13,9 @@ import { randomBytes } from "node:crypto";
 import { readFileSync, writeFileSync } from "node:fs";
 import { Lab, loopUnavailable, lvmUnavailable, normaliseLvmStderr, which } from "../../helpers/lab.js";
 import { daemonStatus, pread, pwrite, PE_START_BYTES, EXTENT_BYTES } from "../../helpers/raid1.js";
+import { backupBody, sameBackup } from "../../helpers/metadata-backup.js";
 
 const skip = !which("nbdcopy") ? "nbdcopy not installed (apt-get install libnbd-bin)" : (loopUnavailable() ?? lvmUnavailable());
-
-function backupBody(text: string): string {
-  return text
-    .split("\n")
-    .filter((l, i) => i !== 0 && !l.startsWith("description = ") && !l.startsWith("creation_time = "))
-    .join("\n");
-}
-
-/** lvm2 re-exports ulvm's metadata unchanged; returns ulvm's text. */
-function sameBackup(lab: Lab): string {
-  lab.ok("vgcfgbackup", "-f", `${lab.dir}/ulvm.vg`, "vg");
-  lab.lvmOk("vgcfgbackup", "-f", `${lab.dir}/lvm.vg`, "vg");
-  const ours = readFileSync(`${lab.dir}/ulvm.vg`, "utf8");
-  assert.equal(backupBody(readFileSync(`${lab.dir}/lvm.vg`, "utf8")), backupBody(ours), "lvm2 re-exports ulvm's metadata unchanged");
-  return ours;
-}
 
 function lvmNames(lab: Lab): string[] {
   const r = lab.lvm("lvs", "-a", "--noheadings", "-o", "lv_name", "vg");

@@ -5,6 +5,7 @@ import { randomBytes } from "node:crypto";
 import { Lab, ULVM_BIN, lvmUnavailable, which, type RunResult } from "../../helpers/lab.js";
 import { ulvmAsync } from "../../helpers/run-async.js";
 import { readLvFromPvs, writeLvToPvs } from "../../helpers/lv-bytes.js";
+import { lv0SplitByLv1 } from "../../helpers/pvmove-layout.js";
 
 /**
  * pvmove of inactive LVs (the copy runs in the command, through an
@@ -135,10 +136,8 @@ test("pvmove throttled by mirror_resync_rate: lvs -a mid-move as lvm2's, --abort
     const d0 = lab.addDisk("d0", 64);
     const d1 = lab.addDisk("d1", 64);
     lab.ok("vgcreate", "-q", "vg", d0, d1);
-    // lv0 in two segments with lv1 between them: pvmove0 gets 3 segments (lv0 0-3, lv0 4-7, lv1 0-1).
-    lab.ok("lvcreate", "-q", "-an", "-Zn", "-n", "lv0", "-l", "4", "vg", d0);
-    lab.ok("lvcreate", "-q", "-an", "-Zn", "-n", "lv1", "-l", "2", "vg", d0);
-    lab.ok("lvextend", "-q", "-l", "+4", "vg/lv0", d0);
+    // pvmove0 gets 3 segments (lv0 0-3, lv0 4-7, lv1 0-1).
+    lv0SplitByLv1(lab, d0);
     const want = { lv0: randomBytes(32 * MiB), lv1: randomBytes(8 * MiB) };
     writeLvToPvs(lab, "vg/lv0", want.lv0);
     writeLvToPvs(lab, "vg/lv1", want.lv1);

@@ -14,6 +14,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { Lab, lvmUnavailable, normaliseLvmStderr } from "../../helpers/lab.js";
+import { backupBody, sameBackup } from "../../helpers/metadata-backup.js";
 
 const skip = lvmUnavailable();
 
@@ -23,23 +24,6 @@ function lab2(sizes = [64, 64]): Lab {
   lab.attachLoops();
   lab.ok("vgcreate", "vg", ...sizes.map((_, i) => lab.loop(`d${i}`)));
   return lab;
-}
-
-/** A metadata backup without what names its writing: the writer, the command line and the time it was written. */
-function backupBody(text: string): string {
-  return text
-    .split("\n")
-    .filter((l, i) => i !== 0 && !l.startsWith("description = ") && !l.startsWith("creation_time = "))
-    .join("\n");
-}
-
-function sameBackup(lab: Lab): string {
-  lab.ok("vgcfgbackup", "-f", `${lab.dir}/ulvm.vg`, "vg");
-  lab.lvmOk("vgcfgbackup", "-f", `${lab.dir}/lvm.vg`, "vg");
-  const ours = lab.run("cat", [`${lab.dir}/ulvm.vg`]).stdout;
-  const theirs = lab.run("cat", [`${lab.dir}/lvm.vg`]).stdout;
-  assert.equal(backupBody(theirs), backupBody(ours), "lvm2 re-exports ulvm's metadata unchanged");
-  return ours;
 }
 
 const FIELDS = "lv_name,lv_attr,lv_size,devices,origin,raidintegritymode,raidintegrityblocksize";
